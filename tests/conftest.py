@@ -1,0 +1,28 @@
+"""Shared test plumbing: where the fixtures are, and the skip-or-fail rule for outside things."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip when something outside the repo is missing, except under CI, where it fails."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{why} (CI=true, so this is a failure, not a skip)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """../shared/fixtures beside the clone, or FLEETSCOPE_FIXTURES."""
+    path = Path(os.environ.get("FLEETSCOPE_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+    require(path.is_dir(), f"shared fixtures not found at {path}")
+    return path
