@@ -1,0 +1,1 @@
+"""One collector per module; agent/registry.py lists them all."""

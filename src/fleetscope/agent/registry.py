@@ -1,0 +1,41 @@
+"""Every collector, by name, in one literal mapping (like node_exporter's collector registry).
+Importing this module runs no collector and opens no file."""
+
+from __future__ import annotations
+
+from fleetscope.agent.collectors.base import CollectorSpec
+from fleetscope.agent.collectors.cpu import make_cpu_collector
+from fleetscope.agent.collectors.memory import make_memory_collector
+
+REGISTRY: dict[str, CollectorSpec] = {
+    "cpu": CollectorSpec(
+        name="cpu",
+        section="cpu",
+        description="CPU seconds per mode and core, utilisation, load, switches, interrupts",
+        enabled_by_default=True,
+        factory=make_cpu_collector,
+    ),
+    "memory": CollectorSpec(
+        name="memory",
+        section="memory",
+        description="memory and swap: total, used, free, available, cached, buffers, shared, slab",
+        enabled_by_default=True,
+        factory=make_memory_collector,
+    ),
+}
+
+
+class UnknownCollector(ValueError):
+    pass
+
+
+def select_collectors(names: list[str] | None) -> list[CollectorSpec]:
+    """The named collectors in registry order, or the default set for None."""
+    if names is None:
+        return [spec for spec in REGISTRY.values() if spec.enabled_by_default]
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise UnknownCollector(
+            f"unknown collector(s) {', '.join(unknown)}; known: {', '.join(REGISTRY)}"
+        )
+    return [spec for name, spec in REGISTRY.items() if name in names]

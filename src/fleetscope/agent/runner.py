@@ -1,0 +1,124 @@
+"""Runs the selected collectors once per cycle and assembles a Snapshot.
+
+Each collector runs in its own worker thread with a deadline. One that raises is reported as
+failed; one that overruns is reported as timed out and is not started again until its previous
+call returns, so a hung read (a dead NFS mount, a wedged exporter) cannot pile up threads or
+delay the others. Every snapshot carries every collector's duration and success.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from fleetscope.agent.collectors.base import (
+    Collector,
+    CollectorContext,
+    CollectorSpec,
+    close_collector,
+)
+from fleetscope.agent.selfmetrics import agent_self
+from fleetscope.model.payload import CollectorStatus, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class CollectorRunner:
+    def __init__(
+        self,
+        specs: list[CollectorSpec],
+        context: CollectorContext,
+        timeout_seconds: float = 5.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.timeout = timeout_seconds
+        self._clock = clock
+        self._collectors: dict[str, tuple[CollectorSpec, Collector]] = {}
+        self._failed_to_start: dict[str, str] = {}
+        for spec in specs:
+            try:
+                self._collectors[spec.name] = (spec, spec.factory(context))
+            except Exception as exc:  # noqa: BLE001 (one broken collector must not stop the agent)
+                log.error("collector %s could not start: %s", spec.name, exc)
+                self._failed_to_start[spec.name] = f"could not start: {exc}"
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self._collectors)), thread_name_prefix="collector"
+        )
+        self._in_flight: dict[str, tuple[Future[tuple[BaseModel, float]], float]] = {}
+
+    def collect(self) -> Snapshot:
+        timestamp = self._clock()
+        statuses = [
+            CollectorStatus(name=n, success=False, duration_seconds=0, error=e)
+            for n, e in self._failed_to_start.items()
+        ]
+        sections: dict[str, BaseModel] = {}
+        started: dict[str, Future[tuple[BaseModel, float]]] = {}
+        for name, (_, collector) in self._collectors.items():
+            if name in self._in_flight:
+                continue
+            started[name] = self._pool.submit(_timed, collector)
+        wait(started.values(), timeout=self.timeout)
+        now = time.monotonic()
+        for name, (spec, _) in self._collectors.items():
+            status, section = self._outcome(name, started.get(name), now)
+            statuses.append(status)
+            if section is not None:
+                sections[spec.section] = section
+        return Snapshot(timestamp=timestamp, collectors=statuses, agent=agent_self(), **sections)
+
+    def _outcome(
+        self, name: str, future: Future[tuple[BaseModel, float]] | None, now: float
+    ) -> tuple[CollectorStatus, BaseModel | None]:
+        if future is None:  # still running from an earlier cycle
+            pending, since = self._in_flight[name]
+            if not pending.done():
+                return CollectorStatus(
+                    name=name,
+                    success=False,
+                    duration_seconds=now - since,
+                    error="still running from an earlier cycle",
+                ), None
+            del self._in_flight[name]
+            return CollectorStatus(
+                name=name,
+                success=False,
+                duration_seconds=now - since,
+                error="skipped: was still running",
+            ), None
+        if not future.done():
+            self._in_flight[name] = (future, now - self.timeout)
+            log.warning("collector %s timed out after %.1f s", name, self.timeout)
+            return CollectorStatus(
+                name=name,
+                success=False,
+                duration_seconds=self.timeout,
+                error=f"timed out after {self.timeout:g} s",
+            ), None
+        try:
+            section, duration = future.result()
+        except Exception as exc:  # noqa: BLE001 (reported in the snapshot and the log)
+            log.warning("collector %s failed: %s", name, exc)
+            return CollectorStatus(
+                name=name, success=False, duration_seconds=0, error=f"{type(exc).__name__}: {exc}"
+            ), None
+        return CollectorStatus(name=name, success=True, duration_seconds=duration), section
+
+    def close(self) -> None:
+        for _, collector in self._collectors.values():
+            try:
+                close_collector(collector)
+            except Exception as exc:  # noqa: BLE001 (closing the rest matters more)
+                log.warning("closing a collector failed: %s", exc)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _timed(collector: Collector) -> tuple[BaseModel, float]:
+    started = time.perf_counter()
+    section = collector.collect()
+    return section, time.perf_counter() - started

@@ -1,0 +1,362 @@
+"""`fleetscope`: the command line, and the composition root that wires settings into parts.
+
+Heavy imports (FastAPI, SQLAlchemy) happen inside the commands that need them, so
+`fleetscope agent` and `collect` start fast and lean on a monitored host."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from fleetscope import __version__
+from fleetscope.agent.settings import AgentSettings
+from fleetscope.model.settings import ConfigError, FleetscopeSettings, check_environment
+
+app = typer.Typer(
+    name="fleetscope",
+    help="Fleet performance monitoring: agent, server, dashboard.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("fleetscope")
+S = TypeVar("S", bound=FleetscopeSettings)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where state lives [default: data]")
+]
+Host = Annotated[
+    str | None, typer.Option("--host", help="address to listen on [default: 127.0.0.1]")
+]
+Port = Annotated[int | None, typer.Option("--port", help="port to listen on [default: 8080]")]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML settings file with [server] and [agent] tables"),
+]
+Interval = Annotated[
+    float | None, typer.Option("--interval", help="seconds between collections [default: 10]")
+]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fleetscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """fleetscope command line."""
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # One line per HTTP request and per migration plugin drowns what matters.
+    for chatty in ("httpx", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _load(cls: type[S], config: Path | None, **overrides: Any) -> S:
+    """Settings or a clear message and exit code 2: bad configuration is the user's to fix."""
+    from fleetscope.cli.settings import ServerSettings
+
+    try:
+        check_environment([ServerSettings, AgentSettings])
+        return cls.load(config, **overrides)
+    except ConfigError as exc:
+        typer.echo(f"fleetscope: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        source = f" (from {config}, FLEETSCOPE_* variables or options)" if config else ""
+        typer.echo(f"fleetscope: invalid settings{source}:\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _runner(settings: AgentSettings) -> Any:
+    from fleetscope.agent.collectors.base import CollectorContext
+    from fleetscope.agent.linux.procfs import ProcFS, SysFS
+    from fleetscope.agent.registry import UnknownCollector, select_collectors
+    from fleetscope.agent.runner import CollectorRunner
+
+    try:
+        specs = select_collectors(settings.collectors)
+    except UnknownCollector as exc:
+        typer.echo(f"fleetscope: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    context = CollectorContext(ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs)
+    return CollectorRunner(specs, context, timeout_seconds=settings.collector_timeout_seconds)
+
+
+def _agent_service(settings: AgentSettings, api_key: str, server_url: str) -> Any:
+    import httpx
+
+    from fleetscope.agent.identity import host_identity
+    from fleetscope.agent.service import AgentService
+    from fleetscope.agent.uploader import Uploader
+
+    client = httpx.Client(timeout=settings.upload_timeout_seconds)
+    return AgentService(
+        _runner(settings),
+        host_identity(settings.rootfs, settings.data_dir),
+        Uploader(client, server_url, api_key),
+        interval_seconds=settings.interval_seconds,
+        batch_size=settings.max_snapshots_per_upload,
+    )
+
+
+def _on_signals(handler: Any) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+@app.command()
+def agent(
+    server: Annotated[
+        str | None, typer.Option("--server", help="server URL, e.g. http://host:8080")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="agent API key [env FLEETSCOPE_API_KEY]")
+    ] = None,
+    interval: Interval = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Collect this host's metrics and stream them to a server."""
+    _setup_logging(log_level)
+    settings = _load(
+        AgentSettings,
+        config,
+        server_url=server,
+        api_key=api_key,
+        interval_seconds=interval,
+        data_dir=data_dir,
+    )
+    if settings.server_url is None or settings.api_key is None:
+        typer.echo(
+            "fleetscope agent: --server and --api-key (or FLEETSCOPE_API_KEY) are required",
+            err=True,
+        )
+        raise typer.Exit(2)
+    service = _agent_service(
+        settings, settings.api_key.get_secret_value(), str(settings.server_url)
+    )
+    _on_signals(lambda _sig, _frame: service.stop())
+    log.info("agent reporting to %s every %g s", settings.server_url, settings.interval_seconds)
+    service.run()
+
+
+@app.command()
+def collect(
+    once: Annotated[bool, typer.Option("--once", help="print one snapshot and exit")] = False,
+    collectors: Annotated[
+        str | None, typer.Option("--collectors", help="comma-separated names")
+    ] = None,
+    procfs: Annotated[
+        Path | None, typer.Option("--procfs", help="proc root [default: /proc]")
+    ] = None,
+    sysfs: Annotated[Path | None, typer.Option("--sysfs", help="sys root [default: /sys]")] = None,
+    rootfs: Annotated[
+        Path | None, typer.Option("--rootfs", help="root filesystem [default: /]")
+    ] = None,
+    interval: Interval = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Print snapshots as JSON (one with --once, else one JSON line per interval)."""
+    _setup_logging(log_level)
+    names = [n.strip() for n in collectors.split(",") if n.strip()] if collectors else None
+    settings = _load(
+        AgentSettings,
+        config,
+        collectors=names,
+        procfs=procfs,
+        sysfs=sysfs,
+        rootfs=rootfs,
+        interval_seconds=interval,
+    )
+    runner = _runner(settings)
+    try:
+        if once:
+            typer.echo(runner.collect().model_dump_json(indent=2, exclude_none=True))
+            return
+        stop = threading.Event()
+        _on_signals(lambda _sig, _frame: stop.set())
+        while not stop.is_set():
+            typer.echo(runner.collect().model_dump_json(exclude_none=True))
+            stop.wait(settings.interval_seconds)
+    finally:
+        runner.close()
+
+
+@app.command("collectors")
+def list_collectors() -> None:
+    """List every collector, whether it runs by default, and what it reports."""
+    from fleetscope.agent.registry import REGISTRY
+
+    width = max(len(name) for name in REGISTRY)
+    for name, spec in REGISTRY.items():
+        default = "default" if spec.enabled_by_default else "off    "
+        typer.echo(f"{name:<{width}}  {default}  {spec.description}")
+
+
+@app.command()
+def server(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the server: ingest, stream, digest and the reporting API, on SQLite in --data-dir."""
+    _setup_logging(log_level)
+    _serve(data_dir, host, port, config, agent_settings=None)
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    interval: Interval = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run everything on this machine: the server plus a local agent reporting this host."""
+    _setup_logging(log_level)
+    agent_settings = _load(AgentSettings, config, data_dir=data_dir, interval_seconds=interval)
+    _serve(data_dir, host, port, config, agent_settings=agent_settings)
+
+
+def _serve(
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    config: Path | None,
+    agent_settings: AgentSettings | None,
+) -> None:
+    import uvicorn
+
+    from fleetscope.cli.server import build_server
+    from fleetscope.cli.settings import ServerSettings
+    from fleetscope.store.auth import CREDENTIALS_FILE, local_agent_key
+
+    settings = _load(ServerSettings, config, data_dir=data_dir, host=host, port=port)
+    built = build_server(settings)
+    uv_server = uvicorn.Server(
+        uvicorn.Config(
+            built.app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        )
+    )
+    address = f"http://{settings.host}:{settings.port}"
+    agent_thread: threading.Thread | None = None
+    service = None
+    if agent_settings is not None:
+        key = local_agent_key(built.engine, settings.data_dir)
+        service = _agent_service(agent_settings, key, address)
+        agent_thread = threading.Thread(target=service.run, name="agent", daemon=True)
+
+    original_exit = uv_server.handle_exit
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        # Stop the agent first and let it flush to the still-running server; only then shut
+        # the server down (which drains digest). Done off the signal handler's thread, because
+        # the server that must receive the flush runs on this one.
+        def ordered() -> None:
+            if service is not None and agent_thread is not None:
+                service.stop()
+                if agent_thread.is_alive():
+                    agent_thread.join(timeout=15)
+            original_exit(sig, frame)
+
+        threading.Thread(target=ordered, name="shutdown", daemon=True).start()
+
+    uv_server.handle_exit = handle_exit  # type: ignore[method-assign]
+    credentials = settings.data_dir / CREDENTIALS_FILE
+    typer.echo(f"fleetscope {__version__} is up: API at {address}/api/v1 (docs: {address}/docs)")
+    typer.echo(f"  credentials: {credentials.resolve()} (admin password and agent key)")
+    if agent_thread is not None and agent_settings is not None:
+        typer.echo(
+            f"  local agent: reporting this host every {agent_settings.interval_seconds:g} s"
+        )
+        _start_when_listening(uv_server, agent_thread)
+    typer.echo("  stop with Ctrl-C (or SIGTERM): the agent flushes, digest drains, then it exits")
+    uv_server.run()
+
+
+def _start_when_listening(uv_server: Any, thread: threading.Thread) -> None:
+    """Start the local agent once the server accepts connections, so its first upload lands."""
+
+    def wait_then_start() -> None:
+        while not uv_server.started and not uv_server.should_exit:
+            threading.Event().wait(0.05)
+        if uv_server.started:
+            thread.start()
+
+    threading.Thread(target=wait_then_start, name="agent-starter", daemon=True).start()
+
+
+SAMPLE_CONFIG_HEADER = """\
+# fleetscope settings. Every key may also be set as an environment variable
+# FLEETSCOPE_<KEY> (e.g. FLEETSCOPE_API_KEY), and command-line options win over both.
+# Unknown keys are errors.
+"""
+
+
+@app.command("config")
+def config_cmd(
+    sample: Annotated[bool, typer.Option("--sample", help="print a sample settings file")] = False,
+) -> None:
+    """Configuration helpers."""
+    if not sample:
+        typer.echo("use: fleetscope config --sample > fleetscope.toml", err=True)
+        raise typer.Exit(2)
+    from fleetscope.cli.settings import ServerSettings
+
+    typer.echo(SAMPLE_CONFIG_HEADER)
+    for cls in (ServerSettings, AgentSettings):
+        typer.echo(f"[{cls.TOML_TABLE}]")
+        for name, field in cls.model_fields.items():
+            if field.description:
+                typer.echo(f"# {field.description}")
+            default = field.get_default(call_default_factory=True)
+            if default is None:
+                typer.echo(f"# {name} =")
+            else:
+                typer.echo(f"{name} = {_toml_value(default)}")
+        typer.echo("")
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def main() -> None:
+    app()

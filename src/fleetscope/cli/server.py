@@ -1,0 +1,183 @@
+"""Composition of the server: settings → engine, stream, digest, and one FastAPI app with
+ingest, the reporting API, health and metrics. The embedded layout runs digest in-process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import Engine, text
+
+from fleetscope import __version__
+from fleetscope.cli.settings import ServerSettings
+from fleetscope.digest.worker import DigestWorker
+from fleetscope.ingest.router import (
+    IngestDeps,
+    IngestMetrics,
+    IngestSettings,
+)
+from fleetscope.ingest.router import (
+    build_router as ingest_router,
+)
+from fleetscope.model.payload import Payload
+from fleetscope.query.auth import AuthService
+from fleetscope.query.hosts import HostQueries
+from fleetscope.query.metrics import MetricQueries
+from fleetscope.store import auth as store_auth
+from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.writer import StoreWriter
+from fleetscope.stream.base import Stream, StreamUnavailable
+from fleetscope.stream.sqlite import SQLiteStream
+from fleetscope.web.api import ReadServices
+from fleetscope.web.api import build_router as read_router
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Server:
+    settings: ServerSettings
+    engine: Engine
+    stream: Stream
+    digest: DigestWorker
+    app: FastAPI
+    registry: CollectorRegistry
+
+
+def build_server(settings: ServerSettings) -> Server:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url or sqlite_url(settings.data_dir))
+    migrate(engine)
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    store_auth.bootstrap(engine, settings.data_dir, password)
+    stream = SQLiteStream(settings.data_dir / "stream.db")
+    registry = CollectorRegistry()
+    batch_latency = Histogram(
+        "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
+    )
+    digest = DigestWorker(stream, StoreWriter(engine), on_batch=batch_latency.observe)
+    app = create_app(settings, engine, stream, digest, registry)
+    return Server(settings, engine, stream, digest, app, registry)
+
+
+def create_app(
+    settings: ServerSettings,
+    engine: Engine,
+    stream: Stream,
+    digest: DigestWorker | None,
+    registry: CollectorRegistry,
+) -> FastAPI:
+    """The HTTP app. With `digest`, the embedded layout: it runs in a thread for the app's life
+    and drains what was accepted on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if digest is not None:
+            thread = threading.Thread(target=digest.run, name="digest", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            if digest is not None and thread is not None:
+                digest.stop()
+                thread.join(timeout=10)
+                drained = digest.drain(settings.drain_timeout_seconds)
+                log.info(
+                    "digest %s on shutdown",
+                    "drained" if drained else "left messages for next start",
+                )
+            stream.close()
+            engine.dispose()
+
+    app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
+    _instrument(app, registry, stream)
+    app.include_router(
+        ingest_router(
+            IngestDeps(
+                settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
+                stream=stream,
+                verify_key=lambda key: store_auth.verify_api_key(engine, key),
+                metrics=IngestMetrics(registry),
+            )
+        )
+    )
+    app.include_router(
+        read_router(ReadServices(AuthService(engine), HostQueries(engine), MetricQueries(engine)))
+    )
+
+    @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
+    def payload_schema() -> JSONResponse:
+        return JSONResponse(Payload.model_json_schema())
+
+    @app.get("/livez", tags=["health"])
+    def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        problems = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 (any failure means not ready; say which)
+            problems["database"] = str(exc)
+        try:
+            stream.ping()
+        except StreamUnavailable as exc:
+            problems["stream"] = str(exc)
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _instrument(app: FastAPI, registry: CollectorRegistry, stream: Stream) -> None:
+    requests = Counter(
+        "fleetscope_http_requests_total",
+        "HTTP requests",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "fleetscope_http_request_seconds", "HTTP request latency", ["route"], registry=registry
+    )
+    depth = Gauge(
+        "fleetscope_stream_depth", "Messages accepted but not yet digested", registry=registry
+    )
+    depth.set_function(lambda: float(stream.depth()))
+    lag = Gauge(
+        "fleetscope_digest_lag_seconds", "Age of the oldest undigested message", registry=registry
+    )
+    lag.set_function(lambda: stream.oldest_age_seconds() or 0.0)
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        # The route template, not the raw path, so host names do not explode label cardinality.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - started)
+        return response

@@ -1,0 +1,64 @@
+"""Reading a request body safely: a size limit enforced while streaming (413 before the whole
+body is in memory), and gzip/zstd decoding with the same limit on the decoded size, so a
+small compressed bomb cannot expand without bound."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+
+import zstandard
+
+
+class BodyTooLarge(ValueError):
+    pass
+
+
+class BadEncoding(ValueError):
+    pass
+
+
+SUPPORTED_ENCODINGS = ("identity", "gzip", "zstd")
+
+
+async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def decode(body: bytes, encoding: str | None, limit: int) -> bytes:
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding == "gzip":
+        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out = decompressor.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise BadEncoding(f"gzip body could not be decoded: {exc}") from exc
+        if len(out) > limit or decompressor.unconsumed_tail:
+            raise BodyTooLarge(f"decoded body exceeds {limit} bytes")
+        if not decompressor.eof:
+            raise BadEncoding("gzip body is truncated")
+        return out
+    if encoding == "zstd":
+        parts: list[bytes] = []
+        size = 0
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(body) as reader:
+                while chunk := reader.read(65536):
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyTooLarge(f"decoded body exceeds {limit} bytes")
+                    parts.append(chunk)
+        except zstandard.ZstdError as exc:
+            raise BadEncoding(f"zstd body could not be decoded: {exc}") from exc
+        return b"".join(parts)
+    supported = ", ".join(SUPPORTED_ENCODINGS)
+    raise BadEncoding(f"unsupported Content-Encoding {encoding!r}; use one of {supported}")

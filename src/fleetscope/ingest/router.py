@@ -1,0 +1,159 @@
+"""HTTP intake: authenticate the key, bound and decode the body, validate against the payload
+schema, enqueue durably, answer. Nothing here touches the database: the key check is injected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel, ValidationError
+
+from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limited
+from fleetscope.model.auth import Principal
+from fleetscope.model.kinds import AGENT_PAYLOAD
+from fleetscope.model.payload import Payload
+from fleetscope.stream.base import NewMessage, Stream, StreamUnavailable
+
+KeyVerifier = Callable[[str], Principal | None]
+
+
+class IngestSettings(BaseModel):
+    max_body_bytes: int = 16 * 1024 * 1024  # after decoding; a day of 10 s snapshots is ~15 MB
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.accepted = Counter(
+            "fleetscope_ingest_payloads_accepted_total",
+            "Payloads enqueued durably",
+            registry=registry,
+        )
+        self.snapshots = Counter(
+            "fleetscope_ingest_snapshots_accepted_total",
+            "Snapshots in accepted payloads",
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "fleetscope_ingest_payloads_rejected_total",
+            "Payloads refused, by reason",
+            ["reason"],
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    settings: IngestSettings
+    stream: Stream
+    verify_key: KeyVerifier
+    metrics: IngestMetrics
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors with the field path as a dotted string, which is what a person reads."""
+    return [
+        {
+            "field": ".".join(str(part) for part in err["loc"]) or "(body)",
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+class Rejected(Exception):
+    """A request ingest refuses: the status, a metric reason and the message for the sender."""
+
+    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.extra = status, reason, message, extra
+
+
+async def authenticate(request: Request, verify_key: KeyVerifier) -> Principal:
+    key = bearer_token(request)
+    principal = await run_in_threadpool(verify_key, key) if key else None
+    if principal is None:
+        raise Rejected(
+            401,
+            "unauthorized",
+            "missing, wrong or revoked API key (send 'Authorization: Bearer <key>')",
+        )
+    return principal
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The decoded body, bounded by `limit` before and after decoding."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type != "application/json":
+        raise Rejected(
+            415, "media_type", f"Content-Type must be application/json, not {content_type!r}"
+        )
+    declared = request.headers.get("content-length")
+    try:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"request body exceeds {limit} bytes")
+        raw = await read_limited(request.stream(), limit)
+        return decode(raw, request.headers.get("content-encoding"), limit)
+    except BodyTooLarge as exc:
+        raise Rejected(413, "too_large", str(exc)) from exc
+    except BadEncoding as exc:
+        raise Rejected(400, "encoding", str(exc)) from exc
+
+
+async def enqueue(stream: Stream, message: NewMessage) -> None:
+    try:
+        await run_in_threadpool(stream.enqueue, [message])
+    except StreamUnavailable as exc:
+        raise Rejected(
+            503, "unavailable", f"the stream is unavailable, retry later: {exc}"
+        ) from exc
+
+
+def build_router(deps: IngestDeps) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+    @router.post("/ingest", status_code=202, summary="Accept an agent payload batch")
+    async def ingest(request: Request) -> JSONResponse:
+        try:
+            principal = await authenticate(request, deps.verify_key)
+            body = await read_json_body(request, deps.settings.max_body_bytes)
+            try:
+                payload = Payload.model_validate_json(body)
+            except ValidationError as exc:
+                raise Rejected(
+                    422,
+                    "invalid",
+                    "payload does not match the schema",
+                    details=validation_details(exc),
+                ) from exc
+            await enqueue(deps.stream, NewMessage(AGENT_PAYLOAD, principal.tenant_id, body))
+        except Rejected as rejected:
+            deps.metrics.rejected.labels(rejected.reason).inc()
+            return error(rejected.status, rejected.message, **rejected.extra)
+        deps.metrics.accepted.inc()
+        deps.metrics.snapshots.inc(len(payload.snapshots))
+        return JSONResponse(
+            {
+                "status": "accepted",
+                "batch_id": str(payload.batch_id),
+                "snapshots": len(payload.snapshots),
+            },
+            status_code=202,
+        )
+
+    return router

@@ -1,0 +1,125 @@
+"""Tables, in SQLAlchemy 2 Core. Alembic migrations (store/migrations) create them; a test
+keeps the two from drifting apart.
+
+Rules that keep PostgreSQL a drop-in: every row carries tenant_id; times are UTC, stored as
+integer epoch milliseconds (`*_ms`) so both databases compare and index them the same way.
+
+Metric samples are stored as *frames*: one row per (host, timestamp, layout) holding all the
+values of one snapshot as packed float64 (store/frames.py), and a layout row naming the series
+in order. A snapshot of ~200 values costs one row instead of 200, which keeps bytes per sample
+near 8 and makes a host's time range a single clustered index scan.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    # SHA-256 of the key: keys are 256-bit random, so a fast hash is safe and allows lookup.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("machine_id", String(128), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("agent_version", String(64), nullable=True),
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    UniqueConstraint("tenant_id", "machine_id"),
+    Index(None, "tenant_id", "name"),
+)
+
+metric_layouts = Table(
+    "metric_layouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    # SHA-256 of the newline-joined series keys: the same layout is stored once per tenant.
+    Column("digest", String(64), nullable=False),
+    Column("series", Text, nullable=False),  # JSON list of series keys, in value order
+    UniqueConstraint("tenant_id", "digest"),
+)
+
+metric_frames = Table(
+    "metric_frames",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("layout_id", Integer, ForeignKey("metric_layouts.id"), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    # Clustered by (host, time) on SQLite (WITHOUT ROWID): a host's range is one index scan.
+    sqlite_with_rowid=False,
+)
+
+ingested_batches = Table(
+    "ingested_batches",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("batch_id", String(36), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("snapshots", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)

@@ -1,0 +1,80 @@
+"""The queue between ingest and digest: one interface, several backends, one contract suite
+(tests/test_stream_contract.py).
+
+Delivery is at-least-once: a message read but not acknowledged comes back after the
+visibility timeout (to this or another consumer). Digest makes that exactly-once in effect by
+writing idempotently and acknowledging only after its commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class StreamUnavailable(RuntimeError):
+    """The backend cannot take or give messages right now (ingest answers 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    kind: str  # what the body is: "agent_payload", later "aggregator_metrics", ...
+    tenant_id: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMessage:
+    id: str
+    kind: str
+    tenant_id: int
+    body: bytes
+    attempts: int  # deliveries so far, including this one
+    enqueued_at: float  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    kind: str
+    tenant_id: int
+    body: bytes
+    error: str
+    failed_at: float
+
+
+class Stream(Protocol):
+    def enqueue(self, messages: Sequence[NewMessage]) -> list[str]:
+        """Append durably; return only once the messages survive a crash of this process."""
+        ...
+
+    def read(self, consumer: str, max_count: int, block_seconds: float) -> list[StreamMessage]:
+        """Up to max_count messages not held by another consumer, oldest first; waits up to
+        block_seconds when there are none."""
+        ...
+
+    def ack(self, ids: Sequence[str]) -> None:
+        """Forget messages whose effects are committed."""
+        ...
+
+    def fail(self, message_id: str, error: str, max_attempts: int) -> bool:
+        """Record a failed attempt. After max_attempts the message moves to the dead letters,
+        with the error, and True is returned; before that it is released for another try."""
+        ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def depth(self) -> int:
+        """Messages not yet acknowledged."""
+        ...
+
+    def oldest_age_seconds(self) -> float | None:
+        """Age of the oldest unacknowledged message: the digest lag."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StreamUnavailable when the backend cannot be reached."""
+        ...
+
+    def close(self) -> None: ...
