@@ -33,7 +33,7 @@ from fleetscope.ingest.router import (
 from fleetscope.ingest.router import (
     build_router as ingest_router,
 )
-from fleetscope.model.payload import Payload
+from fleetscope.model.schema import payload_json_schema
 from fleetscope.query.auth import AuthService
 from fleetscope.query.hosts import HostQueries
 from fleetscope.query.metrics import MetricQueries
@@ -70,7 +70,9 @@ def build_server(settings: ServerSettings) -> Server:
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
     digest = DigestWorker(stream, StoreWriter(engine), on_batch=batch_latency.observe)
-    app = create_app(settings, engine, stream, digest, registry)
+    app = create_app(
+        settings, engine, stream, digest if settings.embedded_digest else None, registry
+    )
     return Server(settings, engine, stream, digest, app, registry)
 
 
@@ -122,7 +124,7 @@ def create_app(
 
     @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
     def payload_schema() -> JSONResponse:
-        return JSONResponse(Payload.model_json_schema())
+        return JSONResponse(payload_json_schema())
 
     @app.get("/livez", tags=["health"])
     def livez() -> dict[str, str]:

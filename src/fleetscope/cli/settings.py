@@ -20,4 +20,7 @@ class ServerSettings(FleetscopeSettings):
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
     admin_password: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024  # after decoding
+    embedded_digest: bool = Field(
+        default=True, description="digest in this process; false when separate workers digest"
+    )
     drain_timeout_seconds: Annotated[float, Field(ge=0)] = 30.0

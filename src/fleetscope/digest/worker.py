@@ -97,11 +97,16 @@ class DigestWorker:
     def drain(self, timeout_seconds: float) -> bool:
         """Digest until the stream is empty or time runs out (graceful shutdown)."""
         deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            if self.stream.depth() == 0:
-                return True
-            self.run_once(block_seconds=0.1)
-        return self.stream.depth() == 0
+        try:
+            while time.monotonic() < deadline:
+                if self.stream.depth() == 0:
+                    return True
+                self.run_once(block_seconds=0.1)
+            return self.stream.depth() == 0
+        except (SQLAlchemyError, StreamUnavailable) as exc:
+            # Whatever was not digested stays in the stream for the next start.
+            log.warning("digest could not drain: %s", exc)
+            return False
 
     def stop(self) -> None:
         self._stop.set()

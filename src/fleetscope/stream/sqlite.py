@@ -8,12 +8,13 @@ what makes FULL durability affordable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class SQLiteStream:
+    """See the module docstring. Every method raises StreamUnavailable, never sqlite3 errors."""
+
     def __init__(self, path: Path, visibility_timeout_seconds: float = 60.0) -> None:
         self.path = path
         self.visibility_timeout = visibility_timeout_seconds
@@ -124,73 +127,76 @@ class SQLiteStream:
         with self._arrived:
             self._arrived.notify_all()
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """The reader connection, under the lock; backend errors become StreamUnavailable."""
+        with self._lock:
+            if self._closed:
+                raise StreamUnavailable("the stream is closed")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise StreamUnavailable(f"embedded stream {self.path}: {exc}") from exc
+
     # -- consume -----------------------------------------------------------------------------
     def read(self, consumer: str, max_count: int, block_seconds: float) -> list[StreamMessage]:
         deadline = time.monotonic() + block_seconds
         while True:
             claimed = self._claim(consumer, max_count)
             remaining = deadline - time.monotonic()
-            if claimed or remaining <= 0 or self._closed:
+            if claimed or remaining <= 0:
                 return claimed
             with self._arrived:
                 self._arrived.wait(timeout=min(remaining, 0.5))
 
     def _claim(self, consumer: str, max_count: int) -> list[StreamMessage]:
         now = time.time()
-        with self._lock:
-            conn = self._conn
+        with self._locked() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = conn.execute(
-                    "SELECT id, kind, tenant_id, body, attempts, enqueued_at FROM messages "
-                    "WHERE claimed_until <= ? ORDER BY id LIMIT ?",
-                    (now, max_count),
-                ).fetchall()
-                if rows:
-                    conn.executemany(
-                        "UPDATE messages SET claimed_by = ?, claimed_until = ?,"
-                        " attempts = attempts + 1 WHERE id = ?",
-                        [(consumer, now + self.visibility_timeout, r[0]) for r in rows],
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            rows = conn.execute(
+                "SELECT id, kind, tenant_id, body, attempts, enqueued_at FROM messages "
+                "WHERE claimed_until <= ? ORDER BY id LIMIT ?",
+                (now, max_count),
+            ).fetchall()
+            if rows:
+                conn.executemany(
+                    "UPDATE messages SET claimed_by = ?, claimed_until = ?,"
+                    " attempts = attempts + 1 WHERE id = ?",
+                    [(consumer, now + self.visibility_timeout, r[0]) for r in rows],
+                )
+            conn.execute("COMMIT")
         return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5]) for r in rows]
 
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        with self._lock:
-            self._conn.executemany("DELETE FROM messages WHERE id = ?", [(int(i),) for i in ids])
+        with self._locked() as conn:
+            conn.executemany("DELETE FROM messages WHERE id = ?", [(int(i),) for i in ids])
 
     def fail(self, message_id: str, error: str, max_attempts: int) -> bool:
-        with self._lock:
-            conn = self._conn
+        with self._locked() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT kind, tenant_id, body, attempts FROM messages WHERE id = ?",
+            row = conn.execute(
+                "SELECT kind, tenant_id, body, attempts FROM messages WHERE id = ?",
+                (int(message_id),),
+            ).fetchone()
+            # row is None: already acknowledged or dead-lettered by another consumer.
+            dead = row is not None and row[3] >= max_attempts
+            if dead:
+                conn.execute(
+                    "INSERT INTO dead_letters (id, kind, tenant_id, body, error, failed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (int(message_id), row[0], row[1], row[2], error, time.time()),
+                )
+                conn.execute("DELETE FROM messages WHERE id = ?", (int(message_id),))
+            elif row is not None:
+                conn.execute(
+                    "UPDATE messages SET claimed_by = NULL, claimed_until = 0 WHERE id = ?",
                     (int(message_id),),
-                ).fetchone()
-                # row is None: already acknowledged or dead-lettered by another consumer.
-                dead = row is not None and row[3] >= max_attempts
-                if dead:
-                    conn.execute(
-                        "INSERT INTO dead_letters (id, kind, tenant_id, body, error, failed_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (int(message_id), row[0], row[1], row[2], error, time.time()),
-                    )
-                    conn.execute("DELETE FROM messages WHERE id = ?", (int(message_id),))
-                elif row is not None:
-                    conn.execute(
-                        "UPDATE messages SET claimed_by = NULL, claimed_until = 0 WHERE id = ?",
-                        (int(message_id),),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                )
+            conn.execute("COMMIT")
         if dead:
             log.error(
                 "message %s dead-lettered after %d attempts: %s", message_id, max_attempts, error
@@ -198,8 +204,8 @@ class SQLiteStream:
         return dead
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._locked() as conn:
+            rows = conn.execute(
                 "SELECT id, kind, tenant_id, body, error, failed_at FROM dead_letters"
                 " ORDER BY id LIMIT ?",
                 (limit,),
@@ -207,20 +213,17 @@ class SQLiteStream:
         return [DeadLetter(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def depth(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+        with self._locked() as conn:
+            return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     def oldest_age_seconds(self) -> float | None:
-        with self._lock:
-            row = self._conn.execute("SELECT min(enqueued_at) FROM messages").fetchone()
+        with self._locked() as conn:
+            row = conn.execute("SELECT min(enqueued_at) FROM messages").fetchone()
         return None if row[0] is None else max(0.0, time.time() - row[0])
 
     def ping(self) -> None:
-        try:
-            with self._lock:
-                self._conn.execute("SELECT 1 FROM messages LIMIT 1").fetchall()
-        except sqlite3.Error as exc:
-            raise StreamUnavailable(f"embedded stream {self.path}: {exc}") from exc
+        with self._locked() as conn:
+            conn.execute("SELECT 1 FROM messages LIMIT 1").fetchall()
         if not self._writer.is_alive():
             raise StreamUnavailable("embedded stream writer thread has stopped")
 

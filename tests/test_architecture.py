@@ -1,0 +1,69 @@
+"""The package layout is the data path; each package imports only what STYLE.md allows."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "fleetscope"
+
+# package -> fleetscope packages it may import (itself always allowed)
+ALLOWED: dict[str, set[str]] = {
+    "model": set(),
+    "agent": {"model"},
+    "stream": {"model"},
+    "ingest": {"model", "stream"},
+    "store": {"model"},
+    "digest": {"model", "stream", "store"},
+    "query": {"model", "store"},
+    "web": {"model", "query"},
+    "report": {"model", "query"},
+    "cli": {"model", "agent", "stream", "ingest", "store", "digest", "query", "web", "report"},
+}
+# Third-party modules a package must never import: the agent ships alone on hosts.
+FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
+    "agent": {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "redis", "psycopg"},
+    "model": {"fastapi", "starlette", "sqlalchemy", "httpx", "psutil", "redis", "psycopg"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((SRC / package).rglob("*.py"))
+
+
+def test_every_package_has_a_rule() -> None:
+    packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED)
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_follow_the_table(package: str) -> None:
+    violations = []
+    for module in _modules(package):
+        for name in _imports(module):
+            parts = name.split(".")
+            if parts[0] == "fleetscope" and len(parts) > 1 and parts[1] in ALLOWED:
+                target = parts[1]
+                if target != package and target not in ALLOWED[package]:
+                    violations.append(f"{module.relative_to(SRC)} imports {name}")
+            if parts[0] in FORBIDDEN_THIRD_PARTY.get(package, set()):
+                violations.append(f"{module.relative_to(SRC)} imports {name}")
+    assert not violations, "\n".join(violations)
+
+
+def test_the_rule_checker_sees_violations(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from fleetscope.store.tables import hosts\nimport fastapi\n")
+    assert {"fleetscope.store.tables", "fastapi"} <= _imports(bad)
