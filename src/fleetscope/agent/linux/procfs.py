@@ -7,16 +7,69 @@ host mounted at /host/proc and tests can point it at a fixture tree.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from pathlib import Path
 
+from fleetscope.agent.linux.parsers.cpufreq import CPUFREQ_FILES, CpuFreq, parse_cpufreq
+from fleetscope.agent.linux.parsers.cpuinfo import CpuInfo, parse_cpuinfo
+from fleetscope.agent.linux.parsers.diskstats import DiskStats, parse_diskstats
+from fleetscope.agent.linux.parsers.filenr import FileNr, parse_file_nr
+from fleetscope.agent.linux.parsers.hwmon import (
+    HwmonChip,
+    hwmon_chip,
+    hwmon_chip_name,
+    parse_hwmon_chip,
+    split_attribute,
+)
 from fleetscope.agent.linux.parsers.loadavg import LoadAvg, parse_loadavg
 from fleetscope.agent.linux.parsers.meminfo import MemInfo, parse_meminfo
+from fleetscope.agent.linux.parsers.netdev import NetDevStats, parse_net_dev
+from fleetscope.agent.linux.parsers.pressure import Pressure, parse_pressure
+from fleetscope.agent.linux.parsers.snmp import Snmp, parse_netstat, parse_snmp, parse_snmp6
+from fleetscope.agent.linux.parsers.sockets import SocketTable, parse_socket_table
+from fleetscope.agent.linux.parsers.sockstat import SockStat, parse_sockstat
 from fleetscope.agent.linux.parsers.stat import Stat, parse_stat
+from fleetscope.agent.linux.parsers.thermal import (
+    COOLING_DEVICE_FILES,
+    THERMAL_ZONE_FILES,
+    CoolingDevice,
+    ThermalZone,
+    parse_cooling_device,
+    parse_thermal_zone,
+)
+from fleetscope.agent.linux.parsers.vmstat import VmStat, parse_vmstat
+
+log = logging.getLogger(__name__)
+
+PSI_RESOURCES = ("cpu", "memory", "io")
+_CPU_DIR = re.compile(r"^cpu([0-9]+)$")
+
+
+def _numbered(directory: Path, prefix: str) -> list[tuple[str, Path]]:
+    """(suffix, path) of the entries `<prefix><suffix>` in a directory, sorted like the kernel
+    numbers them (thermal_zone2 before thermal_zone10).
+
+    A missing class directory means the kernel has no such devices (VMs commonly have no
+    /sys/class/hwmon), which is an empty answer, not an error."""
+    if not directory.is_dir():
+        log.debug("%s does not exist: no devices of this class", directory)
+        return []
+    entries = [
+        (entry.name[len(prefix) :], Path(entry.path))
+        for entry in os.scandir(directory)
+        if entry.name.startswith(prefix)
+    ]
+    return sorted(entries, key=lambda item: (len(item[0]), item[0]))
 
 
 class ProcFS:
-    def __init__(self, root: str | Path = "/proc") -> None:
+    def __init__(self, root: str | Path = "/proc", page_size: int | None = None) -> None:
+        """`page_size` converts page counts (sockstat `mem`); by default this host's, which is
+        the kernel that wrote the files even when /proc is a container's view of the host."""
         self.root = Path(root)
+        self.page_size = page_size if page_size is not None else os.sysconf("SC_PAGE_SIZE")
 
     def read_text(self, relative: str) -> str:
         # Files under /proc report size 0, so read() until EOF rather than trusting stat().
@@ -35,6 +88,51 @@ class ProcFS:
     def loadavg(self) -> LoadAvg:
         return parse_loadavg(self.read_text("loadavg"))
 
+    def diskstats(self) -> dict[str, DiskStats]:
+        return parse_diskstats(self.read_text("diskstats"))
+
+    def net_dev(self) -> dict[str, NetDevStats]:
+        return parse_net_dev(self.read_text("net/dev"))
+
+    def vmstat(self) -> VmStat:
+        return parse_vmstat(self.read_text("vmstat"))
+
+    def file_nr(self) -> FileNr:
+        return parse_file_nr(self.read_text("sys/fs/file-nr"))
+
+    def pressure(self, resource: str) -> Pressure:
+        """`resource` is cpu, memory or io. Raises FileNotFoundError before kernel 4.20 or
+        without CONFIG_PSI, and OSError (EOPNOTSUPP) when booted with psi=0."""
+        if resource not in PSI_RESOURCES:
+            raise ValueError(f"unknown PSI resource {resource!r}")
+        relative = f"pressure/{resource}"
+        return parse_pressure(self.read_text(relative), f"/proc/{relative}")
+
+    def sockstat(self) -> SockStat:
+        return parse_sockstat(self.read_text("net/sockstat"), self.page_size)
+
+    def sockstat6(self) -> SockStat:
+        text = self.read_text("net/sockstat6")
+        return parse_sockstat(text, self.page_size, "/proc/net/sockstat6")
+
+    def snmp(self) -> Snmp:
+        return parse_snmp(self.read_text("net/snmp"))
+
+    def netstat(self) -> dict[str, dict[str, int]]:
+        return parse_netstat(self.read_text("net/netstat"))
+
+    def snmp6(self) -> dict[str, int]:
+        return parse_snmp6(self.read_text("net/snmp6"))
+
+    def socket_table(self, name: str) -> SocketTable:
+        """`name` is tcp, tcp6, udp or udp6. Costs time per socket; prefer sockstat/snmp."""
+        if name not in ("tcp", "tcp6", "udp", "udp6"):
+            raise ValueError(f"unknown socket table {name!r}")
+        return parse_socket_table(self.read_text(f"net/{name}"), f"/proc/net/{name}")
+
+    def cpuinfo(self) -> CpuInfo:
+        return parse_cpuinfo(self.read_text("cpuinfo"))
+
 
 class SysFS:
     def __init__(self, root: str | Path = "/sys") -> None:
@@ -43,3 +141,71 @@ class SysFS:
     def read_text(self, relative: str) -> str:
         with open(self.root / relative, encoding="utf-8", errors="replace") as handle:
             return handle.read()
+
+    def _read_files(self, directory: Path, names: tuple[str, ...]) -> dict[str, str]:
+        """The named files of a directory that can be read. Absent files are expected (each
+        attribute depends on driver and kernel) and root-only ones (cpuinfo_cur_freq is
+        0400) are as good as absent to an unprivileged agent."""
+        texts: dict[str, str] = {}
+        for name in names:
+            try:
+                with open(directory / name, encoding="utf-8", errors="replace") as handle:
+                    texts[name] = handle.read()
+            except (FileNotFoundError, PermissionError) as exc:
+                log.debug("optional sysfs file %s unavailable: %s", directory / name, exc)
+        return texts
+
+    def cpufreq(self) -> dict[int, CpuFreq]:
+        """Per CPU with a cpufreq directory (none on VMs without a cpufreq driver)."""
+        cpu_dir = self.root / "devices/system/cpu"
+        result: dict[int, CpuFreq] = {}
+        for entry in os.scandir(cpu_dir):
+            match = _CPU_DIR.match(entry.name)
+            cpufreq_dir = Path(entry.path) / "cpufreq"
+            if match is None or not cpufreq_dir.is_dir():
+                continue
+            cpu = int(match.group(1))
+            result[cpu] = parse_cpufreq(cpu, self._read_files(cpufreq_dir, CPUFREQ_FILES))
+        return dict(sorted(result.items()))
+
+    def thermal_zones(self) -> list[ThermalZone]:
+        zones = []
+        for zone, path in _numbered(self.root / "class/thermal", "thermal_zone"):
+            zones.append(parse_thermal_zone(zone, self._read_files(path, THERMAL_ZONE_FILES)))
+        return zones
+
+    def cooling_devices(self) -> list[CoolingDevice]:
+        devices = []
+        for name, path in _numbered(self.root / "class/thermal", "cooling_device"):
+            files = self._read_files(path, COOLING_DEVICE_FILES)
+            devices.append(parse_cooling_device(name, files))
+        return devices
+
+    def _hwmon_attributes(self, directory: Path, into: dict[str, str]) -> None:
+        for entry in os.scandir(directory):
+            if split_attribute(entry.name) is None or not entry.is_file():
+                continue
+            try:
+                with open(entry.path, encoding="utf-8", errors="replace") as handle:
+                    into[entry.name] = handle.read()
+            except OSError as exc:
+                # Drivers answer EIO/ENODATA/EAGAIN for sensors that are not wired or not
+                # ready, and some attributes are write-only; the sensor is then just absent,
+                # as in node_exporter, which skips any attribute it cannot read.
+                log.debug("hwmon attribute %s unreadable: %s", entry.path, exc)
+
+    def hwmon(self) -> list[HwmonChip]:
+        chips = []
+        for _, path in _numbered(self.root / "class/hwmon", "hwmon"):
+            if not path.is_dir():
+                continue
+            device = path / "device"
+            device_path = os.path.realpath(device) if device.exists() else None
+            name_text = self._read_files(path, ("name",)).get("name")
+            chip = hwmon_chip(device_path, name_text, Path(os.path.realpath(path)).name)
+            attributes: dict[str, str] = {}
+            self._hwmon_attributes(path, attributes)
+            if device_path is not None:
+                self._hwmon_attributes(Path(device_path), attributes)
+            chips.append(parse_hwmon_chip(chip, hwmon_chip_name(name_text), attributes))
+        return chips

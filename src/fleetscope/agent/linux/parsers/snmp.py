@@ -1,0 +1,143 @@
+"""Parsers for /proc/net/snmp, /proc/net/netstat and /proc/net/snmp6 (protocol MIB counters).
+
+/proc/net/snmp and /proc/net/netstat come in line pairs, a header naming the counters and a
+line with their values (`Tcp: ActiveOpens ...` then `Tcp: 58 ...`; net/ipv4/proc.c).
+/proc/net/snmp6 has one `Ip6InReceives  7` pair per line (net/ipv6/proc.c).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetscope.agent.linux.errors import ParseError
+
+
+@dataclass(frozen=True, slots=True)
+class TcpCounters:
+    """RFC 1213 tcp group. `curr_estab` is a gauge (ESTABLISHED + CLOSE_WAIT sockets now)."""
+
+    active_opens_total: int
+    passive_opens_total: int
+    attempt_fails_total: int
+    estab_resets_total: int
+    curr_estab: int
+    in_segs_total: int
+    out_segs_total: int
+    retrans_segs_total: int
+    in_errs_total: int
+    out_rsts_total: int | None  # added to the Tcp line in 2.6.x; kept optional
+    in_csum_errors_total: int | None  # 3.10+
+
+
+@dataclass(frozen=True, slots=True)
+class UdpCounters:
+    in_datagrams_total: int
+    no_ports_total: int
+    in_errors_total: int
+    out_datagrams_total: int
+    rcvbuf_errors_total: int | None  # 2.6.18+
+    sndbuf_errors_total: int | None  # 2.6.18+
+    in_csum_errors_total: int | None  # 3.10+
+
+
+@dataclass(frozen=True, slots=True)
+class Snmp:
+    """Typed Tcp/Udp groups (None when the file has no such group) and every group by the
+    kernel's names, e.g. by_group["Ip"]["Forwarding"] (node_exporter's node_netstat_Ip_...)."""
+
+    tcp: TcpCounters | None
+    udp: UdpCounters | None
+    by_group: dict[str, dict[str, int]]
+
+
+def parse_mib_pairs(text: str, source: str) -> dict[str, dict[str, int]]:
+    """The header/value line pairs of /proc/net/snmp and /proc/net/netstat."""
+    groups: dict[str, dict[str, int]] = {}
+    header: tuple[int, str, list[str]] | None = None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        group, sep, rest = line.partition(":")
+        if not sep:
+            raise ParseError(source, line_no, line, "expected 'Group: ...'")
+        fields = rest.split()
+        if header is None:
+            header = (line_no, group, fields)
+            continue
+        _, header_group, names = header
+        header = None
+        if group != header_group:
+            raise ParseError(
+                source, line_no, line, f"values for {group}, header was {header_group}"
+            )
+        if len(fields) != len(names):
+            raise ParseError(source, line_no, line, f"{len(fields)} values for {len(names)} names")
+        try:
+            groups[group] = {name: int(value) for name, value in zip(names, fields, strict=True)}
+        except ValueError as exc:
+            raise ParseError(source, line_no, line, "value is not an integer") from exc
+    if header is not None:
+        line_no, group, _ = header
+        raise ParseError(source, line_no, group, "header line without a value line")
+    return groups
+
+
+def parse_snmp(text: str, source: str = "/proc/net/snmp") -> Snmp:
+    groups = parse_mib_pairs(text, source)
+    tcp = groups.get("Tcp")
+    udp = groups.get("Udp")
+    try:
+        tcp_counters = (
+            None
+            if tcp is None
+            else TcpCounters(
+                active_opens_total=tcp["ActiveOpens"],
+                passive_opens_total=tcp["PassiveOpens"],
+                attempt_fails_total=tcp["AttemptFails"],
+                estab_resets_total=tcp["EstabResets"],
+                curr_estab=tcp["CurrEstab"],
+                in_segs_total=tcp["InSegs"],
+                out_segs_total=tcp["OutSegs"],
+                retrans_segs_total=tcp["RetransSegs"],
+                in_errs_total=tcp["InErrs"],
+                out_rsts_total=tcp.get("OutRsts"),
+                in_csum_errors_total=tcp.get("InCsumErrors"),
+            )
+        )
+        udp_counters = (
+            None
+            if udp is None
+            else UdpCounters(
+                in_datagrams_total=udp["InDatagrams"],
+                no_ports_total=udp["NoPorts"],
+                in_errors_total=udp["InErrors"],
+                out_datagrams_total=udp["OutDatagrams"],
+                rcvbuf_errors_total=udp.get("RcvbufErrors"),
+                sndbuf_errors_total=udp.get("SndbufErrors"),
+                in_csum_errors_total=udp.get("InCsumErrors"),
+            )
+        )
+    except KeyError as exc:
+        raise ParseError(source, 0, text[:80], f"no {exc.args[0]} counter") from exc
+    return Snmp(tcp=tcp_counters, udp=udp_counters, by_group=groups)
+
+
+def parse_netstat(text: str, source: str = "/proc/net/netstat") -> dict[str, dict[str, int]]:
+    """TcpExt, IpExt, MPTcpExt ... groups by the kernel's names."""
+    return parse_mib_pairs(text, source)
+
+
+def parse_snmp6(text: str, source: str = "/proc/net/snmp6") -> dict[str, int]:
+    """Counters by the kernel's names (Ip6InReceives, Udp6InDatagrams, ...)."""
+    values: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ParseError(source, line_no, line, "expected 'name value'")
+        try:
+            values[parts[0]] = int(parts[1])
+        except ValueError as exc:
+            raise ParseError(source, line_no, line, "value is not an integer") from exc
+    return values

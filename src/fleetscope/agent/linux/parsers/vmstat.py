@@ -1,0 +1,55 @@
+"""Parser for /proc/vmstat (virtual memory event counters and page counts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetscope.agent.linux.errors import ParseError
+
+# pgpgin/pgpgout count KiB, not pages: mm/vmstat.c halves the sector count ("sectors ->
+# kbytes") before printing them.
+BYTES_PER_KIB = 1024
+
+_SOURCE = "/proc/vmstat"
+
+
+@dataclass(frozen=True, slots=True)
+class VmStat:
+    """The typed counters are None where the kernel lacks the line (oom_kill appeared in 4.13;
+    the swap counters need CONFIG_SWAP)."""
+
+    swapped_in_pages_total: int | None
+    swapped_out_pages_total: int | None
+    paged_in_bytes_total: int | None
+    paged_out_bytes_total: int | None
+    page_faults_total: int | None
+    major_page_faults_total: int | None
+    oom_kills_total: int | None
+    # Every line, unconverted, as the kernel names it (node_exporter's node_vmstat_<name>).
+    by_name: dict[str, int]
+
+
+def parse_vmstat(text: str) -> VmStat:
+    values: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ParseError(_SOURCE, line_no, line, "expected 'name value'")
+        try:
+            values[parts[0]] = int(parts[1])
+        except ValueError as exc:
+            raise ParseError(_SOURCE, line_no, line, "value is not an integer") from exc
+    pgpgin = values.get("pgpgin")
+    pgpgout = values.get("pgpgout")
+    return VmStat(
+        swapped_in_pages_total=values.get("pswpin"),
+        swapped_out_pages_total=values.get("pswpout"),
+        paged_in_bytes_total=None if pgpgin is None else pgpgin * BYTES_PER_KIB,
+        paged_out_bytes_total=None if pgpgout is None else pgpgout * BYTES_PER_KIB,
+        page_faults_total=values.get("pgfault"),
+        major_page_faults_total=values.get("pgmajfault"),
+        oom_kills_total=values.get("oom_kill"),
+        by_name=values,
+    )
