@@ -1,0 +1,487 @@
+"""Parse Prometheus text exposition (0.0.4) and OpenMetrics 1.0 into flat, typed samples.
+
+The agent uses this for what it scrapes from exporters, and the ingest server for
+POST /api/v1/ingest/prometheus, so it lives in ``model``.
+
+Parsing is done by prometheus_client: ``prometheus_client.parser`` for 0.0.4 text and
+``prometheus_client.openmetrics.parser`` for OpenMetrics. Measured against the 408-case
+corpus in shared/fixtures/expfmt, the OpenMetrics parser agrees with every OpenMetrics
+verdict except the ones listed in tests/test_exposition_corpus.py, but the 0.0.4 parser is
+lenient: it accepted 29 inputs that prometheus/common's ``TextParser`` (the reference for
+0.0.4) rejects. A line pass before it (``_TextLint``) and a check of its output
+(``_check_text_family``) add exactly the rules those cases need; each rule cites the
+reference behaviour it copies. The 0.0.4 parser also rewrites counter sample names (it adds
+``_total``), which ``_TextLint`` lets us undo, and it does not know ``gauge_histogram``.
+
+Exemplars are dropped. OpenMetrics native-histogram samples are rejected, since a sample here
+carries one float.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO, cast
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import parser as _om_parser
+from prometheus_client.parser import text_fd_to_metric_families as _text_families
+
+__all__ = [
+    "DEFAULT_MAX_LINE_LENGTH",
+    "DEFAULT_MAX_SAMPLES",
+    "OPENMETRICS_MEDIA_TYPE",
+    "ExpositionError",
+    "ExpositionSample",
+    "parse_exposition",
+]
+
+OPENMETRICS_MEDIA_TYPE = "application/openmetrics-text"
+# node_exporter on a large host exposes a few thousand samples; kube-state-metrics on a big
+# cluster a few hundred thousand. Beyond that a scrape is far more likely a broken exporter.
+DEFAULT_MAX_SAMPLES = 500_000
+# Real lines are a few hundred bytes; long label values (build info, paths) stay below this.
+DEFAULT_MAX_LINE_LENGTH = 64 * 1024
+
+# The OpenMetrics parser has no annotations; this is its documented signature.
+_om_families = cast(Callable[[TextIO], Iterable[Metric]], _om_parser.text_fd_to_metric_families)
+
+# Exceptions prometheus_client's parsers raise on malformed input besides ValueError
+# (e.g. IndexError from `parts[1]` on a lone "#"), all turned into ExpositionError.
+_LIBRARY_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError)
+
+_SHOWN_TEXT = 200
+
+
+class ExpositionError(ValueError):
+    """The input is not valid exposition text, or it exceeds a size guard.
+
+    ``line_no`` (1-based) and ``text`` say where, when known; ``reason`` says what.
+    """
+
+    def __init__(self, reason: str, line_no: int | None = None, text: str | None = None) -> None:
+        self.reason = reason
+        self.line_no = line_no
+        self.text = text
+        where = "" if line_no is None else f"line {line_no}: "
+        shown = ""
+        if text is not None:
+            cut = text if len(text) <= _SHOWN_TEXT else text[:_SHOWN_TEXT] + "..."
+            shown = f": {cut!r}"
+        super().__init__(f"{where}{reason}{shown}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExpositionSample:
+    """One sample line of an exposition.
+
+    ``family`` is the metric family in the OpenMetrics data model, as prometheus_client
+    reports it: a counter family has no ``_total`` (sample ``http_requests_total`` belongs to
+    family ``http_requests``); a histogram's ``x_bucket``, ``x_sum`` and ``x_count`` belong
+    to ``x``. ``name`` is the sample name exactly as exposed. ``type`` is ``counter``,
+    ``gauge``, ``histogram``, ``gaugehistogram``, ``summary`` or ``untyped`` (0.0.4), and in
+    OpenMetrics also ``unknown``, ``info`` or ``stateset``. ``labels`` are sorted by name;
+    ``timestamp`` is in seconds since the epoch, ``None`` when the line has none.
+    """
+
+    family: str
+    name: str
+    type: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    timestamp: float | None = None
+
+    def label(self, name: str) -> str | None:
+        """The value of label ``name``, or None when the sample does not have it."""
+        for key, value in self.labels:
+            if key == name:
+                return value
+        return None
+
+
+def parse_exposition(
+    text: str | bytes,
+    content_type: str | None = None,
+    *,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+) -> list[ExpositionSample]:
+    """Parse one scrape or ingest body into samples, in exposition order.
+
+    OpenMetrics is used when ``content_type`` is ``application/openmetrics-text`` (any
+    parameters); any other content type means Prometheus text 0.0.4. Without a content type
+    the text is sniffed: OpenMetrics when it ends with ``# EOF``. ``bytes`` are decoded as
+    UTF-8, which both formats require.
+
+    Raises ExpositionError for invalid input and when the input has more than
+    ``max_samples`` sample lines or a line longer than ``max_line_length`` characters; both
+    guards are checked before the parser builds anything.
+    """
+    if isinstance(text, bytes):
+        text = _decode(text)
+    if _is_openmetrics(text, content_type):
+        return _parse_openmetrics(text, max_samples, max_line_length)
+    return _parse_text(text, max_samples, max_line_length)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        line = data[start : end if end >= 0 else len(data)]
+        raise ExpositionError(
+            f"invalid UTF-8 at byte {exc.start}", line_no, line.decode("utf-8", "replace")
+        ) from None
+
+
+def _is_openmetrics(text: str, content_type: str | None) -> bool:
+    if content_type is not None:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        return media_type == OPENMETRICS_MEDIA_TYPE
+    return text.endswith(("# EOF", "# EOF\n"))
+
+
+class _LineCountingReader(io.StringIO):
+    """Lets an error from prometheus_client's line loop say which line it was reading."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.line_no = 0
+        self.line = ""
+
+    # typeshed declares IOBase.__next__ as returning bytes; a StringIO yields str.
+    def __next__(self) -> str:  # type: ignore[override]
+        self.line = super().__next__()
+        self.line_no += 1
+        return self.line
+
+
+def _library_error(reader: _LineCountingReader, exc: Exception) -> ExpositionError:
+    reason = str(exc) or type(exc).__name__
+    return ExpositionError(
+        f"while reading this line: {reason}", reader.line_no, reader.line.rstrip("\n")
+    )
+
+
+def _check_line_length(line_no: int, line: str, max_line_length: int) -> None:
+    if len(line) > max_line_length:
+        raise ExpositionError(
+            f"line is {len(line)} characters long, more than the limit of {max_line_length}",
+            line_no,
+            line,
+        )
+
+
+def _check_sample_count(count: int, line_no: int, line: str, max_samples: int) -> None:
+    if count > max_samples:
+        raise ExpositionError(f"more than {max_samples} samples", line_no, line)
+
+
+def _convert(metric: Metric) -> Iterator[ExpositionSample]:
+    for sample in metric.samples:
+        if sample.native_histogram is not None:
+            raise ExpositionError(
+                f"native histogram sample {sample.name!r} is not supported (one float per sample)"
+            )
+        timestamp = None if sample.timestamp is None else float(sample.timestamp)
+        yield ExpositionSample(
+            family=metric.name,
+            name=sample.name,
+            type=metric.type,
+            labels=tuple(sorted(sample.labels.items())),
+            value=float(sample.value),
+            timestamp=timestamp,
+        )
+
+
+# --- OpenMetrics ------------------------------------------------------------------------
+
+
+def _parse_openmetrics(text: str, max_samples: int, max_line_length: int) -> list[ExpositionSample]:
+    samples = 0
+    for line_no, line in enumerate(text.split("\n"), 1):
+        _check_line_length(line_no, line, max_line_length)
+        if line and line[0] != "#":
+            samples += 1
+            _check_sample_count(samples, line_no, line, max_samples)
+    reader = _LineCountingReader(text)
+    out: list[ExpositionSample] = []
+    try:
+        for metric in _om_families(reader):
+            out.extend(_convert(metric))
+    except _LIBRARY_ERRORS as exc:
+        if isinstance(exc, ExpositionError):
+            raise
+        raise _library_error(reader, exc) from exc
+    return out
+
+
+# --- Prometheus text 0.0.4 ---------------------------------------------------------------
+
+# prometheus/common expfmt/text_parse.go is the reference for everything below; the corpus
+# cases named in each comment are the ones prometheus_client accepted without the rule.
+
+_LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_BLANKS = re.compile(r"[ \t]+")
+_METADATA = re.compile(r'#[ \t]*(HELP|TYPE)[ \t]+("(?:[^"\\]|\\.)*"|[^ \t]+)(?:[ \t]+(.*))?')
+_ESCAPE = re.compile(r"\\(.?)", re.DOTALL)
+_UNESCAPE = re.compile(r'\\([\\"n])')
+_GAUGE_HISTOGRAM_LINE = re.compile(r"(.*[ \t])gauge_?histogram([ \t]*)$")
+_TIMESTAMP = re.compile(r"[+-]?[0-9]+")
+_TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
+_GAUGE_HISTOGRAM = ("gauge_histogram", "gaugehistogram")
+_GAUGE_HISTOGRAM_TYPE = "gaugehistogram"
+
+
+def _unquote(token: str) -> str:
+    if len(token) >= 2 and token[0] == '"' and token[-1] == '"':
+        return _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), token[1:-1])
+    return token
+
+
+def _check_escapes(line_no: int, line: str) -> None:
+    # readTokenAsLabelValue / readTokenAsMetricName / readTokenUntilNewline(true): only \\,
+    # \" and \n are escapes; anything else is "invalid escape sequence". prometheus_client
+    # keeps other backslashes verbatim. (invalid_01 `\t` in a value, invalid_38 `\t` in a
+    # quoted name, invalid_36 `\x`.) Outside quotes a backslash is invalid anyway.
+    for match in _ESCAPE.finditer(line):
+        if match.group(1) not in ("\\", '"', "n"):
+            raise ExpositionError(f"invalid escape sequence '\\{match.group(1)}'", line_no, line)
+
+
+@dataclass(slots=True)
+class _TextLint:
+    """One pass over 0.0.4 lines: the reference's rules prometheus_client lacks.
+
+    It also records the TYPE declarations in order, which _parse_text needs.
+    """
+
+    max_samples: int
+    declared: list[tuple[str, str]] = field(default_factory=list)
+    gauge_histogram_lines: list[int] = field(default_factory=list)
+    helped: set[str] = field(default_factory=set)
+    typed: set[str] = field(default_factory=set)
+    sampled: set[str] = field(default_factory=set)
+    samples: int = 0
+
+    def run(self, lines: list[str], max_line_length: int) -> None:
+        # startOfLine is the only state where io.EOF is not an error, so anything but
+        # blanks after the last newline is "unexpected end of input stream" (invalid_00,
+        # and the fuzz seed from_test_parse_error_0 `bla 3.14`). It also catches a
+        # truncated body.
+        if lines[-1].strip(" \t"):
+            raise ExpositionError(
+                "unexpected end of input: the last line does not end with a newline",
+                len(lines),
+                lines[-1],
+            )
+        for line_no, line in enumerate(lines, 1):
+            _check_line_length(line_no, line, max_line_length)
+            stripped = line.lstrip(" \t")
+            if not stripped:
+                continue
+            if stripped[0] != "#":
+                self.sample(line_no, line, stripped)
+                continue
+            meta = _METADATA.fullmatch(stripped)
+            if meta is not None:  # else a plain comment
+                self.metadata(line_no, line, meta)
+
+    def metadata(self, line_no: int, line: str, meta: re.Match[str]) -> None:
+        _check_escapes(line_no, line)
+        keyword, token, rest = meta.group(1), meta.group(2), (meta.group(3) or "")
+        # readTokenAsMetricName + "invalid metric name in comment" (invalid_16 `met-ric`,
+        # invalid_39 an unterminated quoted name).
+        if token[0] != '"' and not _LEGACY_NAME.fullmatch(token):
+            raise ExpositionError("invalid metric name in comment", line_no, line)
+        name, rest = _unquote(token), rest.rstrip(" \t")
+        if not rest:
+            if keyword == "TYPE":
+                # The reference ignores a TYPE line without a type; prometheus_client
+                # raises a bare ValueError, so say what is wrong instead.
+                raise ExpositionError("TYPE line without a type", line_no, line)
+            # A HELP line without text sets no help (startComment), so a later one is not
+            # a second one (valid_03 has `# HELP my_summary` twice).
+            return
+        if keyword == "HELP":
+            # readingHelp: "second HELP line for metric name" (invalid_12).
+            if name in self.helped:
+                raise ExpositionError(f"second HELP line for {name!r}", line_no, line)
+            self.helped.add(name)
+            return
+        # readingType: the family's type must still be unset: "second TYPE line for metric
+        # name, or TYPE reported after samples" (invalid_13, invalid_14).
+        if name in self.typed or name in self.sampled:
+            raise ExpositionError(
+                f"second TYPE line for {name!r}, or TYPE after its samples", line_no, line
+            )
+        self.typed.add(name)
+        typ = rest
+        if typ in _GAUGE_HISTOGRAM:
+            # The reference accepts both spellings as GAUGE_HISTOGRAM, with the classic
+            # histogram's sample layout (valid_15, valid_16, valid_17). prometheus_client
+            # rejects "gauge_histogram" and, for "gaugehistogram", expects OpenMetrics'
+            # _gcount/_gsum and turns every sample into its own untyped family. It is
+            # handed over as "histogram" and the type is restored afterwards.
+            self.gauge_histogram_lines.append(line_no - 1)
+            typ = _GAUGE_HISTOGRAM_TYPE
+        elif typ not in _TEXT_TYPES:
+            # readingType: "unknown metric type". prometheus_client would take the
+            # OpenMetrics-only types (info, stateset, unknown) here.
+            raise ExpositionError(f"unknown metric type {typ!r}", line_no, line)
+        self.declared.append((name, typ))
+
+    def sample(self, line_no: int, line: str, stripped: str) -> None:
+        self.samples += 1
+        _check_sample_count(self.samples, line_no, line, self.max_samples)
+        _check_escapes(line_no, line)
+        if stripped[0] == '"':
+            return  # a quoted name outside braces: left to the library
+        rest = stripped
+        if stripped[0] != "{":
+            name_match = _LEGACY_NAME.match(stripped)
+            end = 0 if name_match is None else name_match.end()
+            # readTokenAsMetricName stops at the first byte that is not a name byte, which
+            # must then be a blank, a tab or '{'. prometheus_client checks the name only
+            # when there are no labels (nullbyte_07 `a\x00{b="ddd"} 1`).
+            if name_match is None or (end < len(stripped) and stripped[end] not in " \t{"):
+                raise ExpositionError("invalid metric name", line_no, line)
+            self.sampled.add(name_match.group())
+            rest = stripped[end:].lstrip(" \t")
+        tail = rest[rest.rfind("}") + 1 :] if rest.startswith("{") else rest
+        tokens = [t for t in _BLANKS.split(tail) if t]
+        # startTimestamp: the timestamp is an integer (ms), and nothing may follow it.
+        # prometheus_client takes the last token as timestamp and parses it as a float
+        # (invalid_09 `3.14 2.72`, invalid_10 `3.14 2 3`).
+        if len(tokens) > 2:
+            raise ExpositionError("spurious string after timestamp", line_no, line)
+        if len(tokens) == 2 and not _TIMESTAMP.fullmatch(tokens[1]):
+            raise ExpositionError(
+                f"expected integer as timestamp, got {tokens[1]!r}", line_no, line
+            )
+
+
+def _go_float(text: str) -> bool:
+    # parseFloat in text_parse.go: strconv.ParseFloat, minus 'p', 'P' and '_'. Python's
+    # float() also takes '_' between digits, surrounding whitespace and non-ASCII digits.
+    if not text.isascii() or text != text.strip() or "_" in text:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f"{k}={v!r}" for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+_HISTOGRAMS = frozenset({"histogram", _GAUGE_HISTOGRAM_TYPE})
+
+
+def _resolve_family(name: str, types: dict[str, str]) -> tuple[str, str]:
+    """(family, type) of a 0.0.4 sample name, as setOrCreateCurrentMF finds it.
+
+    The reference looks a sample's family up by name across the whole input, so a summary
+    may be interrupted by other lines (valid_03); prometheus_client groups only contiguous
+    lines and turns the rest into untyped families of their own.
+    """
+    typ = types.get(name)
+    if typ is not None:
+        return name, typ
+    for suffix in ("_count", "_sum", "_bucket"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            base = name[: -len(suffix)]
+            typ = types.get(base)
+            if typ in _HISTOGRAMS or (typ == "summary" and suffix != "_bucket"):
+                return base, typ
+    return name, "untyped"
+
+
+def _check_text_sample(
+    family: str, typ: str, name: str, labels: dict[str, str], value: float
+) -> None:
+    """The reference's checks on summary and histogram samples."""
+    if typ == "summary" and name == family:
+        # startLabelValue: "expected float as value for 'quantile' label" (invalid_07 `bla`,
+        # invalid_33 `0x1p-3`).
+        quantile = labels.get("quantile")
+        if quantile is not None and not _go_float(quantile):
+            raise ExpositionError(
+                f"expected float as value for 'quantile' label, got {quantile!r} in "
+                + _series(name, labels)
+            )
+    if typ not in _HISTOGRAMS:
+        return
+    if name == family + "_bucket":
+        # startLabelValue: "expected float as value for 'le' label" (invalid_19 `bla`,
+        # invalid_32 `0x1p-3`).
+        bound = labels.get("le")
+        if bound is not None and not _go_float(bound):
+            raise ExpositionError(
+                f"expected float as value for 'le' label, got {bound!r} in " + _series(name, labels)
+            )
+        # readingValue: "negative bucket population for histogram" (invalid_44, invalid_46).
+        if value < 0:
+            raise ExpositionError(f"negative bucket population {value} in " + _series(name, labels))
+    # readingValue: "negative count for histogram" (invalid_43, invalid_45).
+    if name == family + "_count" and value < 0:
+        raise ExpositionError(f"negative count {value} in " + _series(name, labels))
+
+
+def _strip_total(name: str) -> str:
+    return name.removesuffix("_total")
+
+
+def _parse_text(text: str, max_samples: int, max_line_length: int) -> list[ExpositionSample]:
+    lines = text.split("\n")
+    lint = _TextLint(max_samples)
+    lint.run(lines, max_line_length)
+    if lint.gauge_histogram_lines:
+        for index in lint.gauge_histogram_lines:
+            lines[index] = _GAUGE_HISTOGRAM_LINE.sub(r"\1histogram\2", lines[index])
+        text = "\n".join(lines)
+    types = dict(lint.declared)  # names are unique: a second TYPE line is an error
+    # prometheus_client appends _total to the samples of a counter whose TYPE name lacks
+    # it. Its counter families come out one per counter TYPE line, in order, which tells
+    # which ones it renamed even when both `x` and `x_total` are declared counters.
+    counters = iter([name for name, typ in lint.declared if typ == "counter"])
+    reader = _LineCountingReader(text)
+    out: list[ExpositionSample] = []
+    try:
+        for metric in _text_families(reader):
+            renamed = False
+            if metric.type == "counter":
+                declared = next(counters, "")
+                if metric.name not in (declared, _strip_total(declared)):
+                    raise ExpositionError(
+                        f"internal: counter {metric.name!r} does not match TYPE {declared!r}"
+                    )
+                renamed = not declared.endswith("_total")
+            for sample in metric.samples:
+                name = _strip_total(sample.name) if renamed else sample.name
+                family, typ = _resolve_family(name, types)
+                value = float(sample.value)
+                _check_text_sample(family, typ, name, sample.labels, value)
+                out.append(
+                    ExpositionSample(
+                        family=_strip_total(family) if typ == "counter" else family,
+                        name=name,
+                        type=typ,
+                        labels=tuple(sorted(sample.labels.items())),
+                        value=value,
+                        timestamp=None if sample.timestamp is None else float(sample.timestamp),
+                    )
+                )
+    except _LIBRARY_ERRORS as exc:
+        if isinstance(exc, ExpositionError):
+            raise
+        raise _library_error(reader, exc) from exc
+    return out
