@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.server import LiveServer, start_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -26,3 +29,9 @@ def fixtures_dir() -> Path:
     path = Path(os.environ.get("FLEETSCOPE_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
     require(path.is_dir(), f"shared fixtures not found at {path}")
     return path
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveServer]:
+    """The real server app, in process, on SQLite files in a temp dir."""
+    yield from start_server(tmp_path / "data")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 import zstandard
 
-from tests.conftest_server import LiveServer, live  # noqa: F401 (fixture)
+from fleetscope.model.schema import SCHEMA_FILE
 from tests.helpers import T0, payload, payload_json, raw
+from tests.server import LiveServer, start_server
 
 
 def test_accepted_payload_is_readable_back(live: LiveServer) -> None:
@@ -76,12 +78,7 @@ def test_wrong_key_is_401(live: LiveServer, key: str | None) -> None:
     assert live.server.stream.depth() == 0
 
 
-def test_oversized_body_is_413(tmp_path: object) -> None:
-    from pathlib import Path
-
-    from tests.conftest_server import start_server
-
-    assert isinstance(tmp_path, Path)
+def test_oversized_body_is_413(tmp_path: Path) -> None:
     for small in start_server(tmp_path / "d", max_body_bytes=4096):
         big = payload_json(payload(40))
         assert len(big) > 4096
@@ -171,8 +168,6 @@ def test_read_endpoints_need_a_login(live: LiveServer) -> None:
 
 
 def test_schema_endpoint_serves_the_committed_schema(live: LiveServer) -> None:
-    from fleetscope.model.schema import SCHEMA_FILE
-
     assert live.client.get("/api/v1/schema/payload").json() == json.loads(SCHEMA_FILE.read_text())
 
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from fleetscope.cli.server import Server, build_server
@@ -53,8 +52,3 @@ def start_server(data_dir: Path, **overrides: object) -> Iterator[LiveServer]:
     )["agent_api_key"]
     with TestClient(server.app) as client:
         yield LiveServer(server, client, key, data_dir)
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from start_server(tmp_path / "data")
