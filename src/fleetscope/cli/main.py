@@ -277,18 +277,22 @@ def _serve(
         service = _agent_service(agent_settings, key, address)
         agent_thread = threading.Thread(target=service.run, name="agent", daemon=True)
 
-    original_exit = uv_server.handle_exit
-
     def handle_exit(sig: int, frame: FrameType | None) -> None:
         # Stop the agent first and let it flush to the still-running server; only then shut
         # the server down (which drains digest). Done off the signal handler's thread, because
-        # the server that must receive the flush runs on this one.
+        # the server that must receive the flush runs on this one. The flags are set directly
+        # rather than through uvicorn's handler, which re-raises the signal after shutdown:
+        # a graceful stop exits 0. A second Ctrl-C forces the exit.
+        if uv_server.should_exit and sig == signal.SIGINT:
+            uv_server.force_exit = True
+            return
+
         def ordered() -> None:
             if service is not None and agent_thread is not None:
                 service.stop()
                 if agent_thread.is_alive():
                     agent_thread.join(timeout=15)
-            original_exit(sig, frame)
+            uv_server.should_exit = True
 
         threading.Thread(target=ordered, name="shutdown", daemon=True).start()
 
