@@ -1,0 +1,299 @@
+"""Agent: CPU rates over ordered snapshots, collector isolation, the psutil path with injected
+results, upload outcome handling and the outbox."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import namedtuple
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import zstandard
+from pydantic import BaseModel
+
+from fleetscope.agent.collectors.base import CollectorContext, CollectorSpec
+from fleetscope.agent.collectors.cpu import (
+    LinuxCpuCollector,
+    PsutilCpuCollector,
+    utilization_percent,
+)
+from fleetscope.agent.collectors.memory import PsutilMemoryCollector
+from fleetscope.agent.identity import host_identity
+from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.registry import REGISTRY
+from fleetscope.agent.runner import CollectorRunner
+from fleetscope.agent.service import AgentService
+from fleetscope.agent.uploader import Outcome, Uploader, retry_after
+from fleetscope.model.payload import CpuModeSeconds, HostIdentity, MemorySection, Payload
+from tests.helpers import payload, snapshot
+
+STAT = """cpu  {u} 0 {s} {i} 0 0 0 0 0 0
+{cores}intr 1 0
+ctxt 10
+btime 1
+processes 5
+procs_running 1
+procs_blocked 0
+"""
+
+
+def _write_stat(proc: Path, cores: dict[int, tuple[int, int, int]]) -> None:
+    total = [sum(c[k] for c in cores.values()) for k in range(3)]
+    lines = "".join(f"cpu{n} {u} 0 {s} {i} 0 0 0 0 0 0\n" for n, (u, s, i) in sorted(cores.items()))
+    (proc / "stat").write_text(STAT.format(u=total[0], s=total[1], i=total[2], cores=lines))
+    (proc / "loadavg").write_text("0.5 0.4 0.3 1/100 42\n")
+
+
+def _context(proc: Path) -> CollectorContext:
+    return CollectorContext(ProcFS(proc), SysFS(proc.parent / "sys"), proc.parent, platform="linux")
+
+
+def test_cpu_rates_over_ordered_snapshots(tmp_path: Path) -> None:
+    """proc0..3 like telegraf's testcases: first sight, steady, CPU hot-plug, counter reset."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    collector = LinuxCpuCollector(_context(proc))
+    _write_stat(proc, {0: (100, 100, 800), 1: (100, 100, 800)})
+    first = collector.collect()
+    assert first.utilization_percent is None  # nothing to compare with yet
+    assert [c.utilization_percent for c in first.cores] == [None, None]
+    # 1 s later: cpu0 busy 50 of 100 ticks, cpu1 busy 10 of 100.
+    _write_stat(proc, {0: (130, 120, 850), 1: (105, 105, 890)})
+    steady = collector.collect()
+    assert [c.utilization_percent for c in steady.cores] == [
+        pytest.approx(50.0),
+        pytest.approx(10.0),
+    ]
+    assert steady.utilization_percent == pytest.approx(30.0)
+    # cpu2 plugged in: no rate for it yet; cpu1 unplugged: gone, no error.
+    _write_stat(proc, {0: (160, 140, 900), 2: (5, 5, 90)})
+    plugged = collector.collect()
+    assert [(c.cpu, c.utilization_percent) for c in plugged.cores] == [
+        (0, pytest.approx(50.0)),
+        (2, None),
+    ]
+    # Counters went backwards (a reset, e.g. a VM restored from a snapshot): no bogus rate.
+    _write_stat(proc, {0: (10, 10, 80), 2: (10, 10, 180)})
+    reset = collector.collect()
+    assert reset.cores[0].utilization_percent is None
+    assert reset.cores[1].utilization_percent == pytest.approx(10.0)
+    assert reset.load1 == 0.5 and reset.context_switches_total == 10
+
+
+def test_utilization_ignores_guest_which_is_inside_user() -> None:
+    before = CpuModeSeconds(user=10, system=0, idle=10, guest=5)
+    after = CpuModeSeconds(user=20, system=0, idle=20, guest=15)
+    assert utilization_percent(before, after) == 50.0
+
+
+def test_collect_on_the_fixture_tree(fixtures_dir: Path) -> None:
+    tree = fixtures_dir / "node_exporter" / "tree"
+    context = CollectorContext(ProcFS(tree / "proc"), SysFS(tree / "sys"), tree, platform="linux")
+    runner = CollectorRunner([_spec("cpu"), _spec("memory")], context)
+    snapshot = runner.collect()
+    runner.close()
+    assert all(s.success for s in snapshot.collectors)
+    assert snapshot.cpu is not None and len(snapshot.cpu.cores) == 8
+    assert snapshot.cpu.seconds_total.user == 3018.54
+    assert snapshot.memory is not None and snapshot.memory.total_bytes == 3742148 * 1024
+    assert snapshot.memory.available_bytes is None  # this old meminfo has no MemAvailable
+
+
+def _spec(name: str) -> CollectorSpec:
+    return REGISTRY[name]
+
+
+class _Failing:
+    def collect(self) -> BaseModel:
+        raise OSError("/proc/stat: permission denied")
+
+
+class _Hanging:
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def collect(self) -> BaseModel:
+        self.calls += 1
+        self.release.wait(10)
+        return MemorySection(total_bytes=1, used_bytes=1, free_bytes=0)
+
+
+def test_a_failing_or_hanging_collector_does_not_stop_the_others(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    _write_stat(proc, {0: (1, 1, 1)})
+    hanging = _Hanging()
+    specs = [
+        CollectorSpec("cpu", "cpu", "", True, LinuxCpuCollector),
+        CollectorSpec("memory", "memory", "", True, lambda _ctx: hanging),
+        CollectorSpec("broken", "agent", "", True, lambda _ctx: _Failing()),
+        CollectorSpec("unstartable", "agent", "", True, lambda _ctx: 1 / 0),  # type: ignore[arg-type,return-value]
+    ]
+    runner = CollectorRunner(specs, _context(proc), timeout_seconds=0.2)
+    started = time.monotonic()
+    first = runner.collect()
+    assert time.monotonic() - started < 2
+    status = {s.name: s for s in first.collectors}
+    assert status["cpu"].success and first.cpu is not None
+    assert not status["memory"].success and "timed out" in (status["memory"].error or "")
+    assert first.memory is None
+    assert not status["broken"].success and "permission denied" in (status["broken"].error or "")
+    assert not status["unstartable"].success and "could not start" in (
+        status["unstartable"].error or ""
+    )
+    second = runner.collect()  # the hung call is not started again on top of itself
+    assert {s.name: s for s in second.collectors}[
+        "memory"
+    ].error == "still running from an earlier cycle"
+    assert hanging.calls == 1
+    hanging.release.set()
+    time.sleep(0.1)
+    runner.collect()
+    fourth = runner.collect()
+    assert {s.name: s for s in fourth.collectors}["memory"].success
+    assert fourth.memory is not None
+    runner.close()
+
+
+def test_psutil_path_with_injected_results() -> None:
+    """What Windows and macOS give psutil: no iowait/irq fields, no buffers."""
+    Times = namedtuple("Times", "user system idle interrupt dpc")
+    Stats = namedtuple("Stats", "ctx_switches interrupts soft_interrupts syscalls")
+    readings = iter(
+        [
+            (Times(10, 5, 85, 0, 0), [Times(5, 2, 43, 0, 0), Times(5, 3, 42, 0, 0)]),
+            (Times(20, 10, 170, 0, 0), [Times(15, 2, 83, 0, 0), Times(5, 8, 87, 0, 0)]),
+        ]
+    )
+    current: list[tuple[object, list[object]]] = []
+
+    def cpu_times(percpu: bool = False) -> object:
+        if not percpu:
+            current[:] = [next(readings)]
+            return current[0][0]
+        return current[0][1]
+
+    collector = PsutilCpuCollector(
+        cpu_times, lambda: Stats(1000, 50, 0, 0), lambda: (0.0, 0.0, 0.0)
+    )
+    first = collector.collect()
+    assert first.seconds_total.iowait is None and first.utilization_percent is None
+    second = collector.collect()
+    assert second.utilization_percent == pytest.approx(15 / 100 * 100)
+    assert [c.utilization_percent for c in second.cores] == [
+        pytest.approx(20.0),
+        pytest.approx(10.0),
+    ]
+    assert second.context_switches_total == 1000
+    VM = namedtuple("VM", "total available percent used free")
+    Swap = namedtuple("Swap", "total used free percent sin sout")
+    memory = PsutilMemoryCollector(
+        lambda: VM(8e9, 6e9, 25, 2e9, 6e9), lambda: Swap(1e9, 0, 1e9, 0, 0, 0)
+    ).collect()
+    assert (
+        memory.used_bytes == 2e9
+        and memory.buffers_bytes is None
+        and memory.swap_in_bytes_total == 0
+    )
+
+
+def test_identity_prefers_machine_id_and_falls_back_to_a_kept_one(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "machine-id").write_text("abc123\n")
+    (root / "etc" / "hostname").write_text("db-7\n")
+    assert host_identity(root, tmp_path / "d") == HostIdentity(machine_id="abc123", hostname="db-7")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    generated = host_identity(empty, tmp_path / "d").machine_id
+    assert host_identity(empty, tmp_path / "d").machine_id == generated  # stable across restarts
+
+
+class _FakeRunner:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def collect(self) -> object:
+        self.n += 1
+        return snapshot(datetime(2026, 11, 22, 8, 0, self.n, tzinfo=UTC))
+
+
+def _service(handler: object) -> tuple[AgentService, list[Payload]]:
+    seen: list[Payload] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(
+            Payload.model_validate_json(
+                zstandard.ZstdDecompressor().decompressobj().decompress(request.content)
+            )
+        )
+        assert request.headers["authorization"] == "Bearer k"
+        assert callable(handler)
+        response: httpx.Response = handler(len(seen))
+        return response
+
+    client = httpx.Client(transport=httpx.MockTransport(record))
+    service = AgentService(
+        _FakeRunner(),  # type: ignore[arg-type]
+        HostIdentity(machine_id="m", hostname="h"),
+        Uploader(client, "http://server", "k"),
+        interval_seconds=0.01,
+        batch_size=2,
+        max_buffered_snapshots=5,
+    )
+    return service, seen
+
+
+def test_a_retry_resends_the_same_batch_id() -> None:
+    service, seen = _service(lambda n: httpx.Response(503 if n == 1 else 202))
+    service.collect_once()
+    service.collect_once()
+    service.upload_pending()
+    assert service.status.last_error is not None and len(service.outbox) == 2
+    service.flush(timeout_seconds=1)
+    assert seen[0].batch_id == seen[1].batch_id
+    assert len(service.outbox) == 0 and service.status.snapshots_delivered == 2
+
+
+def test_rejected_batches_are_dropped_and_counted_unauthorized_keeps_buffering() -> None:
+    service, _ = _service(
+        lambda n: httpx.Response(422, json={"error": "bad"}) if n == 1 else httpx.Response(401)
+    )
+    service.collect_once()
+    service.flush(timeout_seconds=1)
+    assert service.status.snapshots_dropped == 1 and len(service.outbox) == 0
+    for _ in range(3):
+        service.collect_once()
+    service.flush(timeout_seconds=1)
+    assert service.status.key_rejected and len(service.outbox) == 3
+
+
+def test_a_full_outbox_drops_the_oldest_and_counts_them() -> None:
+    service, _ = _service(lambda n: httpx.Response(503))
+    for _ in range(8):
+        service.collect_once()
+    assert len(service.outbox) == 5 and service.status.snapshots_dropped == 3
+
+
+def test_network_errors_and_retry_after() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    uploader = Uploader(httpx.Client(transport=httpx.MockTransport(refuse)), "http://s", "k")
+    assert uploader.send(payload(1)).outcome is Outcome.RETRY
+    busy = Uploader(
+        httpx.Client(
+            transport=httpx.MockTransport(
+                lambda r: httpx.Response(429, headers={"Retry-After": "7"})
+            )
+        ),
+        "http://s",
+        "k",
+    ).send(payload(1))
+    assert busy.outcome is Outcome.RETRY and busy.retry_after_seconds == 7
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after("soon") is None
