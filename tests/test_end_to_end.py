@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -177,3 +178,16 @@ def test_version_and_sample_config_round_trip(tmp_path: Path) -> None:
     )
     snapshot = json.loads(collected.stdout)
     assert snapshot["memory"]["total_bytes"] > 0 and "cpu" not in snapshot
+
+
+def test_up_on_a_taken_port_fails_without_claiming_to_be_up(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data_dir = tmp_path / "data"
+        with running(["up", "--data-dir", str(data_dir), "--port", str(port)], data_dir) as up:
+            assert up.wait(timeout=30) != 0
+    log = (tmp_path / "up.log").read_text()
+    assert "is up" not in log
+    assert "address already in use" in log.lower()

@@ -298,27 +298,38 @@ def _serve(
 
     uv_server.handle_exit = handle_exit  # type: ignore[method-assign]
     credentials = settings.data_dir / CREDENTIALS_FILE
-    typer.echo(f"fleetscope {__version__} is up: API at {address}/api/v1 (docs: {address}/docs)")
-    typer.echo(f"  credentials: {credentials.resolve()} (admin password and agent key)")
-    if agent_thread is not None and agent_settings is not None:
-        typer.echo(
+    banner = [
+        f"fleetscope {__version__} is up: API at {address}/api/v1 (docs: {address}/docs)",
+        f"  credentials: {credentials.resolve()} (admin password and agent key)",
+    ]
+    if agent_settings is not None:
+        banner.append(
             f"  local agent: reporting this host every {agent_settings.interval_seconds:g} s"
         )
-        _start_when_listening(uv_server, agent_thread)
-    typer.echo("  stop with Ctrl-C (or SIGTERM): the agent flushes, digest drains, then it exits")
+    banner.append(
+        "  stop with Ctrl-C (or SIGTERM): the agent flushes, digest drains, then it exits"
+    )
+    _when_listening(uv_server, lambda: _announce(banner, agent_thread))
     uv_server.run()
 
 
-def _start_when_listening(uv_server: Any, thread: threading.Thread) -> None:
-    """Start the local agent once the server accepts connections, so its first upload lands."""
+def _when_listening(uv_server: Any, action: Any) -> None:
+    """Run `action` once the server accepts connections (never, if it fails to start)."""
 
-    def wait_then_start() -> None:
+    def wait_then_act() -> None:
         while not uv_server.started and not uv_server.should_exit:
             threading.Event().wait(0.05)
         if uv_server.started:
-            thread.start()
+            action()
 
-    threading.Thread(target=wait_then_start, name="agent-starter", daemon=True).start()
+    threading.Thread(target=wait_then_act, name="on-listening", daemon=True).start()
+
+
+def _announce(banner: list[str], agent_thread: threading.Thread | None) -> None:
+    typer.echo("\n".join(banner))
+    # The local agent starts only now, so its first upload lands.
+    if agent_thread is not None:
+        agent_thread.start()
 
 
 SAMPLE_CONFIG_HEADER = """\
