@@ -10,6 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleetscope.agent.linux.procfs import ProcFS
+
 PAGE_SIZE = 4096
 USER_HZ = 100
 
@@ -105,3 +107,21 @@ def copy_with_symlinks(fixture_root: Path, dest: Path) -> Path:
             link.unlink()
             link.symlink_to(target)
     return dest
+
+
+class FlakyProcFS(ProcFS):
+    """A ProcFS whose reads fail the way the kernel fails them, for one pid and file."""
+
+    def __init__(self, root: Path, fail: dict[tuple[int, str], OSError]) -> None:
+        super().__init__(root)
+        self.fail = fail
+
+    def _pid_bytes(self, pid: int, name: str) -> bytes:
+        if (pid, name) in self.fail:
+            raise self.fail[(pid, name)]
+        return super()._pid_bytes(pid, name)
+
+    def _pid_open_fds(self, pid: int) -> int:
+        if (pid, "fd") in self.fail:
+            raise self.fail[(pid, "fd")]
+        return super()._pid_open_fds(pid)

@@ -23,6 +23,7 @@ from tests.proc_tree import (
     PAGE_SIZE,
     PROCESS_EXPORTER_ROOT,
     FakeProc,
+    FlakyProcFS,
     copy_with_symlinks,
     stat_line,
     write_proc_tree,
@@ -194,24 +195,6 @@ def test_limits_malformed() -> None:
         parse_pid_limits("")
 
 
-class _Flaky(ProcFS):
-    """A ProcFS whose reads fail the way the kernel fails them, for one pid and file."""
-
-    def __init__(self, root: Path, fail: dict[tuple[int, str], OSError]) -> None:
-        super().__init__(root)
-        self.fail = fail
-
-    def _pid_bytes(self, pid: int, name: str) -> bytes:
-        if (pid, name) in self.fail:
-            raise self.fail[(pid, name)]
-        return super()._pid_bytes(pid, name)
-
-    def _pid_open_fds(self, pid: int) -> int:
-        if (pid, "fd") in self.fail:
-            raise self.fail[(pid, "fd")]
-        return super()._pid_open_fds(pid)
-
-
 @pytest.mark.parametrize(
     "error",
     [
@@ -225,7 +208,7 @@ def test_process_vanishing_mid_read_is_skipped_quietly(
 ) -> None:
     root = write_proc_tree(tmp_path, [FakeProc(1, "init"), FakeProc(50, "gone"), FakeProc(60, "x")])
     with caplog.at_level(logging.DEBUG, logger="fleetscope.agent.linux.procfs"):
-        samples = _Flaky(root, {(50, file): error}).processes(page_size=PAGE_SIZE)
+        samples = FlakyProcFS(root, {(50, file): error}).processes(page_size=PAGE_SIZE)
     assert sorted(samples) == [1, 60]
     assert any("pid 50 exited while being read" in r.getMessage() for r in caplog.records)
     assert all(r.levelno == logging.DEBUG for r in caplog.records)
@@ -240,7 +223,7 @@ def test_pid_directory_gone_between_listing_and_reading(tmp_path: Path) -> None:
 def test_permission_denied_on_io_and_fd_gives_none(tmp_path: Path) -> None:
     root = write_proc_tree(tmp_path, [FakeProc(5, "other", read_bytes=9, fds=4)])
     denied = PermissionError(13, "Permission denied")
-    p = _Flaky(root, {(5, "io"): denied, (5, "fd"): denied}).processes(page_size=PAGE_SIZE)[5]
+    p = FlakyProcFS(root, {(5, "io"): denied, (5, "fd"): denied}).processes(page_size=PAGE_SIZE)[5]
     assert p.read_bytes_total is None
     assert p.write_bytes_total is None
     assert p.open_fds is None
