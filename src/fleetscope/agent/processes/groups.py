@@ -165,6 +165,11 @@ class GroupSnapshot:
     process-exporter exports them, use GroupTracker. An optional field sums the processes that
     reported it and is None when none did; `partial_procs` counts processes missing any of
     io, fds or fd limit (process-exporter's scrape_partial_errors, per group).
+
+    `states` counts processes. process-exporter (with its default -threads) also adds the
+    state of each thread of a multi-threaded process, and sums context switches over
+    /proc/<pid>/task/*, where ours are the leader thread's from /proc/<pid>/status; we do
+    not read per-thread files, which would multiply the files opened per scan.
     """
 
     name: str
