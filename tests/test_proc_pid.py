@@ -188,9 +188,16 @@ def test_limits_fixture_and_unlimited(fixture_root: Path) -> None:
     assert unlimited.open_files_soft is None
 
 
+def test_limits_name_wider_than_the_kernel_columns() -> None:
+    line = "Max hypothetical resource name 12 34 things"
+    assert parse_pid_limits(line).by_name == {"Max hypothetical resource name": (12, 34)}
+
+
 def test_limits_malformed() -> None:
     with pytest.raises(ParseError, match=":2: expected 'Name soft hard"):
         parse_pid_limits("Limit  Soft Limit  Hard Limit  Units\nMax open files lots\n")
+    with pytest.raises(ParseError, match=":1: expected"):
+        parse_pid_limits("Max open files            1024                 lots\n")
     with pytest.raises(ParseError, match="no limits"):
         parse_pid_limits("")
 
