@@ -24,6 +24,7 @@ import pytest
 from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.agent.processes.groups import GroupSnapshot, ProcessGrouper, group_processes
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
+from fleetscope.agent.processes.tracker import GroupTracker
 from tests.conftest import require
 from tests.test_process_groups import parse_exposition
 
@@ -36,7 +37,11 @@ for _ in range(3):
     threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
 blob = bytearray(8 * 1024 * 1024)  # touched, so resident
 print("ready", flush=True)
-time.sleep(600)
+for line in sys.stdin:  # "burn" spends 0.3 s of CPU, then answers
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    print("done", flush=True)
 """
 
 pytestmark = pytest.mark.slow
@@ -60,7 +65,9 @@ def probes(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(2):
-            proc = subprocess.Popen([str(python), "-c", PROBE_SCRIPT], stdout=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [str(python), "-c", PROBE_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
             started.append(proc)
             assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         started.append(subprocess.Popen([str(sleep), "600"]))
@@ -70,8 +77,9 @@ def probes(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.terminate()
         for proc in started:
             proc.wait(timeout=10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
 
 
 @pytest.fixture
@@ -111,11 +119,16 @@ def exporter(tmp_path: Path) -> Iterator[str]:
             proc.stderr.close()
 
 
-def _ours() -> dict[str, GroupSnapshot]:
-    settings = ProcessGroupsSettings.model_validate(
-        {"process_names": [{"name": "{{.Comm}}", "cmdline": [".+"]}]}
+def _grouper() -> ProcessGrouper:
+    return ProcessGrouper(
+        ProcessGroupsSettings.model_validate(
+            {"process_names": [{"name": "{{.Comm}}", "cmdline": [".+"]}]}
+        )
     )
-    return group_processes(ProcFS("/proc").processes(), ProcessGrouper(settings))
+
+
+def _ours() -> dict[str, GroupSnapshot]:
+    return group_processes(ProcFS("/proc").processes(), _grouper())
 
 
 def test_probe_group_matches_process_exporter(
@@ -150,3 +163,37 @@ def test_probe_group_matches_process_exporter(
     # count processes only. All probe threads sleep: 3 processes + 2 x 4 threads.
     assert before.states["Sleeping"] == 3
     assert theirs("states", state="Sleeping") == 3 + 2 * 4
+
+
+def test_probe_cpu_counter_delta_matches_process_exporter(
+    probes: list[subprocess.Popen[bytes]], exporter: str
+) -> None:
+    # Counters are deltas since each tool first saw a process, so compare how much they grow
+    # across the same burst of work: both probes burn 0.3 s of CPU between two scrapes, and
+    # our tracker updates on either side of that burst too.
+    tracker = GroupTracker(_grouper())
+    key_user = (
+        "namedprocess_namegroup_cpu_seconds_total",
+        (("groupname", PROBE), ("mode", "user")),
+    )
+    key_system = (key_user[0], (("groupname", PROBE), ("mode", "system")))
+
+    def theirs() -> float:
+        scraped = parse_exposition(httpx.get(exporter, timeout=10).text)
+        return scraped[key_user] + scraped[key_system]
+
+    def ours() -> float:
+        c = tracker.update(ProcFS("/proc").processes(), now=time.time())[PROBE].counters
+        return c.cpu_user_seconds_total + c.cpu_system_seconds_total
+
+    ours_before, theirs_before = ours(), theirs()
+    for proc in probes[:2]:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"burn\n")
+        proc.stdin.flush()
+    for proc in probes[:2]:
+        assert proc.stdout is not None and proc.stdout.readline() == b"done\n"
+    theirs_delta, ours_delta = theirs() - theirs_before, ours() - ours_before
+    assert ours_delta >= 0.5  # tick accounting can come in a little under 2 x 0.3 s
+    # Both read the same utime+stime ticks (10 ms); the probes' idle threads add nothing.
+    assert ours_delta == pytest.approx(theirs_delta, abs=0.05)
