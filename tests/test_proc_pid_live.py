@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,3 +68,22 @@ def test_cpu_counters_grow_for_a_busy_process(live: ProcFS) -> None:
     assert before is not None and after is not None
     assert after.start_token == before.start_token
     assert after.cpu_seconds_total - before.cpu_seconds_total >= 0.1
+
+
+def test_zombie_is_read_not_skipped(live: ProcFS) -> None:
+    # A zombie keeps stat/status/limits, has an empty cmdline and fd/, and no exe (ENOENT):
+    # that ENOENT must not be taken for an exit.
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        zombie = live.processes()[child.pid]
+        assert zombie.state == "Z"
+        assert zombie.cmdline == ()
+        assert zombie.exe is None
+        assert zombie.open_fds == 0
+        assert zombie.ppid == os.getpid()
+    finally:
+        child.wait()
