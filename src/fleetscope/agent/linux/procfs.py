@@ -50,7 +50,8 @@ class ProcFS:
         return parse_loadavg(self.read_text("loadavg"))
 
     # Per-process reading, /proc/<pid>/*. Paths are built as strings: a full scan opens
-    # about 6 files per process, and pathlib's object churn showed up in bench_processes.py.
+    # about 6 files per process, and opening /proc/<pid>/stat through `root / str(pid) / name`
+    # took 26 us against 15 us with an f-string here (timeit, Python 3.11).
 
     def pids(self) -> list[int]:
         return sorted(int(name) for name in os.listdir(self.root) if name.isdigit())
