@@ -1,0 +1,287 @@
+"""Parsers for the per-process files /proc/<pid>/{stat,status,io,cmdline,comm,limits}.
+
+Field positions and meanings follow proc(5) and fs/proc/array.c; the unit rules are those of
+prometheus/procfs (proc_stat.go, proc_status.go, proc_io.go, proc_limits.go), which
+process-exporter builds on, so our numbers agree with its metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetscope.agent.linux.errors import ParseError
+from fleetscope.agent.linux.parsers.stat import USER_HZ
+
+# status reports memory as "<n> kB", which the kernel means as KiB (fs/proc/task_mmu.c).
+BYTES_PER_KB = 1024
+
+# Index of each /proc/<pid>/stat field in the list of fields that follow the closing ")" of
+# comm, i.e. proc(5) field number minus 3 (field 3, state, is index 0).
+_STATE = 0
+_PPID = 1
+_MINFLT = 7
+_MAJFLT = 9
+_UTIME = 11
+_STIME = 12
+_NUM_THREADS = 17
+_STARTTIME = 19
+_VSIZE = 20
+_RSS = 21
+
+
+@dataclass(frozen=True, slots=True)
+class PidStat:
+    """/proc/<pid>/stat. `start_ticks` is the raw starttime (clock ticks after boot): together
+    with the pid it names one process exactly, where the derived seconds would carry float and
+    btime jitter (procfs and process-exporter key processes on the same pair)."""
+
+    pid: int
+    comm: str
+    state: str
+    ppid: int
+    minor_faults_total: int
+    major_faults_total: int
+    cpu_user_seconds_total: float
+    cpu_system_seconds_total: float
+    num_threads: int
+    start_ticks: int
+    start_seconds_since_boot: float
+    virtual_bytes: int
+    resident_bytes: int
+
+
+def parse_pid_stat(text: str, page_size: int, source: str = "/proc/<pid>/stat") -> PidStat:
+    """Parse one stat line. `page_size` converts rss pages to bytes: it is the page size of the
+    host the file came from (os.sysconf("SC_PAGE_SIZE") on a live host), not a constant."""
+    line = text.rstrip("\n")
+    # comm is whatever the program set (up to 15 bytes) and may itself contain spaces and
+    # ")"; the kernel writes it between the first "(" and the LAST ")" of the line.
+    open_paren = line.find("(")
+    close_paren = line.rfind(")")
+    if open_paren < 0 or close_paren < open_paren:
+        raise ParseError(source, 1, line, "no '(comm)' in stat line")
+    fields = line[close_paren + 1 :].split()
+    if len(fields) <= _RSS:
+        raise ParseError(source, 1, line, f"{len(fields) + 2} fields, need at least {_RSS + 3}")
+    try:
+        pid = int(line[:open_paren])
+        numbers = [int(f) for f in fields[1 : _RSS + 1]]
+    except ValueError as exc:
+        raise ParseError(source, 1, line, "a numeric field is not an integer") from exc
+
+    def field(index: int) -> int:
+        return numbers[index - 1]
+
+    start_ticks = field(_STARTTIME)
+    return PidStat(
+        pid=pid,
+        comm=line[open_paren + 1 : close_paren],
+        state=fields[_STATE],
+        ppid=field(_PPID),
+        minor_faults_total=field(_MINFLT),
+        major_faults_total=field(_MAJFLT),
+        # Divide by USER_HZ rather than multiply by 0.01; see parsers/stat.py.
+        cpu_user_seconds_total=field(_UTIME) / USER_HZ,
+        cpu_system_seconds_total=field(_STIME) / USER_HZ,
+        num_threads=field(_NUM_THREADS),
+        start_ticks=start_ticks,
+        start_seconds_since_boot=start_ticks / USER_HZ,
+        virtual_bytes=field(_VSIZE),
+        resident_bytes=field(_RSS) * page_size,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PidStatus:
+    """/proc/<pid>/status. Kernel threads have no Vm* lines, so memory is None for them;
+    VmSwap appeared in 2.6.34. The context-switch counts are the thread-group leader's only
+    (fs/proc/array.c task_context_switch_counts): process-exporter sums /proc/<pid>/task/*
+    instead when it tracks threads, so its counters can be larger for threaded programs."""
+
+    uid_real: int
+    uid_effective: int
+    gid_real: int
+    gid_effective: int
+    threads: int | None
+    resident_bytes: int | None
+    swap_bytes: int | None
+    voluntary_ctxt_switches_total: int | None
+    nonvoluntary_ctxt_switches_total: int | None
+
+
+def _ids(value: str, line_no: int, line: str, source: str) -> tuple[int, int]:
+    # "Uid:\treal\teffective\tsaved\tfs"
+    parts = value.split()
+    if len(parts) < 2:
+        raise ParseError(source, line_no, line, "expected real and effective ids")
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError as exc:
+        raise ParseError(source, line_no, line, "id is not an integer") from exc
+
+
+def parse_pid_status(text: str, source: str = "/proc/<pid>/status") -> PidStatus:
+    uids: tuple[int, int] | None = None
+    gids: tuple[int, int] | None = None
+    numbers: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        key, sep, value = line.partition(":")
+        if not sep:
+            if line.strip():
+                raise ParseError(source, line_no, line, "expected 'Key: value'")
+            continue
+        if key == "Uid":
+            uids = _ids(value, line_no, line, source)
+        elif key == "Gid":
+            gids = _ids(value, line_no, line, source)
+        elif key in _STATUS_NUMBERS:
+            parts = value.split()
+            try:
+                number = int(parts[0])
+            except (IndexError, ValueError) as exc:
+                raise ParseError(source, line_no, line, f"{key} has no integer value") from exc
+            if len(parts) == 2 and parts[1] == "kB":
+                number *= BYTES_PER_KB
+            elif len(parts) != 1:
+                raise ParseError(source, line_no, line, f"unexpected unit after {key}")
+            numbers[key] = number
+    if uids is None or gids is None:
+        raise ParseError(source, 0, text[:80], "no Uid or Gid line")
+    return PidStatus(
+        uid_real=uids[0],
+        uid_effective=uids[1],
+        gid_real=gids[0],
+        gid_effective=gids[1],
+        threads=numbers.get("Threads"),
+        resident_bytes=numbers.get("VmRSS"),
+        swap_bytes=numbers.get("VmSwap"),
+        voluntary_ctxt_switches_total=numbers.get("voluntary_ctxt_switches"),
+        nonvoluntary_ctxt_switches_total=numbers.get("nonvoluntary_ctxt_switches"),
+    )
+
+
+_STATUS_NUMBERS = frozenset(
+    {"Threads", "VmRSS", "VmSwap", "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PidIO:
+    """/proc/<pid>/io. `rchar`/`wchar` count every read()/write() byte, page cache included;
+    `read_bytes`/`write_bytes` are what reached the block layer, and are what process-exporter
+    reports as read/write bytes."""
+
+    rchar_bytes_total: int
+    wchar_bytes_total: int
+    read_syscalls_total: int
+    write_syscalls_total: int
+    read_bytes_total: int
+    write_bytes_total: int
+    cancelled_write_bytes_total: int
+
+
+_IO_KEYS = {
+    "rchar": "rchar_bytes_total",
+    "wchar": "wchar_bytes_total",
+    "syscr": "read_syscalls_total",
+    "syscw": "write_syscalls_total",
+    "read_bytes": "read_bytes_total",
+    "write_bytes": "write_bytes_total",
+    "cancelled_write_bytes": "cancelled_write_bytes_total",
+}
+
+
+def parse_pid_io(text: str, source: str = "/proc/<pid>/io") -> PidIO:
+    # fs/proc/base.c do_io_accounting() always prints all seven lines.
+    values: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise ParseError(source, line_no, line, "expected 'key: value'")
+        if key in _IO_KEYS:
+            try:
+                values[_IO_KEYS[key]] = int(value)
+            except ValueError as exc:
+                raise ParseError(source, line_no, line, "value is not an integer") from exc
+    missing = set(_IO_KEYS.values()) - values.keys()
+    if missing:
+        raise ParseError(source, 0, text[:80], f"missing lines for {', '.join(sorted(missing))}")
+    return PidIO(**values)
+
+
+def parse_cmdline(data: bytes) -> tuple[str, ...]:
+    """argv from /proc/<pid>/cmdline: NUL-separated, with a trailing NUL. Empty for kernel
+    threads and zombies. A program that rewrote its argv area (setproctitle) may leave one
+    space-separated string; it is kept as one argument, as process-exporter does."""
+    if not data:
+        return ()
+    parts = data.decode("utf-8", errors="replace").split("\0")
+    if parts[-1] == "":
+        parts.pop()
+    return tuple(parts)
+
+
+def parse_comm(text: str) -> str:
+    """/proc/<pid>/comm: the name (up to 15 bytes, TASK_COMM_LEN - 1) plus a newline. Only the
+    newline is removed: the name itself may end in spaces."""
+    return text[:-1] if text.endswith("\n") else text
+
+
+@dataclass(frozen=True, slots=True)
+class PidLimits:
+    """/proc/<pid>/limits: soft and hard limit per resource name ("Max open files", ...).
+    None means "unlimited"."""
+
+    by_name: dict[str, tuple[int | None, int | None]]
+
+    @property
+    def open_files_soft(self) -> int | None:
+        return self.by_name.get("Max open files", (None, None))[0]
+
+
+def _limit_value(value: str) -> int | None:
+    return None if value == "unlimited" else int(value)
+
+
+# fs/proc/base.c proc_pid_limits() prints "%-25s %-20s %-20s %-10s": names padded to 25
+# columns. Slicing there is the fast path (half the time of a token scan, which was a third
+# of a full process scan in bench_processes.py); a line that does not fit the columns, as a
+# future name longer than 25 characters would, falls back to tokens: a name is words without
+# digits, a value is a number or "unlimited".
+_NAME_COLUMNS = 25
+
+
+def _is_limit(value: str) -> bool:
+    return value == "unlimited" or value.isdigit()
+
+
+def _limit_fields(line: str) -> tuple[str, str, str] | None:
+    name, values = line[:_NAME_COLUMNS].rstrip(), line[_NAME_COLUMNS:].split()
+    if name and len(values) >= 2 and _is_limit(values[0]) and _is_limit(values[1]):
+        return name, values[0], values[1]
+    tokens = line.split()
+    for i in range(1, len(tokens) - 1):
+        if _is_limit(tokens[i]):
+            return (
+                (" ".join(tokens[:i]), tokens[i], tokens[i + 1])
+                if _is_limit(tokens[i + 1])
+                else None
+            )
+    return None
+
+
+def parse_pid_limits(text: str, source: str = "/proc/<pid>/limits") -> PidLimits:
+    by_name: dict[str, tuple[int | None, int | None]] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if (line_no == 1 and line.startswith("Limit ")) or not line.strip():
+            continue
+        fields = _limit_fields(line)
+        if fields is None:
+            raise ParseError(source, line_no, line, "expected 'Name soft hard [units]'")
+        name, soft, hard = fields
+        by_name[name] = (_limit_value(soft), _limit_value(hard))
+    if not by_name:
+        raise ParseError(source, 0, text[:80], "no limits")
+    return PidLimits(by_name=by_name)
