@@ -27,7 +27,10 @@ from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.service import AgentService
 from fleetscope.agent.uploader import Outcome, Uploader, retry_after
-from fleetscope.model.payload import CpuModeSeconds, HostIdentity, MemorySection, Payload
+from fleetscope.model.payload import CpuModeSeconds, HostIdentity, MemorySection, Payload, Snapshot
+from fleetscope.model.series import flatten_snapshot
+from tests.fixture_links import materialize_links
+from tests.golden import key, load_expected
 from tests.helpers import payload, snapshot
 
 STAT = """cpu  {u} 0 {s} {i} 0 0 0 0 0 0
@@ -297,3 +300,55 @@ def test_network_errors_and_retry_after() -> None:
     assert busy.outcome is Outcome.RETRY and busy.retry_after_seconds == 7
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retry_after("soon") is None
+
+
+def test_frequencies_and_temperatures_match_node_exporter(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    tree = fixtures_dir / "node_exporter" / "tree"
+    parts = (
+        "class/hwmon",
+        "class/thermal",
+        "devices/platform",
+        "devices/virtual/thermal",
+        "devices/system/cpu",
+    )
+    sys_root = materialize_links(tree / "sys", tmp_path / "sys", parts)
+    context = CollectorContext(ProcFS(tree / "proc"), SysFS(sys_root), tree, platform="linux")
+    section = LinuxCpuCollector(context).collect()
+    expected = load_expected(fixtures_dir / "node_exporter" / "expected_metrics.txt")
+    frequencies = {
+        core.cpu: (core.frequency_hz, core.frequency_min_hz, core.frequency_max_hz)
+        for core in section.cores
+    }
+    for cpu in range(4):
+        labels = {"cpu": str(cpu)}
+        assert frequencies[cpu] == (
+            expected[key("node_cpu_scaling_frequency_hertz", **labels)],
+            expected[key("node_cpu_scaling_frequency_min_hertz", **labels)],
+            expected[key("node_cpu_scaling_frequency_max_hertz", **labels)],
+        )
+    hwmon = {t.sensor: t.celsius for t in section.temperatures if t.source == "hwmon"}
+    wanted = {
+        f"{dict(labels)['chip']}/{dict(labels)['sensor']}": value
+        for (name, labels), value in expected.items()
+        if name == "node_hwmon_temp_celsius"
+    }
+    assert hwmon == wanted and len(wanted) > 5
+    zones = {t.sensor: t.celsius for t in section.temperatures if t.source == "thermal_zone"}
+    expected_zones = {
+        f"thermal_zone{dict(labels)['zone']}": value
+        for (name, labels), value in expected.items()
+        if name == "node_thermal_zone_temp"
+    }
+    assert zones == expected_zones and zones
+    keys = [k for k, _ in flatten_snapshot(Snapshot(timestamp=datetime.now(UTC), cpu=section))]
+    assert len(keys) == len(set(keys))  # every series in a frame is unique
+
+
+def test_unreadable_sensors_do_not_cost_the_cpu_figures(fixtures_dir: Path) -> None:
+    # The raw fixture stores sysfs links as plain files: sensors unreadable, CPU still there.
+    tree = fixtures_dir / "node_exporter" / "tree"
+    context = CollectorContext(ProcFS(tree / "proc"), SysFS(tree / "sys"), tree, platform="linux")
+    section = LinuxCpuCollector(context).collect()
+    assert section.temperatures == [] and len(section.cores) == 8

@@ -10,9 +10,7 @@ policy, not parsing (device filters, field regexes, metric naming), are re-state
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from fleetscope.agent.linux.parsers.hwmon import HwmonChip, clean_name
 from fleetscope.agent.linux.parsers.netdev import NetDevStats
 from fleetscope.agent.linux.parsers.sockstat import SockStat
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from tests.fixture_links import materialize_links
 from tests.golden import SampleKey, key, load_expected
 
 TREES = ("node_exporter", "procfs")
@@ -62,29 +61,6 @@ def _in(names: Iterable[str]) -> Callable[[str], bool]:
 
 # --- symlinks -------------------------------------------------------------------------------
 
-_LINK_TEXT = re.compile(r"^(\.\./)+[^\s]+$")
-
-
-def _materialize(source: Path, target: Path, parts: Iterable[str]) -> Path:
-    """Copy parts of a fixture sys tree, turning flattened symlinks back into symlinks.
-
-    The shared trees were extracted with each symlink stored as a small file holding its
-    target (sys/class/hwmon/hwmon0 contains "../../devices/platform/coretemp.0/hwmon/hwmon0").
-    node_exporter read the real links, and so must SysFS; a file is taken for a link only if
-    its whole content is a relative path whose target exists in the tree."""
-    for part in parts:
-        shutil.copytree(source / part, target / part, symlinks=True)
-    for directory, _, files in os.walk(target):
-        for name in files:
-            path = Path(directory) / name
-            if path.stat().st_size > 512:
-                continue
-            text = path.read_text(errors="replace")
-            if _LINK_TEXT.match(text) and (path.parent / text).exists():
-                path.unlink()
-                path.symlink_to(text)
-    return target
-
 
 @pytest.fixture(scope="module")
 def sys_trees(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -101,7 +77,7 @@ def sys_trees(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     trees = {}
     for tree, wanted in parts.items():
         target = tmp_path_factory.mktemp(f"{tree}-sys")
-        trees[tree] = _materialize(fixtures_dir / tree / "tree" / "sys", target, wanted)
+        trees[tree] = materialize_links(fixtures_dir / tree / "tree" / "sys", target, wanted)
     return trees
 
 

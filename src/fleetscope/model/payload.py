@@ -64,11 +64,43 @@ class CpuModeSeconds(_Strict):
     guest_nice: NonNegative | None = None
 
 
+class PressureStall(_Strict):
+    """One PSI line: share of wall time stalled over 10/60/300 s, and total stall time."""
+
+    avg10_percent: Percent
+    avg60_percent: Percent
+    avg300_percent: Percent
+    stalled_seconds_total: NonNegative
+
+
+class Pressure(_Strict):
+    """Pressure stall information (Linux 4.20+). `some`: at least one task waited; `full`: all
+    non-idle tasks waited at once (None for cpu before 5.13)."""
+
+    some: PressureStall
+    full: PressureStall | None = None
+
+
+class Temperature(_Strict):
+    """One temperature sensor. `sensor` identifies it uniquely on the host (hwmon
+    `platform_coretemp_0/temp2`, `thermal_zone0`); `label` is what the driver calls it (Core 0,
+    x86_pkg_temp) and may repeat."""
+
+    source: Literal["hwmon", "thermal_zone", "psutil"]
+    sensor: Annotated[str, Field(min_length=1, max_length=128)]
+    label: Annotated[str, Field(max_length=128)]
+    celsius: float
+    critical_celsius: float | None = None
+
+
 class CpuCore(_Strict):
     cpu: Annotated[int, Field(ge=0)]
     seconds_total: CpuModeSeconds
     # None on the first cycle (no previous counters) and after a counter reset.
     utilization_percent: Percent | None = None
+    frequency_hz: NonNegative | None = None  # current; None without a cpufreq driver (most VMs)
+    frequency_min_hz: NonNegative | None = None
+    frequency_max_hz: NonNegative | None = None
 
 
 class CpuSection(_Strict):
@@ -82,6 +114,9 @@ class CpuSection(_Strict):
     interrupts_total: NonNegative | None = None
     procs_running: NonNegative | None = None
     procs_blocked: NonNegative | None = None
+    # Empty where the host exposes no sensor (VMs): absent, not zero degrees.
+    temperatures: list[Temperature] = Field(default_factory=list)
+    pressure: Pressure | None = None
 
 
 class MemorySection(_Strict):
@@ -101,6 +136,11 @@ class MemorySection(_Strict):
     swap_free_bytes: NonNegative | None = None
     swap_in_bytes_total: NonNegative | None = None
     swap_out_bytes_total: NonNegative | None = None
+    hugepages_total: NonNegative | None = None
+    hugepages_free: NonNegative | None = None
+    hugepages_reserved: NonNegative | None = None
+    hugepage_size_bytes: NonNegative | None = None
+    pressure: Pressure | None = None
 
 
 class AgentSelf(_Strict):

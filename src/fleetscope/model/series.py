@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from fleetscope.model.payload import CpuModeSeconds, Snapshot
+from fleetscope.model.payload import CpuModeSeconds, Pressure, Snapshot
 
 SeriesValue = tuple[str, float | None]
 
@@ -68,6 +68,15 @@ def _modes(name: str, seconds: CpuModeSeconds, labels: dict[str, str]) -> Iterat
         yield series_key(name, {**labels, "mode": mode}), value
 
 
+def _pressure(prefix: str, pressure: Pressure | None) -> Iterator[SeriesValue]:
+    if pressure is None:
+        return
+    for kind, stall in (("some", pressure.some), ("full", pressure.full)):
+        if stall is not None:
+            for field, value in stall:
+                yield series_key(f"{prefix}_pressure_{field}", {"kind": kind}), value
+
+
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     out: list[SeriesValue] = []
     if snapshot.cpu is not None:
@@ -82,6 +91,7 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
             )
     if snapshot.memory is not None:
         out.extend(_scalars("memory", snapshot.memory))
+        out.extend(_pressure("memory", snapshot.memory.pressure))
     if snapshot.agent is not None:
         out.extend(_scalars("agent", snapshot.agent))
     for status in snapshot.collectors:

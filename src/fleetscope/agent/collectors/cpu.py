@@ -4,13 +4,27 @@ through the pure parsers; other systems go through psutil with the same output."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 import psutil
 
 from fleetscope.agent.collectors.base import CollectorContext
+from fleetscope.agent.linux.parsers.cpufreq import CpuFreq
+from fleetscope.agent.linux.parsers.pressure import Pressure as ParsedPressure
+from fleetscope.agent.linux.parsers.pressure import PressureLine
 from fleetscope.agent.linux.parsers.stat import CpuTimes
-from fleetscope.model.payload import CpuCore, CpuModeSeconds, CpuSection
+from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.model.payload import (
+    CpuCore,
+    CpuModeSeconds,
+    CpuSection,
+    Pressure,
+    PressureStall,
+    Temperature,
+)
+
+log = logging.getLogger(__name__)
 
 # guest and guest_nice are already inside user and nice (kernel/sched/cputime.c), so they are
 # left out of the total, as top and psutil do.
@@ -66,30 +80,161 @@ class RateTracker:
         self,
         total: CpuModeSeconds,
         cores: Mapping[int, CpuModeSeconds],
-        **extra: float | None,
+        frequencies: Mapping[int, tuple[float | None, float | None, float | None]] | None = None,
+        **extra: object,
     ) -> CpuSection:
-        section = CpuSection(
-            seconds_total=total,
-            utilization_percent=utilization_percent(self._total, total),
-            cores=[
-                CpuCore(
-                    cpu=cpu,
-                    seconds_total=times,
-                    utilization_percent=utilization_percent(self._cores.get(cpu), times),
-                )
-                for cpu, times in sorted(cores.items())
-            ],
-            **extra,
+        frequencies = frequencies or {}
+        section = CpuSection.model_validate(
+            {
+                "seconds_total": total,
+                "utilization_percent": utilization_percent(self._total, total),
+                "cores": [
+                    CpuCore(
+                        cpu=cpu,
+                        seconds_total=times,
+                        utilization_percent=utilization_percent(self._cores.get(cpu), times),
+                        **dict(
+                            zip(
+                                ("frequency_hz", "frequency_min_hz", "frequency_max_hz"),
+                                frequencies.get(cpu, (None, None, None)),
+                                strict=True,
+                            )
+                        ),
+                    )
+                    for cpu, times in sorted(cores.items())
+                ],
+                **extra,
+            }
         )
         self._total = total
         self._cores = dict(cores)
         return section
 
 
+def _stall(line: PressureLine) -> PressureStall:
+    return PressureStall(
+        avg10_percent=line.avg10_percent,
+        avg60_percent=line.avg60_percent,
+        avg300_percent=line.avg300_percent,
+        stalled_seconds_total=line.stalled_seconds_total,
+    )
+
+
+class PressureReader:
+    """PSI for one resource. Absent before Linux 4.20, without CONFIG_PSI, or booted with psi=0
+    (EOPNOTSUPP): then None, found out once rather than failing every cycle."""
+
+    def __init__(self, procfs: ProcFS, resource: str) -> None:
+        self.procfs = procfs
+        self.resource = resource
+        self.available = True
+
+    def read(self) -> Pressure | None:
+        if not self.available:
+            return None
+        try:
+            parsed: ParsedPressure = self.procfs.pressure(self.resource)
+        except OSError as exc:
+            log.debug("no pressure stall information for %s: %s", self.resource, exc)
+            self.available = False
+            return None
+        return Pressure(
+            some=_stall(parsed.some), full=None if parsed.full is None else _stall(parsed.full)
+        )
+
+
+class FrequencyReader:
+    """Per-core frequency. The bounds are fixed, so they are read once; each cycle reads only
+    scaling_cur_freq, one small file per core. Without a cpufreq driver (most VMs) nothing."""
+
+    def __init__(self, sysfs: SysFS) -> None:
+        self.sysfs = sysfs
+        try:
+            self.static: dict[int, CpuFreq] = sysfs.cpufreq()
+        except OSError as exc:
+            log.debug("no cpufreq: %s", exc)
+            self.static = {}
+
+    def read(self) -> dict[int, tuple[float | None, float | None, float | None]]:
+        result: dict[int, tuple[float | None, float | None, float | None]] = {}
+        for cpu, static in self.static.items():
+            current: float | None
+            try:
+                # kHz in sysfs (Documentation/admin-guide/pm/cpufreq.rst).
+                current = (
+                    int(
+                        self.sysfs.read_text(
+                            f"devices/system/cpu/cpu{cpu}/cpufreq/scaling_cur_freq"
+                        )
+                    )
+                    * 1000
+                )
+            except (OSError, ValueError) as exc:
+                log.debug("cpu%d scaling_cur_freq unreadable: %s", cpu, exc)
+                current = static.hardware_current_hz
+            low = (
+                static.scaling_min_hz
+                if static.scaling_min_hz is not None
+                else static.hardware_min_hz
+            )
+            high = (
+                static.scaling_max_hz
+                if static.scaling_max_hz is not None
+                else static.hardware_max_hz
+            )
+            result[cpu] = (current, low, high)
+        return result
+
+
+def read_temperatures(sysfs: SysFS) -> list[Temperature]:
+    """hwmon temperature inputs and thermal zones. Both can describe one physical sensor;
+    both are kept, named by source, because neither is a superset of the other."""
+    temperatures = []
+    for chip in sysfs.hwmon():
+        for sensor in chip.sensors.values():
+            if sensor.kind != "temp" or sensor.input is None:
+                continue
+            temperatures.append(
+                Temperature(
+                    source="hwmon",
+                    # chip/sensor is unique (node_exporter's chip and sensor labels); the
+                    # driver's label ("Core 0") is for people and may repeat across chips.
+                    sensor=f"{chip.chip}/{sensor.sensor}",
+                    label=(sensor.label or chip.chip_name or "").strip(),
+                    celsius=sensor.input,
+                    critical_celsius=sensor.crit,
+                )
+            )
+    for zone in sysfs.thermal_zones():
+        temperatures.append(
+            Temperature(
+                source="thermal_zone",
+                sensor=f"thermal_zone{zone.zone}",
+                label=zone.type,
+                celsius=zone.temp_celsius,
+            )
+        )
+    return temperatures
+
+
 class LinuxCpuCollector:
     def __init__(self, context: CollectorContext) -> None:
         self.procfs = context.procfs
+        self.sysfs = context.sysfs
         self.rates = RateTracker()
+        self.pressure = PressureReader(context.procfs, "cpu")
+        self.frequencies = FrequencyReader(context.sysfs)
+        self._last_sensor_error: str | None = None
+
+    def _temperatures(self) -> list[Temperature]:
+        # Sensors are an extra: an unreadable or malformed one must not cost the CPU figures.
+        try:
+            return read_temperatures(self.sysfs)
+        except (OSError, ValueError) as exc:
+            if str(exc) != self._last_sensor_error:
+                log.warning("temperature sensors unreadable: %s", exc)
+                self._last_sensor_error = str(exc)
+            return []
 
     def collect(self) -> CpuSection:
         stat = self.procfs.stat()
@@ -97,6 +242,9 @@ class LinuxCpuCollector:
         return self.rates.section(
             _modes(stat.total),
             {cpu: _modes(times) for cpu, times in stat.per_cpu.items()},
+            self.frequencies.read(),
+            temperatures=self._temperatures(),
+            pressure=self.pressure.read(),
             load1=load.load1,
             load5=load.load5,
             load15=load.load15,
@@ -136,6 +284,7 @@ class PsutilCpuCollector:
         return self.rates.section(
             total,
             {cpu: _psutil_modes(times) for cpu, times in enumerate(per_cpu)},
+            None,
             load1=load1,
             load5=load5,
             load15=load15,

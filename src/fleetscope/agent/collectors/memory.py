@@ -8,11 +8,19 @@ from collections.abc import Callable
 import psutil
 
 from fleetscope.agent.collectors.base import CollectorContext
+from fleetscope.agent.collectors.cpu import PressureReader
 from fleetscope.agent.linux.parsers.meminfo import MemInfo
-from fleetscope.model.payload import MemorySection
+from fleetscope.agent.linux.parsers.vmstat import VmStat
+from fleetscope.model.payload import MemorySection, Pressure
 
 
-def memory_section(info: MemInfo) -> MemorySection:
+def memory_section(
+    info: MemInfo,
+    vmstat: VmStat | None = None,
+    page_size: int = 4096,
+    pressure: Pressure | None = None,
+) -> MemorySection:
+    """`page_size` converts vmstat's pswpin/pswpout, which count pages (mm/page_io.c)."""
     if info.available_bytes is not None:
         used = info.total_bytes - info.available_bytes
     else:
@@ -30,15 +38,29 @@ def memory_section(info: MemInfo) -> MemorySection:
         swap_total_bytes=info.swap_total_bytes,
         swap_used_bytes=info.swap_total_bytes - info.swap_free_bytes,
         swap_free_bytes=info.swap_free_bytes,
+        swap_in_bytes_total=_pages(vmstat.swapped_in_pages_total if vmstat else None, page_size),
+        swap_out_bytes_total=_pages(vmstat.swapped_out_pages_total if vmstat else None, page_size),
+        hugepages_total=info.hugepages_total,
+        hugepages_free=info.hugepages_free,
+        hugepages_reserved=info.hugepages_reserved,
+        hugepage_size_bytes=info.hugepage_size_bytes,
+        pressure=pressure,
     )
+
+
+def _pages(count: int | None, page_size: int) -> int | None:
+    return None if count is None else count * page_size
 
 
 class LinuxMemoryCollector:
     def __init__(self, context: CollectorContext) -> None:
         self.procfs = context.procfs
+        self.pressure = PressureReader(context.procfs, "memory")
 
     def collect(self) -> MemorySection:
-        return memory_section(self.procfs.meminfo())
+        return memory_section(
+            self.procfs.meminfo(), self.procfs.vmstat(), self.procfs.page_size, self.pressure.read()
+        )
 
 
 class PsutilMemoryCollector:
