@@ -103,6 +103,28 @@ def test_collect_on_the_fixture_tree(fixtures_dir: Path) -> None:
     assert snapshot.cpu.seconds_total.user == 3018.54
     assert snapshot.memory is not None and snapshot.memory.total_bytes == 3742148 * 1024
     assert snapshot.memory.available_bytes is None  # this old meminfo has no MemAvailable
+    expected = load_expected(fixtures_dir / "node_exporter" / "expected_metrics.txt")
+    page = context.procfs.page_size
+    assert snapshot.memory.swap_in_bytes_total == expected[key("node_vmstat_pswpin")] * page
+    assert snapshot.memory.swap_out_bytes_total == expected[key("node_vmstat_pswpout")] * page
+    assert snapshot.memory.hugepages_total == expected[key("node_memory_HugePages_Total")]
+    assert snapshot.memory.hugepage_size_bytes == expected[key("node_memory_Hugepagesize_bytes")]
+    memory_psi = snapshot.memory.pressure
+    assert memory_psi is not None and memory_psi.full is not None
+    assert (
+        memory_psi.some.stalled_seconds_total
+        == expected[key("node_pressure_memory_waiting_seconds_total")]
+    )
+    assert (
+        memory_psi.full.stalled_seconds_total
+        == expected[key("node_pressure_memory_stalled_seconds_total")]
+    )
+    cpu_psi = snapshot.cpu.pressure
+    assert cpu_psi is not None
+    assert (
+        cpu_psi.some.stalled_seconds_total
+        == expected[key("node_pressure_cpu_waiting_seconds_total")]
+    )
 
 
 def _spec(name: str) -> CollectorSpec:
