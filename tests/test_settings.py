@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
@@ -76,7 +77,7 @@ def test_cli_reports_bad_settings_clearly(tmp_path: Path) -> None:
 def test_collectors_listing() -> None:
     result = CliRunner().invoke(app, ["collectors"])
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.output.splitlines()] == ["cpu", "memory"]
+    assert [line.split()[0] for line in result.output.splitlines()] == list(REGISTRY)
 
 
 def test_collect_once_reads_the_given_roots(fixtures_dir: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fleetscope.agent.collectors.base import CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
+from fleetscope.agent.collectors.processes import make_processes_collector
 
 REGISTRY: dict[str, CollectorSpec] = {
     "cpu": CollectorSpec(
@@ -21,6 +22,13 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="memory and swap: total, used, free, available, cached, buffers, shared, slab",
         enabled_by_default=True,
         factory=make_memory_collector,
+    ),
+    "processes": CollectorSpec(
+        name="processes",
+        section="processes",
+        description="process groups (process-exporter rules) and top processes by CPU and memory",
+        enabled_by_default=True,
+        factory=make_processes_collector,
     ),
 }
 

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, HttpUrl, SecretStr
 
+from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.model.settings import FleetscopeSettings
 
 
@@ -26,3 +27,9 @@ class AgentSettings(FleetscopeSettings):
     collector_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     upload_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_snapshots_per_upload: Annotated[int, Field(ge=1, le=10_000)] = 100
+    processes: ProcessGroupsSettings = Field(
+        default_factory=ProcessGroupsSettings,
+        description="process group rules ([agent.processes] process_names = [...], "
+        "process-exporter's format); none: group by process name",
+    )
+    top_processes: Annotated[int, Field(ge=0, le=100)] = 10

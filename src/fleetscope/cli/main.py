@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
@@ -104,7 +104,9 @@ def _runner(settings: AgentSettings) -> Any:
     except UnknownCollector as exc:
         typer.echo(f"fleetscope: {exc}", err=True)
         raise typer.Exit(2) from exc
-    context = CollectorContext(ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs)
+    context = CollectorContext(
+        ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs, settings=settings
+    )
     return CollectorRunner(specs, context, timeout_seconds=settings.collector_timeout_seconds)
 
 
@@ -332,6 +334,15 @@ def _announce(banner: list[str], agent_thread: threading.Thread | None) -> None:
         agent_thread.start()
 
 
+SAMPLE_SUBTABLES = {
+    "processes": """\
+# process_names = [
+#   { name = "{{.Matches.app}}", cmdline = ['java .* -jar (?P<app>\\S+)'] },
+#   { name = "postgres", comm = ["postgres"] },
+# ]
+# track_children = true""",
+}
+
 SAMPLE_CONFIG_HEADER = """\
 # fleetscope settings. Every key may also be set as an environment variable
 # FLEETSCOPE_<KEY> (e.g. FLEETSCOPE_API_KEY), and command-line options win over both.
@@ -352,14 +363,24 @@ def config_cmd(
     typer.echo(SAMPLE_CONFIG_HEADER)
     for cls in (ServerSettings, AgentSettings):
         typer.echo(f"[{cls.TOML_TABLE}]")
+        tables = []
         for name, field in cls.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                tables.append((name, field.description))  # TOML: sub-tables after the keys
+                continue
             if field.description:
                 typer.echo(f"# {field.description}")
-            default = field.get_default(call_default_factory=True)
             if default is None:
                 typer.echo(f"# {name} =")
             else:
                 typer.echo(f"{name} = {_toml_value(default)}")
+        for name, description in tables:
+            typer.echo(f"\n# {description}" if description else "")
+            typer.echo(f"[{cls.TOML_TABLE}.{name}]")
+            example = SAMPLE_SUBTABLES.get(name)
+            if example:
+                typer.echo(example)
         typer.echo("")
 
 

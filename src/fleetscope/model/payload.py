@@ -143,6 +143,44 @@ class MemorySection(_Strict):
     pressure: Pressure | None = None
 
 
+class ProcessGroup(_Strict):
+    """A group of processes named by the agent's rules (like process-exporter's namedprocess).
+    Counters count only what happened while the agent watched, and never go down, even when
+    processes exit. Gauges describe the group's live processes; a group whose processes all
+    exited has num_procs 0."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    num_procs: Annotated[int, Field(ge=0)]
+    num_threads: Annotated[int, Field(ge=0)]
+    cpu_user_seconds_total: NonNegative
+    cpu_system_seconds_total: NonNegative
+    read_bytes_total: NonNegative
+    write_bytes_total: NonNegative
+    resident_bytes: NonNegative
+    virtual_bytes: NonNegative
+    swap_bytes: NonNegative | None = None
+    open_fds: NonNegative | None = None
+    worst_fd_ratio: NonNegative | None = None
+    oldest_start_time_seconds: NonNegative | None = None
+
+
+class TopProcess(_Strict):
+    pid: Annotated[int, Field(ge=0)]
+    name: Annotated[str, Field(max_length=256)]
+    cmdline: Annotated[str, Field(max_length=1024)]
+    username: str | None = None
+    # Share of one core over the interval (200 = two cores busy); None on first sight.
+    cpu_percent: NonNegative | None = None
+    resident_bytes: NonNegative
+
+
+class ProcessesSection(_Strict):
+    count: Annotated[int, Field(ge=0)]
+    groups: list[ProcessGroup] = Field(default_factory=list)
+    top_cpu: list[TopProcess] = Field(default_factory=list)
+    top_memory: list[TopProcess] = Field(default_factory=list)
+
+
 class AgentSelf(_Strict):
     """The agent's own cost, so users can see what monitoring costs them."""
 
@@ -159,6 +197,7 @@ class Snapshot(_Strict):
     agent: AgentSelf | None = None
     cpu: CpuSection | None = None
     memory: MemorySection | None = None
+    processes: ProcessesSection | None = None
 
     @field_validator("timestamp")
     @classmethod

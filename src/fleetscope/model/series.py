@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from fleetscope.model.payload import CpuModeSeconds, Pressure, Snapshot
+from fleetscope.model.payload import CpuModeSeconds, Pressure, ProcessesSection, Snapshot
 
 SeriesValue = tuple[str, float | None]
 
@@ -77,6 +77,28 @@ def _pressure(prefix: str, pressure: Pressure | None) -> Iterator[SeriesValue]:
                 yield series_key(f"{prefix}_pressure_{field}", {"kind": kind}), value
 
 
+def _flatten_processes(section: ProcessesSection) -> Iterator[SeriesValue]:
+    """Groups become series; the top-N lists do not (a pid label would make a new series for
+    every short-lived process): they travel in the payload for the process tables."""
+    yield "processes_count", float(section.count)
+    for group in section.groups:
+        labels = {"group": group.name}
+        yield (
+            series_key("process_group_cpu_seconds_total", {**labels, "mode": "user"}),
+            group.cpu_user_seconds_total,
+        )
+        yield (
+            series_key("process_group_cpu_seconds_total", {**labels, "mode": "system"}),
+            group.cpu_system_seconds_total,
+        )
+        for field, value in group:
+            if field not in ("name", "cpu_user_seconds_total", "cpu_system_seconds_total"):
+                yield (
+                    series_key(f"process_group_{field}", labels),
+                    None if value is None else float(value),
+                )
+
+
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     out: list[SeriesValue] = []
     if snapshot.cpu is not None:
@@ -92,6 +114,8 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     if snapshot.memory is not None:
         out.extend(_scalars("memory", snapshot.memory))
         out.extend(_pressure("memory", snapshot.memory.pressure))
+    if snapshot.processes is not None:
+        out.extend(_flatten_processes(snapshot.processes))
     if snapshot.agent is not None:
         out.extend(_scalars("agent", snapshot.agent))
     for status in snapshot.collectors:

@@ -10,11 +10,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
+
+if TYPE_CHECKING:
+    from fleetscope.agent.settings import AgentSettings
 
 
 class Collector(Protocol):
@@ -29,6 +32,7 @@ class CollectorContext:
     sysfs: SysFS
     rootfs: Path
     platform: str = sys.platform
+    settings: AgentSettings | None = None  # None: every collector's defaults (tests, tools)
 
     @property
     def linux(self) -> bool:
