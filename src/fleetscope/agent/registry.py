@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fleetscope.agent.collectors.base import CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
+from fleetscope.agent.collectors.filesystem import make_filesystem_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
 
 REGISTRY: dict[str, CollectorSpec] = {
@@ -21,6 +22,13 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="memory and swap: total, used, free, available, cached, buffers, shared, slab",
         enabled_by_default=True,
         factory=make_memory_collector,
+    ),
+    "filesystem": CollectorSpec(
+        name="filesystem",
+        section="filesystem",
+        description="per mount: size, used, free, available bytes, inodes, read-only, stuck",
+        enabled_by_default=True,
+        factory=make_filesystem_collector,
     ),
 }
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import BaseModel, Field, HttpUrl, SecretStr
 
+from fleetscope.agent.collectors.filesystem import FilesystemSettings
 from fleetscope.model.settings import FleetscopeSettings
 
 
@@ -26,3 +27,8 @@ class AgentSettings(FleetscopeSettings):
     collector_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     upload_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_snapshots_per_upload: Annotated[int, Field(ge=1, le=10_000)] = 100
+    filesystem: FilesystemSettings = Field(default_factory=FilesystemSettings)
+
+    def collector_settings(self) -> dict[str, BaseModel]:
+        """The per-collector settings models, by collector name, for CollectorContext."""
+        return {"filesystem": self.filesystem}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
@@ -104,7 +105,12 @@ def _runner(settings: AgentSettings) -> Any:
     except UnknownCollector as exc:
         typer.echo(f"fleetscope: {exc}", err=True)
         raise typer.Exit(2) from exc
-    context = CollectorContext(ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs)
+    context = CollectorContext(
+        ProcFS(settings.procfs),
+        SysFS(settings.sysfs),
+        settings.rootfs,
+        settings=settings.collector_settings(),
+    )
     return CollectorRunner(specs, context, timeout_seconds=settings.collector_timeout_seconds)
 
 
@@ -352,15 +358,28 @@ def config_cmd(
     typer.echo(SAMPLE_CONFIG_HEADER)
     for cls in (ServerSettings, AgentSettings):
         typer.echo(f"[{cls.TOML_TABLE}]")
+        tables: dict[str, BaseModel] = {}
         for name, field in cls.model_fields.items():
-            if field.description:
-                typer.echo(f"# {field.description}")
             default = field.get_default(call_default_factory=True)
-            if default is None:
-                typer.echo(f"# {name} =")
-            else:
-                typer.echo(f"{name} = {_toml_value(default)}")
+            if isinstance(default, BaseModel):  # a collector's settings: its own table
+                tables[name] = default
+                continue
+            _sample_key(name, field.description, default)
         typer.echo("")
+        for table, model in tables.items():
+            typer.echo(f"[{cls.TOML_TABLE}.{table}]")
+            for name, value in model:
+                _sample_key(name, type(model).model_fields[name].description, value)
+            typer.echo("")
+
+
+def _sample_key(name: str, description: str | None, default: object) -> None:
+    if description:
+        typer.echo(f"# {description}")
+    if default is None:
+        typer.echo(f"# {name} =")
+    else:
+        typer.echo(f"{name} = {_toml_value(default)}")
 
 
 def _toml_value(value: object) -> str:
@@ -370,6 +389,8 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, re.Pattern):
+        return json.dumps(value.pattern)
     return json.dumps(str(value))
 
 
