@@ -80,6 +80,7 @@ def test_collectors_listing() -> None:
         "cpu",
         "memory",
         "filesystem",
+        "inventory",
     ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fleetscope.agent.collectors.base import CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
 from fleetscope.agent.collectors.filesystem import make_filesystem_collector
+from fleetscope.agent.collectors.inventory import make_inventory_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
 
 REGISTRY: dict[str, CollectorSpec] = {
@@ -29,6 +30,13 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="per mount: size, used, free, available bytes, inodes, read-only, stuck",
         enabled_by_default=True,
         factory=make_filesystem_collector,
+    ),
+    "inventory": CollectorSpec(
+        name="inventory",
+        section="inventory",
+        description="hardware and software audit, sent at start, on change and daily",
+        enabled_by_default=True,
+        factory=make_inventory_collector,
     ),
 }
 
