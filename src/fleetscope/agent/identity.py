@@ -20,7 +20,8 @@ def host_identity(rootfs: Path, data_dir: Path) -> HostIdentity:
     return HostIdentity(machine_id=machine_id(rootfs, data_dir), hostname=hostname(rootfs))
 
 
-def machine_id(rootfs: Path, data_dir: Path) -> str:
+def read_machine_id(rootfs: Path) -> str | None:
+    """The OS's machine id, or None where it has none."""
     for relative in _MACHINE_ID_FILES:
         try:
             value = (rootfs / relative).read_text().strip()
@@ -28,6 +29,13 @@ def machine_id(rootfs: Path, data_dir: Path) -> str:
             continue
         if value:
             return value
+    return None
+
+
+def machine_id(rootfs: Path, data_dir: Path) -> str:
+    found = read_machine_id(rootfs)
+    if found is not None:
+        return found
     # No machine id (Windows, macOS, minimal containers): make one once and keep it, so the
     # host stays the same host across agent restarts.
     fallback = data_dir / _FALLBACK_FILE

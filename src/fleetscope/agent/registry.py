@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from fleetscope.agent.collectors.base import CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
+from fleetscope.agent.collectors.filesystem import make_filesystem_collector
+from fleetscope.agent.collectors.inventory import make_inventory_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
 from fleetscope.agent.collectors.processes import make_processes_collector
 
@@ -29,6 +31,20 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="process groups (process-exporter rules) and top processes by CPU and memory",
         enabled_by_default=True,
         factory=make_processes_collector,
+    ),
+    "filesystem": CollectorSpec(
+        name="filesystem",
+        section="filesystem",
+        description="per mount: size, used, free, available bytes, inodes, read-only, stuck",
+        enabled_by_default=True,
+        factory=make_filesystem_collector,
+    ),
+    "inventory": CollectorSpec(
+        name="inventory",
+        section="inventory",
+        description="hardware and software audit, sent at start, on change and daily",
+        enabled_by_default=True,
+        factory=make_inventory_collector,
     ),
 }
 

@@ -3,7 +3,8 @@
 Each collector runs in its own worker thread with a deadline. One that raises is reported as
 failed; one that overruns is reported as timed out and is not started again until its previous
 call returns, so a hung read (a dead NFS mount, a wedged exporter) cannot pile up threads or
-delay the others. Every snapshot carries every collector's duration and success.
+delay the others. Every snapshot carries every collector's duration and success. A collector
+that returns None succeeded with nothing to report (the inventory between its changes).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class CollectorRunner:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self._collectors)), thread_name_prefix="collector"
         )
-        self._in_flight: dict[str, tuple[Future[tuple[BaseModel, float]], float]] = {}
+        self._in_flight: dict[str, tuple[Future[tuple[BaseModel | None, float]], float]] = {}
 
     def collect(self) -> Snapshot:
         timestamp = self._clock()
@@ -58,7 +59,7 @@ class CollectorRunner:
             for n, e in self._failed_to_start.items()
         ]
         sections: dict[str, BaseModel] = {}
-        started: dict[str, Future[tuple[BaseModel, float]]] = {}
+        started: dict[str, Future[tuple[BaseModel | None, float]]] = {}
         for name, (_, collector) in self._collectors.items():
             if name in self._in_flight:
                 continue
@@ -73,7 +74,7 @@ class CollectorRunner:
         return Snapshot(timestamp=timestamp, collectors=statuses, agent=agent_self(), **sections)
 
     def _outcome(
-        self, name: str, future: Future[tuple[BaseModel, float]] | None, now: float
+        self, name: str, future: Future[tuple[BaseModel | None, float]] | None, now: float
     ) -> tuple[CollectorStatus, BaseModel | None]:
         if future is None:  # still running from an earlier cycle
             pending, since = self._in_flight[name]
@@ -118,7 +119,7 @@ class CollectorRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _timed(collector: Collector) -> tuple[BaseModel, float]:
+def _timed(collector: Collector) -> tuple[BaseModel | None, float]:
     started = time.perf_counter()
     section = collector.collect()
     return section, time.perf_counter() - started

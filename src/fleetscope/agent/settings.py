@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import BaseModel, Field, HttpUrl, SecretStr
 
-from fleetscope.agent.processes.settings import ProcessGroupsSettings
+from fleetscope.agent.collectors.filesystem import FilesystemSettings
+from fleetscope.agent.collectors.processes import ProcessesSettings
 from fleetscope.model.settings import FleetscopeSettings
 
 
@@ -27,9 +28,9 @@ class AgentSettings(FleetscopeSettings):
     collector_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     upload_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_snapshots_per_upload: Annotated[int, Field(ge=1, le=10_000)] = 100
-    processes: ProcessGroupsSettings = Field(
-        default_factory=ProcessGroupsSettings,
-        description="process group rules ([agent.processes] process_names = [...], "
-        "process-exporter's format); none: group by process name",
-    )
-    top_processes: Annotated[int, Field(ge=0, le=100)] = 10
+    processes: ProcessesSettings = Field(default_factory=ProcessesSettings)
+    filesystem: FilesystemSettings = Field(default_factory=FilesystemSettings)
+
+    def collector_settings(self) -> dict[str, BaseModel]:
+        """The per-collector settings models, by collector name, for CollectorContext."""
+        return {"processes": self.processes, "filesystem": self.filesystem}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -105,7 +106,10 @@ def _runner(settings: AgentSettings) -> Any:
         typer.echo(f"fleetscope: {exc}", err=True)
         raise typer.Exit(2) from exc
     context = CollectorContext(
-        ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs, settings=settings
+        ProcFS(settings.procfs),
+        SysFS(settings.sysfs),
+        settings.rootfs,
+        settings=settings.collector_settings(),
     )
     return CollectorRunner(specs, context, timeout_seconds=settings.collector_timeout_seconds)
 
@@ -363,25 +367,32 @@ def config_cmd(
     typer.echo(SAMPLE_CONFIG_HEADER)
     for cls in (ServerSettings, AgentSettings):
         typer.echo(f"[{cls.TOML_TABLE}]")
-        tables = []
+        tables: dict[str, BaseModel] = {}
         for name, field in cls.model_fields.items():
             default = field.get_default(call_default_factory=True)
-            if isinstance(default, BaseModel):
-                tables.append((name, field.description))  # TOML: sub-tables after the keys
+            if isinstance(default, BaseModel):  # a collector's settings: its own table
+                tables[name] = default
                 continue
-            if field.description:
-                typer.echo(f"# {field.description}")
-            if default is None:
-                typer.echo(f"# {name} =")
-            else:
-                typer.echo(f"{name} = {_toml_value(default)}")
-        for name, description in tables:
-            typer.echo(f"\n# {description}" if description else "")
-            typer.echo(f"[{cls.TOML_TABLE}.{name}]")
-            example = SAMPLE_SUBTABLES.get(name)
+            _sample_key(name, field.description, default)
+        typer.echo("")
+        for table, model in tables.items():
+            typer.echo(f"[{cls.TOML_TABLE}.{table}]")
+            example = SAMPLE_SUBTABLES.get(table, "")
             if example:
                 typer.echo(example)
-        typer.echo("")
+            for name, value in model:
+                if f"# {name} =" not in example:  # the example shows it already
+                    _sample_key(name, type(model).model_fields[name].description, value)
+            typer.echo("")
+
+
+def _sample_key(name: str, description: str | None, default: object) -> None:
+    if description:
+        typer.echo(f"# {description}")
+    if default is None:
+        typer.echo(f"# {name} =")
+    else:
+        typer.echo(f"{name} = {_toml_value(default)}")
 
 
 def _toml_value(value: object) -> str:
@@ -391,6 +402,8 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, re.Pattern):
+        return json.dumps(value.pattern)
     return json.dumps(str(value))
 
 

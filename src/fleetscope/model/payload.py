@@ -198,6 +198,9 @@ class Snapshot(_Strict):
     cpu: CpuSection | None = None
     memory: MemorySection | None = None
     processes: ProcessesSection | None = None
+    filesystem: FilesystemSection | None = None
+    # Sent at start, when its content changes and at least daily; None on the cycles between.
+    inventory: InventorySection | None = None
 
     @field_validator("timestamp")
     @classmethod
@@ -214,3 +217,168 @@ class Payload(_Strict):
     agent: AgentInfo
     host: HostIdentity
     snapshots: Annotated[list[Snapshot], Field(min_length=1, max_length=MAX_SNAPSHOTS_PER_BATCH)]
+
+
+class FilesystemMount(_Strict):
+    """One mounted filesystem, labelled as node_exporter's node_filesystem_* series are.
+
+    Sizes come from statvfs in f_frsize units (df's rule); `used` is size - free, as df shows it;
+    `avail` is what unprivileged users may still write. All sizes are None when statvfs failed
+    (`device_error`) or has not returned within the mount timeout (`stuck`, a dead NFS server)."""
+
+    device: str
+    mountpoint: str
+    fstype: str
+    readonly: bool  # the `ro` mount option, as node_exporter 1.5.0 decides it
+    size_bytes: NonNegative | None = None
+    used_bytes: NonNegative | None = None
+    free_bytes: NonNegative | None = None
+    avail_bytes: NonNegative | None = None
+    files: NonNegative | None = None
+    files_free: NonNegative | None = None
+    device_error: bool = False
+    stuck: bool = False
+
+
+class FilesystemSection(_Strict):
+    mounts: list[FilesystemMount] = Field(default_factory=list)
+
+
+class OsInventory(_Strict):
+    """os-release(5) fields, the running kernel and the machine architecture."""
+
+    id: str | None = None
+    name: str | None = None
+    pretty_name: str | None = None
+    version: str | None = None
+    version_id: str | None = None
+    kernel: str | None = None
+    architecture: str | None = None
+
+
+class CpuInventory(_Strict):
+    model: str | None = None
+    vendor: str | None = None
+    packages: Annotated[int, Field(ge=0)] | None = None
+    cores: Annotated[int, Field(ge=0)] | None = None
+    threads: Annotated[int, Field(ge=0)] | None = None
+
+
+class MemoryModule(_Strict):
+    """A DIMM as the kernel's EDAC driver describes it (readable without root, unlike the DMI
+    type 17 tables dmidecode reads)."""
+
+    label: str | None = None
+    location: str | None = None
+    size_bytes: NonNegative | None = None
+    type: str | None = None
+
+
+class DmiInventory(_Strict):
+    """/sys/class/dmi/id fields; a field the firmware leaves empty or the agent may not read
+    (serials and the UUID are root-only) is None."""
+
+    bios_vendor: str | None = None
+    bios_version: str | None = None
+    bios_date: str | None = None
+    board_vendor: str | None = None
+    board_name: str | None = None
+    board_version: str | None = None
+    board_serial: str | None = None
+    system_vendor: str | None = None
+    product_family: str | None = None
+    product_name: str | None = None
+    product_version: str | None = None
+    product_serial: str | None = None
+    product_uuid: str | None = None
+    chassis_vendor: str | None = None
+    chassis_serial: str | None = None
+
+
+class GpuInventory(_Strict):
+    """A display controller (PCI class 0x03xxxx); NVML adds name, memory and driver for NVIDIA
+    GPUs when the driver and nvidia-ml-py are installed."""
+
+    pci_address: str | None = None
+    vendor_id: str | None = None  # "0x10de"
+    device_id: str | None = None
+    class_id: str | None = None
+    name: str | None = None
+    memory_total_bytes: NonNegative | None = None
+    driver_version: str | None = None
+    uuid: str | None = None
+
+
+class PartitionInventory(_Strict):
+    name: str
+    size_bytes: NonNegative | None = None
+
+
+class DriveInventory(_Strict):
+    name: str
+    model: str | None = None
+    serial: str | None = None
+    size_bytes: NonNegative | None = None
+    rotational: bool | None = None
+    removable: bool | None = None
+    partitions: list[PartitionInventory] = Field(default_factory=list)
+
+
+class NetworkInterfaceInventory(_Strict):
+    name: str
+    mac: str | None = None
+    addresses: list[str] = Field(default_factory=list)
+    speed_mbps: NonNegative | None = None  # None where the driver does not say (virtual NICs)
+    mtu: Annotated[int, Field(ge=0)] | None = None
+
+
+class UserSession(_Strict):
+    name: str
+    terminal: str | None = None
+    host: str | None = None
+    started: AwareDatetime | None = None
+
+
+class BatteryInventory(_Strict):
+    percent: Percent | None = None
+    plugged: bool | None = None
+    seconds_left: NonNegative | None = None  # None while charging or when unknown
+
+
+class PrinterInventory(_Strict):
+    name: str
+    enabled: bool | None = None
+
+
+class KernelModuleInventory(_Strict):
+    name: str
+    size_bytes: NonNegative
+    used_by: list[str] = Field(default_factory=list)
+
+
+class InventorySection(_Strict):
+    """What the host is, for audit. Each part is None when it could not be read (that part
+    failed alone) or does not apply; an empty list means there are none. `content_sha256`
+    identifies the content, so the server can keep one row per version and a history."""
+
+    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    agent_version: str
+    hostname: str | None = None
+    machine_id: str | None = None
+    os: OsInventory | None = None
+    cpu: CpuInventory | None = None
+    memory_total_bytes: NonNegative | None = None
+    memory_modules: list[MemoryModule] | None = None
+    dmi: DmiInventory | None = None
+    gpus: list[GpuInventory] | None = None
+    drives: list[DriveInventory] | None = None
+    network_interfaces: list[NetworkInterfaceInventory] | None = None
+    users: list[UserSession] | None = None
+    battery: BatteryInventory | None = None
+    printers: list[PrinterInventory] | None = None
+    kernel_modules: list[KernelModuleInventory] | None = None
+
+
+# The sections above are defined after Snapshot, which names them.
+Snapshot.model_rebuild()
+Payload.model_rebuild()

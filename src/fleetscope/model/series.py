@@ -11,7 +11,13 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from fleetscope.model.payload import CpuModeSeconds, Pressure, ProcessesSection, Snapshot
+from fleetscope.model.payload import (
+    CpuModeSeconds,
+    FilesystemSection,
+    Pressure,
+    ProcessesSection,
+    Snapshot,
+)
 
 SeriesValue = tuple[str, float | None]
 
@@ -116,6 +122,10 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         out.extend(_pressure("memory", snapshot.memory.pressure))
     if snapshot.processes is not None:
         out.extend(_flatten_processes(snapshot.processes))
+    if snapshot.filesystem is not None:
+        out.extend(flatten_filesystem(snapshot.filesystem))
+    # snapshot.inventory is not flattened: it describes the host, it is not a time series; the
+    # pipeline stores it as rows (one per content version) beside the series.
     if snapshot.agent is not None:
         out.extend(_scalars("agent", snapshot.agent))
     for status in snapshot.collectors:
@@ -123,3 +133,15 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         out.append((series_key("collector_duration_seconds", labels), status.duration_seconds))
         out.append((series_key("collector_success", labels), 1.0 if status.success else 0.0))
     return out
+
+
+def flatten_filesystem(section: FilesystemSection) -> Iterator[SeriesValue]:
+    """`filesystem_<field>{device,fstype,mountpoint}`, as node_exporter's node_filesystem_*;
+    flags become 0/1."""
+    for mount in section.mounts:
+        labels = {"device": mount.device, "mountpoint": mount.mountpoint, "fstype": mount.fstype}
+        for field, value in mount:
+            if field in labels:
+                continue
+            number = float(value) if isinstance(value, (bool, int, float)) else None
+            yield series_key(f"filesystem_{field}", labels), number

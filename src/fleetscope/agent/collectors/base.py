@@ -1,4 +1,5 @@
-"""The collector contract: `collect()` returns one payload section; `close()` is optional.
+"""The collector contract: `collect()` returns one payload section, or None when it has nothing
+to report this cycle (a success without a section); `close()` is optional.
 
 A collector may keep state between calls (previous counters for rates). It raises on failure;
 the runner isolates it, so one broken collector never stops the others.
@@ -7,21 +8,19 @@ the runner isolates it, so one broken collector never stops the others.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 
-if TYPE_CHECKING:
-    from fleetscope.agent.settings import AgentSettings
-
 
 class Collector(Protocol):
-    def collect(self) -> BaseModel: ...
+    # None: nothing to report this cycle (the inventory between its changes); still a success.
+    def collect(self) -> BaseModel | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,9 @@ class CollectorContext:
     sysfs: SysFS
     rootfs: Path
     platform: str = sys.platform
-    settings: AgentSettings | None = None  # None: every collector's defaults (tests, tools)
+    # Each collector's settings model by collector name; a collector without an entry uses
+    # its model's defaults.
+    settings: Mapping[str, BaseModel] = field(default_factory=dict)
 
     @property
     def linux(self) -> bool:
@@ -52,3 +53,15 @@ def close_collector(collector: Collector) -> None:
     close = getattr(collector, "close", None)
     if callable(close):
         close()
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def collector_settings(context: CollectorContext, name: str, model: type[SettingsT]) -> SettingsT:
+    given = context.settings.get(name)
+    if given is None:
+        return model()
+    if not isinstance(given, model):
+        raise TypeError(f"settings for collector {name} must be {model.__name__}")
+    return given

@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from fleetscope.agent.collectors.base import CollectorContext
+from pydantic import Field
+
+from fleetscope.agent.collectors.base import CollectorContext, collector_settings
 from fleetscope.agent.processes.groups import ProcessGrouper
 from fleetscope.agent.processes.psutil_source import scan_psutil
 from fleetscope.agent.processes.sample import ProcessSample
@@ -19,6 +21,14 @@ from fleetscope.agent.processes.users import UsernameCache
 from fleetscope.model.payload import ProcessesSection, ProcessGroup, TopProcess
 
 Scan = Callable[[], Mapping[int, ProcessSample]]
+
+
+class ProcessesSettings(ProcessGroupsSettings):
+    """[agent.processes]: process-exporter's group rules, and how many top processes to send."""
+
+    top: int = Field(default=10, ge=0, le=100, description="top processes by CPU and by memory")
+
+
 MAX_CMDLINE = 1024
 
 
@@ -87,11 +97,11 @@ class ProcessesCollector:
 
 
 def make_processes_collector(context: CollectorContext) -> ProcessesCollector:
-    settings = context.settings
-    rules = settings.processes if settings is not None else None
-    top_n = settings.top_processes if settings is not None else 10
+    settings = collector_settings(context, "processes", ProcessesSettings)
     if context.linux:
         users = UsernameCache()
         procfs = context.procfs
-        return ProcessesCollector(lambda: procfs.processes(username_of=users), rules, top_n)
-    return ProcessesCollector(scan_psutil, rules, top_n)
+        return ProcessesCollector(
+            lambda: procfs.processes(username_of=users), settings, settings.top
+        )
+    return ProcessesCollector(scan_psutil, settings, settings.top)

@@ -14,9 +14,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from fleetscope.agent.linux.parsers.block import BLOCK_FILES, BlockDevice, parse_block_device
 from fleetscope.agent.linux.parsers.cpufreq import CPUFREQ_FILES, CpuFreq, parse_cpufreq
 from fleetscope.agent.linux.parsers.cpuinfo import CpuInfo, parse_cpuinfo
 from fleetscope.agent.linux.parsers.diskstats import DiskStats, parse_diskstats
+from fleetscope.agent.linux.parsers.dmi import DMI_FILES, parse_dmi
+from fleetscope.agent.linux.parsers.edac import DIMM_FILES, Dimm, parse_dimm
 from fleetscope.agent.linux.parsers.filenr import FileNr, parse_file_nr
 from fleetscope.agent.linux.parsers.hwmon import (
     HwmonChip,
@@ -27,7 +30,10 @@ from fleetscope.agent.linux.parsers.hwmon import (
 )
 from fleetscope.agent.linux.parsers.loadavg import LoadAvg, parse_loadavg
 from fleetscope.agent.linux.parsers.meminfo import MemInfo, parse_meminfo
+from fleetscope.agent.linux.parsers.modules import KernelModule, parse_modules
+from fleetscope.agent.linux.parsers.mounts import Mount, parse_mounts
 from fleetscope.agent.linux.parsers.netdev import NetDevStats, parse_net_dev
+from fleetscope.agent.linux.parsers.pci import PCI_FILES, PciDevice, parse_pci_device
 from fleetscope.agent.linux.parsers.pressure import Pressure, parse_pressure
 from fleetscope.agent.linux.parsers.proc_pid import (
     parse_cmdline,
@@ -261,6 +267,22 @@ class ProcFS:
                 samples[pid] = sample
         return samples
 
+    def mounts(self) -> list[Mount]:
+        """The mounts of PID 1's namespace (the host's, when the agent runs in a container
+        with the host's /proc), like node_exporter 1.5.0; /proc/mounts (the agent's own view)
+        when /proc/1 is hidden (mounted with hidepid) or unreadable."""
+        try:
+            return parse_mounts(self.read_text("1/mounts"), "/proc/1/mounts")
+        except (FileNotFoundError, PermissionError) as exc:
+            log.debug("reading /proc/1/mounts failed, falling back to /proc/mounts: %s", exc)
+            return parse_mounts(self.read_text("mounts"), "/proc/mounts")
+
+    def modules(self) -> list[KernelModule]:
+        return parse_modules(self.read_text("modules"))
+
+    def kernel_release(self) -> str:
+        return self.read_text("sys/kernel/osrelease").strip()
+
 
 class SysFS:
     def __init__(self, root: str | Path = "/sys") -> None:
@@ -337,3 +359,50 @@ class SysFS:
                 self._hwmon_attributes(Path(device_path), attributes)
             chips.append(parse_hwmon_chip(chip, hwmon_chip_name(name_text), attributes))
         return chips
+
+    def dmi(self) -> dict[str, str | None]:
+        """DMI identity strings; an unreadable or empty field is None."""
+        return parse_dmi(self._read_files(self.root / "class/dmi/id", DMI_FILES))
+
+    def block_devices(self) -> list[BlockDevice]:
+        """Disks with a backing device (`device` link): physical and virtio disks, not loop,
+        zram, ram, device-mapper or md devices, which have none."""
+        block = self.root / "block"
+        if not block.is_dir():
+            log.debug("%s does not exist: no block devices", block)
+            return []
+        devices = []
+        for entry in sorted(os.scandir(block), key=lambda e: e.name):
+            path = Path(entry.path)
+            if not (path / "device").exists():
+                continue
+            partitions = {
+                sub.name: self._read_files(Path(sub.path), ("size",)).get("size", "")
+                for sub in os.scandir(path)
+                if sub.is_dir() and (Path(sub.path) / "partition").exists()
+            }
+            devices.append(
+                parse_block_device(entry.name, self._read_files(path, BLOCK_FILES), partitions)
+            )
+        return devices
+
+    def pci_devices(self) -> list[PciDevice]:
+        devices_dir = self.root / "bus/pci/devices"
+        if not devices_dir.is_dir():
+            log.debug("%s does not exist: no PCI bus", devices_dir)
+            return []
+        devices = []
+        for entry in sorted(os.scandir(devices_dir), key=lambda e: e.name):
+            device = parse_pci_device(entry.name, self._read_files(Path(entry.path), PCI_FILES))
+            if device is not None:
+                devices.append(device)
+        return devices
+
+    def edac_dimms(self) -> list[Dimm]:
+        """Memory modules the EDAC driver knows; empty without an EDAC driver (most VMs and
+        desktops), in which case the caller reports the modules as unknown."""
+        dimms = []
+        for _, controller in _numbered(self.root / "devices/system/edac/mc", "mc"):
+            for _, dimm in _numbered(controller, "dimm"):
+                dimms.append(parse_dimm(self._read_files(dimm, DIMM_FILES), str(dimm)))
+        return dimms
