@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from fleetscope.model.payload import CpuModeSeconds, Snapshot
+from fleetscope.model.payload import CpuModeSeconds, DiskSection, NetworkSection, Snapshot
 
 SeriesValue = tuple[str, float | None]
 
@@ -68,6 +68,39 @@ def _modes(name: str, seconds: CpuModeSeconds, labels: dict[str, str]) -> Iterat
         yield series_key(name, {**labels, "mode": mode}), value
 
 
+def _labelled(
+    prefix: str, record: BaseModel, labels: dict[str, str], skip: frozenset[str]
+) -> Iterator[SeriesValue]:
+    """Every number or bool field of a per-device record as `<prefix>_<field>{labels}`; a bool
+    is 1/0 (like node_exporter's node_network_up), strings are skipped."""
+    for field, value in record:
+        if field in skip:
+            continue
+        if isinstance(value, bool):
+            yield series_key(f"{prefix}_{field}", labels), 1.0 if value else 0.0
+        elif value is None or isinstance(value, (int, float)):
+            yield series_key(f"{prefix}_{field}", labels), None if value is None else float(value)
+
+
+def _flatten_network(network: NetworkSection) -> Iterator[SeriesValue]:
+    """`network_receive_bytes_total{device="eth0"}`, `network_up{device=...}`,
+    `network_tcp_connections{state="ESTABLISHED"}`, `network_tcp_in_use` ..."""
+    for interface in network.interfaces:
+        labels = {"device": interface.device}
+        yield from _labelled("network", interface, labels, frozenset({"device", "operstate"}))
+    if network.tcp_connections_by_state is not None:
+        for state, count in sorted(network.tcp_connections_by_state.items()):
+            yield series_key("network_tcp_connections", {"state": state}), float(count)
+    yield from _scalars("network", network, skip=frozenset({"tcp_connections_by_state"}))
+
+
+def _flatten_disk(disk: DiskSection) -> Iterator[SeriesValue]:
+    """`disk_read_bytes_total{device="sda"}`, `disk_read_iops{device=...}`,
+    `disk_await_seconds{device=...}`, `disk_utilization_percent{device=...}` ..."""
+    for device in disk.devices:
+        yield from _labelled("disk", device, {"device": device.device}, frozenset({"device"}))
+
+
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     out: list[SeriesValue] = []
     if snapshot.cpu is not None:
@@ -82,6 +115,10 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
             )
     if snapshot.memory is not None:
         out.extend(_scalars("memory", snapshot.memory))
+    if snapshot.network is not None:
+        out.extend(_flatten_network(snapshot.network))
+    if snapshot.disk is not None:
+        out.extend(_flatten_disk(snapshot.disk))
     if snapshot.agent is not None:
         out.extend(_scalars("agent", snapshot.agent))
     for status in snapshot.collectors:
