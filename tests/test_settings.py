@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from fleetscope.agent.settings import AgentSettings
+from fleetscope.agent.registry import REGISTRY
+from fleetscope.agent.settings import DEFAULT_DISK_DEVICE_EXCLUDE, AgentSettings, device_filter
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.model.settings import ConfigError, check_environment
@@ -76,7 +77,20 @@ def test_cli_reports_bad_settings_clearly(tmp_path: Path) -> None:
 def test_collectors_listing() -> None:
     result = CliRunner().invoke(app, ["collectors"])
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.output.splitlines()] == ["cpu", "memory"]
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert names[:4] == ["cpu", "memory", "network", "disk"]
+    assert names == list(REGISTRY)
+
+
+def test_device_filters_are_validated_regexes_and_empty_keeps_all(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="disk_device_exclude"):
+        AgentSettings(disk_device_exclude="(unclosed")
+    config = tmp_path / "fleetscope.toml"
+    config.write_text('[agent]\nnetwork_device_exclude = ""\nnetwork_tcp_states = false\n')
+    settings = AgentSettings.load(config)
+    assert settings.network_device_exclude == "" and not settings.network_tcp_states
+    assert device_filter(settings.network_device_exclude) is None
+    assert AgentSettings().disk_device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
 
 
 def test_collect_once_reads_the_given_roots(fixtures_dir: Path) -> None:

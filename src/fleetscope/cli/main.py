@@ -104,7 +104,9 @@ def _runner(settings: AgentSettings) -> Any:
     except UnknownCollector as exc:
         typer.echo(f"fleetscope: {exc}", err=True)
         raise typer.Exit(2) from exc
-    context = CollectorContext(ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs)
+    context = CollectorContext(
+        ProcFS(settings.procfs), SysFS(settings.sysfs), settings.rootfs, settings=settings
+    )
     return CollectorRunner(specs, context, timeout_seconds=settings.collector_timeout_seconds)
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.settings import AgentSettings
 
 
 class Collector(Protocol):
@@ -29,6 +30,9 @@ class CollectorContext:
     sysfs: SysFS
     rootfs: Path
     platform: str = sys.platform
+    # Collector options (device filters ...). The default is every setting at its default,
+    # built without reading FLEETSCOPE_* variables or files, so tests are not steered by them.
+    settings: AgentSettings = field(default_factory=AgentSettings.model_construct)
 
     @property
     def linux(self) -> bool:
