@@ -17,6 +17,7 @@ from sqlalchemy import select
 from fleetscope.agent.collectors.base import CollectorContext
 from fleetscope.agent.collectors.disk import LinuxDiskCollector, PsutilDiskCollector
 from fleetscope.agent.collectors.network import LinuxNetworkCollector, PsutilNetworkCollector
+from fleetscope.agent.linux.errors import ParseError
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
@@ -471,3 +472,11 @@ def test_runner_fills_both_sections(tmp_path: Path) -> None:
     assert all(s.success for s in snapshot.collectors)
     assert snapshot.network is not None and snapshot.disk is not None
     assert snapshot.disk.devices[0].device == "vda"
+
+
+def test_a_malformed_link_attribute_names_the_file(tmp_path: Path) -> None:
+    directory = tmp_path / "class" / "net" / "eth0"
+    directory.mkdir(parents=True)
+    (directory / "speed").write_text("fast\n")
+    with pytest.raises(ParseError, match=r"/sys/class/net/eth0/speed:1: not an integer"):
+        SysFS(tmp_path).net_class("eth0")
