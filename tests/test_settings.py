@@ -8,6 +8,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from fleetscope.agent.collectors.base import device_filter
+from fleetscope.agent.collectors.disk import DEFAULT_DISK_DEVICE_EXCLUDE
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.main import app
@@ -77,7 +79,21 @@ def test_cli_reports_bad_settings_clearly(tmp_path: Path) -> None:
 def test_collectors_listing() -> None:
     result = CliRunner().invoke(app, ["collectors"])
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.output.splitlines()] == list(REGISTRY)
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert names[:4] == ["cpu", "memory", "network", "disk"]
+    assert names == list(REGISTRY)
+
+
+def test_device_filters_are_validated_regexes_and_empty_keeps_all(tmp_path: Path) -> None:
+    config = tmp_path / "fleetscope.toml"
+    config.write_text('[agent.disk]\ndevice_exclude = "(unclosed"\n')
+    with pytest.raises(ValidationError, match=r"disk\.device_exclude"):
+        AgentSettings.load(config)
+    config.write_text('[agent.network]\ndevice_exclude = ""\ntcp_states = false\n')
+    settings = AgentSettings.load(config)
+    assert settings.network.device_exclude == "" and not settings.network.tcp_states
+    assert device_filter(settings.network.device_exclude) is None
+    assert AgentSettings().disk.device_exclude == DEFAULT_DISK_DEVICE_EXCLUDE
 
 
 def test_collect_once_reads_the_given_roots(fixtures_dir: Path) -> None:

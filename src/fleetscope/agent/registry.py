@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from fleetscope.agent.collectors.base import CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
+from fleetscope.agent.collectors.disk import make_disk_collector
 from fleetscope.agent.collectors.filesystem import make_filesystem_collector
 from fleetscope.agent.collectors.inventory import make_inventory_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
+from fleetscope.agent.collectors.network import make_network_collector
 from fleetscope.agent.collectors.processes import make_processes_collector
 
 REGISTRY: dict[str, CollectorSpec] = {
@@ -24,6 +26,21 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="memory and swap: total, used, free, available, cached, buffers, shared, slab",
         enabled_by_default=True,
         factory=make_memory_collector,
+    ),
+    "network": CollectorSpec(
+        name="network",
+        section="network",
+        description="per-interface traffic counters and rates, link state and speed; TCP and "
+        "UDP socket counts, TCP connections per state",
+        enabled_by_default=True,
+        factory=make_network_collector,
+    ),
+    "disk": CollectorSpec(
+        name="disk",
+        section="disk",
+        description="per block device I/O counters, IOPS, bytes per second, await, utilisation",
+        enabled_by_default=True,
+        factory=make_disk_collector,
     ),
     "processes": CollectorSpec(
         name="processes",

@@ -7,7 +7,9 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field, HttpUrl, SecretStr
 
+from fleetscope.agent.collectors.disk import DiskSettings
 from fleetscope.agent.collectors.filesystem import FilesystemSettings
+from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.collectors.processes import ProcessesSettings
 from fleetscope.model.settings import FleetscopeSettings
 
@@ -28,9 +30,16 @@ class AgentSettings(FleetscopeSettings):
     collector_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     upload_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_snapshots_per_upload: Annotated[int, Field(ge=1, le=10_000)] = 100
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    disk: DiskSettings = Field(default_factory=DiskSettings)
     processes: ProcessesSettings = Field(default_factory=ProcessesSettings)
     filesystem: FilesystemSettings = Field(default_factory=FilesystemSettings)
 
     def collector_settings(self) -> dict[str, BaseModel]:
         """The per-collector settings models, by collector name, for CollectorContext."""
-        return {"processes": self.processes, "filesystem": self.filesystem}
+        return {
+            "network": self.network,
+            "disk": self.disk,
+            "processes": self.processes,
+            "filesystem": self.filesystem,
+        }

@@ -13,7 +13,10 @@ from pydantic import BaseModel
 
 from fleetscope.model.payload import (
     CpuModeSeconds,
+    CpuSection,
+    DiskSection,
     FilesystemSection,
+    NetworkSection,
     Pressure,
     ProcessesSection,
     Snapshot,
@@ -105,21 +108,50 @@ def _flatten_processes(section: ProcessesSection) -> Iterator[SeriesValue]:
                 )
 
 
+def _labelled(
+    prefix: str, record: BaseModel, labels: dict[str, str], skip: frozenset[str]
+) -> Iterator[SeriesValue]:
+    """Every number or bool field of a per-device record as `<prefix>_<field>{labels}`; a bool
+    is 1/0 (like node_exporter's node_network_up), strings are skipped."""
+    for field, value in record:
+        if field in skip:
+            continue
+        if isinstance(value, bool):
+            yield series_key(f"{prefix}_{field}", labels), 1.0 if value else 0.0
+        elif value is None or isinstance(value, (int, float)):
+            yield series_key(f"{prefix}_{field}", labels), None if value is None else float(value)
+
+
+def _flatten_network(network: NetworkSection) -> Iterator[SeriesValue]:
+    """`network_receive_bytes_total{device="eth0"}`, `network_up{device=...}`,
+    `network_tcp_connections{state="ESTABLISHED"}`, `network_tcp_in_use` ..."""
+    for interface in network.interfaces:
+        labels = {"device": interface.device}
+        yield from _labelled("network", interface, labels, frozenset({"device", "operstate"}))
+    if network.tcp_connections_by_state is not None:
+        for state, count in sorted(network.tcp_connections_by_state.items()):
+            yield series_key("network_tcp_connections", {"state": state}), float(count)
+    yield from _scalars("network", network, skip=frozenset({"tcp_connections_by_state"}))
+
+
+def _flatten_disk(disk: DiskSection) -> Iterator[SeriesValue]:
+    """`disk_read_bytes_total{device="sda"}`, `disk_read_iops{device=...}`,
+    `disk_await_seconds{device=...}`, `disk_utilization_percent{device=...}` ..."""
+    for device in disk.devices:
+        yield from _labelled("disk", device, {"device": device.device}, frozenset({"device"}))
+
+
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     out: list[SeriesValue] = []
     if snapshot.cpu is not None:
-        cpu = snapshot.cpu
-        out.extend(_modes("cpu_seconds_total", cpu.seconds_total, {}))
-        out.extend(_scalars("cpu", cpu))
-        for core in cpu.cores:
-            labels = {"cpu": str(core.cpu)}
-            out.extend(_modes("cpu_core_seconds_total", core.seconds_total, labels))
-            out.append(
-                (series_key("cpu_core_utilization_percent", labels), core.utilization_percent)
-            )
+        out.extend(_flatten_cpu(snapshot.cpu))
     if snapshot.memory is not None:
         out.extend(_scalars("memory", snapshot.memory))
         out.extend(_pressure("memory", snapshot.memory.pressure))
+    if snapshot.network is not None:
+        out.extend(_flatten_network(snapshot.network))
+    if snapshot.disk is not None:
+        out.extend(_flatten_disk(snapshot.disk))
     if snapshot.processes is not None:
         out.extend(_flatten_processes(snapshot.processes))
     if snapshot.filesystem is not None:
@@ -133,6 +165,23 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         out.append((series_key("collector_duration_seconds", labels), status.duration_seconds))
         out.append((series_key("collector_success", labels), 1.0 if status.success else 0.0))
     return out
+
+
+def _flatten_cpu(cpu: CpuSection) -> Iterator[SeriesValue]:
+    yield from _modes("cpu_seconds_total", cpu.seconds_total, {})
+    yield from _scalars("cpu", cpu)
+    for core in cpu.cores:
+        labels = {"cpu": str(core.cpu)}
+        yield from _modes("cpu_core_seconds_total", core.seconds_total, labels)
+        yield series_key("cpu_core_utilization_percent", labels), core.utilization_percent
+        if core.frequency_hz is not None:
+            yield series_key("cpu_core_frequency_hz", labels), core.frequency_hz
+            yield series_key("cpu_core_frequency_min_hz", labels), core.frequency_min_hz
+            yield series_key("cpu_core_frequency_max_hz", labels), core.frequency_max_hz
+    for temp in cpu.temperatures:
+        labels = {"source": temp.source, "sensor": temp.sensor}
+        yield series_key("cpu_temperature_celsius", labels), temp.celsius
+    yield from _pressure("cpu", cpu.pressure)
 
 
 def flatten_filesystem(section: FilesystemSection) -> Iterator[SeriesValue]:

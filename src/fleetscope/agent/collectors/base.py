@@ -7,13 +7,14 @@ the runner isolates it, so one broken collector never stops the others.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 
@@ -65,3 +66,20 @@ def collector_settings(context: CollectorContext, name: str, model: type[Setting
     if not isinstance(given, model):
         raise TypeError(f"settings for collector {name} must be {model.__name__}")
     return given
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from exc
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+
+
+def device_filter(pattern: str) -> re.Pattern[str] | None:
+    """The compiled exclude pattern, or None for "" (exclude nothing). Patterns are searched,
+    not matched, like node_exporter's regexp.MatchString, so anchor them."""
+    return re.compile(pattern) if pattern else None

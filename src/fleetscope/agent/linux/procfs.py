@@ -32,6 +32,7 @@ from fleetscope.agent.linux.parsers.loadavg import LoadAvg, parse_loadavg
 from fleetscope.agent.linux.parsers.meminfo import MemInfo, parse_meminfo
 from fleetscope.agent.linux.parsers.modules import KernelModule, parse_modules
 from fleetscope.agent.linux.parsers.mounts import Mount, parse_mounts
+from fleetscope.agent.linux.parsers.netclass import NET_CLASS_FILES, NetClass, parse_net_class
 from fleetscope.agent.linux.parsers.netdev import NetDevStats, parse_net_dev
 from fleetscope.agent.linux.parsers.pci import PCI_FILES, PciDevice, parse_pci_device
 from fleetscope.agent.linux.parsers.pressure import Pressure, parse_pressure
@@ -60,6 +61,10 @@ from fleetscope.agent.processes.sample import ProcessSample
 log = logging.getLogger(__name__)
 
 PSI_RESOURCES = ("cpu", "memory", "io")
+# What /sys/class/net attributes answer when the value does not exist right now: EINVAL for
+# carrier/speed/duplex of a down interface (net/core/net-sysfs.c), EOPNOTSUPP from drivers
+# without ethtool link settings, ENODATA from some virtual drivers.
+_NET_ATTRIBUTE_UNAVAILABLE = frozenset({errno.EINVAL, errno.EOPNOTSUPP, errno.ENODATA})
 _CPU_DIR = re.compile(r"^cpu([0-9]+)$")
 
 
@@ -304,6 +309,26 @@ class SysFS:
             except (FileNotFoundError, PermissionError) as exc:
                 log.debug("optional sysfs file %s unavailable: %s", directory / name, exc)
         return texts
+
+    def net_class(self, device: str) -> NetClass:
+        """Link attributes of one interface; all None when /sys/class/net/<device> is not
+        there (a container's /sys of another network namespace, a fixture without it)."""
+        directory = self.root / "class/net" / device
+        files: dict[str, str] = {}
+        if not directory.is_dir():
+            log.debug("%s does not exist: no link attributes for %s", directory, device)
+            return parse_net_class(device, files)
+        for name in NET_CLASS_FILES:
+            try:
+                with open(directory / name, encoding="utf-8", errors="replace") as handle:
+                    files[name] = handle.read()
+            except (FileNotFoundError, PermissionError) as exc:
+                log.debug("optional sysfs file %s unavailable: %s", directory / name, exc)
+            except OSError as exc:
+                if exc.errno not in _NET_ATTRIBUTE_UNAVAILABLE:
+                    raise
+                log.debug("%s has no value now: %s", directory / name, exc)
+        return parse_net_class(device, files)
 
     def cpufreq(self) -> dict[int, CpuFreq]:
         """Per CPU with a cpufreq directory (none on VMs without a cpufreq driver)."""

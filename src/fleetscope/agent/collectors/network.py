@@ -1,0 +1,301 @@
+"""Network: per-interface traffic counters and rates, link state, and socket counts.
+
+Linux reads /proc/net/dev (counters), /sys/class/net/<device>/ (operstate, carrier, speed,
+mtu), /proc/net/sockstat{,6} and /proc/net/snmp (cheap socket counts kept by the kernel) and,
+when the `network_tcp_states` setting is on (the default), /proc/net/tcp{,6} for connections per
+state. That last walk costs time per socket (~9.5 ms at many connections, shared/MEASURED.md),
+which is why it can be turned off; the cheap counts stay. Other systems use psutil's
+net_io_counters(pernic=True), net_if_stats() and net_connections().
+
+Interfaces whose name matches the `network_device_exclude` setting are left out; the default,
+`^lo$`, drops loopback (agent/settings.py says why). Rates are per second between this snapshot
+and the previous one (agent/rates.py): None on an interface's first sight and for a counter
+that went down in the interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetscope.agent.collectors.base import (
+    CollectorContext,
+    Regex,
+    collector_settings,
+    device_filter,
+)
+from fleetscope.agent.linux.parsers.netclass import BITS_PER_MEGABIT
+from fleetscope.agent.linux.parsers.netdev import NetDevStats
+from fleetscope.agent.linux.parsers.sockets import TCP_STATES
+from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.rates import CounterRates
+from fleetscope.model.payload import NetworkInterface, NetworkSection
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Payload rate field -> the counter it is the rate of.
+RATE_FIELDS = {
+    f"{direction}_{what}_per_second": f"{direction}_{what}_total"
+    for direction in ("receive", "transmit")
+    for what in ("bytes", "packets", "errors", "drops")
+}
+
+
+def netdev_counters(stats: NetDevStats) -> dict[str, float | None]:
+    """/proc/net/dev's columns under the payload's names (node_exporter's in the comments)."""
+    return {
+        "receive_bytes_total": stats.receive_bytes_total,
+        "receive_packets_total": stats.receive_packets_total,
+        "receive_errors_total": stats.receive_errs_total,
+        "receive_drops_total": stats.receive_drop_total,
+        "receive_fifo_errors_total": stats.receive_fifo_total,
+        "receive_frame_errors_total": stats.receive_frame_total,
+        "receive_compressed_total": stats.receive_compressed_total,
+        "receive_multicast_total": stats.receive_multicast_total,
+        "transmit_bytes_total": stats.transmit_bytes_total,
+        "transmit_packets_total": stats.transmit_packets_total,
+        "transmit_errors_total": stats.transmit_errs_total,
+        "transmit_drops_total": stats.transmit_drop_total,
+        "transmit_fifo_errors_total": stats.transmit_fifo_total,
+        "transmit_collisions_total": stats.transmit_colls_total,  # transmit_colls_total
+        "transmit_carrier_errors_total": stats.transmit_carrier_total,
+        "transmit_compressed_total": stats.transmit_compressed_total,
+    }
+
+
+# Loopback traffic is the host talking to itself; Debian's node_exporter package and telegraf's
+# net input leave `lo` out by default too (upstream node_exporter has no default).
+DEFAULT_NETWORK_DEVICE_EXCLUDE = r"^lo$"
+
+
+class NetworkSettings(BaseModel):
+    """[agent.network]"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_exclude: Regex = Field(
+        default=DEFAULT_NETWORK_DEVICE_EXCLUDE,
+        description='interfaces to leave out (regular expression; "" keeps all)',
+    )
+    tcp_states: bool = Field(
+        default=True,
+        description="count TCP connections per state by reading every socket in "
+        "/proc/net/tcp and tcp6 (about 10 ms per cycle with many connections); the cheap "
+        "in-use, time-wait, orphan and established counts are always collected",
+    )
+
+
+class InterfaceRates:
+    """Turns each cycle's counters and link attributes into NetworkInterface records with
+    rates; shared by the Linux and psutil collectors."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._rates: CounterRates[str] = CounterRates(clock)
+
+    def interfaces(
+        self,
+        counters: Mapping[str, Mapping[str, float | None]],
+        links: Mapping[str, Mapping[str, object]],
+    ) -> list[NetworkInterface]:
+        intervals = self._rates.update(counters)
+        result = []
+        for device, values in counters.items():
+            interval = intervals[device]
+            rates = {
+                rate: None if interval is None else interval.per_second(counter)
+                for rate, counter in RATE_FIELDS.items()
+            }
+            result.append(
+                NetworkInterface.model_validate(
+                    {"device": device, **values, **rates, **links.get(device, {})}
+                )
+            )
+        return result
+
+
+def _included(names: Mapping[str, T], exclude: re.Pattern[str] | None) -> dict[str, T]:
+    return {n: v for n, v in names.items() if exclude is None or not exclude.search(n)}
+
+
+def _optional(read: Callable[[], T], what: str) -> T | None:
+    """A /proc/net file that a kernel without IPv6 (or /proc/net/snmp without networking
+    MIBs) does not have: that part of the counts is absent, not an error."""
+    try:
+        return read()
+    except FileNotFoundError as exc:
+        log.debug("%s unavailable: %s", what, exc)
+        return None
+
+
+def _empty_states() -> dict[str, int]:
+    # Every state the kernel can report, so the series set stays the same from cycle to cycle.
+    return dict.fromkeys(TCP_STATES.values(), 0)
+
+
+class LinuxNetworkCollector:
+    def __init__(
+        self,
+        procfs: ProcFS,
+        sysfs: SysFS,
+        device_exclude: re.Pattern[str] | None,
+        tcp_states: bool = True,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.procfs = procfs
+        self.sysfs = sysfs
+        self.device_exclude = device_exclude
+        self.tcp_states = tcp_states
+        self.rates = InterfaceRates(clock)
+
+    def collect(self) -> NetworkSection:
+        devices = _included(self.procfs.net_dev(), self.device_exclude)
+        links: dict[str, dict[str, object]] = {}
+        for name in devices:
+            link = self.sysfs.net_class(name)
+            links[name] = {
+                "operstate": link.operstate,
+                "up": None if link.operstate is None else link.operstate == "up",
+                "carrier": link.carrier,
+                "speed_bits_per_second": link.speed_bits_per_second,
+                "mtu_bytes": link.mtu_bytes,
+            }
+        interfaces = self.rates.interfaces(
+            {name: netdev_counters(stats) for name, stats in devices.items()}, links
+        )
+        return NetworkSection(
+            interfaces=interfaces,
+            tcp_connections_by_state=self._by_state() if self.tcp_states else None,
+            **self._socket_counts(),
+        )
+
+    def _socket_counts(self) -> dict[str, int | None]:
+        """From sockstat: TCP `inuse` is per address family (sockstat6 has TCP6), while `tw`
+        and `orphan` are kept for IPv4 and IPv6 together (net/ipv4/proc.c), as is snmp's
+        CurrEstab (one TCP MIB for both)."""
+        counts: dict[str, int | None] = {}
+        sockstat = _optional(self.procfs.sockstat, "/proc/net/sockstat")
+        sockstat6 = _optional(self.procfs.sockstat6, "/proc/net/sockstat6")
+        protocols = {} if sockstat is None else sockstat.protocols
+        protocols6 = {} if sockstat6 is None else sockstat6.protocols
+        tcp, udp = protocols.get("TCP"), protocols.get("UDP")
+        tcp6, udp6 = protocols6.get("TCP6"), protocols6.get("UDP6")
+        counts["tcp_in_use"] = _sum(
+            None if tcp is None else tcp.in_use, None if tcp6 is None else tcp6.in_use
+        )
+        counts["tcp_time_wait"] = None if tcp is None else tcp.time_wait
+        counts["tcp_orphans"] = None if tcp is None else tcp.orphan
+        counts["udp_in_use"] = _sum(
+            None if udp is None else udp.in_use, None if udp6 is None else udp6.in_use
+        )
+        snmp = _optional(self.procfs.snmp, "/proc/net/snmp")
+        counts["tcp_curr_estab"] = None if snmp is None or snmp.tcp is None else snmp.tcp.curr_estab
+        return counts
+
+    def _by_state(self) -> dict[str, int]:
+        states = _empty_states()
+        for table in ("tcp", "tcp6"):
+            try:
+                sockets = self.procfs.socket_table(table)
+            except FileNotFoundError as exc:
+                log.debug("/proc/net/%s unavailable (no IPv6?): %s", table, exc)
+                continue
+            for state, count in sockets.by_state.items():
+                states[state] = states.get(state, 0) + count
+        return states
+
+
+def _sum(ipv4: int | None, ipv6: int | None) -> int | None:
+    """IPv4 plus IPv6; no sockstat6 means a kernel without IPv6, so no IPv6 sockets."""
+    if ipv4 is None:
+        return None
+    return ipv4 + (ipv6 or 0)
+
+
+class PsutilNetworkCollector:
+    """Windows, macOS and the BSDs; psutil is injectable so tests can feed it recorded values.
+    psutil has no operstate, carrier or fifo/frame counters (None) and no cheap socket counts;
+    net_connections needs root on macOS, and without it the connection counts are None."""
+
+    def __init__(
+        self,
+        device_exclude: re.Pattern[str] | None,
+        tcp_states: bool = True,
+        *,
+        net_io_counters: Callable[..., Mapping[str, object]] = psutil.net_io_counters,
+        net_if_stats: Callable[[], Mapping[str, object]] = psutil.net_if_stats,
+        net_connections: Callable[..., Sequence[object]] = psutil.net_connections,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.device_exclude = device_exclude
+        self.tcp_states = tcp_states
+        self._net_io_counters = net_io_counters
+        self._net_if_stats = net_if_stats
+        self._net_connections = net_connections
+        self.rates = InterfaceRates(clock)
+
+    def collect(self) -> NetworkSection:
+        nics = _included(self._net_io_counters(pernic=True), self.device_exclude)
+        stats = self._net_if_stats()
+        counters = {
+            name: {
+                "receive_bytes_total": getattr(nic, "bytes_recv"),  # noqa: B009 (psutil tuple)
+                "receive_packets_total": getattr(nic, "packets_recv"),  # noqa: B009
+                "receive_errors_total": getattr(nic, "errin", None),
+                "receive_drops_total": getattr(nic, "dropin", None),
+                "transmit_bytes_total": getattr(nic, "bytes_sent"),  # noqa: B009
+                "transmit_packets_total": getattr(nic, "packets_sent"),  # noqa: B009
+                "transmit_errors_total": getattr(nic, "errout", None),
+                "transmit_drops_total": getattr(nic, "dropout", None),
+            }
+            for name, nic in nics.items()
+        }
+        links: dict[str, dict[str, object]] = {}
+        for name in nics:
+            stat = stats.get(name)
+            if stat is None:
+                continue
+            speed = getattr(stat, "speed", 0)  # Mb/s; psutil reports 0 when unknown
+            links[name] = {
+                "up": getattr(stat, "isup", None),
+                "speed_bits_per_second": speed * BITS_PER_MEGABIT if speed > 0 else None,
+                "mtu_bytes": getattr(stat, "mtu", None) or None,
+            }
+        by_state, udp = self._connections() if self.tcp_states else (None, None)
+        return NetworkSection(
+            interfaces=self.rates.interfaces(counters, links),
+            tcp_connections_by_state=by_state,
+            udp_in_use=udp,
+        )
+
+    def _connections(self) -> tuple[dict[str, int] | None, int | None]:
+        try:
+            tcp = self._net_connections(kind="tcp")
+            udp = self._net_connections(kind="udp")
+        except psutil.AccessDenied as exc:
+            log.debug("psutil.net_connections needs more privileges here: %s", exc)
+            return None, None
+        states = _empty_states()
+        for connection in tcp:
+            state = str(getattr(connection, "status", "NONE"))
+            states[state] = states.get(state, 0) + 1
+        return states, len(udp)
+
+
+def make_network_collector(
+    context: CollectorContext,
+) -> LinuxNetworkCollector | PsutilNetworkCollector:
+    settings = collector_settings(context, "network", NetworkSettings)
+    exclude = device_filter(settings.device_exclude)
+    tcp_states = settings.tcp_states
+    if context.linux:
+        return LinuxNetworkCollector(context.procfs, context.sysfs, exclude, tcp_states)
+    return PsutilNetworkCollector(exclude, tcp_states)
