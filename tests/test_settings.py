@@ -76,7 +76,11 @@ def test_cli_reports_bad_settings_clearly(tmp_path: Path) -> None:
 def test_collectors_listing() -> None:
     result = CliRunner().invoke(app, ["collectors"])
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.output.splitlines()] == ["cpu", "memory"]
+    assert [line.split()[0] for line in result.output.splitlines()] == [
+        "cpu",
+        "memory",
+        "exporters",
+    ]
 
 
 def test_collect_once_reads_the_given_roots(fixtures_dir: Path) -> None:

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
-
 from fleetscope.agent.collectors.base import (
     Collector,
     CollectorContext,
     CollectorSpec,
+    Section,
     close_collector,
 )
 from fleetscope.agent.selfmetrics import agent_self
@@ -49,7 +48,7 @@ class CollectorRunner:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self._collectors)), thread_name_prefix="collector"
         )
-        self._in_flight: dict[str, tuple[Future[tuple[BaseModel, float]], float]] = {}
+        self._in_flight: dict[str, tuple[Future[tuple[Section, float]], float]] = {}
 
     def collect(self) -> Snapshot:
         timestamp = self._clock()
@@ -57,8 +56,8 @@ class CollectorRunner:
             CollectorStatus(name=n, success=False, duration_seconds=0, error=e)
             for n, e in self._failed_to_start.items()
         ]
-        sections: dict[str, BaseModel] = {}
-        started: dict[str, Future[tuple[BaseModel, float]]] = {}
+        sections: dict[str, Section] = {}
+        started: dict[str, Future[tuple[Section, float]]] = {}
         for name, (_, collector) in self._collectors.items():
             if name in self._in_flight:
                 continue
@@ -73,8 +72,8 @@ class CollectorRunner:
         return Snapshot(timestamp=timestamp, collectors=statuses, agent=agent_self(), **sections)
 
     def _outcome(
-        self, name: str, future: Future[tuple[BaseModel, float]] | None, now: float
-    ) -> tuple[CollectorStatus, BaseModel | None]:
+        self, name: str, future: Future[tuple[Section, float]] | None, now: float
+    ) -> tuple[CollectorStatus, Section | None]:
         if future is None:  # still running from an earlier cycle
             pending, since = self._in_flight[name]
             if not pending.done():
@@ -118,7 +117,7 @@ class CollectorRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _timed(collector: Collector) -> tuple[BaseModel, float]:
+def _timed(collector: Collector) -> tuple[Section, float]:
     started = time.perf_counter()
     section = collector.collect()
     return section, time.perf_counter() - started

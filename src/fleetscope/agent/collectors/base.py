@@ -1,4 +1,5 @@
-"""The collector contract: `collect()` returns one payload section; `close()` is optional.
+"""The collector contract: `collect()` returns one payload section (a model, or a list of
+models for a section that is a list); `close()` is optional.
 
 A collector may keep state between calls (previous counters for rates). It raises on failure;
 the runner isolates it, so one broken collector never stops the others.
@@ -7,7 +8,7 @@ the runner isolates it, so one broken collector never stops the others.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,10 +16,13 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.settings import ExporterTarget
+
+Section = BaseModel | Sequence[BaseModel]
 
 
 class Collector(Protocol):
-    def collect(self) -> BaseModel: ...
+    def collect(self) -> Section: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,7 @@ class CollectorContext:
     sysfs: SysFS
     rootfs: Path
     platform: str = sys.platform
+    exporters: tuple[ExporterTarget, ...] = ()
 
     @property
     def linux(self) -> bool:
