@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from fleetscope.agent.uploader import Outcome, UploadResult
 from fleetscope.model.payload import Payload
@@ -31,7 +31,9 @@ class FileSink:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 (kept open; closed by close())
+        # Unbuffered: a line is either handed to the kernel whole before fsync, or the failed
+        # write is undone; nothing lingers in a user-space buffer to be flushed half later.
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 (closed by close())
         self._cut_torn_line()
 
     def _cut_torn_line(self) -> None:
@@ -67,8 +69,9 @@ class FileSink:
         line = payload.model_dump_json().encode() + b"\n"
         before = self._file.seek(0, os.SEEK_END)
         try:
-            self._file.write(line)
-            self._file.flush()
+            view = memoryview(line)
+            while view:
+                view = view[self._file.write(view) :]
             os.fsync(self._file.fileno())
         except OSError as exc:
             # Disk full or gone: keep the batch and retry later, as for a server that is down,

@@ -219,6 +219,7 @@ def agent(
         log_level=log_level,
     )
     _setup_logging(settings.log_level)
+    log.debug("settings: %r", settings)
     ignored = foreign_variables([AgentSettings])
     if ignored:
         log.info("PCC_* variables fleetscope does not use: %s", ", ".join(ignored))
