@@ -31,7 +31,7 @@ FLEETSCOPE = [sys.executable, "-m", "fleetscope.cli"]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETSCOPE_", "PCC_", "CI"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEETSCOPE_", "PCC_"))}
     return {**env, **extra}
 
 
@@ -202,7 +202,7 @@ def test_pcc_aliases_map_onto_settings(monkeypatch: pytest.MonkeyPatch, tmp_path
         "PCC_DURATION": "24h",
         "PCC_FREQUENCY": "10s",
         "PCC_IDENTIFIER": "db-7",
-        "PCC_LOGLEVEL": "WARNING",
+        "PCC_LOGLEVEL": "WARN",
         "PCC_MODE": "Local",
     }
     assert set(values) == set(PCC_ALIASES)

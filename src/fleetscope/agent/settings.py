@@ -49,8 +49,14 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _log_level(value: Any) -> Any:
+    # "warn" is how Go loggers (perfcollector's PCC_LOGLEVEL among them) spell it.
+    value = _lower(value)
+    return "warning" if value == "warn" else value
+
+
 AgentMode = Annotated[Literal["trickle", "local"], BeforeValidator(_lower)]
-LogLevelName = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)]
+LogLevelName = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_log_level)]
 
 # perfcollector's variable names, so an existing deployment keeps its environment. They rank
 # below FLEETSCOPE_* and above the file. PCC_IDENTIFIER overrides the hostname reported; the
