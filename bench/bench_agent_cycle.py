@@ -59,9 +59,7 @@ def summary(costs: list[float]) -> str:
 
 def node_exporter_cpu_per_scrape(scrapes: int, pace: float) -> float | None:
     if not shutil.which(NODE_EXPORTER):
-        print(
-            f"node_exporter: {NODE_EXPORTER} not installed (apt-get install prometheus-node-exporter)"
-        )
+        print(f"node_exporter: {NODE_EXPORTER} missing (apt-get install prometheus-node-exporter)")
         return None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,8 +94,8 @@ def node_exporter_cpu_per_scrape(scrapes: int, pace: float) -> float | None:
         process.wait(timeout=10)
     per_scrape = spent / scrapes
     print(
-        f"node_exporter (default collectors, {samples} samples): {per_scrape * 1000:.2f} ms CPU per scrape "
-        f"(mean of {scrapes}, paced {pace:g} s)"
+        f"node_exporter (default collectors, {samples} samples): "
+        f"{per_scrape * 1000:.2f} ms CPU per scrape (mean of {scrapes}, paced {pace:g} s)"
     )
     return per_scrape
 

@@ -16,8 +16,14 @@ _MACHINE_ID_FILES = ("etc/machine-id", "var/lib/dbus/machine-id")
 _FALLBACK_FILE = "agent-machine-id"
 
 
-def host_identity(rootfs: Path, data_dir: Path) -> HostIdentity:
-    return HostIdentity(machine_id=machine_id(rootfs, data_dir), hostname=hostname(rootfs))
+def host_identity(
+    rootfs: Path, data_dir: Path, hostname_override: str | None = None
+) -> HostIdentity:
+    """`hostname_override` (the `hostname` setting, PCC_IDENTIFIER) replaces only the name:
+    the machine id stays the host's own, so a renamed host keeps its history."""
+    return HostIdentity(
+        machine_id=machine_id(rootfs, data_dir), hostname=hostname_override or hostname(rootfs)
+    )
 
 
 def read_machine_id(rootfs: Path) -> str | None:

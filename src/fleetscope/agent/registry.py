@@ -3,9 +3,12 @@ Importing this module runs no collector and opens no file."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fleetscope.agent.collectors.base import CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
 from fleetscope.agent.collectors.disk import make_disk_collector
+from fleetscope.agent.collectors.exporters import make_exporters_collector
 from fleetscope.agent.collectors.filesystem import make_filesystem_collector
 from fleetscope.agent.collectors.inventory import make_inventory_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
@@ -63,6 +66,15 @@ REGISTRY: dict[str, CollectorSpec] = {
         enabled_by_default=True,
         factory=make_inventory_collector,
     ),
+    # Off by default, and on by default as soon as [[agent.exporters]] names a target: it
+    # has nothing to do without targets, and a listed target is the request to scrape it.
+    "exporters": CollectorSpec(
+        name="exporters",
+        section="exporters",
+        description="scrape Prometheus exporters (on when [[agent.exporters]] targets are set)",
+        enabled_by_default=False,
+        factory=make_exporters_collector,
+    ),
 }
 
 
@@ -70,10 +82,15 @@ class UnknownCollector(ValueError):
     pass
 
 
-def select_collectors(names: list[str] | None) -> list[CollectorSpec]:
-    """The named collectors in registry order, or the default set for None."""
+def select_collectors(
+    names: list[str] | None, configured: Collection[str] = ()
+) -> list[CollectorSpec]:
+    """The named collectors in registry order, or for None the default set plus the
+    `configured` ones (collectors whose settings ask for them, e.g. exporters with targets)."""
     if names is None:
-        return [spec for spec in REGISTRY.values() if spec.enabled_by_default]
+        return [
+            spec for name, spec in REGISTRY.items() if spec.enabled_by_default or name in configured
+        ]
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise UnknownCollector(

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
-
 from fleetscope.agent.collectors.base import (
     Collector,
     CollectorContext,
     CollectorSpec,
+    Section,
     close_collector,
 )
 from fleetscope.agent.selfmetrics import agent_self
@@ -50,7 +49,7 @@ class CollectorRunner:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self._collectors)), thread_name_prefix="collector"
         )
-        self._in_flight: dict[str, tuple[Future[tuple[BaseModel | None, float]], float]] = {}
+        self._in_flight: dict[str, tuple[Future[tuple[Section | None, float]], float]] = {}
 
     def collect(self) -> Snapshot:
         timestamp = self._clock()
@@ -58,8 +57,8 @@ class CollectorRunner:
             CollectorStatus(name=n, success=False, duration_seconds=0, error=e)
             for n, e in self._failed_to_start.items()
         ]
-        sections: dict[str, BaseModel] = {}
-        started: dict[str, Future[tuple[BaseModel | None, float]]] = {}
+        sections: dict[str, Section] = {}
+        started: dict[str, Future[tuple[Section | None, float]]] = {}
         for name, (_, collector) in self._collectors.items():
             if name in self._in_flight:
                 continue
@@ -74,8 +73,8 @@ class CollectorRunner:
         return Snapshot(timestamp=timestamp, collectors=statuses, agent=agent_self(), **sections)
 
     def _outcome(
-        self, name: str, future: Future[tuple[BaseModel | None, float]] | None, now: float
-    ) -> tuple[CollectorStatus, BaseModel | None]:
+        self, name: str, future: Future[tuple[Section | None, float]] | None, now: float
+    ) -> tuple[CollectorStatus, Section | None]:
         if future is None:  # still running from an earlier cycle
             pending, since = self._in_flight[name]
             if not pending.done():
@@ -119,7 +118,7 @@ class CollectorRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _timed(collector: Collector) -> tuple[BaseModel | None, float]:
+def _timed(collector: Collector) -> tuple[Section | None, float]:
     started = time.perf_counter()
     section = collector.collect()
     return section, time.perf_counter() - started

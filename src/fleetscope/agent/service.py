@@ -1,4 +1,5 @@
-"""The agent's loop: collect every interval, hand snapshots to the outbox, upload.
+"""The agent's loop: collect every interval, hand snapshots to the outbox, send them to the
+sink (an Uploader to a server, or a FileSink in local mode).
 
 Snapshots wait in an in-memory outbox until the server acknowledges them. A batch keeps its id
 across retries, so a retry after a lost response is recognised by the server and stored once.
@@ -8,6 +9,7 @@ across retries, so a retry after a lost response is recognised by the server and
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 
 from fleetscope import __version__
 from fleetscope.agent.runner import CollectorRunner
-from fleetscope.agent.uploader import Outcome, Uploader, UploadResult
+from fleetscope.agent.sink import Sink
+from fleetscope.agent.uploader import Outcome, UploadResult
 from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,7 @@ class AgentService:
         self,
         runner: CollectorRunner,
         identity: HostIdentity,
-        uploader: Uploader,
+        sink: Sink,
         *,
         interval_seconds: float,
         batch_size: int = 100,
@@ -82,7 +85,7 @@ class AgentService:
     ) -> None:
         self.runner = runner
         self.identity = identity
-        self.uploader = uploader
+        self.sink = sink
         self.interval = interval_seconds
         self.status = AgentStatus()
         self.outbox = Outbox(max_buffered_snapshots, batch_size)
@@ -104,7 +107,7 @@ class AgentService:
         while (batch := self.outbox.next_batch()) is not None:
             if deadline is not None and time.monotonic() > deadline:
                 return
-            result = self.uploader.send(self._payload(batch))
+            result = self.sink.send(self._payload(batch))
             if result.outcome is Outcome.DELIVERED:
                 self._delivered(batch)
                 continue
@@ -153,11 +156,15 @@ class AgentService:
         )
         self._next_upload_at = time.monotonic() + max(backoff, result.retry_after_seconds or 0.0)
 
-    def run(self, cycles: int | None = None) -> None:
-        """Collect on a fixed cadence until stop() (or for `cycles` cycles), then flush."""
+    def run(self, cycles: int | None = None, duration_seconds: float | None = None) -> None:
+        """Collect on a fixed cadence until stop(), for `cycles` cycles or for
+        `duration_seconds` (whichever comes first), then flush."""
         next_cycle = time.monotonic()
+        end = math.inf if duration_seconds is None else next_cycle + duration_seconds
         done = 0
-        while not self._stop.is_set() and (cycles is None or done < cycles):
+        while (
+            not self._stop.is_set() and (cycles is None or done < cycles) and time.monotonic() < end
+        ):
             self.collect_once()
             self.upload_pending(deadline=next_cycle + self.interval)
             done += 1
@@ -166,7 +173,7 @@ class AgentService:
             if delay < 0:  # fell behind (suspend, overload): skip missed cycles, don't burst
                 next_cycle = time.monotonic()
                 delay = 0
-            if self._sleep(delay):
+            if self._sleep(max(0.0, min(delay, end - time.monotonic()))):
                 break
         self.flush(timeout_seconds=5.0)
 

@@ -1,26 +1,78 @@
-"""The agent's settings ([agent] table, FLEETSCOPE_* variables, command-line options)."""
+"""The agent's settings ([agent] table, FLEETSCOPE_* variables, PCC_* aliases, options)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    model_validator,
+)
 
 from fleetscope.agent.collectors.disk import DiskSettings
+from fleetscope.agent.collectors.exporters import ExportersSettings, ExporterTarget
 from fleetscope.agent.collectors.filesystem import FilesystemSettings
 from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.collectors.processes import ProcessesSettings
+from fleetscope.model.duration import Seconds
 from fleetscope.model.settings import FleetscopeSettings
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _log_level(value: Any) -> Any:
+    # "warn" is how Go loggers (perfcollector's PCC_LOGLEVEL among them) spell it.
+    value = _lower(value)
+    return "warning" if value == "warn" else value
+
+
+AgentMode = Annotated[Literal["trickle", "local"], BeforeValidator(_lower)]
+LogLevelName = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_log_level)]
+
+# perfcollector's variable names, so an existing deployment keeps its environment. They rank
+# below FLEETSCOPE_* and above the file. PCC_IDENTIFIER overrides the hostname reported; the
+# machine id stays the host's own, so renaming a host never splits its history.
+PCC_ALIASES = {
+    "PCC_APIKEY": "api_key",
+    "PCC_COLLECTION": "output",
+    "PCC_DURATION": "duration_seconds",
+    "PCC_FREQUENCY": "interval_seconds",
+    "PCC_IDENTIFIER": "hostname",
+    "PCC_LOGLEVEL": "log_level",
+    "PCC_MODE": "mode",
+}
 
 
 class AgentSettings(FleetscopeSettings):
     TOML_TABLE: ClassVar[str] = "agent"
+    ENV_ALIASES: ClassVar[dict[str, str]] = PCC_ALIASES
+    ENV_ALIAS_PREFIX: ClassVar[str | None] = "PCC_"
 
     data_dir: Path = Path("data")
+    mode: AgentMode = Field(
+        default="trickle",
+        description="trickle: upload to server_url; local: append payloads to the output file",
+    )
     server_url: HttpUrl | None = None
     api_key: SecretStr | None = None
-    interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 10.0
+    output: Path | None = Field(
+        default=None, description="local mode: the collection file (JSON Lines of payloads)"
+    )
+    duration_seconds: Annotated[Seconds, Field(gt=0)] | None = Field(
+        default=None, description="stop after this long (10s, 5m, 24h, 1d); default: run on"
+    )
+    interval_seconds: Annotated[Seconds, Field(gt=0, le=86400)] = 10.0
+    hostname: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None, description="the name reported for this host; default: its hostname"
+    )
+    log_level: LogLevelName = "info"
     procfs: Path = Path("/proc")
     sysfs: Path = Path("/sys")
     rootfs: Path = Path("/")
@@ -42,4 +94,29 @@ class AgentSettings(FleetscopeSettings):
             "disk": self.disk,
             "processes": self.processes,
             "filesystem": self.filesystem,
+            "exporters": ExportersSettings(targets=tuple(self.exporters)),
         }
+
+    exporters: list[ExporterTarget] = Field(
+        default_factory=list,
+        description="Prometheus exporters to scrape, as [[agent.exporters]] tables "
+        "(name, url, timeout_seconds, include, exclude, max_samples)",
+    )
+
+    @model_validator(mode="after")
+    def _exporters_fit(self) -> AgentSettings:
+        names = [target.name for target in self.exporters]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"exporter names must be unique; repeated: {', '.join(repeated)}")
+        # The exporters collector scrapes all targets at once inside the collector deadline,
+        # so a target allowed to take longer than that would be cut off with the others.
+        slow = [
+            t.name for t in self.exporters if t.timeout_seconds >= self.collector_timeout_seconds
+        ]
+        if slow:
+            raise ValueError(
+                f"exporter timeout_seconds must be below collector_timeout_seconds "
+                f"({self.collector_timeout_seconds:g}); too long for: {', '.join(slow)}"
+            )
+        return self

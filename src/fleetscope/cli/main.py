@@ -20,7 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.model.settings import ConfigError, FleetscopeSettings, check_environment
+from fleetscope.model.settings import (
+    ConfigError,
+    FleetscopeSettings,
+    check_environment,
+    foreign_variables,
+)
 
 app = typer.Typer(
     name="fleetscope",
@@ -43,7 +48,8 @@ ConfigFile = Annotated[
     typer.Option("--config", help="TOML settings file with [server] and [agent] tables"),
 ]
 Interval = Annotated[
-    float | None, typer.Option("--interval", help="seconds between collections [default: 10]")
+    str | None,
+    typer.Option("--interval", help="time between collections: 10s, 5m or seconds [default: 10s]"),
 ]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")]
 
@@ -101,7 +107,9 @@ def _runner(settings: AgentSettings) -> Any:
     from fleetscope.agent.runner import CollectorRunner
 
     try:
-        specs = select_collectors(settings.collectors)
+        specs = select_collectors(
+            settings.collectors, configured=("exporters",) if settings.exporters else ()
+        )
     except UnknownCollector as exc:
         typer.echo(f"fleetscope: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -114,21 +122,53 @@ def _runner(settings: AgentSettings) -> Any:
     return CollectorRunner(specs, context, timeout_seconds=settings.collector_timeout_seconds)
 
 
-def _agent_service(settings: AgentSettings, api_key: str, server_url: str) -> Any:
-    import httpx
-
+def _agent_service(settings: AgentSettings, sink: Any) -> Any:
     from fleetscope.agent.identity import host_identity
     from fleetscope.agent.service import AgentService
-    from fleetscope.agent.uploader import Uploader
 
-    client = httpx.Client(timeout=settings.upload_timeout_seconds)
     return AgentService(
         _runner(settings),
-        host_identity(settings.rootfs, settings.data_dir),
-        Uploader(client, server_url, api_key),
+        host_identity(settings.rootfs, settings.data_dir, settings.hostname),
+        sink,
         interval_seconds=settings.interval_seconds,
         batch_size=settings.max_snapshots_per_upload,
     )
+
+
+def _uploader(settings: AgentSettings, api_key: str, server_url: str) -> Any:
+    import httpx
+
+    from fleetscope.agent.uploader import Uploader
+
+    client = httpx.Client(timeout=settings.upload_timeout_seconds)
+    return Uploader(client, server_url, api_key)
+
+
+def _sink(settings: AgentSettings) -> Any:
+    """The uploader (trickle mode) or the collection file (local mode), or exit 2 saying
+    which setting is missing."""
+    if settings.mode == "local":
+        if settings.output is None:
+            typer.echo(
+                "fleetscope agent: --mode local needs --output FILE "
+                "(or FLEETSCOPE_OUTPUT, PCC_COLLECTION)",
+                err=True,
+            )
+            raise typer.Exit(2)
+        from fleetscope.agent.sink import FileSink
+
+        try:
+            return FileSink(settings.output)
+        except OSError as exc:
+            typer.echo(f"fleetscope agent: cannot open {settings.output}: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    if settings.server_url is None or settings.api_key is None:
+        typer.echo(
+            "fleetscope agent: --server and --api-key (or FLEETSCOPE_API_KEY) are required",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return _uploader(settings, settings.api_key.get_secret_value(), str(settings.server_url))
 
 
 def _on_signals(handler: Any) -> None:
@@ -138,39 +178,65 @@ def _on_signals(handler: Any) -> None:
 
 @app.command()
 def agent(
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="trickle: upload to --server; local: write a collection file [default: trickle]",
+        ),
+    ] = None,
     server: Annotated[
         str | None, typer.Option("--server", help="server URL, e.g. http://host:8080")
     ] = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="agent API key [env FLEETSCOPE_API_KEY]")
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="local mode: the collection file (JSON Lines, appended)"),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="stop after this long: 3s, 5m, 24h, 1d [default: never]"),
+    ] = None,
     interval: Interval = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
-    log_level: LogLevel = "info",
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning, error [default: info]")
+    ] = None,
 ) -> None:
-    """Collect this host's metrics and stream them to a server."""
-    _setup_logging(log_level)
+    """Collect this host's metrics and stream them to a server, or write them to a file."""
     settings = _load(
         AgentSettings,
         config,
+        mode=mode,
         server_url=server,
         api_key=api_key,
+        output=output,
+        duration_seconds=duration,
         interval_seconds=interval,
         data_dir=data_dir,
+        log_level=log_level,
     )
-    if settings.server_url is None or settings.api_key is None:
-        typer.echo(
-            "fleetscope agent: --server and --api-key (or FLEETSCOPE_API_KEY) are required",
-            err=True,
-        )
-        raise typer.Exit(2)
-    service = _agent_service(
-        settings, settings.api_key.get_secret_value(), str(settings.server_url)
-    )
+    _setup_logging(settings.log_level)
+    log.debug("settings: %r", settings)
+    ignored = foreign_variables([AgentSettings])
+    if ignored:
+        log.info("PCC_* variables fleetscope does not use: %s", ", ".join(ignored))
+    sink = _sink(settings)
+    service = _agent_service(settings, sink)
     _on_signals(lambda _sig, _frame: service.stop())
-    log.info("agent reporting to %s every %g s", settings.server_url, settings.interval_seconds)
-    service.run()
+    target = settings.output if settings.mode == "local" else settings.server_url
+    until = f" for {settings.duration_seconds:g} s" if settings.duration_seconds else ""
+    log.info("agent writing to %s every %g s%s", target, settings.interval_seconds, until)
+    try:
+        service.run(duration_seconds=settings.duration_seconds)
+    finally:
+        service.runner.close()
+        close = getattr(sink, "close", None)
+        if callable(close):
+            close()
 
 
 @app.command()
@@ -280,7 +346,7 @@ def _serve(
     service = None
     if agent_settings is not None:
         key = local_agent_key(built.engine, settings.data_dir)
-        service = _agent_service(agent_settings, key, address)
+        service = _agent_service(agent_settings, _uploader(agent_settings, key, address))
         agent_thread = threading.Thread(target=service.run, name="agent", daemon=True)
 
     def handle_exit(sig: int, frame: FrameType | None) -> None:

@@ -11,10 +11,20 @@ servers before agents when a new optional section appears.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
 SCHEMA_VERSION = 1
 MAX_SNAPSHOTS_PER_BATCH = 10_000
@@ -317,6 +327,7 @@ class Snapshot(_Strict):
     filesystem: FilesystemSection | None = None
     # Sent at start, when its content changes and at least daily; None on the cycles between.
     inventory: InventorySection | None = None
+    exporters: list[ExporterScrape] | None = None
 
     @field_validator("timestamp")
     @classmethod
@@ -496,5 +507,65 @@ class InventorySection(_Strict):
 
 
 # The sections above are defined after Snapshot, which names them.
+
+
+# --- exporters ---------------------------------------------------------------------------
+
+# JSON has no NaN or infinities, yet exporters expose them (a summary quantile without
+# observations is NaN; a histogram bound is +Inf). On the wire they travel as the strings the
+# exposition formats spell them with; in Python the value is always a float.
+_NON_FINITE_FROM_WIRE = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
+
+
+def _value_from_wire(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return _NON_FINITE_FROM_WIRE[value]
+        except KeyError:
+            raise ValueError(
+                f"{value!r} is not a sample value: a number, or one of 'NaN', '+Inf', '-Inf'"
+            ) from None
+    return value
+
+
+def _value_to_wire(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return value
+
+
+SampleValue = Annotated[
+    float,
+    BeforeValidator(_value_from_wire),
+    PlainSerializer(_value_to_wire, return_type=float | str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"enum": ["NaN", "+Inf", "-Inf"]}]}),
+]
+
+
+class ExporterSample(_Strict):
+    """One sample as the exporter exposed it: the sample name (e.g. `x_bucket`, `y_total`),
+    its labels, its value, and its own timestamp in seconds since the epoch when it had one."""
+
+    name: Annotated[str, Field(min_length=1, max_length=512)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    value: SampleValue
+    timestamp: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+
+class ExporterScrape(_Strict):
+    """One scrape of one Prometheus exporter in one cycle, like Prometheus' `up` and
+    `scrape_duration_seconds`. A failed scrape has `error` and no samples."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    success: bool
+    duration_seconds: NonNegative
+    error: str | None = None
+    samples: list[ExporterSample] = Field(default_factory=list)
+
+
+# Sections are defined after Snapshot refers to them; resolve the names now.
 Snapshot.model_rebuild()
 Payload.model_rebuild()

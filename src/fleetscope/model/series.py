@@ -7,7 +7,8 @@ A series key is the metric name plus its labels in Prometheus text form, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 
 from pydantic import BaseModel
 
@@ -15,6 +16,7 @@ from fleetscope.model.payload import (
     CpuModeSeconds,
     CpuSection,
     DiskSection,
+    ExporterScrape,
     FilesystemSection,
     NetworkSection,
     Pressure,
@@ -164,6 +166,8 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         labels = {"collector": status.name}
         out.append((series_key("collector_duration_seconds", labels), status.duration_seconds))
         out.append((series_key("collector_success", labels), 1.0 if status.success else 0.0))
+    if snapshot.exporters is not None:
+        out.extend(flatten_exporters(snapshot.exporters))
     return out
 
 
@@ -194,3 +198,34 @@ def flatten_filesystem(section: FilesystemSection) -> Iterator[SeriesValue]:
                 continue
             number = float(value) if isinstance(value, (bool, int, float)) else None
             yield series_key(f"filesystem_{field}", labels), number
+
+
+EXPORTER_LABEL = "exporter"
+# Prometheus renames a scraped label that collides with a target label the same way
+# (honor_labels: false): `exporter` from the exporter becomes `exported_exporter`.
+_EXPORTED_EXPORTER_LABEL = "exported_exporter"
+
+
+def flatten_exporters(scrapes: Iterable[ExporterScrape]) -> Iterator[SeriesValue]:
+    """`exporter_<sample name>{<labels>,exporter="<target>"}` for every scraped sample, and
+    `exporter_scrape_success` / `exporter_scrape_duration_seconds` per target.
+
+    NaN and ±Inf flatten to None (absent): the store keeps float64 frames where NaN means
+    absent, and the query API answers in JSON, which cannot carry infinities. The payload
+    keeps them as they were exposed. A series key seen twice in one scrape (a broken exporter
+    repeating a sample) keeps its first value.
+    """
+    for scrape in scrapes:
+        target = {EXPORTER_LABEL: scrape.name}
+        yield series_key("exporter_scrape_success", target), 1.0 if scrape.success else 0.0
+        yield series_key("exporter_scrape_duration_seconds", target), scrape.duration_seconds
+        seen: set[str] = set()
+        for sample in scrape.samples:
+            labels = dict(sample.labels)
+            if EXPORTER_LABEL in labels:
+                labels[_EXPORTED_EXPORTER_LABEL] = labels.pop(EXPORTER_LABEL)
+            key = series_key(f"exporter_{sample.name}", {**labels, **target})
+            if key in seen:
+                continue
+            seen.add(key)
+            yield key, sample.value if math.isfinite(sample.value) else None

@@ -1,19 +1,26 @@
 """Settings shared by every process: one TOML file with a table per part ([server], [agent]),
 FLEETSCOPE_* environment variables, and command-line options, in rising precedence.
 
+A settings class may also name other tools' variables for some of its settings (ENV_ALIASES,
+e.g. the agent's PCC_* from perfcollector deployments). They rank below FLEETSCOPE_* and
+above the file.
+
 Unknown keys are errors that name the key, in the file (extra="forbid") and in the
-environment (check_environment): a typo must not silently fall back to a default.
+environment (check_environment): a typo must not silently fall back to a default. Unknown
+variables with an alias prefix (PCC_*) are not errors, since the other tool that owns the
+prefix has variables of its own; foreign_variables() names them so the CLI can log them.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,9 +36,33 @@ class ConfigError(ValueError):
     """Bad configuration; the message says which file, key or variable."""
 
 
+class AliasEnvSource(PydanticBaseSettingsSource):
+    """Settings from variables another tool names differently: {variable: field name}."""
+
+    def __init__(self, settings_cls: type[BaseSettings], aliases: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.aliases = aliases
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for variable, name in self.aliases.items():
+            if name == field_name and variable in os.environ:
+                return os.environ[variable], variable, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for variable, name in self.aliases.items():
+            if variable in os.environ and name not in found:
+                found[name] = os.environ[variable]
+        return found
+
+
 class FleetscopeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
     TOML_TABLE: ClassVar[str]
+    # Other tools' environment variables for some settings: {variable: field name}.
+    ENV_ALIASES: ClassVar[Mapping[str, str]] = {}
+    ENV_ALIAS_PREFIX: ClassVar[str | None] = None
 
     @classmethod
     def settings_customise_sources(
@@ -43,6 +74,8 @@ class FleetscopeSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.ENV_ALIASES:
+            sources.append(AliasEnvSource(settings_cls, cls.ENV_ALIASES))
         path = _config_file.get()
         if path is not None and cls.TOML_TABLE in read_config_file(path):
             sources.append(
@@ -94,3 +127,13 @@ def check_environment(
     if unknown:
         names, choices = ", ".join(unknown), ", ".join(sorted(known))
         raise ConfigError(f"unknown environment variable(s) {names}; known: {choices}")
+
+
+def foreign_variables(classes: Iterable[type[FleetscopeSettings]]) -> list[str]:
+    """Variables with one of the classes' alias prefixes that no alias names (ignored)."""
+    classes = list(classes)
+    prefixes = tuple({c.ENV_ALIAS_PREFIX for c in classes if c.ENV_ALIAS_PREFIX})
+    known = {variable for cls in classes for variable in cls.ENV_ALIASES}
+    if not prefixes:
+        return []
+    return sorted(n for n in os.environ if n.startswith(prefixes) and n not in known)

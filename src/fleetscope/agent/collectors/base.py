@@ -1,5 +1,6 @@
-"""The collector contract: `collect()` returns one payload section, or None when it has nothing
-to report this cycle (a success without a section); `close()` is optional.
+"""The collector contract: `collect()` returns one payload section (a model, or a list of
+models for a section that is a list), or None when it has nothing to report this cycle (a
+success without a section); `close()` is optional.
 
 A collector may keep state between calls (previous counters for rates). It raises on failure;
 the runner isolates it, so one broken collector never stops the others.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Protocol, TypeVar
@@ -18,10 +19,12 @@ from pydantic import AfterValidator, BaseModel
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 
+Section = BaseModel | Sequence[BaseModel]
+
 
 class Collector(Protocol):
     # None: nothing to report this cycle (the inventory between its changes); still a success.
-    def collect(self) -> BaseModel | None: ...
+    def collect(self) -> Section | None: ...
 
 
 @dataclass(frozen=True, slots=True)

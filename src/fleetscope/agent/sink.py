@@ -1,0 +1,92 @@
+"""Where the agent's payloads go: a `Sink` takes one payload and says how that went.
+
+`uploader.Uploader` (trickle mode) posts to a server; `FileSink` (local mode) appends to a
+collection file. The service loop treats both alike: a batch leaves the outbox only when its
+sink says DELIVERED.
+
+The collection file is JSON Lines: each line is exactly one `model.payload.Payload`, the body
+POST /api/v1/ingest accepts, so a file collected offline can be replayed line by line. Each
+line is flushed and fsync'd before send() returns, so a crash loses at most the line being
+written; a torn last line left by such a crash is cut off when the file is opened again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+from fleetscope.agent.uploader import Outcome, UploadResult
+from fleetscope.model.payload import Payload
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    def send(self, payload: Payload) -> UploadResult: ...
+
+
+class FileSink:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Unbuffered: a line is either handed to the kernel whole before fsync, or the failed
+        # write is undone; nothing lingers in a user-space buffer to be flushed half later.
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 (closed by close())
+        self._cut_torn_line()
+
+    def _cut_torn_line(self) -> None:
+        size = self._file.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        with open(self.path, "rb") as reader:
+            # Lines are small next to this window, except a payload of many snapshots; read
+            # backwards in steps until a newline or the start of the file.
+            end, step = size, 64 * 1024
+            while end > 0:
+                start = max(0, end - step)
+                reader.seek(start)
+                chunk = reader.read(end - start)
+                if end == size and chunk.endswith(b"\n"):
+                    return
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    keep = start + newline + 1
+                    break
+                end = start
+            else:
+                keep = 0
+        log.warning(
+            "%s ended in a torn line (%d bytes, from an interrupted write): cut off",
+            self.path,
+            size - keep,
+        )
+        self._file.truncate(keep)
+        os.fsync(self._file.fileno())
+
+    def send(self, payload: Payload) -> UploadResult:
+        line = payload.model_dump_json().encode() + b"\n"
+        before = self._file.seek(0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[self._file.write(view) :]
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            # Disk full or gone: keep the batch and retry later, as for a server that is down,
+            # without leaving half a line in front of the retried one.
+            self._undo(before)
+            return UploadResult(Outcome.RETRY, None, f"writing {self.path}: {exc}")
+        return UploadResult(Outcome.DELIVERED, None, "written")
+
+    def _undo(self, size: int) -> None:
+        try:
+            self._file.truncate(size)
+        except OSError as exc:
+            log.warning(
+                "could not cut a partial line off %s (cut at next start): %s", self.path, exc
+            )
+
+    def close(self) -> None:
+        self._file.close()
