@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import namedtuple
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
-import httpx
 import pytest
 import zstandard
 from pydantic import BaseModel
@@ -21,6 +23,7 @@ from fleetscope.agent.collectors.cpu import (
     utilization_percent,
 )
 from fleetscope.agent.collectors.memory import PsutilMemoryCollector
+from fleetscope.agent.http import HttpResponse, StdlibTransport
 from fleetscope.agent.identity import host_identity
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import REGISTRY
@@ -31,7 +34,7 @@ from fleetscope.model.payload import CpuModeSeconds, HostIdentity, MemorySection
 from fleetscope.model.series import flatten_snapshot
 from tests.fixture_links import materialize_links
 from tests.golden import key, load_expected
-from tests.helpers import payload, snapshot
+from tests.helpers import free_port, payload, snapshot
 
 STAT = """cpu  {u} 0 {s} {i} 0 0 0 0 0 0
 {cores}intr 1 0
@@ -247,47 +250,68 @@ class _FakeRunner:
         return snapshot(datetime(2026, 11, 22, 8, 0, self.n, tzinfo=UTC))
 
 
-def _service(handler: object) -> tuple[AgentService, list[Payload]]:
-    seen: list[Payload] = []
+class FakeTransport:
+    """Answers POSTs with `handler(n)` for the n-th request; records what was sent."""
 
-    def record(request: httpx.Request) -> httpx.Response:
-        seen.append(
-            Payload.model_validate_json(
-                zstandard.ZstdDecompressor().decompressobj().decompress(request.content)
-            )
-        )
-        assert request.headers["authorization"] == "Bearer k"
-        assert callable(handler)
-        response: httpx.Response = handler(len(seen))
-        return response
+    def __init__(self, handler: Callable[[int], HttpResponse | OSError]) -> None:
+        self.handler = handler
+        self.sent: list[tuple[str, bytes, Mapping[str, str]]] = []
 
-    client = httpx.Client(transport=httpx.MockTransport(record))
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        self.sent.append((url, body, headers))
+        answer = self.handler(len(self.sent))
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
+def status(code: int, **headers: str) -> HttpResponse:
+    return HttpResponse(code, {k.lower().replace("_", "-"): v for k, v in headers.items()}, b"{}")
+
+
+def _service(
+    handler: Callable[[int], HttpResponse | OSError],
+) -> tuple[AgentService, FakeTransport]:
+    transport = FakeTransport(handler)
     service = AgentService(
         _FakeRunner(),  # type: ignore[arg-type]
         HostIdentity(machine_id="m", hostname="h"),
-        Uploader(client, "http://server", "k"),
+        Uploader(transport, "http://server", "k"),
         interval_seconds=0.01,
         batch_size=2,
         max_buffered_snapshots=5,
     )
-    return service, seen
+    return service, transport
+
+
+def sent_payloads(transport: FakeTransport) -> list[Payload]:
+    out = []
+    for url, body, headers in transport.sent:
+        assert url == "http://server/api/v1/ingest"
+        assert headers["Authorization"] == "Bearer k"
+        assert headers["Content-Encoding"] == "zstd"
+        raw = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        out.append(Payload.model_validate_json(raw))
+    return out
 
 
 def test_a_retry_resends_the_same_batch_id() -> None:
-    service, seen = _service(lambda n: httpx.Response(503 if n == 1 else 202))
+    service, transport = _service(lambda n: status(503 if n == 1 else 202))
     service.collect_once()
     service.collect_once()
     service.upload_pending()
     assert service.status.last_error is not None and len(service.outbox) == 2
     service.flush(timeout_seconds=1)
-    assert seen[0].batch_id == seen[1].batch_id
+    first, second = sent_payloads(transport)
+    assert first.batch_id == second.batch_id and len(first.snapshots) == 2
     assert len(service.outbox) == 0 and service.status.snapshots_delivered == 2
 
 
 def test_rejected_batches_are_dropped_and_counted_unauthorized_keeps_buffering() -> None:
-    service, _ = _service(
-        lambda n: httpx.Response(422, json={"error": "bad"}) if n == 1 else httpx.Response(401)
-    )
+    service, _ = _service(lambda n: status(422) if n == 1 else status(401))
     service.collect_once()
     service.flush(timeout_seconds=1)
     assert service.status.snapshots_dropped == 1 and len(service.outbox) == 0
@@ -298,30 +322,69 @@ def test_rejected_batches_are_dropped_and_counted_unauthorized_keeps_buffering()
 
 
 def test_a_full_outbox_drops_the_oldest_and_counts_them() -> None:
-    service, _ = _service(lambda n: httpx.Response(503))
+    service, _ = _service(lambda n: status(503))
     for _ in range(8):
         service.collect_once()
     assert len(service.outbox) == 5 and service.status.snapshots_dropped == 3
 
 
 def test_network_errors_and_retry_after() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    uploader = Uploader(httpx.Client(transport=httpx.MockTransport(refuse)), "http://s", "k")
-    assert uploader.send(payload(1)).outcome is Outcome.RETRY
-    busy = Uploader(
-        httpx.Client(
-            transport=httpx.MockTransport(
-                lambda r: httpx.Response(429, headers={"Retry-After": "7"})
-            )
-        ),
-        "http://s",
-        "k",
-    ).send(payload(1))
+    refused = Uploader(
+        FakeTransport(lambda n: ConnectionRefusedError(111, "refused")), "http://s", "k"
+    )
+    assert refused.send(payload(1)).outcome is Outcome.RETRY
+    busy = Uploader(FakeTransport(lambda n: status(429, retry_after="7")), "http://s", "k").send(
+        payload(1)
+    )
     assert busy.outcome is Outcome.RETRY and busy.retry_after_seconds == 7
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retry_after("soon") is None
+
+
+class _Ingest(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn speaks it
+    answers: ClassVar[list[tuple[int, dict[str, str]]]] = []
+    peers: ClassVar[list[int]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).peers.append(self.client_address[1])
+        code, headers = type(self).answers.pop(0)
+        self.send_response(code)
+        for name, value in {"Content-Length": "2", **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_stdlib_transport_keeps_the_connection_and_reconnects() -> None:
+    _Ingest.answers = [(202, {}), (503, {"Retry-After": "3"}), (202, {"Connection": "close"})]
+    _Ingest.answers.append((202, {}))
+    _Ingest.peers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    uploader = Uploader(StdlibTransport(timeout_seconds=5), url, "k")
+    try:
+        assert uploader.send(payload(1)).outcome is Outcome.DELIVERED
+        busy = uploader.send(payload(1))
+        assert busy.outcome is Outcome.RETRY and busy.retry_after_seconds == 3
+        assert uploader.send(payload(1)).outcome is Outcome.DELIVERED  # then the server hangs up
+        assert uploader.send(payload(1)).outcome is Outcome.DELIVERED  # on a new connection
+        assert _Ingest.peers[0] == _Ingest.peers[1] == _Ingest.peers[2] != _Ingest.peers[3]
+    finally:
+        uploader.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_stdlib_transport_refused_is_a_retry() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = Uploader(StdlibTransport(timeout_seconds=5), url, "k").send(payload(1))
+    assert result.outcome is Outcome.RETRY and "Refused" in result.message
 
 
 def test_frequencies_and_temperatures_match_node_exporter(

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fleetscope.agent.collectors.base import CollectorSpec
+from fleetscope.agent.collectors.base import Collector, CollectorContext, CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
 from fleetscope.agent.collectors.disk import make_disk_collector
-from fleetscope.agent.collectors.exporters import make_exporters_collector
 from fleetscope.agent.collectors.filesystem import make_filesystem_collector
 from fleetscope.agent.collectors.inventory import make_inventory_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
 from fleetscope.agent.collectors.network import make_network_collector
 from fleetscope.agent.collectors.processes import make_processes_collector
+
+
+def make_exporters_collector(context: CollectorContext) -> Collector:
+    # Imported here, not above: httpx, asyncio and the exposition parser cost about 12 MB
+    # resident, which only agents with exporter targets should pay (bench/soak_agent.py).
+    from fleetscope.agent.collectors.exporters import make_exporters_collector as make  # noqa: PLC0415
+
+    return make(context)
+
 
 REGISTRY: dict[str, CollectorSpec] = {
     "cpu": CollectorSpec(

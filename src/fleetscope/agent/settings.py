@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from fleetscope.agent.collectors.disk import DiskSettings
-from fleetscope.agent.collectors.exporters import ExportersSettings, ExporterTarget
+from fleetscope.agent.collectors.exporter_targets import ExportersSettings, ExporterTarget
 from fleetscope.agent.collectors.filesystem import FilesystemSettings
 from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.collectors.processes import ProcessesSettings

@@ -2,21 +2,22 @@
 
 The outcome is classified for the caller: delivered (2xx), retry later (network error, 5xx,
 429, with the server's Retry-After), rejected (400/413/415/422: the payload itself is bad) or
-unauthorized (401/403: the key is wrong or revoked). The HTTP client is injected, so tests pass
-an httpx transport instead of patching the network.
+unauthorized (401/403: the key is wrong or revoked). The HTTP transport is injected
+(agent/http.py), so tests pass a fake one instead of patching the network.
 """
 
 from __future__ import annotations
 
 import email.utils
+import http.client
 import logging
 import time
 from dataclasses import dataclass
 from enum import Enum
 
-import httpx
 import zstandard
 
+from fleetscope.agent.http import HttpResponse, HttpTransport
 from fleetscope.model.payload import Payload
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ class UploadResult:
 
 class Uploader:
     def __init__(
-        self, client: httpx.Client, server_url: str, api_key: str, compress: bool = True
+        self, transport: HttpTransport, server_url: str, api_key: str, compress: bool = True
     ) -> None:
-        self.client = client
+        self.transport = transport
         self.url = server_url.rstrip("/") + INGEST_PATH
         self.api_key = api_key
         self.compress = compress
@@ -58,15 +59,18 @@ class Uploader:
             body = self._zstd.compress(body)
             headers["Content-Encoding"] = "zstd"
         try:
-            response = self.client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            response = self.transport.post(self.url, body, headers)
+        except (OSError, http.client.HTTPException) as exc:
             return UploadResult(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}")
         return classify(response)
 
+    def close(self) -> None:
+        self.transport.close()
 
-def classify(response: httpx.Response) -> UploadResult:
-    code = response.status_code
-    text = response.text[:500]
+
+def classify(response: HttpResponse) -> UploadResult:
+    code = response.status
+    text = response.body[:500].decode("utf-8", errors="replace")
     if 200 <= code < 300:
         return UploadResult(Outcome.DELIVERED, code, "ok")
     if code in _UNAUTHORIZED:

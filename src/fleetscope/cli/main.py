@@ -136,12 +136,10 @@ def _agent_service(settings: AgentSettings, sink: Any) -> Any:
 
 
 def _uploader(settings: AgentSettings, api_key: str, server_url: str) -> Any:
-    import httpx
-
+    from fleetscope.agent.http import StdlibTransport
     from fleetscope.agent.uploader import Uploader
 
-    client = httpx.Client(timeout=settings.upload_timeout_seconds)
-    return Uploader(client, server_url, api_key)
+    return Uploader(StdlibTransport(settings.upload_timeout_seconds), server_url, api_key)
 
 
 def _sink(settings: AgentSettings) -> Any:

@@ -1,0 +1,83 @@
+"""The agent's HTTP client: one POST at a time to one server, over a kept-alive connection.
+
+Why the standard library and not httpx (which the server side and the exporters collector
+use): the agent must stay under 40 MB resident (bench/soak_agent.py), and importing httpx
+and creating one client costs about 11 MB here (8.4 MB import, 2.7 MB for its CA bundle),
+a quarter of that budget, for a single request shape that http.client serves fully. HTTPS
+uses the system trust store through ssl.create_default_context().
+
+The transport is injected into the uploader (`HttpTransport`), so tests pass a fake one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+
+
+class HttpTransport(Protocol):
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        """Raises OSError (or http.client.HTTPException) when no response arrived."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StdlibTransport:
+    def __init__(self, timeout_seconds: float, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.timeout = timeout_seconds
+        self._ssl_context = ssl_context
+        self._connection: http.client.HTTPConnection | None = None
+        self._origin: tuple[str, str, int | None] | None = None
+
+    def _connect(self, scheme: str, host: str, port: int | None) -> http.client.HTTPConnection:
+        if self._connection is not None and self._origin == (scheme, host, port):
+            return self._connection
+        self.close()
+        if scheme == "https":
+            context = self._ssl_context or ssl.create_default_context()
+            self._connection = http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=context
+            )
+        elif scheme == "http":
+            self._connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        else:
+            raise ValueError(f"unsupported URL scheme {scheme!r} (http or https)")
+        self._origin = (scheme, host, port)
+        return self._connection
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        connection = self._connect(parts.scheme, parts.hostname or "", parts.port)
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            # A kept-alive connection the server closed, a refused or timed-out one: start
+            # afresh next time (the caller retries; the batch id makes a resend harmless).
+            self.close()
+            raise
+        if response.will_close:
+            self.close()
+        return HttpResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
+        self._origin = None
