@@ -14,6 +14,7 @@ from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.model.payload import Payload
 from fleetscope.model.settings import ConfigError, check_environment
 
 
@@ -113,3 +114,23 @@ def test_collect_once_reads_the_given_roots(fixtures_dir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert '"user": 3018.54' in result.output
+
+
+def test_agent_takes_the_roots_as_options(fixtures_dir: Path, tmp_path: Path) -> None:
+    """--procfs/--sysfs/--rootfs like node_exporter's --path.*: a local-mode run over the
+    fixture tree reports the fixture's values, not this machine's."""
+    tree = fixtures_dir / "node_exporter" / "tree"
+    output = tmp_path / "collection.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("agent", "--mode", "local", "--output", str(output), "--duration", "1s"),
+            *("--interval", "1s", "--data-dir", str(tmp_path / "d")),
+            *("--procfs", str(tree / "proc"), "--sysfs", str(tree / "sys"), "--rootfs", str(tree)),
+        ],
+        env={"FLEETSCOPE_COLLECTORS": '["cpu"]'},
+    )
+    assert result.exit_code == 0, result.output
+    first = Payload.model_validate_json(output.read_text().splitlines()[0])
+    cpu = first.snapshots[0].cpu
+    assert cpu is not None and cpu.seconds_total.user == 3018.54

@@ -51,6 +51,9 @@ Interval = Annotated[
     str | None,
     typer.Option("--interval", help="time between collections: 10s, 5m or seconds [default: 10s]"),
 ]
+ProcRoot = Annotated[Path | None, typer.Option("--procfs", help="proc root [default: /proc]")]
+SysRoot = Annotated[Path | None, typer.Option("--sysfs", help="sys root [default: /sys]")]
+RootFs = Annotated[Path | None, typer.Option("--rootfs", help="root filesystem [default: /]")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")]
 
 
@@ -199,6 +202,9 @@ def agent(
     ] = None,
     interval: Interval = None,
     data_dir: DataDir = None,
+    procfs: ProcRoot = None,
+    sysfs: SysRoot = None,
+    rootfs: RootFs = None,
     config: ConfigFile = None,
     log_level: Annotated[
         str | None, typer.Option("--log-level", help="debug, info, warning, error [default: info]")
@@ -208,6 +214,9 @@ def agent(
     settings = _load(
         AgentSettings,
         config,
+        procfs=procfs,
+        sysfs=sysfs,
+        rootfs=rootfs,
         mode=mode,
         server_url=server,
         api_key=api_key,
@@ -243,13 +252,9 @@ def collect(
     collectors: Annotated[
         str | None, typer.Option("--collectors", help="comma-separated names")
     ] = None,
-    procfs: Annotated[
-        Path | None, typer.Option("--procfs", help="proc root [default: /proc]")
-    ] = None,
-    sysfs: Annotated[Path | None, typer.Option("--sysfs", help="sys root [default: /sys]")] = None,
-    rootfs: Annotated[
-        Path | None, typer.Option("--rootfs", help="root filesystem [default: /]")
-    ] = None,
+    procfs: ProcRoot = None,
+    sysfs: SysRoot = None,
+    rootfs: RootFs = None,
     interval: Interval = None,
     config: ConfigFile = None,
     log_level: LogLevel = "warning",
