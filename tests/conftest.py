@@ -35,3 +35,11 @@ def fixtures_dir() -> Path:
 def live(tmp_path: Path) -> Iterator[LiveServer]:
     """The real server app, in process, on SQLite files in a temp dir."""
     yield from start_server(tmp_path / "data")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the test Redis; its keys are deleted afterwards."""
+    from tests.redis_support import private_prefix  # noqa: PLC0415 (it imports require from here)
+
+    yield from private_prefix()

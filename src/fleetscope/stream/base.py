@@ -17,11 +17,24 @@ class StreamUnavailable(RuntimeError):
     """The backend cannot take or give messages right now (ingest answers 503)."""
 
 
+class StreamBacklogFull(StreamUnavailable):
+    """The stream holds more unacknowledged messages than its limit: digest is behind, and the
+    backend refuses new messages rather than drop old ones (ingest answers 429 with
+    Retry-After). A subclass, so code that only knows StreamUnavailable stays correct."""
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     kind: str  # what the body is: "agent_payload", later "aggregator_metrics", ...
     tenant_id: int
     body: bytes
+    # What a sharded backend spreads by and keeps in order: the host's machine id for agent
+    # payloads. None: the tenant.
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
