@@ -55,6 +55,20 @@ ProcRoot = Annotated[Path | None, typer.Option("--procfs", help="proc root [defa
 SysRoot = Annotated[Path | None, typer.Option("--sysfs", help="sys root [default: /sys]")]
 RootFs = Annotated[Path | None, typer.Option("--rootfs", help="root filesystem [default: /]")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")]
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="SQLAlchemy URL: sqlite:///path or postgresql://… [default: SQLite in --data-dir]",
+    ),
+]
+StreamUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--stream",
+        help="redis://host:6379/0 for Redis/Valkey Streams [default: SQLite in --data-dir]",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -301,12 +315,59 @@ def server(
     data_dir: DataDir = None,
     host: Host = None,
     port: Port = None,
+    database: Database = None,
+    stream: StreamUrl = None,
     config: ConfigFile = None,
     log_level: LogLevel = "info",
 ) -> None:
-    """Run the server: ingest, stream, digest and the reporting API, on SQLite in --data-dir."""
+    """Run the server: ingest, stream, digest and the reporting API, on SQLite in --data-dir.
+    With --stream redis://…, digest is left to `fleetscope worker` processes."""
     _setup_logging(log_level)
-    _serve(data_dir, host, port, config, agent_settings=None)
+    _serve(
+        data_dir,
+        host,
+        port,
+        config,
+        agent_settings=None,
+        database_url=database,
+        stream_url=stream,
+    )
+
+
+@app.command()
+def worker(
+    stream: StreamUrl = None,
+    database: Database = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option("--consumer", help="consumer name in the group [default: hostname-pid]"),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, max=64, help="digest threads [default: 1]"),
+    ] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Digest a shared Redis stream into the database, apart from ingest. SIGTERM finishes the
+    batches in hand, acknowledges them and exits 0."""
+    from fleetscope.cli.settings import ServerSettings
+    from fleetscope.cli.worker import run_workers
+
+    _setup_logging(log_level)
+    settings = _load(
+        ServerSettings, config, data_dir=data_dir, database_url=database, stream_url=stream
+    )
+    if settings.stream_url is None:
+        typer.echo(
+            "fleetscope worker: --stream redis://… (or FLEETSCOPE_STREAM_URL) is required; "
+            "the embedded stream is digested by `fleetscope server` itself",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not run_workers(settings, consumer, concurrency):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -330,6 +391,8 @@ def _serve(
     port: int | None,
     config: Path | None,
     agent_settings: AgentSettings | None,
+    database_url: str | None = None,
+    stream_url: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -337,7 +400,15 @@ def _serve(
     from fleetscope.cli.settings import ServerSettings
     from fleetscope.store.auth import CREDENTIALS_FILE, local_agent_key
 
-    settings = _load(ServerSettings, config, data_dir=data_dir, host=host, port=port)
+    settings = _load(
+        ServerSettings,
+        config,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        database_url=database_url,
+        stream_url=stream_url,
+    )
     built = build_server(settings)
     uv_server = uvicorn.Server(
         uvicorn.Config(
@@ -381,6 +452,11 @@ def _serve(
         banner.append(
             f"  local agent: reporting this host every {agent_settings.interval_seconds:g} s"
         )
+    if settings.stream_url is not None:
+        from fleetscope.cli.worker import redacted
+
+        where = "in this process" if settings.digest_in_process else "in `fleetscope worker`s"
+        banner.append(f"  stream: {redacted(settings.stream_url)}; digest runs {where}")
     banner.append(
         "  stop with Ctrl-C (or SIGTERM): the agent flushes, digest drains, then it exits"
     )

@@ -1,9 +1,11 @@
 """Composition of the server: settings → engine, stream, digest, and one FastAPI app with
-ingest, the reporting API, health and metrics. The embedded layout runs digest in-process."""
+ingest, the reporting API, health and metrics. The embedded layout runs digest in-process; with
+a Redis stream, `fleetscope worker` processes digest instead (cli/worker.py)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +43,7 @@ from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import Stream, StreamUnavailable
+from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
 from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
@@ -64,16 +67,40 @@ def build_server(settings: ServerSettings) -> Server:
     migrate(engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     store_auth.bootstrap(engine, settings.data_dir, password)
-    stream = SQLiteStream(settings.data_dir / "stream.db")
+    stream = make_stream(settings)
     registry = CollectorRegistry()
     batch_latency = Histogram(
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
-    digest = DigestWorker(stream, StoreWriter(engine), on_batch=batch_latency.observe)
+    digest = DigestWorker(
+        stream,
+        StoreWriter(engine),
+        batch_size=settings.digest_batch_size,
+        on_batch=batch_latency.observe,
+    )
     app = create_app(
-        settings, engine, stream, digest if settings.embedded_digest else None, registry
+        settings, engine, stream, digest if settings.digest_in_process else None, registry
     )
     return Server(settings, engine, stream, digest, app, registry)
+
+
+def make_stream(settings: ServerSettings) -> Stream:
+    """The embedded SQLite stream in data_dir, or Redis Streams at stream_url."""
+    if settings.stream_url is None:
+        return SQLiteStream(
+            settings.data_dir / "stream.db",
+            visibility_timeout_seconds=settings.stream_visibility_timeout_seconds,
+        )
+    return RedisStream.from_url(
+        settings.stream_url,
+        prefix=settings.stream_prefix,
+        shards=settings.stream_shards,
+        visibility_timeout_seconds=settings.stream_visibility_timeout_seconds,
+        max_backlog=settings.stream_max_backlog,
+        retry_after_seconds=settings.stream_retry_after_seconds,
+        wait_replicas=settings.stream_wait_replicas,
+        wait_aof=settings.stream_wait_aof,
+    )
 
 
 def create_app(
@@ -153,6 +180,15 @@ def create_app(
     return app
 
 
+def _or_nan(measure: Callable[[], float]) -> float:
+    """A gauge of an unreachable stream is NaN (unknown), so /metrics still answers and
+    /readyz says why."""
+    try:
+        return measure()
+    except StreamUnavailable:
+        return math.nan
+
+
 def _instrument(app: FastAPI, registry: CollectorRegistry, stream: Stream) -> None:
     requests = Counter(
         "fleetscope_http_requests_total",
@@ -166,11 +202,11 @@ def _instrument(app: FastAPI, registry: CollectorRegistry, stream: Stream) -> No
     depth = Gauge(
         "fleetscope_stream_depth", "Messages accepted but not yet digested", registry=registry
     )
-    depth.set_function(lambda: float(stream.depth()))
+    depth.set_function(lambda: _or_nan(lambda: float(stream.depth())))
     lag = Gauge(
         "fleetscope_digest_lag_seconds", "Age of the oldest undigested message", registry=registry
     )
-    lag.set_function(lambda: stream.oldest_age_seconds() or 0.0)
+    lag.set_function(lambda: _or_nan(lambda: stream.oldest_age_seconds() or 0.0))
 
     @app.middleware("http")
     async def count(

@@ -20,7 +20,41 @@ class ServerSettings(FleetscopeSettings):
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
     admin_password: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024  # after decoding
-    embedded_digest: bool = Field(
-        default=True, description="digest in this process; false when separate workers digest"
+    embedded_digest: bool | None = Field(
+        default=None,
+        description="digest in this process [default: true with the embedded stream, "
+        "false with stream_url, where `fleetscope worker` processes digest]",
     )
     drain_timeout_seconds: Annotated[float, Field(ge=0)] = 30.0
+    stream_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 for Redis/Valkey Streams [default: SQLite in data_dir]",
+    )
+    stream_prefix: str = Field(default="fleetscope", description="Redis key prefix")
+    stream_shards: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=4, description="Redis streams that hosts are spread over"
+    )
+    stream_max_backlog: Annotated[int, Field(ge=1)] = Field(
+        default=100_000,
+        description="undigested messages at which ingest answers 429 (Redis stream)",
+    )
+    stream_retry_after_seconds: Annotated[float, Field(ge=1)] = 10.0
+    stream_visibility_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="a message read but not acknowledged this long is redelivered"
+    )
+    stream_wait_replicas: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Redis replicas that must have a message before ingest answers"
+    )
+    stream_wait_aof: bool = Field(
+        default=False, description="Redis fsyncs its AOF before ingest answers (WAITAOF, 7.2+)"
+    )
+    worker_concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="digest threads per `fleetscope worker` process"
+    )
+    digest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256
+
+    @property
+    def digest_in_process(self) -> bool:
+        if self.embedded_digest is None:
+            return self.stream_url is None
+        return self.embedded_digest

@@ -4,6 +4,7 @@ schema, enqueue durably, answer. Nothing here touches the database: the key chec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limit
 from fleetscope.model.auth import Principal
 from fleetscope.model.kinds import AGENT_PAYLOAD
 from fleetscope.model.payload import Payload
-from fleetscope.stream.base import NewMessage, Stream, StreamUnavailable
+from fleetscope.stream.base import NewMessage, Stream, StreamBacklogFull, StreamUnavailable
 
 KeyVerifier = Callable[[str], Principal | None]
 
@@ -55,8 +56,10 @@ class IngestDeps:
     metrics: IngestMetrics
 
 
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -79,9 +82,17 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 class Rejected(Exception):
     """A request ingest refuses: the status, a metric reason and the message for the sender."""
 
-    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.extra = status, reason, message, extra
+        self.headers = headers
 
 
 async def authenticate(request: Request, verify_key: KeyVerifier) -> Principal:
@@ -118,6 +129,14 @@ async def read_json_body(request: Request, limit: int) -> bytes:
 async def enqueue(stream: Stream, message: NewMessage) -> None:
     try:
         await run_in_threadpool(stream.enqueue, [message])
+    except StreamBacklogFull as exc:
+        retry_after = max(1, math.ceil(exc.retry_after_seconds))
+        raise Rejected(
+            429,
+            "backlog",
+            f"digest is behind, retry in {retry_after} s: {exc}",
+            headers={"Retry-After": str(retry_after)},
+        ) from exc
     except StreamUnavailable as exc:
         raise Rejected(
             503, "unavailable", f"the stream is unavailable, retry later: {exc}"
@@ -141,10 +160,13 @@ def build_router(deps: IngestDeps) -> APIRouter:
                     "payload does not match the schema",
                     details=validation_details(exc),
                 ) from exc
-            await enqueue(deps.stream, NewMessage(AGENT_PAYLOAD, principal.tenant_id, body))
+            message = NewMessage(
+                AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id
+            )
+            await enqueue(deps.stream, message)
         except Rejected as rejected:
             deps.metrics.rejected.labels(rejected.reason).inc()
-            return error(rejected.status, rejected.message, **rejected.extra)
+            return error(rejected.status, rejected.message, rejected.headers, **rejected.extra)
         deps.metrics.accepted.inc()
         deps.metrics.snapshots.inc(len(payload.snapshots))
         return JSONResponse(

@@ -1,0 +1,122 @@
+"""`fleetscope worker`: digest workers in a process of their own, consuming a shared Redis
+stream into the store, so digest scales out apart from ingest.
+
+Each worker thread is one consumer of the group, named <consumer>-<n> (the consumer defaults to
+hostname-pid, so no two processes share a name and a restarted process does not inherit a dead
+one's pending messages: those are claimed after the visibility timeout by whoever reads next).
+SIGTERM or SIGINT: every thread finishes and acknowledges the batch it holds, then the process
+exits 0. A worker SIGKILLed mid-batch leaves its messages pending; another worker claims them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import make_url
+
+from fleetscope.cli.server import make_stream
+from fleetscope.cli.settings import ServerSettings
+from fleetscope.digest.worker import DigestWorker
+from fleetscope.store.engine import make_engine, sqlite_url
+from fleetscope.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+def default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def redacted(url: str) -> str:
+    """A URL fit for a log line: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class WorkerPool:
+    """`concurrency` DigestWorker threads over one stream and one engine."""
+
+    def __init__(self, settings: ServerSettings, consumer: str, concurrency: int) -> None:
+        if settings.stream_url is None:
+            raise ValueError(
+                "a worker needs a shared stream (--stream redis://…); the embedded SQLite "
+                "stream is digested by the server that owns it"
+            )
+        self.database_url = settings.database_url or sqlite_url(settings.data_dir)
+        self.engine = make_engine(self.database_url)
+        self.stream = make_stream(settings)
+        names = [consumer] if concurrency == 1 else [f"{consumer}-{n}" for n in range(concurrency)]
+        self.workers = [
+            DigestWorker(
+                self.stream,
+                StoreWriter(self.engine),
+                consumer=name,
+                batch_size=settings.digest_batch_size,
+            )
+            for name in names
+        ]
+        self._threads = [
+            threading.Thread(target=w.run, name=f"digest-{w.consumer}") for w in self.workers
+        ]
+        self._stopping = threading.Event()
+        log.info(
+            "digest workers %s: %s into %s",
+            ", ".join(names),
+            redacted(settings.stream_url),
+            make_url(self.database_url).render_as_string(hide_password=True),
+        )
+
+    def run(self) -> bool:
+        """Digest until stop(); return once every worker has acknowledged its last batch.
+        False when a worker thread died of an unexpected error (the others are stopped too,
+        so a supervisor restarts the whole process rather than it limping on)."""
+        for thread in self._threads:
+            thread.start()
+        healthy = True
+        while not self._stopping.wait(0.5):
+            if not all(thread.is_alive() for thread in self._threads):
+                log.error("a digest worker thread died; stopping the others")
+                healthy = False
+                break
+        for worker in self.workers:
+            worker.stop()
+        for thread in self._threads:
+            thread.join()
+        self.stream.close()
+        self.engine.dispose()
+        stats = [w.stats for w in self.workers]
+        log.info(
+            "digest workers stopped: %d batches written, %d duplicates skipped, "
+            "%d messages dead-lettered",
+            sum(s.batches_written for s in stats),
+            sum(s.batches_duplicate for s in stats),
+            sum(s.messages_dead_lettered for s in stats),
+        )
+        return healthy
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def run_workers(settings: ServerSettings, consumer: str | None, concurrency: int | None) -> bool:
+    pool = WorkerPool(
+        settings, consumer or default_consumer(), concurrency or settings.worker_concurrency
+    )
+
+    def on_signal(sig: int, _frame: FrameType | None) -> None:
+        log.info("%s: finishing the batches in hand", signal.Signals(sig).name)
+        pool.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    return pool.run()
