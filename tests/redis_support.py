@@ -5,8 +5,12 @@ so tests (and other users of that Redis) never see each other's data."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import redis
 
@@ -41,3 +45,40 @@ def private_prefix() -> Iterator[str]:
     finally:
         delete_prefix(client, prefix)
         client.close()
+
+
+def start_private_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """A redis-server of the test's own on `port`, AOF fsynced on every write (the setting
+    under which a 2xx from ingest survives Redis being killed), files in `directory`. The
+    caller stops it by its PID; the machine's shared Redis is never touched."""
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    require(binary is not None, "redis-server (or valkey-server) is not installed")
+    assert binary is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    log = open(directory / "redis.log", "ab")  # noqa: SIM115 (the process holds it)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--dir", str(directory),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log.close()
+    client = redis.Redis(port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.RedisError:
+            assert process.poll() is None, f"redis-server exited: see {directory / 'redis.log'}"
+            assert time.monotonic() < deadline, "redis-server did not answer within 10 s"
+            time.sleep(0.05)
+    client.close()
+    return process
