@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.worker import redacted
 from fleetscope.model.kinds import AGENT_PAYLOAD
 from fleetscope.stream.base import NewMessage
 from fleetscope.stream.redis import RedisStream
@@ -71,3 +74,16 @@ def test_a_full_backlog_is_429_with_retry_after(on_redis: LiveServer) -> None:
     metrics = on_redis.client.get("/metrics").text
     assert 'fleetscope_ingest_payloads_rejected_total{reason="backlog"} 1.0' in metrics
     assert "fleetscope_stream_depth 3.0" in metrics
+
+
+def test_worker_needs_a_shared_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLEETSCOPE_STREAM_URL", raising=False)
+    result = CliRunner().invoke(app, ["worker", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--stream redis://" in result.output
+
+
+def test_logged_urls_hide_the_password() -> None:
+    assert redacted("redis://:s3cret@cache:6380/0") == "redis://:***@cache:6380/0"
+    assert redacted("redis://user:s3cret@cache/0") == "redis://user:***@cache/0"
+    assert redacted("redis://cache:6379/0") == "redis://cache:6379/0"
