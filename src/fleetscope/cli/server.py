@@ -69,7 +69,9 @@ def build_server(settings: ServerSettings) -> Server:
     batch_latency = Histogram(
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
-    digest = DigestWorker(stream, StoreWriter(engine), on_batch=batch_latency.observe)
+    writer = StoreWriter(engine, raw_retention_days=settings.raw_retention_days)
+    writer.maintain()  # partitions for today and ahead before the first write
+    digest = DigestWorker(stream, writer, on_batch=batch_latency.observe)
     app = create_app(
         settings, engine, stream, digest if settings.embedded_digest else None, registry
     )
