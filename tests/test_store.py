@@ -18,7 +18,7 @@ from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.frames import pack_values, unpack_values
-from fleetscope.store.partitions import include_name
+from fleetscope.store.partitions import alembic_filters
 from fleetscope.store.tables import hosts, ingested_batches, metadata, metric_frames, metric_layouts
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json
@@ -35,7 +35,7 @@ def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
 
 def test_migrations_match_the_tables(engine: Engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        context = MigrationContext.configure(conn, opts=alembic_filters(conn.dialect.name))
         diff = compare_metadata(context, metadata)
     assert diff == []
 

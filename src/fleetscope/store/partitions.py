@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, text
 
@@ -47,6 +48,20 @@ def is_partition_name(name: str) -> bool:
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
     """For Alembic: day partitions are made at run time, not by migrations."""
     return not (type_ == "table" and name is not None and is_partition_name(name))
+
+
+def alembic_filters(dialect_name: str) -> dict[str, Any]:
+    """Options for Alembic's comparisons: skip day partitions, and on SQLite the indexes that
+    exist only on PostgreSQL (Alembic does not read Index.ddl_if)."""
+
+    def include_object(
+        obj: Any, _name: str | None, type_: str, _reflected: bool, _compare_to: Any
+    ) -> bool:
+        if type_ == "index" and dialect_name != "postgresql":
+            return "brin" not in str(obj.dialect_options["postgresql"].get("using") or "")
+        return True
+
+    return {"include_name": include_name, "include_object": include_object}
 
 
 def _day_of_name(name: str) -> int | None:

@@ -114,6 +114,12 @@ metric_frames = Table(
     # Daily partitions on PostgreSQL, made and dropped by store/partitions.py.
     postgresql_partition_by="RANGE (ts_ms)",
 )
+# PostgreSQL only: a BRIN on ts_ms for slices of the whole fleet (every host's last minutes).
+# Measured on a simulated day: 0.06 % of the table's size, 9x faster slices (docs/data-model.md).
+# SQLite's table is clustered by host and has no BRIN.
+Index("ix_metric_frames_ts_ms_brin", metric_frames.c.ts_ms, postgresql_using="brin").ddl_if(
+    dialect="postgresql"
+)
 
 ingested_batches = Table(
     "ingested_batches",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from fleetscope.store.partitions import include_name
+from fleetscope.store.partitions import alembic_filters
 from fleetscope.store.tables import metadata
 
 engine = context.config.attributes.get("engine")
@@ -18,7 +18,7 @@ with engine.connect() as connection:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        include_name=include_name,
+        **alembic_filters(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,4 +1,5 @@
-"""Frames become zstd-compressed; on PostgreSQL metric_frames becomes daily range partitions.
+"""Frames become zstd-compressed; on PostgreSQL metric_frames becomes daily range partitions
+with a BRIN index on ts_ms.
 
 Both databases: every existing frame blob (raw little-endian float64) is rewritten as one zstd
 frame of the same bytes (store/frames.py says why). PostgreSQL only: metric_frames is rebuilt
@@ -100,6 +101,7 @@ def upgrade() -> None:
     _rewrite_blobs(compressor.compress)
     if op.get_bind().dialect.name == "postgresql":
         _swap_frames_table(partitioned=True)
+        op.execute("CREATE INDEX ix_metric_frames_ts_ms_brin ON metric_frames USING brin (ts_ms)")
 
 
 def downgrade() -> None:
