@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,3 +44,60 @@ def redis_prefix() -> Iterator[str]:
     from tests.redis_support import private_prefix  # noqa: PLC0415 (it imports require from here)
 
     yield from private_prefix()
+
+
+POSTGRES_URL = os.environ.get(
+    "FLEETSCOPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of this test run's own, fleetscope_test_<random>, dropped at the end.
+    Skips (fails under CI=true) when the server in FLEETSCOPE_TEST_POSTGRES_URL is down."""
+    import sqlalchemy as sa  # noqa: PLC0415 (only the PostgreSQL tests need it)
+
+    from fleetscope.store.engine import make_engine  # noqa: PLC0415
+
+    admin = make_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
+    name = f"fleetscope_test_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        require(False, f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
+    try:
+        yield sa.make_url(admin.url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test: a SQLite file in tmp_path, or a PostgreSQL schema of
+    its own in this run's database (search_path points there, so tests cannot see each other)."""
+    if request.param == "sqlite":
+        from fleetscope.store.engine import sqlite_url  # noqa: PLC0415
+
+        yield sqlite_url(tmp_path)
+        return
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    base: str = request.getfixturevalue("postgres_database")
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield (
+            sa.make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -1,9 +1,10 @@
-"""Ingest and the reporting API over HTTP, against the real app with SQLite in a temp dir."""
+"""Ingest and the reporting API over HTTP, against the real app on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ import zstandard
 from fleetscope.model.schema import SCHEMA_FILE
 from tests.helpers import T0, payload, payload_json, raw
 from tests.server import LiveServer, start_server
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    """The real server app, in process, on SQLite or PostgreSQL (conftest's `live` is SQLite)."""
+    yield from start_server(tmp_path / "data", database_url=database_url)
 
 
 def test_accepted_payload_is_readable_back(live: LiveServer) -> None:

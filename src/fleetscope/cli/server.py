@@ -72,9 +72,11 @@ def build_server(settings: ServerSettings) -> Server:
     batch_latency = Histogram(
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
+    writer = StoreWriter(engine, raw_retention_days=settings.raw_retention_days)
+    writer.maintain()  # partitions for today and ahead before the first write
     digest = DigestWorker(
         stream,
-        StoreWriter(engine),
+        writer,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
     )

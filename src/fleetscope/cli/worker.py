@@ -56,14 +56,18 @@ class WorkerPool:
         self.engine = make_engine(self.database_url)
         self.stream = make_stream(settings)
         names = [consumer] if concurrency == 1 else [f"{consumer}-{n}" for n in range(concurrency)]
+        writers = [
+            StoreWriter(self.engine, raw_retention_days=settings.raw_retention_days) for _ in names
+        ]
+        writers[0].maintain()  # partitions for today and ahead before the first write
         self.workers = [
             DigestWorker(
                 self.stream,
-                StoreWriter(self.engine),
+                writer,
                 consumer=name,
                 batch_size=settings.digest_batch_size,
             )
-            for name in names
+            for name, writer in zip(names, writers, strict=True)
         ]
         self._threads = [
             threading.Thread(target=w.run, name=f"digest-{w.consumer}") for w in self.workers

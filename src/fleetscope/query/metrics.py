@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 
 from fleetscope.model.series import split_series_key
-from fleetscope.store.frames import unpack_values, value_or_none
+from fleetscope.store.frames import decode_frame, value_or_none
 from fleetscope.store.tables import metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 
@@ -63,7 +63,7 @@ class MetricQueries:
             plan = plans.get(layout_id)
             if plan is None:
                 plan = plans[layout_id] = self._plan(self._layouts[layout_id], metrics, by_key)
-            values = unpack_values(blob)
+            values = decode_frame(blob)
             ts = ts_ms / 1000
             for index, series in plan:
                 series.points.append((ts, value_or_none(values[index])))

@@ -21,7 +21,16 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'fleetscope.db'}"
 
 
+def normalize_url(url: str) -> str:
+    """postgresql:// and postgres:// mean psycopg 3, the only PostgreSQL driver we ship."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

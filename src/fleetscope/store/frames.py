@@ -1,7 +1,13 @@
-"""Packing a snapshot's values into a frame blob, and back.
+"""A snapshot's values as a frame blob, and back.
 
-Values are IEEE-754 float64, little-endian, in layout order; an absent value is NaN. Written
-with the stdlib `array` (C speed, no numpy dependency on the server's hot path).
+The blob is one zstd frame (level 3, no dictionary) holding the values as IEEE-754 float64,
+little-endian, in layout order; an absent value is NaN. Compressed because a raw frame of ~230
+values (1.8 kB) costs 8 B per value before row overhead, and on SQLite a row that large spills
+into overflow pages of a WITHOUT ROWID table; zstd brings a realistic frame to about a third
+(bench/bench_store_bytes.py). A zstd frame says which dictionary it was made with (its header
+carries the dictionary id), so dictionary-compressed frames can be added later beside these.
+
+Packing uses the stdlib `array` (C speed, no numpy dependency on the server's hot path).
 """
 
 from __future__ import annotations
@@ -10,26 +16,63 @@ import hashlib
 import json
 import math
 import sys
+import threading
 from array import array
 from collections.abc import Sequence
 
+import zstandard
+
 _BIG_ENDIAN = sys.byteorder == "big"
 NAN = float("nan")
+# Level 3 against level 1: 6 % smaller frames for about the same CPU (13 vs 14 µs a frame).
+ZSTD_LEVEL = 3
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class _Codecs(threading.local):
+    """zstd contexts are not safe to share between threads, and making one per call costs
+    17 µs against 0.8 µs for a reused one, so each thread keeps its own."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_codecs = _Codecs()
 
 
 def pack_values(values: Sequence[float | None]) -> bytes:
+    """The raw little-endian float64 bytes (the content of a frame, uncompressed)."""
     packed = array("d", [NAN if v is None else v for v in values])
     if _BIG_ENDIAN:
         packed.byteswap()
     return packed.tobytes()
 
 
-def unpack_values(blob: bytes) -> array[float]:
+def unpack_values(raw: bytes) -> array[float]:
     values = array("d")
-    values.frombytes(blob)
+    values.frombytes(raw)
     if _BIG_ENDIAN:
         values.byteswap()
     return values
+
+
+def encode_frame(values: Sequence[float | None]) -> bytes:
+    return compress_frame(pack_values(values))
+
+
+def compress_frame(raw: bytes) -> bytes:
+    compressed: bytes = _codecs.compressor.compress(raw)
+    return compressed
+
+
+def decompress_frame(blob: bytes) -> bytes:
+    raw: bytes = _codecs.decompressor.decompress(blob)
+    return raw
+
+
+def decode_frame(blob: bytes) -> array[float]:
+    return unpack_values(decompress_frame(blob))
 
 
 def value_or_none(value: float) -> float | None:

@@ -5,9 +5,9 @@ Rules that keep PostgreSQL a drop-in: every row carries tenant_id; times are UTC
 integer epoch milliseconds (`*_ms`) so both databases compare and index them the same way.
 
 Metric samples are stored as *frames*: one row per (host, timestamp, layout) holding all the
-values of one snapshot as packed float64 (store/frames.py), and a layout row naming the series
-in order. A snapshot of ~200 values costs one row instead of 200, which keeps bytes per sample
-near 8 and makes a host's time range a single clustered index scan.
+values of one snapshot as float64 in a zstd frame (store/frames.py), and a layout row naming
+the series in order. A snapshot of ~200 values costs one row instead of 200, which keeps bytes
+per sample near 3 (docs/data-model.md) and makes a host's time range one primary-key range scan.
 """
 
 from __future__ import annotations
@@ -108,9 +108,17 @@ metric_frames = Table(
     Column("ts_ms", BigInteger, primary_key=True),
     Column("layout_id", Integer, ForeignKey("metric_layouts.id"), primary_key=True),
     Column("tenant_id", Integer, nullable=False),
-    Column("vals", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),  # one zstd frame of float64 (store/frames.py)
     # Clustered by (host, time) on SQLite (WITHOUT ROWID): a host's range is one index scan.
     sqlite_with_rowid=False,
+    # Daily partitions on PostgreSQL, made and dropped by store/partitions.py.
+    postgresql_partition_by="RANGE (ts_ms)",
+)
+# PostgreSQL only: a BRIN on ts_ms for slices of the whole fleet (every host's last minutes).
+# Measured on a simulated day: 0.06 % of the table's size, 9x faster slices (docs/data-model.md).
+# SQLite's table is clustered by host and has no BRIN.
+Index("ix_metric_frames_ts_ms_brin", metric_frames.c.ts_ms, postgresql_using="brin").ddl_if(
+    dialect="postgresql"
 )
 
 ingested_batches = Table(
