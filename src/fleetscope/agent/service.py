@@ -119,6 +119,7 @@ class AgentService:
             body = encode_payload(
                 batch.batch_id, self._agent, self.identity, [e.snapshot_json for e in batch.entries]
             )
+            log.debug("sending batch %s: %d snapshots", batch.batch_id, len(batch.entries))
             result = self.sink.send(body)
             if not self._settle(batch, result):
                 return
