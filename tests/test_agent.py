@@ -1,13 +1,14 @@
 """Agent: CPU rates over ordered snapshots, collector isolation, the psutil path with injected
-results, upload outcome handling and the outbox."""
+results, upload outcome handling, back-off and the spool in the service loop."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import namedtuple
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -29,12 +30,21 @@ from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.service import AgentService
-from fleetscope.agent.uploader import Outcome, Uploader, retry_after
-from fleetscope.model.payload import CpuModeSeconds, HostIdentity, MemorySection, Payload, Snapshot
+from fleetscope.agent.sink import encode_payload
+from fleetscope.agent.spool import MemorySpool, SpoolLimits
+from fleetscope.agent.uploader import Backoff, Outcome, Uploader, retry_after
+from fleetscope.model.payload import (
+    AgentSelf,
+    CpuModeSeconds,
+    HostIdentity,
+    MemorySection,
+    Payload,
+    Snapshot,
+)
 from fleetscope.model.series import flatten_snapshot
 from tests.fixture_links import materialize_links
 from tests.golden import key, load_expected
-from tests.helpers import free_port, payload, snapshot
+from tests.helpers import free_port, payload, payload_json, snapshot
 
 STAT = """cpu  {u} 0 {s} {i} 0 0 0 0 0 0
 {cores}intr 1 0
@@ -247,7 +257,10 @@ class _FakeRunner:
 
     def collect(self) -> object:
         self.n += 1
-        return snapshot(datetime(2026, 11, 22, 8, 0, self.n, tzinfo=UTC))
+        at = datetime(2026, 11, 22, 8, 0, tzinfo=UTC) + timedelta(seconds=self.n)
+        return snapshot(at).model_copy(
+            update={"agent": AgentSelf(cpu_seconds_total=1, resident_bytes=1)}
+        )
 
 
 class FakeTransport:
@@ -272,17 +285,27 @@ def status(code: int, **headers: str) -> HttpResponse:
     return HttpResponse(code, {k.lower().replace("_", "-"): v for k, v in headers.items()}, b"{}")
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _service(
-    handler: Callable[[int], HttpResponse | OSError],
+    handler: Callable[[int], HttpResponse | OSError], monotonic: FakeClock | None = None
 ) -> tuple[AgentService, FakeTransport]:
     transport = FakeTransport(handler)
     service = AgentService(
         _FakeRunner(),  # type: ignore[arg-type]
         HostIdentity(machine_id="m", hostname="h"),
         Uploader(transport, "http://server", "k"),
+        MemorySpool(SpoolLimits(max_bytes=10**9, max_age_seconds=1e12)),
         interval_seconds=0.01,
         batch_size=2,
-        max_buffered_snapshots=5,
+        backoff=Backoff(0.01, 0.02, random.Random(1)),
+        monotonic=monotonic or time.monotonic,
     )
     return service, transport
 
@@ -303,38 +326,103 @@ def test_a_retry_resends_the_same_batch_id() -> None:
     service.collect_once()
     service.collect_once()
     service.upload_pending()
-    assert service.status.last_error is not None and len(service.outbox) == 2
+    spooled = service.spool.status()
+    assert spooled.depth == 2 and (spooled.last_error or "").startswith("503")
     service.flush(timeout_seconds=1)
     first, second = sent_payloads(transport)
     assert first.batch_id == second.batch_id and len(first.snapshots) == 2
-    assert len(service.outbox) == 0 and service.status.snapshots_delivered == 2
+    assert service.spool.status().depth == 0 and service.status.snapshots_delivered == 2
+    assert service.spool.status().last_success_at is not None
 
 
-def test_rejected_batches_are_dropped_and_counted_unauthorized_keeps_buffering() -> None:
-    service, _ = _service(lambda n: status(422) if n == 1 else status(401))
+def test_rejected_batches_are_dead_lettered_unauthorized_stops_and_keeps_spooling(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service, transport = _service(lambda n: status(422) if n == 1 else status(401))
     service.collect_once()
     service.flush(timeout_seconds=1)
-    assert service.status.snapshots_dropped == 1 and len(service.outbox) == 0
+    spooled = service.spool.status()
+    assert spooled.dead_letters_total == 1 and spooled.depth == 0
+    (dead,) = service.spool.dead_letters()
+    assert dead.status_code == 422 and dead.snapshots == 1
+    assert "moved to dead letters" in caplog.text
     for _ in range(3):
         service.collect_once()
     service.flush(timeout_seconds=1)
-    assert service.status.key_rejected and len(service.outbox) == 3
+    assert service.status.key_rejected and service.spool.status().depth == 3
+    assert "the API key is wrong or revoked" in caplog.text
+    sends = len(transport.sent)
+    service.collect_once()
+    service.flush(timeout_seconds=1)
+    assert len(transport.sent) == sends  # stopped: no more attempts until restart
+    assert service.spool.status().depth == 4  # and the spool keeps filling
 
 
-def test_a_full_outbox_drops_the_oldest_and_counts_them() -> None:
-    service, _ = _service(lambda n: status(503))
-    for _ in range(8):
+def test_after_an_outage_every_snapshot_arrives_once_in_order() -> None:
+    down = set(range(1, 6))  # the first five attempts fail
+    service, transport = _service(
+        lambda n: ConnectionRefusedError(111, "refused") if n in down else status(202)
+    )
+    for _ in range(5):
         service.collect_once()
-    assert len(service.outbox) == 5 and service.status.snapshots_dropped == 3
+        service._next_upload_at = 0.0  # skip the wait; the back-off has its own test
+        service.upload_pending()
+    service.flush(timeout_seconds=1)
+    delivered = sent_payloads(transport)[5:]
+    stamps = [s.timestamp for p in delivered for s in p.snapshots]
+    assert stamps == sorted(set(stamps)) and len(stamps) == 5
+    # The first batch was formed, with one snapshot, before the outage and keeps its id.
+    assert [len(p.snapshots) for p in delivered] == [1, 2, 2]
+    assert delivered[0].batch_id == sent_payloads(transport)[0].batch_id
+
+
+def test_backoff_waits_with_full_jitter_and_honours_retry_after() -> None:
+    backoff = Backoff(base_seconds=1, max_seconds=10, rng=random.Random(7))
+    delays = [backoff.failed() for _ in range(8)]
+    assert all(0 <= d <= min(10, 2**n) for n, d in enumerate(delays, start=1))
+    assert backoff.failed(retry_after_seconds=30) == 30  # the server's wish wins when longer
+    assert backoff.failed(retry_after_seconds=1e9) == 3600  # a broken header does not
+    backoff.succeeded()
+    assert backoff.failures == 0 and backoff.failed() <= 2
+    clock = FakeClock()
+    service, transport = _service(lambda n: status(429, retry_after="7"), monotonic=clock)
+    service.collect_once()
+    service.upload_pending()
+    clock.now += 6
+    service.upload_pending()
+    assert len(transport.sent) == 1
+    clock.now += 2
+    service.upload_pending()
+    assert len(transport.sent) == 2
+
+
+def test_snapshots_carry_the_spool_figures() -> None:
+    service, _ = _service(lambda n: status(503))
+    first = service.collect_once()
+    second = service.collect_once()
+    assert first.agent is not None and first.agent.spool_depth == 0
+    assert second.agent is not None and second.agent.spool_depth == 1
+    assert second.agent.spool_dropped_total == 0 and second.agent.spool_dead_letters_total == 0
+    assert second.agent.spool_oldest_age_seconds is not None
+    keys = dict(flatten_snapshot(second))
+    assert keys["agent_spool_depth"] == 1
+
+
+def test_encode_payload_is_the_payload_model() -> None:
+    sent = payload(3)
+    body = encode_payload(
+        sent.batch_id, sent.agent, sent.host, [s.model_dump_json().encode() for s in sent.snapshots]
+    )
+    assert Payload.model_validate_json(body) == sent
 
 
 def test_network_errors_and_retry_after() -> None:
     refused = Uploader(
         FakeTransport(lambda n: ConnectionRefusedError(111, "refused")), "http://s", "k"
     )
-    assert refused.send(payload(1)).outcome is Outcome.RETRY
+    assert refused.send(payload_json(payload(1))).outcome is Outcome.RETRY
     busy = Uploader(FakeTransport(lambda n: status(429, retry_after="7")), "http://s", "k").send(
-        payload(1)
+        payload_json(payload(1))
     )
     assert busy.outcome is Outcome.RETRY and busy.retry_after_seconds == 7
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
@@ -369,11 +457,15 @@ def test_stdlib_transport_keeps_the_connection_and_reconnects() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}"
     uploader = Uploader(StdlibTransport(timeout_seconds=5), url, "k")
     try:
-        assert uploader.send(payload(1)).outcome is Outcome.DELIVERED
-        busy = uploader.send(payload(1))
+        assert uploader.send(payload_json(payload(1))).outcome is Outcome.DELIVERED
+        busy = uploader.send(payload_json(payload(1)))
         assert busy.outcome is Outcome.RETRY and busy.retry_after_seconds == 3
-        assert uploader.send(payload(1)).outcome is Outcome.DELIVERED  # then the server hangs up
-        assert uploader.send(payload(1)).outcome is Outcome.DELIVERED  # on a new connection
+        assert (
+            uploader.send(payload_json(payload(1))).outcome is Outcome.DELIVERED
+        )  # then the server hangs up
+        assert (
+            uploader.send(payload_json(payload(1))).outcome is Outcome.DELIVERED
+        )  # on a new connection
         assert _Ingest.peers[0] == _Ingest.peers[1] == _Ingest.peers[2] != _Ingest.peers[3]
     finally:
         uploader.close()
@@ -383,7 +475,7 @@ def test_stdlib_transport_keeps_the_connection_and_reconnects() -> None:
 
 def test_stdlib_transport_refused_is_a_retry() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    result = Uploader(StdlibTransport(timeout_seconds=5), url, "k").send(payload(1))
+    result = Uploader(StdlibTransport(timeout_seconds=5), url, "k").send(payload_json(payload(1)))
     assert result.outcome is Outcome.RETRY and "Refused" in result.message
 
 

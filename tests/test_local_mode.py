@@ -18,13 +18,14 @@ from fleetscope.agent.identity import host_identity
 from fleetscope.agent.service import AgentService
 from fleetscope.agent.settings import PCC_ALIASES, AgentSettings
 from fleetscope.agent.sink import FileSink
+from fleetscope.agent.spool import MemorySpool, SpoolLimits
 from fleetscope.agent.uploader import Outcome
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.model.duration import parse_seconds
 from fleetscope.model.payload import HostIdentity, Payload
 from fleetscope.model.settings import check_environment, foreign_variables
-from tests.helpers import payload, snapshot
+from tests.helpers import payload, payload_json, snapshot
 from tests.server import LiveServer
 
 FLEETSCOPE = [sys.executable, "-m", "fleetscope.cli"]
@@ -144,8 +145,8 @@ def test_file_sink_one_fsynced_line_per_payload_and_a_torn_tail_is_cut(tmp_path:
     path = tmp_path / "sub" / "c.jsonl"
     sink = FileSink(path)
     first, second = payload(2), payload(1)
-    assert sink.send(first).outcome is Outcome.DELIVERED
-    assert sink.send(second).outcome is Outcome.DELIVERED
+    assert sink.send(payload_json(first)).outcome is Outcome.DELIVERED
+    assert sink.send(payload_json(second)).outcome is Outcome.DELIVERED
     sink.close()
     assert _lines(path) == [first, second]
     # A crash in the middle of the third line leaves half of it behind.
@@ -153,7 +154,7 @@ def test_file_sink_one_fsynced_line_per_payload_and_a_torn_tail_is_cut(tmp_path:
         handle.write(payload(1).model_dump_json().encode()[:50])
     third = payload(1)
     sink = FileSink(path)
-    sink.send(third)
+    sink.send(payload_json(third))
     sink.close()
     assert _lines(path) == [first, second, third]
 
@@ -162,7 +163,7 @@ def test_file_sink_one_fsynced_line_per_payload_and_a_torn_tail_is_cut(tmp_path:
 def test_a_full_disk_is_retried_not_lost() -> None:
     sink = FileSink(Path("/dev/full"))
     try:
-        result = sink.send(payload(1))
+        result = sink.send(payload_json(payload(1)))
     finally:
         sink.close()
     assert result.outcome is Outcome.RETRY and "No space left" in result.message
@@ -183,6 +184,7 @@ def test_the_service_writes_to_a_file_sink_and_stops_after_its_duration(tmp_path
         _Runner(),  # type: ignore[arg-type]
         HostIdentity(machine_id="m", hostname="h"),
         sink,
+        MemorySpool(SpoolLimits(max_bytes=10**9, max_age_seconds=1e12)),
         interval_seconds=0.05,
     )
     started = time.monotonic()

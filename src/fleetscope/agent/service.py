@@ -1,74 +1,46 @@
-"""The agent's loop: collect every interval, hand snapshots to the outbox, send them to the
-sink (an Uploader to a server, or a FileSink in local mode).
+"""The agent's loop: collect every interval, commit each snapshot to the spool, and send the
+spool's oldest batches to the sink (an Uploader to a server, or a FileSink in local mode).
 
-Snapshots wait in an in-memory outbox until the server acknowledges them. A batch keeps its id
-across retries, so a retry after a lost response is recognised by the server and stored once.
-(The durable on-disk spool replaces this outbox in the spool work; the loop stays the same.)
+A snapshot is in the spool (agent/spool/) before the sink sees it, and leaves only after the
+sink says delivered, so a server outage or an agent crash loses nothing; a batch keeps its id
+across retries and restarts, so a resend after a lost response is stored once. Between
+collections the loop replays the backlog, oldest first, until the next cycle is due.
+
+Failures: network errors, 5xx and 429 back off (exponential, full jitter, Retry-After);
+400/413/415/422 move the batch to the spool's dead letters with the server's message;
+401/403 stop uploading until restart (the key is wrong or revoked) while the spool fills.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
-import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fleetscope import __version__
 from fleetscope.agent.runner import CollectorRunner
-from fleetscope.agent.sink import Sink
-from fleetscope.agent.uploader import Outcome, UploadResult
-from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
+from fleetscope.agent.sink import Sink, encode_payload
+from fleetscope.agent.spool import Spool, SpoolBatch, SpoolError
+from fleetscope.agent.uploader import Backoff, Outcome, UploadResult
+from fleetscope.model.payload import AgentInfo, HostIdentity, Snapshot
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
-
-
-@dataclass
-class OutboxBatch:
-    batch_id: uuid.UUID
-    snapshots: list[Snapshot]
+DEFAULT_BATCH_BYTES = 4 * 1024 * 1024  # of snapshot JSON; ingest takes up to 16 MiB decoded
 
 
 @dataclass
 class AgentStatus:
+    """This run's counters; what outlives a restart is in the spool's status."""
+
     snapshots_collected: int = 0
     snapshots_delivered: int = 0
-    snapshots_dropped: int = 0
-    last_success: float | None = None
-    last_error: str | None = None
+    snapshots_not_spooled: int = 0  # the spool refused them (disk full, I/O error)
     key_rejected: bool = False
-
-
-@dataclass
-class Outbox:
-    """Snapshots not yet acknowledged, oldest first, bounded: when full the oldest are dropped
-    and counted, never silently."""
-
-    max_snapshots: int
-    batch_size: int
-    waiting: deque[Snapshot] = field(default_factory=deque)
-    in_flight: OutboxBatch | None = None
-
-    def add(self, snapshot: Snapshot, status: AgentStatus) -> None:
-        self.waiting.append(snapshot)
-        while len(self) > self.max_snapshots and self.waiting:
-            self.waiting.popleft()
-            status.snapshots_dropped += 1
-
-    def next_batch(self) -> OutboxBatch | None:
-        if self.in_flight is None and self.waiting:
-            taken = [self.waiting.popleft() for _ in range(min(self.batch_size, len(self.waiting)))]
-            self.in_flight = OutboxBatch(uuid.uuid4(), taken)
-        return self.in_flight
-
-    def __len__(self) -> int:
-        return len(self.waiting) + (len(self.in_flight.snapshots) if self.in_flight else 0)
 
 
 class AgentService:
@@ -77,111 +49,160 @@ class AgentService:
         runner: CollectorRunner,
         identity: HostIdentity,
         sink: Sink,
+        spool: Spool,
         *,
         interval_seconds: float,
         batch_size: int = 100,
-        max_buffered_snapshots: int = 8640,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
+        backoff: Backoff | None = None,
         sleep: Callable[[float], bool] | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runner = runner
         self.identity = identity
         self.sink = sink
+        self.spool = spool
         self.interval = interval_seconds
+        self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
+        self.backoff = backoff or Backoff(interval_seconds, MAX_BACKOFF_SECONDS)
         self.status = AgentStatus()
-        self.outbox = Outbox(max_buffered_snapshots, batch_size)
+        self._agent = AgentInfo(version=__version__)
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
-        self._failures = 0
+        self._clock = clock
+        self._monotonic = monotonic
         self._next_upload_at = 0.0
 
     def collect_once(self) -> Snapshot:
-        snapshot = self.runner.collect()
-        self.outbox.add(snapshot, self.status)
+        snapshot = self._with_spool_figures(self.runner.collect())
         self.status.snapshots_collected += 1
+        try:
+            self.spool.append(snapshot.timestamp.timestamp(), snapshot.model_dump_json().encode())
+        except SpoolError as exc:
+            self.status.snapshots_not_spooled += 1
+            log.error("snapshot of %s lost: %s", snapshot.timestamp.isoformat(), exc)
         return snapshot
 
-    def upload_pending(self, deadline: float | None = None) -> None:
-        """Send batches until the outbox is empty, an upload fails, or the deadline passes."""
-        if time.monotonic() < self._next_upload_at:
-            return
-        while (batch := self.outbox.next_batch()) is not None:
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            result = self.sink.send(self._payload(batch))
-            if result.outcome is Outcome.DELIVERED:
-                self._delivered(batch)
-                continue
-            self._failed(batch, result)
-            return
-
-    def _payload(self, batch: OutboxBatch) -> Payload:
-        return Payload(
-            schema_version=1,
-            batch_id=batch.batch_id,
-            agent=AgentInfo(version=__version__),
-            host=self.identity,
-            snapshots=batch.snapshots,
+    def _with_spool_figures(self, snapshot: Snapshot) -> Snapshot:
+        if snapshot.agent is None:
+            return snapshot
+        try:
+            spool = self.spool.status()
+        except SpoolError as exc:
+            log.warning("spool figures left out of this snapshot: %s", exc)
+            return snapshot
+        agent = snapshot.agent.model_copy(
+            update={
+                "spool_depth": spool.depth,
+                "spool_oldest_age_seconds": spool.oldest_age_seconds(self._clock()),
+                "spool_dropped_total": spool.dropped_total,
+                "spool_dead_letters_total": spool.dead_letters_total,
+            }
         )
+        return snapshot.model_copy(update={"agent": agent})
 
-    def _delivered(self, batch: OutboxBatch) -> None:
-        self.outbox.in_flight = None
-        self.status.snapshots_delivered += len(batch.snapshots)
-        self.status.last_success = time.time()
-        self.status.key_rejected = False
-        self._failures = 0
+    def upload_pending(self, deadline: float | None = None) -> None:
+        """Send the oldest batches until the spool is empty, an upload fails, or the deadline
+        passes."""
+        if self.status.key_rejected or self._monotonic() < self._next_upload_at:
+            return
+        while deadline is None or self._monotonic() <= deadline:
+            try:
+                batch = self.spool.take(self.batch_size, self.batch_bytes)
+            except SpoolError as exc:
+                log.error("cannot read the spool: %s", exc)
+                return
+            if batch is None:
+                return
+            body = encode_payload(
+                batch.batch_id, self._agent, self.identity, [e.snapshot_json for e in batch.entries]
+            )
+            log.debug("sending batch %s: %d snapshots", batch.batch_id, len(batch.entries))
+            result = self.sink.send(body)
+            if not self._settle(batch, result):
+                return
 
-    def _failed(self, batch: OutboxBatch, result: UploadResult) -> None:
-        self.status.last_error = f"{result.status_code or 'network'}: {result.message}"
-        if result.outcome is Outcome.REJECTED:
-            # The payload itself is bad; retrying cannot help. Logged with the server's reason.
+    def _settle(self, batch: SpoolBatch, result: UploadResult) -> bool:
+        """Update the spool after a send; True when the next batch may go now."""
+        try:
+            if result.outcome is Outcome.DELIVERED:
+                self.spool.delivered(batch.batch_id)
+                self.status.snapshots_delivered += len(batch.entries)
+                self.backoff.succeeded()
+                log.debug(
+                    "delivered batch %s: %d snapshots, %.3f..%.3f",
+                    batch.batch_id,
+                    len(batch.entries),
+                    batch.entries[0].timestamp,
+                    batch.entries[-1].timestamp,
+                )
+                return True
+            error = f"{result.status_code or 'network'}: {result.message}"
+            self.spool.record_error(error)
+            if result.outcome is Outcome.REJECTED:
+                # The payload itself is bad; retrying cannot help. Kept with the reason.
+                self.spool.dead_letter(batch.batch_id, result.status_code, result.message)
+                log.error(
+                    "server rejected batch %s of %d snapshots (%s), moved to dead letters: %s",
+                    batch.batch_id,
+                    len(batch.entries),
+                    result.status_code,
+                    result.message,
+                )
+                return True
+        except SpoolError as exc:
+            log.error("spool update after an upload failed: %s", exc)
+            return False
+        if result.outcome is Outcome.UNAUTHORIZED:
+            self.status.key_rejected = True
             log.error(
-                "server rejected batch %s (%s): %s",
-                batch.batch_id,
+                "uploads stopped (%s): %s. Snapshots keep spooling; set the right key and "
+                "restart the agent",
                 result.status_code,
                 result.message,
             )
-            self.outbox.in_flight = None
-            self.status.snapshots_dropped += len(batch.snapshots)
-            return
-        if result.outcome is Outcome.UNAUTHORIZED:
-            if not self.status.key_rejected:
-                log.error("uploads stopped: %s; snapshots keep buffering", result.message)
-            self.status.key_rejected = True
-        else:
-            log.warning("upload failed, will retry: %s", self.status.last_error)
-        self._failures += 1
-        # Exponential back-off with full jitter; the server's Retry-After wins when it is longer.
-        backoff = random.uniform(
-            0, min(MAX_BACKOFF_SECONDS, self.interval * 2 ** min(self._failures, 10))
-        )
-        self._next_upload_at = time.monotonic() + max(backoff, result.retry_after_seconds or 0.0)
+            return False
+        delay = self.backoff.failed(result.retry_after_seconds)
+        self._next_upload_at = self._monotonic() + delay
+        log.warning("upload failed (%s), next try in %.1f s", error, delay)
+        return False
 
     def run(self, cycles: int | None = None, duration_seconds: float | None = None) -> None:
         """Collect on a fixed cadence until stop(), for `cycles` cycles or for
         `duration_seconds` (whichever comes first), then flush."""
-        next_cycle = time.monotonic()
+        next_cycle = self._monotonic()
         end = math.inf if duration_seconds is None else next_cycle + duration_seconds
         done = 0
         while (
-            not self._stop.is_set() and (cycles is None or done < cycles) and time.monotonic() < end
+            not self._stop.is_set()
+            and (cycles is None or done < cycles)
+            and self._monotonic() < end
         ):
             self.collect_once()
             self.upload_pending(deadline=next_cycle + self.interval)
             done += 1
             next_cycle += self.interval
-            delay = next_cycle - time.monotonic()
+            delay = next_cycle - self._monotonic()
             if delay < 0:  # fell behind (suspend, overload): skip missed cycles, don't burst
-                next_cycle = time.monotonic()
+                next_cycle = self._monotonic()
                 delay = 0
-            if self._sleep(max(0.0, min(delay, end - time.monotonic()))):
+            if self._sleep(max(0.0, min(delay, end - self._monotonic()))):
                 break
         self.flush(timeout_seconds=5.0)
 
     def flush(self, timeout_seconds: float) -> None:
+        """Try to send what waits now, for at most timeout_seconds; the rest stays spooled."""
         self._next_upload_at = 0.0
-        self.upload_pending(deadline=time.monotonic() + timeout_seconds)
-        if len(self.outbox):
-            log.warning("stopping with %d snapshots not delivered", len(self.outbox))
+        self.upload_pending(deadline=self._monotonic() + timeout_seconds)
+        try:
+            waiting = self.spool.status().depth
+        except SpoolError as exc:
+            log.warning("spool status: %s", exc)
+            return
+        if waiting:
+            log.warning("%d snapshots stay in the spool for the next start", waiting)
 
     def stop(self) -> None:
         self._stop.set()

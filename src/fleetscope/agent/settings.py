@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     HttpUrl,
     SecretStr,
@@ -50,6 +51,22 @@ PCC_ALIASES = {
 }
 
 
+class SpoolSettings(BaseModel):
+    """[agent.spool]: the on-disk queue of snapshots not yet delivered (data_dir/spool.db)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_bytes: Annotated[int, Field(ge=1)] = Field(
+        default=256 * 1024 * 1024,
+        description="bound on the spooled snapshots (compressed, about 5 kB each: 256 MiB "
+        "holds about 6 days at 10 s); past it the oldest are dropped and counted",
+    )
+    max_age_seconds: Annotated[Seconds, Field(gt=0)] = Field(
+        default=7 * 86400.0,
+        description="snapshots older than this are dropped and counted (10s, 5m, 24h, 7d)",
+    )
+
+
 class AgentSettings(FleetscopeSettings):
     TOML_TABLE: ClassVar[str] = "agent"
     ENV_ALIASES: ClassVar[dict[str, str]] = PCC_ALIASES
@@ -82,6 +99,14 @@ class AgentSettings(FleetscopeSettings):
     collector_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     upload_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_snapshots_per_upload: Annotated[int, Field(ge=1, le=10_000)] = 100
+    max_upload_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
+        default=4 * 1024 * 1024,
+        description="bound on a batch's snapshot JSON before compression (ingest takes 16 MiB)",
+    )
+    upload_backoff_max_seconds: Annotated[Seconds, Field(gt=0)] = Field(
+        default=300.0, description="longest wait between retries while the server is away"
+    )
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     disk: DiskSettings = Field(default_factory=DiskSettings)
     processes: ProcessesSettings = Field(default_factory=ProcessesSettings)

@@ -3,7 +3,8 @@
 The outcome is classified for the caller: delivered (2xx), retry later (network error, 5xx,
 429, with the server's Retry-After), rejected (400/413/415/422: the payload itself is bad) or
 unauthorized (401/403: the key is wrong or revoked). The HTTP transport is injected
-(agent/http.py), so tests pass a fake one instead of patching the network.
+(agent/http.py), so tests pass a fake one instead of patching the network. `Backoff` says how
+long to wait after a failure that is worth retrying.
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ from __future__ import annotations
 import email.utils
 import http.client
 import logging
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import zstandard
 
 from fleetscope.agent.http import HttpResponse, HttpTransport
-from fleetscope.model.payload import Payload
 
 log = logging.getLogger(__name__)
 
 INGEST_PATH = "/api/v1/ingest"
 _REJECTED = {400, 413, 415, 422}
 _UNAUTHORIZED = {401, 403}
+# A Retry-After beyond this is taken as a broken header rather than a plan.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 class Outcome(Enum):
@@ -52,8 +55,8 @@ class Uploader:
         self.compress = compress
         self._zstd = zstandard.ZstdCompressor(level=3)
 
-    def send(self, payload: Payload) -> UploadResult:
-        body = payload.model_dump_json().encode()
+    def send(self, body: bytes) -> UploadResult:
+        """Post one payload (its JSON, model.payload.Payload) and classify the answer."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
         if self.compress:
             body = self._zstd.compress(body)
@@ -91,3 +94,27 @@ def retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off with full jitter (a uniform draw between 0 and base * 2^failures,
+    capped), so agents that lost the same server do not come back in step. The server's
+    Retry-After wins when it is longer. The random source is injected for tests."""
+
+    base_seconds: float
+    max_seconds: float
+    rng: random.Random = field(default_factory=random.Random)
+    failures: int = 0
+
+    def failed(self, retry_after_seconds: float | None = None) -> float:
+        """Count a failure; the seconds to wait before the next attempt."""
+        self.failures += 1
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** min(self.failures, 30))
+        delay = self.rng.uniform(0, ceiling)
+        if retry_after_seconds is not None:
+            delay = max(delay, min(retry_after_seconds, MAX_RETRY_AFTER_SECONDS))
+        return delay
+
+    def succeeded(self) -> None:
+        self.failures = 0

@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, TypeVar
@@ -142,13 +143,25 @@ def _runner(settings: AgentSettings) -> Any:
 def _agent_service(settings: AgentSettings, sink: Any) -> Any:
     from fleetscope.agent.identity import host_identity
     from fleetscope.agent.service import AgentService
+    from fleetscope.agent.spool import SpoolLimits, open_spool
+    from fleetscope.agent.uploader import Backoff
 
+    spool = open_spool(
+        settings.data_dir,
+        SpoolLimits(settings.spool.max_bytes, settings.spool.max_age_seconds),
+    )
+    waiting = spool.status()
+    if waiting.depth:
+        log.info("the spool holds %d snapshots from before: sending them first", waiting.depth)
     return AgentService(
         _runner(settings),
         host_identity(settings.rootfs, settings.data_dir, settings.hostname),
         sink,
+        spool,
         interval_seconds=settings.interval_seconds,
         batch_size=settings.max_snapshots_per_upload,
+        batch_bytes=settings.max_upload_bytes,
+        backoff=Backoff(settings.interval_seconds, settings.upload_backoff_max_seconds),
     )
 
 
@@ -191,8 +204,16 @@ def _on_signals(handler: Any) -> None:
         signal.signal(sig, handler)
 
 
-@app.command()
+agent_app = typer.Typer(
+    help="Collect this host's metrics and stream them to a server, or write them to a file. "
+    "`fleetscope agent status` shows what waits in its spool.",
+)
+app.add_typer(agent_app, name="agent")
+
+
+@agent_app.callback(invoke_without_command=True)
 def agent(
+    ctx: typer.Context,
     mode: Annotated[
         str | None,
         typer.Option(
@@ -225,6 +246,9 @@ def agent(
     ] = None,
 ) -> None:
     """Collect this host's metrics and stream them to a server, or write them to a file."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"data_dir": data_dir, "config": config}
+        return
     settings = _load(
         AgentSettings,
         config,
@@ -255,9 +279,103 @@ def agent(
         service.run(duration_seconds=settings.duration_seconds)
     finally:
         service.runner.close()
+        service.spool.close()
         close = getattr(sink, "close", None)
         if callable(close):
             close()
+
+
+@agent_app.command("status")
+def agent_status(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+) -> None:
+    """Show the agent's spool: depth, oldest entry, dropped, dead letters, last success and
+    error. Reads the spool file read-only, beside a running agent or after it stopped."""
+    import time
+
+    from fleetscope.agent.spool import SPOOL_FILE, SpoolError
+    from fleetscope.agent.spool.sqlite import open_read_only, read_dead_letters, read_status
+
+    given = ctx.obj or {}
+    settings = _load(
+        AgentSettings, config or given.get("config"), data_dir=data_dir or given.get("data_dir")
+    )
+    path = settings.data_dir / SPOOL_FILE
+    try:
+        conn = open_read_only(path)
+        try:
+            status = read_status(conn)
+            dead = read_dead_letters(conn, 5)
+        finally:
+            conn.close()
+    except SpoolError as exc:
+        typer.echo(f"fleetscope agent status: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    now = time.time()
+    if as_json:
+        figures = {
+            "spool": str(path),
+            "depth": status.depth,
+            "stored_bytes": status.stored_bytes,
+            "oldest_age_seconds": status.oldest_age_seconds(now),
+            "appended_total": status.appended_total,
+            "dropped_total": status.dropped_total,
+            "dead_letters_total": status.dead_letters_total,
+            "last_success_at": status.last_success_at,
+            "last_error": status.last_error,
+            "last_error_at": status.last_error_at,
+        }
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    oldest = status.oldest_age_seconds(now)
+    rows = [
+        ("spool", str(path)),
+        (
+            "waiting",
+            f"{status.depth} snapshots ({status.stored_bytes / 1024:.0f} KiB stored)"
+            + ("" if oldest is None else f", oldest {_ago(oldest)}"),
+        ),
+        ("collected", f"{status.appended_total} since the spool was created"),
+        (
+            "dropped",
+            f"{status.dropped_total} (bounds: [agent.spool] max_bytes "
+            f"{settings.spool.max_bytes}, max_age_seconds {settings.spool.max_age_seconds:g})",
+        ),
+        ("dead letters", f"{status.dead_letters_total} snapshots rejected by the server"),
+        ("last success", _when(status.last_success_at, now)),
+        (
+            "last error",
+            _when(status.last_error_at, now)
+            + (f": {status.last_error}" if status.last_error else ""),
+        ),
+    ]
+    rows += [
+        (
+            "rejected batch",
+            f"{d.batch_id} ({d.snapshots} snapshots, {d.status_code}): {d.message[:200]}",
+        )
+        for d in dead
+    ]
+    for name, value in rows:
+        typer.echo(f"{name:<15}{value}")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def _when(at: float | None, now: float) -> str:
+    if at is None:
+        return "never"
+    stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{stamp} ({_ago(now - at)})"
 
 
 @app.command()

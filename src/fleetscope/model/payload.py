@@ -310,6 +310,12 @@ class AgentSelf(_Strict):
 
     cpu_seconds_total: NonNegative
     resident_bytes: NonNegative
+    # The spool as this snapshot was taken (absent from agents without one): snapshots waiting,
+    # the age of the oldest, and those lost to the spool's bounds or rejected by the server.
+    spool_depth: NonNegative | None = None
+    spool_oldest_age_seconds: NonNegative | None = None
+    spool_dropped_total: NonNegative | None = None
+    spool_dead_letters_total: NonNegative | None = None
 
 
 class Snapshot(_Strict):
