@@ -88,6 +88,10 @@ def test_live_fd_count_from_the_directory_size_matches_a_listing() -> None:
         sample = procfs.processes(page_size=PAGE_SIZE)[child.pid]
         assert sample.open_fds == listed
         assert procfs._fd_size_counts  # /proc is procfs: the size was used
+        # Processes without files (kernel threads) count 0 either way.
+        for pid, other in procfs.processes(page_size=PAGE_SIZE).items():
+            if other.open_fds == 0:
+                assert os.listdir(f"/proc/{pid}/fd") == []
     finally:
         child.kill()
         child.wait()

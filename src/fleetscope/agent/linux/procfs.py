@@ -137,6 +137,8 @@ class ProcFS:
         self.root = Path(root)
         self.page_size = page_size if page_size is not None else os.sysconf("SC_PAGE_SIZE")
         self._fd_size_counts: bool | None = None
+        # Whether a non-zero fd/ size was seen: the kernel counts, so 0 is a real zero.
+        self._fd_size_seen = False
 
     def read_text(self, relative: str) -> str:
         # Files under /proc report size 0, so read() until EOF rather than trusting stat().
@@ -310,7 +312,8 @@ class ProcFS:
         to 150 us here for a process with 250 fds); prometheus/procfs' FileDescriptorsLen
         does the same on a real procfs. stat answers even where listing is refused, so the
         size is used only when `counted` (io was readable: ptrace access, which listing
-        needs too), to keep "no access, no count". Older kernels report 0: listed then."""
+        needs too), to keep "no access, no count". Older kernels report 0 for every process:
+        listed then, until some process shows a non-zero size (the kernel counts)."""
         path = f"{self.root}/{pid}/fd"
         if counted:
             if self._fd_size_counts is None:
@@ -318,7 +321,10 @@ class ProcFS:
             if self._fd_size_counts:
                 size = os.stat(path).st_size
                 if size > 0:
+                    self._fd_size_seen = True
                     return size
+                if self._fd_size_seen:
+                    return 0
         return len(os.listdir(path))
 
     def _pid_exe(self, pid: int) -> str | None:
