@@ -13,6 +13,7 @@ import pytest
 
 from fleetscope.agent.linux.parsers.proc_pid import parse_pid_status
 from fleetscope.agent.linux.procfs import ProcessStatic, ProcFS
+from tests.conftest import require
 from tests.proc_tree import PAGE_SIZE, FakeProc, write_proc_tree
 
 LINUX = sys.platform.startswith("linux")
@@ -101,3 +102,14 @@ def test_status_lines_not_needed_are_not_checked() -> None:
     # Like prometheus/procfs, a line the parser does not use is not looked at.
     status = parse_pid_status("Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nodd line\nVmSwap:\t1 kB\n")
     assert (status.uid_effective, status.gid_effective, status.swap_bytes) == (2, 6, 1024)
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_read_text_reads_past_a_seq_file_page() -> None:
+    # A seq_file answers a read with at most a page, however much was asked; slabinfo is
+    # about 25 KiB of slab caches that are created and destroyed rarely.
+    require(os.access("/proc/slabinfo", os.R_OK), "/proc/slabinfo is root-only")
+    with open("/proc/slabinfo") as handle:
+        expected = [line.split()[0] for line in handle]
+    got = [line.split()[0] for line in ProcFS("/proc").read_text("slabinfo").splitlines()]
+    assert len(expected) > 60 and got == expected

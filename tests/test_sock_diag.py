@@ -159,6 +159,12 @@ def _netlink_available() -> bool:
     return True
 
 
+def _close(netlink: int, before: int, after: int) -> bool:
+    low, high = min(before, after), max(before, after)
+    slack = 5 + high // 5
+    return low - slack <= netlink <= high + slack
+
+
 def test_netlink_agrees_with_proc_net_tcp_on_this_host() -> None:
     require(_netlink_available(), "netlink sock_diag is not available here")
     live = TcpStateCounter(ProcFS("/proc"))
@@ -167,18 +173,24 @@ def test_netlink_agrees_with_proc_net_tcp_on_this_host() -> None:
     listening.bind(("127.0.0.1", 0))
     listening.listen()
     try:
-        from_tables = live._from_tables()
-        from_netlink = live.by_state()
-        assert live.uses_netlink  # it did not fall back
+        # Connections come and go while we read (other work on a shared machine makes and
+        # drops TIME_WAIT sockets by the dozen), so netlink is read between two reads of the
+        # tables and must fall within them, give or take; a burst may need another try.
+        for _ in range(5):
+            before = live._from_tables()
+            from_netlink = live.by_state()
+            after = live._from_tables()
+            assert live.uses_netlink  # it did not fall back
+            assert set(from_netlink) == set(before)
+            if all(_close(from_netlink[s], before[s], after[s]) for s in before):
+                break
+        else:
+            pytest.fail(f"netlink {from_netlink} vs /proc/net/tcp {before} .. {after}")
+        # Listening sockets are stable: exact.
+        assert before["LISTEN"] == after["LISTEN"] == from_netlink["LISTEN"] >= 1
     finally:
         listening.close()
         live.close()
-    # Listening sockets are stable between the two reads; connections come and go, so the
-    # other states need only be close.
-    assert from_netlink["LISTEN"] == from_tables["LISTEN"] >= 1
-    assert set(from_netlink) == set(from_tables)
-    for state, count in from_tables.items():
-        assert abs(from_netlink[state] - count) <= max(5, count // 5), state
 
 
 def test_the_network_collector_closes_its_netlink_socket() -> None:

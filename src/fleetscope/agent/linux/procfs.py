@@ -69,11 +69,31 @@ _NET_ATTRIBUTE_UNAVAILABLE = frozenset({errno.EINVAL, errno.EOPNOTSUPP, errno.EN
 _CPU_DIR = re.compile(r"^cpu([0-9]+)$")
 
 
-# One read() takes a whole /proc/<pid> file: stat, status, io and limits are seq_files, which
-# fill the caller's buffer unless the file ends first (fs/seq_file.c seq_read_iter), and
-# cmdline is copied until the count or the arguments run out (fs/proc/base.c get_mm_cmdline).
-# A short read is therefore the end of the file, and only a full buffer needs another read.
+# Reads continue until one returns nothing: a seq_file hands out at most its buffer (a page at
+# first) per read() whatever was asked (fs/seq_file.c seq_read_iter), so a short read is not
+# the end of /proc/net/tcp.
 _READ_BYTES = 16384
+
+
+def _read_bytes(path: str) -> bytes:
+    """The whole file. os.open/os.read rather than open(): no buffered file object per file,
+    17 against 23 us per small /proc file here (timeit). Files under /proc and /sys report
+    size 0, so this reads until EOF rather than trusting stat()."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, _READ_BYTES)
+        if not data:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, _READ_BYTES):
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _read_text(path: str) -> str:
+    return _read_bytes(path).decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +161,7 @@ class ProcFS:
         self._fd_size_seen = False
 
     def read_text(self, relative: str) -> str:
-        # Files under /proc report size 0, so read() until EOF rather than trusting stat().
-        with open(self.root / relative, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        return _read_text(f"{self.root}/{relative}")
 
     def exists(self, relative: str) -> bool:
         return (self.root / relative).exists()
@@ -210,19 +228,7 @@ class ProcFS:
         return sorted(int(name) for name in os.listdir(self.root) if name.isdigit())
 
     def _pid_bytes(self, pid: int, name: str) -> bytes:
-        # os.open/os.read rather than open(): no buffered file object per file, 16 against
-        # 23 us per small /proc file here (timeit).
-        fd = os.open(f"{self.root}/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = os.read(fd, _READ_BYTES)
-            if len(data) < _READ_BYTES:
-                return data
-            chunks = [data]
-            while chunk := os.read(fd, _READ_BYTES):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
+        return _read_bytes(f"{self.root}/{pid}/{name}")
 
     def _pid_text(self, pid: int, name: str) -> str:
         return self._pid_bytes(pid, name).decode("utf-8", errors="replace")
@@ -394,8 +400,7 @@ class SysFS:
         self.root = Path(root)
 
     def read_text(self, relative: str) -> str:
-        with open(self.root / relative, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        return _read_text(f"{self.root}/{relative}")
 
     def _read_files(self, directory: Path, names: tuple[str, ...]) -> dict[str, str]:
         """The named files of a directory that can be read. Absent files are expected (each
@@ -404,8 +409,7 @@ class SysFS:
         texts: dict[str, str] = {}
         for name in names:
             try:
-                with open(directory / name, encoding="utf-8", errors="replace") as handle:
-                    texts[name] = handle.read()
+                texts[name] = _read_text(f"{directory}/{name}")
             except (FileNotFoundError, PermissionError) as exc:
                 log.debug("optional sysfs file %s unavailable: %s", directory / name, exc)
         return texts
@@ -420,8 +424,7 @@ class SysFS:
             return parse_net_class(device, files)
         for name in NET_CLASS_FILES:
             try:
-                with open(directory / name, encoding="utf-8", errors="replace") as handle:
-                    files[name] = handle.read()
+                files[name] = _read_text(f"{directory}/{name}")
             except (FileNotFoundError, PermissionError) as exc:
                 log.debug("optional sysfs file %s unavailable: %s", directory / name, exc)
             except OSError as exc:
