@@ -382,11 +382,16 @@ class ProcFS:
         """The mounts of PID 1's namespace (the host's, when the agent runs in a container
         with the host's /proc), like node_exporter 1.5.0; /proc/mounts (the agent's own view)
         when /proc/1 is hidden (mounted with hidepid) or unreadable."""
+        return parse_mounts(*self.mount_table())
+
+    def mount_table(self) -> tuple[str, str]:
+        """(text, source name) of the mount table `mounts` parses, for a caller that parses
+        it only when it changed."""
         try:
-            return parse_mounts(self.read_text("1/mounts"), "/proc/1/mounts")
+            return self.read_text("1/mounts"), "/proc/1/mounts"
         except (FileNotFoundError, PermissionError) as exc:
             log.debug("reading /proc/1/mounts failed, falling back to /proc/mounts: %s", exc)
-            return parse_mounts(self.read_text("mounts"), "/proc/mounts")
+            return self.read_text("mounts"), "/proc/mounts"
 
     def modules(self) -> list[KernelModule]:
         return parse_modules(self.read_text("modules"))
