@@ -56,7 +56,12 @@ from fleetscope.agent.linux.parsers.thermal import (
     parse_cooling_device,
     parse_thermal_zone,
 )
-from fleetscope.agent.linux.parsers.vmstat import VmStat, parse_vmstat
+from fleetscope.agent.linux.parsers.vmstat import (
+    VmStat,
+    VmStatSwap,
+    parse_vmstat,
+    parse_vmstat_swap,
+)
 from fleetscope.agent.processes.sample import ProcessSample
 
 log = logging.getLogger(__name__)
@@ -183,6 +188,9 @@ class ProcFS:
 
     def vmstat(self) -> VmStat:
         return parse_vmstat(self.read_text("vmstat"))
+
+    def vmstat_swap(self) -> VmStatSwap:
+        return parse_vmstat_swap(self.read_text("vmstat"))
 
     def file_nr(self) -> FileNr:
         return parse_file_nr(self.read_text("sys/fs/file-nr"))
