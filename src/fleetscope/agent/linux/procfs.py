@@ -236,7 +236,23 @@ class ProcFS:
         return sorted(int(name) for name in os.listdir(self.root) if name.isdigit())
 
     def _pid_bytes(self, pid: int, name: str) -> bytes:
-        return _read_bytes(f"{self.root}/{pid}/{name}")
+        """One /proc/<pid> file. stat, status, io and limits are single_open seq_files
+        (fs/proc/base.c ONE(), proc_single_show): the first read() grows the buffer until the
+        whole text fits and returns it all, up to the count asked; cmdline copies until the
+        count or the arguments end. So a read shorter than asked is the whole file, which
+        saves the read() at EOF (one syscall in four of a scan); a regular file (a fixture)
+        reads short only at its end too."""
+        fd = os.open(f"{self.root}/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, _READ_BYTES)
+            if len(data) < _READ_BYTES:
+                return data
+            chunks = [data]
+            while chunk := os.read(fd, _READ_BYTES):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def _pid_text(self, pid: int, name: str) -> str:
         return self._pid_bytes(pid, name).decode("utf-8", errors="replace")
