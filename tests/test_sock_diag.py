@@ -1,8 +1,9 @@
 """TCP states through NETLINK_SOCK_DIAG: the pure parser on recorded and hand-built replies,
 the reader's fallback to /proc/net/tcp, and agreement with /proc/net/tcp on this host.
 
-tests/data/sock_diag/tcp_inet{,6}.bin are replies recorded on the 2-core dev VM: each
-datagram as a 4-byte little-endian length followed by its bytes."""
+tests/data/sock_diag/tcp_inet{,6}.bin (SOCK_DIAG_BY_FAMILY) and tcpdiag_compat.bin
+(TCPDIAG_GETSOCK, both families) are replies recorded on the 2-core dev VM: each datagram as a
+4-byte little-endian length followed by its bytes."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ from fleetscope.agent.linux.parsers.sockdiag import (
     NLMSG_DONE,
     NLMSG_ERROR,
     SOCK_DIAG_BY_FAMILY,
+    TCPDIAG_GETSOCK,
     DiagCounts,
+    NetlinkError,
     inet_diag_request,
     parse_inet_diag_datagram,
+    tcpdiag_compat_request,
 )
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.linux.sockdiag import SockDiag
@@ -67,6 +71,20 @@ def test_recorded_replies_count_states() -> None:
     for datagram in _recorded("tcp_inet6.bin"):
         parse_inet_diag_datagram(datagram, counts6)
     assert counts6.done and counts6.by_state == {0x0A: 2}
+    compat = DiagCounts()
+    for datagram in _recorded("tcpdiag_compat.bin"):
+        parse_inet_diag_datagram(datagram, compat)
+    assert compat.done and compat.by_state == {0x0A: 13, 0x01: 14, 0x06: 61}
+
+
+def test_compat_request_layout() -> None:
+    request = tcpdiag_compat_request(4)
+    assert len(request) == 16 + 60
+    length, kind, flags, sequence, _ = struct.unpack_from("=IHHII", request)
+    assert (length, kind, flags, sequence) == (76, TCPDIAG_GETSOCK, 0x301, 4)
+    family, _, _, _ = struct.unpack_from("=BBBB", request, 16)
+    states, dbs = struct.unpack_from("=II", request, 16 + 4 + 48)
+    assert (family, states, dbs) == (0, 0xFFFFFFFF, 0)
 
 
 def test_a_dump_spans_datagrams_until_done() -> None:
@@ -78,7 +96,7 @@ def test_a_dump_spans_datagrams_until_done() -> None:
 
 def test_an_error_message_raises_the_kernel_errno() -> None:
     denied = _message(NLMSG_ERROR, struct.pack("=i", -errno.EPERM) + b"\0" * 16)
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(NetlinkError) as raised:
         parse_inet_diag_datagram(denied, DiagCounts())
     assert raised.value.errno == errno.EPERM
 
@@ -111,7 +129,7 @@ class _Refused(SockDiag):
         super().__init__()
         self.calls = 0
 
-    def tcp_states(self, family: int) -> dict[int, int]:
+    def tcp_states(self) -> dict[int, int]:
         self.calls += 1
         raise PermissionError(errno.EPERM, "netlink not permitted")
 
@@ -146,12 +164,47 @@ def test_a_procfs_root_other_than_proc_reads_its_tcp_files(tmp_path: Path) -> No
     assert counter.by_state()["LISTEN"] == 1
 
 
+class _FakeNetlink:
+    """Answers TCPDIAG_GETSOCK with EINVAL (a kernel without the old interface) and each
+    SOCK_DIAG_BY_FAMILY request with one socket of the asked family."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self._replies: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        kind = struct.unpack_from("=IHHII", data)[1]
+        self.sent.append(kind)
+        if kind == TCPDIAG_GETSOCK:
+            error = _message(NLMSG_ERROR, struct.pack("=i", -errno.EINVAL) + data[:16])
+            self._replies.append(error)
+        else:
+            family = data[16]
+            self._replies.append(_socket(1 if family == socket.AF_INET else 0x0A) + DONE)
+        return len(data)
+
+    def recv(self, size: int) -> bytes:
+        return self._replies.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_kernel_refusing_the_old_request_is_dumped_per_family() -> None:
+    fake = _FakeNetlink()
+    sockdiag = SockDiag(lambda: fake)  # type: ignore[arg-type,return-value]
+    assert sockdiag.tcp_states() == {1: 1, 0x0A: 1}
+    assert fake.sent == [TCPDIAG_GETSOCK, SOCK_DIAG_BY_FAMILY, SOCK_DIAG_BY_FAMILY]
+    assert sockdiag.tcp_states() == {1: 1, 0x0A: 1}
+    assert fake.sent[3:] == [SOCK_DIAG_BY_FAMILY, SOCK_DIAG_BY_FAMILY]  # not asked again
+
+
 def _netlink_available() -> bool:
     if not LINUX:
         return False
     probe = SockDiag()
     try:
-        probe.tcp_states(socket.AF_INET)
+        probe.tcp_states()
     except OSError:
         return False
     finally:
@@ -186,8 +239,14 @@ def test_netlink_agrees_with_proc_net_tcp_on_this_host() -> None:
                 break
         else:
             pytest.fail(f"netlink {from_netlink} vs /proc/net/tcp {before} .. {after}")
-        # Listening sockets are stable: exact.
+        # Listening sockets are stable: exact, by either request.
         assert before["LISTEN"] == after["LISTEN"] == from_netlink["LISTEN"] >= 1
+        per_family = SockDiag()
+        per_family._compat = False
+        try:
+            assert per_family.tcp_states()[0x0A] == before["LISTEN"]
+        finally:
+            per_family.close()
     finally:
         listening.close()
         live.close()

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from fleetscope.agent.linux.errors import ParseError
 
 NETLINK_SOCK_DIAG = 4
+# The original inet_diag request (struct inet_diag_req), still served by inet_diag_rcv_compat:
+# it dumps IPv4 and IPv6 sockets in one walk of the hash tables (AF_UNSPEC), where
+# SOCK_DIAG_BY_FAMILY needs a walk per family.
+TCPDIAG_GETSOCK = 18
 SOCK_DIAG_BY_FAMILY = 20
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
@@ -31,6 +35,9 @@ ALL_STATES = 0xFFFFFFFF
 
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr
 _REQUEST = struct.Struct("=BBBBI48x")  # inet_diag_req_v2 with an all-zero inet_diag_sockid
+# inet_diag_req: family, src_len, dst_len, ext, inet_diag_sockid (zero), states, dbs
+_COMPAT_REQUEST = struct.Struct("=BBBB48xII")
+_SOCKET_MESSAGES = frozenset({SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK})
 _ERRNO = struct.Struct("=i")
 _STATE_OFFSET = _HEADER.size + 1  # inet_diag_msg.idiag_state
 _SOURCE = "NETLINK_SOCK_DIAG reply"
@@ -45,6 +52,20 @@ def inet_diag_request(family: int, protocol: int, sequence: int) -> bytes:
     return header + body
 
 
+def tcpdiag_compat_request(sequence: int) -> bytes:
+    """The original TCPDIAG_GETSOCK dump request for TCP sockets of both families in every
+    state; the replies carry the same inet_diag_msg, with message type TCPDIAG_GETSOCK."""
+    body = _COMPAT_REQUEST.pack(0, 0, 0, 0, ALL_STATES, 0)
+    header = _HEADER.pack(
+        _HEADER.size + len(body), TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0
+    )
+    return header + body
+
+
+class NetlinkError(OSError):
+    """The kernel answered the request with NLMSG_ERROR (errno set)."""
+
+
 @dataclass(slots=True)
 class DiagCounts:
     """Sockets per kernel state number (include/net/tcp_states.h), summed over the datagrams
@@ -55,9 +76,9 @@ class DiagCounts:
 
 
 def parse_inet_diag_datagram(data: bytes, counts: DiagCounts) -> DiagCounts:
-    """Add the sockets of one received datagram to `counts` and return it. Raises OSError
-    with the kernel's errno for an NLMSG_ERROR, ParseError for bytes that are not netlink
-    messages."""
+    """Add the sockets of one received datagram to `counts` and return it. Raises
+    NetlinkError with the kernel's errno for an NLMSG_ERROR, ParseError for bytes that are
+    not netlink messages."""
     by_state = counts.by_state
     offset = 0
     end = len(data)
@@ -67,7 +88,7 @@ def parse_inet_diag_datagram(data: bytes, counts: DiagCounts) -> DiagCounts:
         length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
         if length < _HEADER.size or offset + length > end:
             raise ParseError(_SOURCE, 0, data[offset : offset + 32].hex(), f"bad length {length}")
-        if kind == SOCK_DIAG_BY_FAMILY:
+        if kind in _SOCKET_MESSAGES:
             if length <= _STATE_OFFSET:
                 raise ParseError(_SOURCE, 0, data[offset:].hex(), "inet_diag_msg too short")
             state = data[offset + _STATE_OFFSET]
@@ -78,6 +99,6 @@ def parse_inet_diag_datagram(data: bytes, counts: DiagCounts) -> DiagCounts:
         elif kind == NLMSG_ERROR:
             (code,) = _ERRNO.unpack_from(data, offset + _HEADER.size)
             number = -code if code < 0 else errno.EIO
-            raise OSError(number, f"sock_diag dump failed: {os.strerror(number)}")
+            raise NetlinkError(number, f"sock_diag dump failed: {os.strerror(number)}")
         offset += (length + 3) & ~3
     return counts
