@@ -5,6 +5,10 @@ with it (with the process count), then the CPU node_exporter (default collectors
 scrape in the same run, paced the same way, and our ratio to it.
 
     .venv/bin/python bench/bench_agent_cycle.py [--cycles 200] [--pace 0.25] [--scrapes 120]
+        [--spawn N]
+
+--spawn N starts N idle `sleep` children first (stopped by PID at the end), to time the
+process scan at a higher process count than the machine has.
 
 CPU is process time (all threads: collectors run in worker threads). node_exporter's CPU is
 read from /proc/<pid>/stat (utime+stime, 10 ms ticks) across all scrapes and divided by their
@@ -110,7 +114,21 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--pace", type=float, default=0.25, help="seconds between cycles/scrapes")
     parser.add_argument("--scrapes", type=int, default=120)
+    parser.add_argument("--spawn", type=int, default=0, help="idle child processes to add")
     args = parser.parse_args()
+    children = [
+        subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL) for _ in range(args.spawn)
+    ]
+    try:
+        run(args)
+    finally:
+        for child in children:
+            child.kill()
+        for child in children:
+            child.wait()
+
+
+def run(args: argparse.Namespace) -> None:
     defaults = [spec.name for spec in select_collectors(None)]
     light = [name for name in defaults if name != "processes"]
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; pace {args.pace:g} s")

@@ -121,7 +121,7 @@ class FlakyProcFS(ProcFS):
             raise self.fail[(pid, name)]
         return super()._pid_bytes(pid, name)
 
-    def _pid_open_fds(self, pid: int) -> int:
+    def _pid_open_fds(self, pid: int, counted: bool = False) -> int:
         if (pid, "fd") in self.fail:
             raise self.fail[(pid, "fd")]
-        return super()._pid_open_fds(pid)
+        return super()._pid_open_fds(pid, counted)

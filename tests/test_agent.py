@@ -529,3 +529,49 @@ def test_unreadable_sensors_do_not_cost_the_cpu_figures(fixtures_dir: Path) -> N
     context = CollectorContext(ProcFS(tree / "proc"), SysFS(tree / "sys"), tree, platform="linux")
     section = LinuxCpuCollector(context).collect()
     assert section.temperatures == [] and len(section.cores) == 8
+
+
+class _Recording:
+    def __init__(self, fail: bool = False) -> None:
+        self.threads: list[str] = []
+        self.fail = fail
+
+    def collect(self) -> BaseModel:
+        self.threads.append(threading.current_thread().name)
+        if self.fail:
+            raise ValueError("/proc/meminfo:1: malformed")
+        return MemorySection(total_bytes=1, used_bytes=1, free_bytes=0)
+
+
+def test_non_blocking_collectors_run_inline_and_fail_alone(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    _write_stat(proc, {0: (1, 1, 1)})
+    inline, failing, hanging = _Recording(), _Recording(fail=True), _Hanging()
+    specs = [
+        CollectorSpec("cpu", "cpu", "", True, LinuxCpuCollector),
+        CollectorSpec("memory", "memory", "", True, lambda _ctx: inline, blocking=False),
+        CollectorSpec("broken", "agent", "", True, lambda _ctx: failing, blocking=False),
+        CollectorSpec("slow", "disk", "", True, lambda _ctx: hanging),
+    ]
+    runner = CollectorRunner(specs, _context(proc), timeout_seconds=0.2)
+    first = runner.collect()
+    status = {s.name: s for s in first.collectors}
+    assert inline.threads == [threading.current_thread().name]
+    assert status["memory"].success and first.memory is not None
+    assert not status["broken"].success and "malformed" in (status["broken"].error or "")
+    assert status["cpu"].success and first.cpu is not None
+    assert not status["slow"].success and "timed out" in (status["slow"].error or "")
+    second = runner.collect()  # the inline ones run again while the hung one is skipped
+    assert len(inline.threads) == len(failing.threads) == 2
+    assert {s.name: s for s in second.collectors}["memory"].success
+    hanging.release.set()
+    runner.close()
+
+
+def test_registry_marks_only_counter_readers_inline() -> None:
+    assert {name for name, spec in REGISTRY.items() if not spec.blocking} == {
+        "memory",
+        "network",
+        "disk",
+    }

@@ -250,3 +250,42 @@ def test_live_root_filesystem_matches_statvfs() -> None:
     assert root[-1].files == expected.f_files
     assert root[-1].avail_bytes is not None and root[-1].size_bytes >= root[-1].avail_bytes
     assert not any(m.fstype in ("proc", "sysfs", "cgroup2") for m in mounts)
+
+
+def test_deadline_calls_keep_one_thread_per_key_and_end_unused_ones() -> None:
+    calls = DeadlineCalls[str](1.0)
+    seen: dict[str, set[threading.Thread]] = {"a": set(), "b": set()}
+
+    def record(key: str) -> str:
+        seen[key].add(threading.current_thread())
+        return key
+
+    for _ in range(3):
+        outcomes = calls.run({"a": lambda: record("a"), "b": lambda: record("b")})
+        assert outcomes == {"a": "a", "b": "b"}
+    assert len(seen["a"]) == len(seen["b"]) == 1 and seen["a"] != seen["b"]
+    assert calls.threads == 2
+    calls.run({"a": lambda: record("a")})  # b is no longer asked for: its thread ends
+    (b_thread,) = seen["b"]
+    b_thread.join(timeout=2)
+    assert not b_thread.is_alive() and calls.threads == 1
+    calls.close()
+    (a_thread,) = seen["a"]
+    a_thread.join(timeout=2)
+    assert not a_thread.is_alive()
+
+
+def test_a_changed_mount_table_is_parsed_again(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    (proc / "1").mkdir(parents=True)
+    table = proc / "1" / "mounts"
+    table.write_text("/dev/sda1 / ext4 rw 0 0\n")
+    context = CollectorContext(ProcFS(proc), SysFS(tmp_path / "sys"), tmp_path, platform="linux")
+    collector = LinuxFilesystemCollector(
+        context, FilesystemSettings(), lambda _: _statvfs_result(8)
+    )
+    assert [m.mountpoint for m in collector.collect().mounts] == ["/"]
+    assert [m.mountpoint for m in collector.collect().mounts] == ["/"]
+    table.write_text("/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /data xfs ro 0 0\n")
+    assert [m.mountpoint for m in collector.collect().mounts] == ["/", "/data"]
+    collector.close()

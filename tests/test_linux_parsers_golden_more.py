@@ -198,6 +198,9 @@ def test_vmstat_matches_node_exporter(fixtures_dir: Path) -> None:
     }
     assert _compare(ours, expected, lambda n: n.startswith("node_vmstat_")) == 7
     assert vmstat.oom_kills_total == vmstat.by_name["oom_kill"]
+    swap = ProcFS(fixtures_dir / "node_exporter" / "tree" / "proc").vmstat_swap()
+    assert swap.swapped_in_pages_total == vmstat.swapped_in_pages_total is not None
+    assert swap.swapped_out_pages_total == vmstat.swapped_out_pages_total is not None
     assert vmstat.paged_in_bytes_total == vmstat.by_name["pgpgin"] * 1024
     assert vmstat.major_page_faults_total == 507162
     assert len(vmstat.by_name) == 120  # every line, not only the exported ones

@@ -4,6 +4,7 @@ text, and reads optional fields as None."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ from fleetscope.agent.linux.parsers.snmp import parse_netstat, parse_snmp, parse
 from fleetscope.agent.linux.parsers.sockets import parse_socket_table
 from fleetscope.agent.linux.parsers.sockstat import parse_sockstat
 from fleetscope.agent.linux.parsers.thermal import parse_cooling_device, parse_thermal_zone
-from fleetscope.agent.linux.parsers.vmstat import parse_vmstat
+from fleetscope.agent.linux.parsers.vmstat import parse_vmstat, parse_vmstat_swap
 
 DISK_OK = "   8       0 sda 1 2 3 4 5 6 7 8 0 10 11\n"
 NETDEV_HEAD = "Inter-|   Receive  |  Transmit\n face |bytes    packets|bytes\n"
@@ -169,6 +170,23 @@ def test_vmstat_optional_counters_absent() -> None:
     assert vmstat.page_faults_total == 7
     assert vmstat.oom_kills_total is None  # kernels before 4.13
     assert vmstat.paged_in_bytes_total is None
+
+
+def test_vmstat_swap_finds_only_its_two_lines() -> None:
+    swap = parse_vmstat_swap("pswpin 3\nnr_pswpout_x 1\npswpout 4\n")
+    assert (swap.swapped_in_pages_total, swap.swapped_out_pages_total) == (3, 4)
+    assert parse_vmstat_swap("xpswpin 9\npgfault 1").swapped_in_pages_total is None  # no swap
+    with pytest.raises(ParseError, match=r"/proc/vmstat:2: value is not an integer"):
+        parse_vmstat_swap("pswpin 1\npswpout many\n")
+
+
+def test_vmstat_swap_agrees_with_the_full_parser_on_this_host() -> None:
+    if not Path("/proc/vmstat").exists():
+        pytest.skip("no /proc/vmstat")
+    text = Path("/proc/vmstat").read_text()
+    full, swap = parse_vmstat(text), parse_vmstat_swap(text)
+    assert swap.swapped_in_pages_total == full.swapped_in_pages_total
+    assert swap.swapped_out_pages_total == full.swapped_out_pages_total
 
 
 def test_netdev_name_touching_counters_and_alias() -> None:

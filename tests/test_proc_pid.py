@@ -157,6 +157,12 @@ def test_io_fixture_keeps_block_and_char_counts_apart(fixture_root: Path) -> Non
     assert io.cancelled_write_bytes_total == 0
 
 
+def test_io_in_another_order_or_with_extra_lines_reads_the_same(fixture_root: Path) -> None:
+    text = (fixture_root / "14804" / "io").read_text()
+    lines = text.splitlines()
+    assert parse_pid_io("\n".join(reversed(lines)) + "\nfuture_field: 3\n") == parse_pid_io(text)
+
+
 def test_io_malformed() -> None:
     with pytest.raises(ParseError, match="missing lines"):
         parse_pid_io("rchar: 1\n")

@@ -1,5 +1,10 @@
 """Every collector, by name, in one literal mapping (like node_exporter's collector registry).
-Importing this module runs no collector and opens no file."""
+Importing this module runs no collector and opens no file.
+
+`blocking=False` marks the collectors the runner calls inline (CollectorSpec.blocking): memory
+(/proc/meminfo, vmstat, pressure), network (/proc/net, /sys/class/net, a netlink dump with a
+receive timeout) and disk (/proc/diskstats). cpu stays in a worker: it reads hwmon and
+thermal sensors, whose drivers may wait on a slow bus or ACPI firmware."""
 
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="memory and swap: total, used, free, available, cached, buffers, shared, slab",
         enabled_by_default=True,
         factory=make_memory_collector,
+        blocking=False,
     ),
     "network": CollectorSpec(
         name="network",
@@ -45,6 +51,7 @@ REGISTRY: dict[str, CollectorSpec] = {
         "UDP socket counts, TCP connections per state",
         enabled_by_default=True,
         factory=make_network_collector,
+        blocking=False,
     ),
     "disk": CollectorSpec(
         name="disk",
@@ -52,6 +59,7 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="per block device I/O counters, IOPS, bytes per second, await, utilisation",
         enabled_by_default=True,
         factory=make_disk_collector,
+        blocking=False,
     ),
     "processes": CollectorSpec(
         name="processes",

@@ -1,10 +1,13 @@
 """Runs the selected collectors once per cycle and assembles a Snapshot.
 
-Each collector runs in its own worker thread with a deadline. One that raises is reported as
-failed; one that overruns is reported as timed out and is not started again until its previous
-call returns, so a hung read (a dead NFS mount, a wedged exporter) cannot pile up threads or
-delay the others. Every snapshot carries every collector's duration and success. A collector
-that returns None succeeded with nothing to report (the inventory between its changes).
+Each collector that can block (CollectorSpec.blocking) runs in its own worker thread with a
+deadline; one that overruns is reported as timed out and is not started again until its
+previous call returns, so a hung read (a dead NFS mount, a wedged exporter) cannot pile up
+threads or delay the others. Collectors that only read kernel counters run inline in the
+caller's thread while the workers run, which saves a thread hand-off each. One that raises,
+inline or not, is reported as failed and the others carry on. Every snapshot carries every
+collector's duration and success. A collector that returns None succeeded with nothing to
+report (the inventory between its changes).
 """
 
 from __future__ import annotations
@@ -46,9 +49,8 @@ class CollectorRunner:
             except Exception as exc:  # noqa: BLE001 (one broken collector must not stop the agent)
                 log.error("collector %s could not start: %s", spec.name, exc)
                 self._failed_to_start[spec.name] = f"could not start: {exc}"
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, len(self._collectors)), thread_name_prefix="collector"
-        )
+        workers = sum(1 for spec, _ in self._collectors.values() if spec.blocking)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="collector")
         self._in_flight: dict[str, tuple[Future[tuple[Section | None, float]], float]] = {}
 
     def collect(self) -> Snapshot:
@@ -59,14 +61,19 @@ class CollectorRunner:
         ]
         sections: dict[str, Section] = {}
         started: dict[str, Future[tuple[Section | None, float]]] = {}
-        for name, (_, collector) in self._collectors.items():
-            if name in self._in_flight:
-                continue
-            started[name] = self._pool.submit(_timed, collector)
-        wait(started.values(), timeout=self.timeout)
+        for name, (spec, collector) in self._collectors.items():
+            if spec.blocking and name not in self._in_flight:
+                started[name] = self._pool.submit(_timed, collector)
+        deadline = time.monotonic() + self.timeout
+        inline: dict[str, Future[tuple[Section | None, float]]] = {}
+        for name, (spec, collector) in self._collectors.items():
+            if not spec.blocking:
+                inline[name] = _run_inline(collector)
+        wait(started.values(), timeout=max(0.0, deadline - time.monotonic()))
         now = time.monotonic()
         for name, (spec, _) in self._collectors.items():
-            status, section = self._outcome(name, started.get(name), now)
+            future = inline[name] if name in inline else started.get(name)
+            status, section = self._outcome(name, future, now)
             statuses.append(status)
             if section is not None:
                 sections[spec.section] = section
@@ -116,6 +123,16 @@ class CollectorRunner:
             except Exception as exc:  # noqa: BLE001 (closing the rest matters more)
                 log.warning("closing a collector failed: %s", exc)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_inline(collector: Collector) -> Future[tuple[Section | None, float]]:
+    """Call in this thread; the outcome in a done Future, like a worker's."""
+    future: Future[tuple[Section | None, float]] = Future()
+    try:
+        future.set_result(_timed(collector))
+    except Exception as exc:  # noqa: BLE001 (reported in the snapshot, like a worker's)
+        future.set_exception(exc)
+    return future
 
 
 def _timed(collector: Collector) -> tuple[Section | None, float]:

@@ -51,6 +51,12 @@ class CollectorSpec:
     description: str
     enabled_by_default: bool
     factory: Callable[[CollectorContext], Collector]
+    # False for a collector that only reads kernel counters (procfs/sysfs files answered from
+    # memory, netlink): the runner calls it in its own thread, saving a thread hand-off per
+    # cycle, and cannot time it out. True (the default) for anything that can block: statvfs
+    # on a dead NFS mount, exporters over HTTP, /proc/<pid>/cmdline waiting on a process's
+    # mmap lock, sensors behind I2C or ACPI; those run in worker threads with a deadline.
+    blocking: bool = True
 
 
 def close_collector(collector: Collector) -> None:

@@ -5,14 +5,16 @@ calls statvfs on `rootfs + mount point` (node_exporter's --path.rootfs rule); ot
 psutil.disk_partitions and disk_usage.
 
 A statvfs on a dead NFS server blocks in the kernel, possibly for ever. As node_exporter does
-(stuckMountWatcher), each call runs in its own worker with a deadline; a mount whose call
-overruns is reported as stuck, and is not asked again until that call has returned.
+(stuckMountWatcher), each mount's call runs in that mount's own worker thread (kept between
+cycles) with a deadline; a mount whose call overruns is reported as stuck, and is not asked
+again until that call has returned. The mount table is parsed again only when it changed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -25,7 +27,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
-from fleetscope.agent.linux.parsers.mounts import Mount
+from fleetscope.agent.linux.parsers.mounts import Mount, parse_mounts
 from fleetscope.model.payload import FilesystemMount, FilesystemSection
 
 log = logging.getLogger(__name__)
@@ -68,16 +70,45 @@ class Stuck:
 STUCK = Stuck()
 
 
+class _Worker(Generic[T]):
+    """One daemon thread that runs the calls queued for one key, one after another."""
+
+    def __init__(self, name: str) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], T], Future[T]] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=f"statfs {name}", daemon=True).start()
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            call, future = job
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # noqa: BLE001 (handed to the waiting collector)
+                future.set_exception(exc)
+
+    def submit(self, call: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self.jobs.put((call, future))
+        return future
+
+    def stop(self) -> None:
+        self.jobs.put(None)  # after the job in hand, if it is stuck: the thread ends then
+
+
 class DeadlineCalls(Generic[T]):
-    """Runs one call per key in its own daemon thread and waits for all of them up to a deadline.
+    """Runs one call per key in that key's own daemon thread and waits for all of them up to a
+    deadline.
 
     Daemon threads rather than a pool: a thread blocked in the kernel cannot be cancelled, and a
     pool's threads are joined at interpreter exit, so one dead NFS mount would keep the agent from
-    stopping. A key whose call overran is not called again until that call returns."""
+    stopping. Each key keeps its thread from cycle to cycle while the key is asked for (starting
+    a thread per call cost more than the statvfs itself); a key that is no longer asked for has
+    its thread ended. A key whose call overran is not called again until that call returns."""
 
     def __init__(self, timeout_seconds: float) -> None:
         self.timeout = timeout_seconds
         self._stuck: dict[str, Future[T]] = {}
+        self._workers: dict[str, _Worker[T]] = {}
 
     def run(self, calls: dict[str, Callable[[], T]]) -> dict[str, T | BaseException | Stuck]:
         outcomes: dict[str, T | BaseException | Stuck] = {}
@@ -91,7 +122,12 @@ class DeadlineCalls(Generic[T]):
                     continue
                 log.info("%s has recovered; monitoring resumes", key)
                 del self._stuck[key]
-            started[key] = _start(call, key)
+            worker = self._workers.get(key)
+            if worker is None:
+                worker = self._workers[key] = _Worker(key)
+            started[key] = worker.submit(call)
+        for key in self._workers.keys() - calls.keys():
+            self._workers.pop(key).stop()
         wait(started.values(), timeout=self.timeout)
         for key, future in started.items():
             if not future.done():
@@ -107,19 +143,15 @@ class DeadlineCalls(Generic[T]):
     def stuck(self) -> frozenset[str]:
         return frozenset(k for k, f in self._stuck.items() if not f.done())
 
+    @property
+    def threads(self) -> int:
+        """Worker threads kept for the keys (a stuck key's included)."""
+        return len(self._workers)
 
-def _start(call: Callable[[], T], name: str) -> Future[T]:
-    future: Future[T] = Future()
-    future.set_running_or_notify_cancel()
-
-    def target() -> None:
-        try:
-            future.set_result(call())
-        except BaseException as exc:  # noqa: BLE001 (handed to the waiting collector)
-            future.set_exception(exc)
-
-    threading.Thread(target=target, name=f"statfs {name}", daemon=True).start()
-    return future
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()
 
 
 def excluded(settings: FilesystemSettings, mountpoint: str, fstype: str) -> bool:
@@ -209,9 +241,21 @@ class LinuxFilesystemCollector:
         self.calls: DeadlineCalls[os.statvfs_result] = DeadlineCalls(
             self.settings.mount_timeout_seconds
         )
+        self._table: tuple[str, list[tuple[Mount, str]]] | None = None
+
+    def _selected(self) -> list[tuple[Mount, str]]:
+        """linux_mounts of the current table, reused while the table text is unchanged."""
+        text, source = self.procfs.mount_table()
+        if self._table is None or self._table[0] != text:
+            mounts = parse_mounts(text, source)
+            self._table = (text, linux_mounts(mounts, self.settings, self.rootfs))
+        return self._table[1]
+
+    def close(self) -> None:
+        self.calls.close()
 
     def collect(self) -> FilesystemSection:
-        selected = linux_mounts(self.procfs.mounts(), self.settings, self.rootfs)
+        selected = self._selected()
         outcomes = self.calls.run({path: partial(self._statvfs, path) for _, path in selected})
         return FilesystemSection(
             mounts=_unique(from_statvfs(mount, outcomes[path]) for mount, path in selected)
@@ -233,6 +277,9 @@ class PsutilFilesystemCollector:
         self._disk_partitions = disk_partitions
         self._disk_usage = disk_usage
         self.calls: DeadlineCalls[object] = DeadlineCalls(self.settings.mount_timeout_seconds)
+
+    def close(self) -> None:
+        self.calls.close()
 
     def collect(self) -> FilesystemSection:
         partitions = []

@@ -10,13 +10,13 @@ import psutil
 from fleetscope.agent.collectors.base import CollectorContext
 from fleetscope.agent.collectors.cpu import PressureReader
 from fleetscope.agent.linux.parsers.meminfo import MemInfo
-from fleetscope.agent.linux.parsers.vmstat import VmStat
+from fleetscope.agent.linux.parsers.vmstat import VmStat, VmStatSwap
 from fleetscope.model.payload import MemorySection, Pressure
 
 
 def memory_section(
     info: MemInfo,
-    vmstat: VmStat | None = None,
+    vmstat: VmStat | VmStatSwap | None = None,
     page_size: int = 4096,
     pressure: Pressure | None = None,
 ) -> MemorySection:
@@ -59,7 +59,10 @@ class LinuxMemoryCollector:
 
     def collect(self) -> MemorySection:
         return memory_section(
-            self.procfs.meminfo(), self.procfs.vmstat(), self.procfs.page_size, self.pressure.read()
+            self.procfs.meminfo(),
+            self.procfs.vmstat_swap(),
+            self.procfs.page_size,
+            self.pressure.read(),
         )
 
 

