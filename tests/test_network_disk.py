@@ -483,3 +483,43 @@ def test_a_malformed_link_attribute_names_the_file(tmp_path: Path) -> None:
     (directory / "speed").write_text("fast\n")
     with pytest.raises(ParseError, match=r"/sys/class/net/eth0/speed:1: not an integer"):
         SysFS(tmp_path).net_class("eth0")
+
+
+def test_curr_estab_comes_from_the_state_counts_when_they_exist(tmp_path: Path) -> None:
+    """tcpCurrEstab is ESTABLISHED + CLOSE-WAIT (RFC 1213); with per-state counts at hand
+    /proc/net/snmp is not read at all."""
+    proc, sys_ = _net_tree(tmp_path)
+    _write_netdev(proc, {"eth0": (1, 1, 1, 1)})
+    (proc / "net" / "snmp").write_text("garbage that would not parse\n")
+    section = LinuxNetworkCollector(ProcFS(proc), SysFS(sys_), None).collect()
+    states = section.tcp_connections_by_state
+    assert states is not None
+    assert section.tcp_curr_estab == states["ESTABLISHED"] + states["CLOSE_WAIT"] == 2
+
+
+def test_no_tcp_tables_means_absent_states_not_zeros(tmp_path: Path) -> None:
+    proc, sys_ = _net_tree(tmp_path)
+    _write_netdev(proc, {"eth0": (1, 1, 1, 1)})
+    (proc / "net" / "tcp").unlink()
+    (proc / "net" / "tcp6").unlink()
+    section = LinuxNetworkCollector(ProcFS(proc), SysFS(sys_), None).collect()
+    assert section.tcp_connections_by_state is None
+    assert section.tcp_curr_estab == 2  # then from /proc/net/snmp's CurrEstab
+
+
+def test_speed_and_mtu_are_reread_once_a_minute_link_state_every_cycle(tmp_path: Path) -> None:
+    proc, sys_ = _net_tree(tmp_path)
+    _write_netdev(proc, {"eth0": (1, 1, 1, 1)})
+    now = [1000.0]
+    collector = LinuxNetworkCollector(
+        ProcFS(proc), SysFS(sys_), None, tcp_states=False, attribute_clock=lambda: now[0]
+    )
+    assert collector.collect().interfaces[0].speed_bits_per_second == 1e9
+    eth0 = sys_ / "class" / "net" / "eth0"
+    (eth0 / "speed").write_text("10000\n")
+    (eth0 / "operstate").write_text("down\n")
+    now[0] += 30
+    half_minute = collector.collect().interfaces[0]
+    assert (half_minute.operstate, half_minute.speed_bits_per_second) == ("down", 1e9)
+    now[0] += 30
+    assert collector.collect().interfaces[0].speed_bits_per_second == 1e10

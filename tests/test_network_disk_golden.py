@@ -150,7 +150,11 @@ def test_network_collector_reproduces_node_exporter_on_the_procfs_tree(
     assert section.udp_in_use == scalar("node_sockstat_UDP_inuse") + scalar(
         "node_sockstat_UDP6_inuse"
     )
-    assert section.tcp_curr_estab is None  # this tree has no /proc/net/snmp
+    # No /proc/net/snmp in this tree, but tcp and tcp6 are there: CurrEstab is their
+    # ESTABLISHED + CLOSE_WAIT (RFC 1213's definition).
+    states = section.tcp_connections_by_state
+    assert states is not None
+    assert section.tcp_curr_estab == states["ESTABLISHED"] + states["CLOSE_WAIT"]
 
 
 def test_netclass_speed_unknown_is_absent_where_node_exporter_says_negative(

@@ -443,15 +443,16 @@ class SysFS:
                 log.debug("optional sysfs file %s unavailable: %s", directory / name, exc)
         return texts
 
-    def net_class(self, device: str) -> NetClass:
-        """Link attributes of one interface; all None when /sys/class/net/<device> is not
-        there (a container's /sys of another network namespace, a fixture without it)."""
+    def net_class(self, device: str, attributes: tuple[str, ...] = NET_CLASS_FILES) -> NetClass:
+        """Link attributes of one interface (those named; the others None); all None when
+        /sys/class/net/<device> is not there (a container's /sys of another network
+        namespace, a fixture without it)."""
         directory = self.root / "class/net" / device
         files: dict[str, str] = {}
         if not directory.is_dir():
             log.debug("%s does not exist: no link attributes for %s", directory, device)
             return parse_net_class(device, files)
-        for name in NET_CLASS_FILES:
+        for name in attributes:
             try:
                 files[name] = _read_text(f"{directory}/{name}")
             except (FileNotFoundError, PermissionError) as exc:
