@@ -158,7 +158,11 @@ def test_compressed_bodies(live: LiveServer) -> None:
 # endpoint, params, Content-Type, a valid body
 VALID: dict[str, tuple[dict[str, str], str, bytes]] = {
     AGG: ({}, "application/json", json.dumps(metric("d", "m", 1, EPOCH)).encode()),
-    AGG_BATCH: ({}, "application/json", json.dumps({"metrics": [metric("d", "m", 1, 1)]}).encode()),
+    AGG_BATCH: (
+        {},
+        "application/json",
+        json.dumps({"metrics": [metric("d", "m", 1, EPOCH)]}).encode(),
+    ),
     PROM: ({"device_name": "d"}, "text/plain", b"m 1\n"),
     COLLECTIONS: ({}, "application/x-ndjson", collection_file(1)),
 }
@@ -182,6 +186,19 @@ def test_errors_per_endpoint(live: LiveServer, endpoint: str) -> None:
     bad_encoding = post(b"\x1f\x8bnot gzip", **{"Content-Encoding": "gzip"})
     assert bad_encoding.status_code == 400
     assert live.server.stream.depth() == 0
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_503_when_the_stream_is_down(live: LiveServer, endpoint: str) -> None:
+    params, content_type, body = VALID[endpoint]
+    live.server.stream.close()
+    response = live.client.post(
+        endpoint,
+        params=params,
+        content=body,
+        headers=live.agent_headers(**{"Content-Type": content_type}),
+    )
+    assert response.status_code == 503 and "stream" in response.json()["error"]
 
 
 def test_413_per_endpoint(tmp_path: Path) -> None:
