@@ -2,28 +2,105 @@
 
 from __future__ import annotations
 
-from fleetscope.model.kinds import AGENT_PAYLOAD
-from fleetscope.model.payload import Payload
-from fleetscope.model.series import flatten_snapshot
-from fleetscope.store.writer import BatchRows, FrameRow
+import math
+from collections.abc import Iterable
+from datetime import datetime
 
-__all__ = ["AGENT_PAYLOAD", "agent_payload_rows"]
+from fleetscope.model.devices import (
+    AggregatorBatch,
+    CollectionHeader,
+    PrometheusPush,
+    device_machine_id,
+)
+from fleetscope.model.exposition import parse_exposition
+from fleetscope.model.kinds import (
+    AGENT_PAYLOAD,
+    AGGREGATOR_METRICS,
+    COLLECTION_FILE,
+    PROMETHEUS_TEXT,
+)
+from fleetscope.model.payload import Payload
+from fleetscope.model.series import flatten_snapshot, series_key
+from fleetscope.store.writer import (
+    BatchRows,
+    CollectionRow,
+    FrameRow,
+    InventoryRow,
+    ProcessGroupRow,
+)
+
+__all__ = [
+    "AGENT_PAYLOAD",
+    "AGGREGATOR_METRICS",
+    "COLLECTION_FILE",
+    "PROMETHEUS_TEXT",
+    "agent_payload_rows",
+    "aggregator_rows",
+    "collection_rows",
+    "message_rows",
+    "prometheus_rows",
+]
+
+
+def _ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
+def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
+    """Dispatch on the message kind. Raises ValueError (pydantic's ValidationError is one) for a
+    body that does not match its kind: ingest validated it, so that means a bug or a tampered
+    queue, and the message is dead-lettered."""
+    if kind == AGENT_PAYLOAD:
+        return [agent_payload_rows(tenant_id, body)]
+    if kind == AGGREGATOR_METRICS:
+        return aggregator_rows(tenant_id, body)
+    if kind == PROMETHEUS_TEXT:
+        return prometheus_rows(tenant_id, body)
+    if kind == COLLECTION_FILE:
+        return collection_rows(tenant_id, body)
+    raise ValueError(f"unknown message kind {kind!r}")
 
 
 def agent_payload_rows(tenant_id: int, body: bytes) -> BatchRows:
-    """Raises pydantic.ValidationError for a body that is not a valid payload (ingest validated
-    it already, so that means a bug or a tampered queue: the message is dead-lettered)."""
-    payload = Payload.model_validate_json(body)
+    return payload_rows(tenant_id, Payload.model_validate_json(body))
+
+
+def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
     frames = []
+    groups: list[ProcessGroupRow] = []
+    inventory: list[InventoryRow] = []
     for snapshot in payload.snapshots:
+        ts_ms = _ms(snapshot.timestamp)
         flat = flatten_snapshot(snapshot)
         frames.append(
             FrameRow(
-                ts_ms=round(snapshot.timestamp.timestamp() * 1000),
+                ts_ms=ts_ms,
                 series=tuple(key for key, _ in flat),
                 values=tuple(value for _, value in flat),
             )
         )
+        if snapshot.processes is not None:
+            groups.extend(
+                ProcessGroupRow(
+                    ts_ms=ts_ms,
+                    group_name=group.name,
+                    num_procs=group.num_procs,
+                    cpu_seconds_total=group.cpu_user_seconds_total + group.cpu_system_seconds_total,
+                    memory_bytes=group.resident_bytes,
+                    read_bytes_total=group.read_bytes_total,
+                    write_bytes_total=group.write_bytes_total,
+                )
+                for group in snapshot.processes.groups
+            )
+        if snapshot.inventory is not None:
+            audit = snapshot.inventory
+            inventory.append(
+                InventoryRow(
+                    ts_ms=ts_ms,
+                    content_sha256=audit.content_sha256,
+                    audit_json=audit.model_dump_json(),
+                )
+            )
     return BatchRows(
         tenant_id=tenant_id,
         machine_id=payload.host.machine_id,
@@ -31,4 +108,105 @@ def agent_payload_rows(tenant_id: int, body: bytes) -> BatchRows:
         agent_version=payload.agent.version,
         batch_id=str(payload.batch_id),
         frames=tuple(frames),
+        process_groups=tuple(groups),
+        inventory=tuple(inventory),
     )
+
+
+def _device_frames(samples: Iterable[tuple[int, str, float | None]]) -> tuple[FrameRow, ...]:
+    """(ts_ms, series key, value) samples of one device become one frame per timestamp, series
+    sorted so that the same set of series always makes the same layout. A series repeated at
+    one timestamp keeps its first value."""
+    by_ts: dict[int, dict[str, float | None]] = {}
+    for ts_ms, key, value in samples:
+        by_ts.setdefault(ts_ms, {}).setdefault(key, value)
+    frames = []
+    for ts_ms in sorted(by_ts):
+        values = by_ts[ts_ms]
+        keys = tuple(sorted(values))
+        frames.append(FrameRow(ts_ms, keys, tuple(values[k] for k in keys)))
+    return tuple(frames)
+
+
+def _device_batch(tenant_id: int, device_name: str, frames: tuple[FrameRow, ...]) -> BatchRows:
+    # No batch id: these requests carry none, and frames are keyed by (host, time, layout), so
+    # a replayed request stores nothing twice anyway.
+    return BatchRows(
+        tenant_id=tenant_id,
+        machine_id=device_machine_id(device_name),
+        hostname=device_name,
+        agent_version=None,
+        batch_id=None,
+        frames=frames,
+        attach_by_name=True,
+    )
+
+
+def aggregator_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
+    batch = AggregatorBatch.model_validate_json(body)
+    by_device: dict[str, list[tuple[int, str, float | None]]] = {}
+    for metric in batch.metrics:
+        by_device.setdefault(metric.device_name, []).append(
+            (_ms(metric.timestamp), series_key(metric.metric_name, metric.labels), metric.value)
+        )
+    return [
+        _device_batch(tenant_id, device, _device_frames(samples))
+        for device, samples in by_device.items()
+    ]
+
+
+def prometheus_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
+    """Sample names are kept as exposed (`node_load1`, `http_requests_total`); NaN and ±Inf
+    are stored as absent, as for scraped exporters (model/series.py flatten_exporters)."""
+    push = PrometheusPush.model_validate_json(body)
+    samples = [
+        (
+            push.default_timestamp_ms if s.timestamp is None else round(s.timestamp * 1000),
+            series_key(s.name, dict(s.labels)),
+            s.value if math.isfinite(s.value) else None,
+        )
+        for s in parse_exposition(push.text, push.content_type)
+    ]
+    if not samples:
+        return []
+    return [_device_batch(tenant_id, push.device_name, _device_frames(samples))]
+
+
+def split_collection(body: bytes) -> tuple[CollectionHeader, list[bytes]]:
+    head, _, rest = body.partition(b"\n")
+    return CollectionHeader.model_validate_json(head), [
+        line for line in rest.splitlines() if line.strip()
+    ]
+
+
+def collection_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
+    """Every line is a payload, digested as if streamed; the first batch also carries the
+    collection's record (its host is the payloads' host: ingest checked there is one)."""
+    header, lines = split_collection(body)
+    payloads = [Payload.model_validate_json(line) for line in lines]
+    if not payloads:
+        raise ValueError("collection file without payloads")
+    stamps = [_ms(s.timestamp) for p in payloads for s in p.snapshots]
+    collection = CollectionRow(
+        content_sha256=header.content_sha256,
+        first_ts_ms=min(stamps),
+        last_ts_ms=max(stamps),
+        bytes=header.bytes,
+        snapshots=len(stamps),
+        uploaded_by=header.uploaded_by,
+        received_ms=header.received_ms,
+    )
+    rows = [payload_rows(tenant_id, p) for p in payloads]
+    first = rows[0]
+    rows[0] = BatchRows(
+        tenant_id=first.tenant_id,
+        machine_id=first.machine_id,
+        hostname=first.hostname,
+        agent_version=first.agent_version,
+        batch_id=first.batch_id,
+        frames=first.frames,
+        process_groups=first.process_groups,
+        inventory=first.inventory,
+        collection=collection,
+    )
+    return rows

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetscope.digest.transform import AGENT_PAYLOAD, agent_payload_rows
+from fleetscope.digest.transform import message_rows
 from fleetscope.store.writer import BatchRows, StoreWriter
 from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
 
@@ -60,7 +60,7 @@ class DigestWorker:
         good: list[StreamMessage] = []
         for message in messages:
             try:
-                rows.append(self._transform(message))
+                rows.extend(message_rows(message.kind, message.tenant_id, message.body))
                 good.append(message)
             except (ValidationError, ValueError) as exc:
                 if self.stream.fail(message.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS):
@@ -75,12 +75,6 @@ class DigestWorker:
         if self._on_batch is not None:
             self._on_batch(elapsed)
         return len(good)
-
-    @staticmethod
-    def _transform(message: StreamMessage) -> BatchRows:
-        if message.kind == AGENT_PAYLOAD:
-            return agent_payload_rows(message.tenant_id, message.body)
-        raise ValueError(f"unknown message kind {message.kind!r}")
 
     def run(self) -> None:
         """Digest until stop(); back off on database or stream errors instead of dying."""

@@ -5,6 +5,7 @@ schema, enqueue durably, answer. Nothing here touches the database: the key chec
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ class IngestDeps:
     stream: Stream
     verify_key: KeyVerifier
     metrics: IngestMetrics
+    clock: Callable[[], float] = time.time
 
 
 def error(
@@ -107,13 +109,17 @@ async def authenticate(request: Request, verify_key: KeyVerifier) -> Principal:
     return principal
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The decoded body, bounded by `limit` before and after decoding."""
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if content_type != "application/json":
-        raise Rejected(
-            415, "media_type", f"Content-Type must be application/json, not {content_type!r}"
-        )
+def media_type(request: Request, default: str = "application/json") -> str:
+    return request.headers.get("content-type", default).split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int, media_types: tuple[str, ...]) -> bytes:
+    """The decoded body, bounded by `limit` before and after decoding; 415 unless its
+    Content-Type is one of `media_types` (a missing one counts as the first)."""
+    content_type = media_type(request, media_types[0])
+    if content_type not in media_types:
+        wanted = " or ".join(media_types)
+        raise Rejected(415, "media_type", f"Content-Type must be {wanted}, not {content_type!r}")
     declared = request.headers.get("content-length")
     try:
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -124,6 +130,21 @@ async def read_json_body(request: Request, limit: int) -> bytes:
         raise Rejected(413, "too_large", str(exc)) from exc
     except BadEncoding as exc:
         raise Rejected(400, "encoding", str(exc)) from exc
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    return await read_body(request, limit, ("application/json",))
+
+
+def invalid(exc: ValidationError, what: str = "payload", **extra: Any) -> Rejected:
+    """422 naming every field that is wrong."""
+    return Rejected(
+        422,
+        "invalid",
+        f"{what} does not match the schema",
+        details=validation_details(exc),
+        **extra,
+    )
 
 
 async def enqueue(stream: Stream, message: NewMessage) -> None:
@@ -154,12 +175,7 @@ def build_router(deps: IngestDeps) -> APIRouter:
             try:
                 payload = Payload.model_validate_json(body)
             except ValidationError as exc:
-                raise Rejected(
-                    422,
-                    "invalid",
-                    "payload does not match the schema",
-                    details=validation_details(exc),
-                ) from exc
+                raise invalid(exc) from exc
             message = NewMessage(
                 AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id
             )
@@ -178,4 +194,8 @@ def build_router(deps: IngestDeps) -> APIRouter:
             status_code=202,
         )
 
+    # Imported here: ingest/devices.py builds on this module's helpers.
+    from fleetscope.ingest.devices import build_device_router  # noqa: PLC0415
+
+    router.include_router(build_device_router(deps))
     return router

@@ -1,3 +1,10 @@
 """What a stream message body is. Ingest labels each message; digest dispatches on it."""
 
 AGENT_PAYLOAD = "agent_payload"  # a model.payload.Payload as JSON
+# A model.devices.AggregatorBatch as JSON (both aggregator endpoints enqueue the batch form).
+AGGREGATOR_METRICS = "aggregator_metrics"
+# A model.devices.PrometheusPush as JSON: the exposition text and the device it describes.
+PROMETHEUS_TEXT = "prometheus_text"
+# A model.devices.CollectionHeader as one JSON line, then the collection file's lines as they
+# were uploaded (each a model.payload.Payload).
+COLLECTION_FILE = "collection_file"

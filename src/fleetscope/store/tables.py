@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -130,4 +131,67 @@ ingested_batches = Table(
     Column("received_ms", BigInteger, nullable=False),
     Column("snapshots", Integer, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# The latest inventory audit of each host (store/inventory.py).
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("audit", Text, nullable=False),  # model.payload.InventorySection as JSON
+    Column("updated_ms", BigInteger, nullable=False),  # time of the snapshot that carried it
+)
+
+# What changed between two audits of a host, at the time of the newer one.
+inventory_history = Table(
+    "inventory_history",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("previous_sha256", String(64), nullable=False),
+    # JSON list of {"path": "os.kernel", "old": ..., "new": ...}; old/new only when small.
+    Column("changed", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Process groups per snapshot, for top-N queries (query/processes.py). The primary key makes
+# one host's time range one index range scan (and a replay a no-op); ix_process_groups_
+# tenant_id_ts_ms serves fleet-wide top-N over a time range. Not partitioned: see
+# docs/data-model.md.
+process_groups = Table(
+    "process_groups",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("group_name", String(256), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("num_procs", Integer, nullable=False),
+    Column("cpu_seconds_total", Double, nullable=False),  # user + system
+    Column("memory_bytes", BigInteger, nullable=False),  # resident
+    Column("read_bytes_total", BigInteger, nullable=False),
+    Column("write_bytes_total", BigInteger, nullable=False),
+    Index(None, "tenant_id", "ts_ms"),
+    sqlite_with_rowid=False,
+)
+
+# Collection files uploaded from the agent's local mode; one row per distinct file content.
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("host_id", Integer, ForeignKey("hosts.id"), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("first_ts_ms", BigInteger, nullable=False),
+    Column("last_ts_ms", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("snapshots", Integer, nullable=False),
+    Column("uploaded_by", String(128), nullable=False),  # the API key's name
+    Column("received_ms", BigInteger, nullable=False),
+    UniqueConstraint("tenant_id", "content_sha256"),
+    Index(None, "host_id", "first_ts_ms"),
 )

@@ -19,14 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from fleetscope.store.engine import now_ms
 from fleetscope.store.frames import encode_frame, layout_digest, layout_json
+from fleetscope.store.inventory import upsert_inventory
 from fleetscope.store.partitions import FramePartitions, MaintenanceResult
-from fleetscope.store.tables import hosts, ingested_batches, metric_frames, metric_layouts
+from fleetscope.store.tables import (
+    collections,
+    hosts,
+    ingested_batches,
+    metric_frames,
+    metric_layouts,
+    process_groups,
+)
 
 FrameTuple = tuple[int, int, int, int, bytes]  # host_id, ts_ms, layout_id, tenant_id, vals
 
@@ -56,15 +64,56 @@ class FrameRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessGroupRow:
+    ts_ms: int
+    group_name: str
+    num_procs: int
+    cpu_seconds_total: float  # user + system
+    memory_bytes: float  # resident
+    read_bytes_total: float
+    write_bytes_total: float
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryRow:
+    ts_ms: int
+    content_sha256: str
+    audit_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRow:
+    content_sha256: str
+    first_ts_ms: int
+    last_ts_ms: int
+    bytes: int
+    snapshots: int
+    uploaded_by: str
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class BatchRows:
-    """Everything one agent batch becomes, before host and layout ids are known."""
+    """Everything one message (or one device of it) becomes, before host and layout ids are
+    known.
+
+    batch_id: the agent's batch id, recorded in ingested_batches so a replay is skipped whole;
+    None for requests without one (aggregator, pushed exposition), whose rows are all keyed so
+    that a replay stores nothing twice anyway.
+    attach_by_name: a device named by a third party joins the tenant's host of that name when
+    there is one (the most recently seen), else becomes the host `machine_id`.
+    collection: recorded once per (tenant, content) even when its batches were all seen."""
 
     tenant_id: int
     machine_id: str
     hostname: str
-    agent_version: str
-    batch_id: str
+    agent_version: str | None
+    batch_id: str | None
     frames: tuple[FrameRow, ...]
+    process_groups: tuple[ProcessGroupRow, ...] = ()
+    inventory: tuple[InventoryRow, ...] = ()
+    collection: CollectionRow | None = None
+    attach_by_name: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +183,12 @@ class StoreWriter:
         with self.engine.begin() as conn:
             for batch in batches:
                 host_id = self._upsert_host(conn, batch)
+                if batch.collection is not None:
+                    self._record_collection(conn, batch.tenant_id, host_id, batch.collection)
+                if batch.batch_id is None:
+                    written += 1
+                    rows.extend(self._frame_tuples(conn, batch, host_id))
+                    continue
                 recorded = conn.execute(
                     _insert(conn, ingested_batches)
                     .values(
@@ -150,18 +205,73 @@ class StoreWriter:
                     skipped += 1
                     continue
                 written += 1
-                rows.extend(
-                    (
-                        host_id,
-                        frame.ts_ms,
-                        self._layout_id(conn, batch.tenant_id, frame.series),
+                rows.extend(self._frame_tuples(conn, batch, host_id))
+                self._write_process_groups(conn, batch, host_id)
+                for audit in sorted(batch.inventory, key=lambda a: a.ts_ms):
+                    upsert_inventory(
+                        conn,
                         batch.tenant_id,
-                        encode_frame(frame.values),
+                        host_id,
+                        ts_ms=audit.ts_ms,
+                        sha256=audit.content_sha256,
+                        audit_json=audit.audit_json,
                     )
-                    for frame in batch.frames
-                )
             frames_written = self._insert_frames(conn, rows) if rows else 0
         return WriteResult(written, skipped, frames_written)
+
+    def _frame_tuples(self, conn: Connection, batch: BatchRows, host_id: int) -> list[FrameTuple]:
+        return [
+            (
+                host_id,
+                frame.ts_ms,
+                self._layout_id(conn, batch.tenant_id, frame.series),
+                batch.tenant_id,
+                encode_frame(frame.values),
+            )
+            for frame in batch.frames
+        ]
+
+    @staticmethod
+    def _write_process_groups(conn: Connection, batch: BatchRows, host_id: int) -> None:
+        if not batch.process_groups:
+            return
+        conn.execute(
+            _insert(conn, process_groups).on_conflict_do_nothing(),
+            [
+                {
+                    "host_id": host_id,
+                    "ts_ms": g.ts_ms,
+                    "group_name": g.group_name,
+                    "tenant_id": batch.tenant_id,
+                    "num_procs": g.num_procs,
+                    "cpu_seconds_total": g.cpu_seconds_total,
+                    "memory_bytes": round(g.memory_bytes),
+                    "read_bytes_total": round(g.read_bytes_total),
+                    "write_bytes_total": round(g.write_bytes_total),
+                }
+                for g in batch.process_groups
+            ],
+        )
+
+    @staticmethod
+    def _record_collection(
+        conn: Connection, tenant_id: int, host_id: int, c: CollectionRow
+    ) -> None:
+        conn.execute(
+            _insert(conn, collections)
+            .values(
+                tenant_id=tenant_id,
+                host_id=host_id,
+                content_sha256=c.content_sha256,
+                first_ts_ms=c.first_ts_ms,
+                last_ts_ms=c.last_ts_ms,
+                bytes=c.bytes,
+                snapshots=c.snapshots,
+                uploaded_by=c.uploaded_by,
+                received_ms=c.received_ms,
+            )
+            .on_conflict_do_nothing()
+        )
 
     @staticmethod
     def _insert_frames(conn: Connection, rows: list[FrameTuple]) -> int:
@@ -195,6 +305,20 @@ class StoreWriter:
 
     def _upsert_host(self, conn: Connection, batch: BatchRows) -> int:
         seen = max((f.ts_ms for f in batch.frames), default=now_ms())
+        if batch.attach_by_name:
+            existing = conn.execute(
+                select(hosts.c.id)
+                .where(hosts.c.tenant_id == batch.tenant_id, hosts.c.name == batch.hostname)
+                .order_by(hosts.c.last_seen_ms.desc())
+                .limit(1)
+            ).scalar()
+            if existing is not None:
+                conn.execute(
+                    update(hosts)
+                    .where(hosts.c.id == existing)
+                    .values(last_seen_ms=_greatest(conn, hosts.c.last_seen_ms, seen))
+                )
+                return int(existing)
         stmt = _insert(conn, hosts).values(
             tenant_id=batch.tenant_id,
             machine_id=batch.machine_id,

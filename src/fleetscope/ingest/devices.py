@@ -1,0 +1,260 @@
+"""Intake of the other payload kinds: samples of third-party devices (the aggregator API),
+pushed Prometheus exposition and uploaded collection files. Same key check, body limits,
+decoding and error shapes as the agent's POST /api/v1/ingest (ingest/router.py).
+
+POST /api/v1/aggregator/metrics/        one AggregatorMetric (model/devices.py)
+POST /api/v1/aggregator/metrics/batch/  {"metrics": [AggregatorMetric, ...]}
+POST /api/v1/ingest/prometheus?device_name=<host>[&timestamp=<ISO-8601 | epoch s>]
+    exposition text (text/plain; version=0.0.4 or application/openmetrics-text); samples
+    without their own timestamp get `timestamp`, else the time of receipt. A push that may be
+    retried should send `timestamp`, so that the retry stores nothing twice.
+POST /api/v1/collections                a local-mode collection file: multipart/form-data with
+    the file in the part named "file", or the JSON Lines as the body
+    (application/x-ndjson, application/jsonl). Every line is validated first; 422 names the
+    first bad line. All lines must come from one host.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from fleetscope.ingest.router import (
+    IngestDeps,
+    Rejected,
+    authenticate,
+    enqueue,
+    error,
+    invalid,
+    media_type,
+    read_body,
+    validation_details,
+)
+from fleetscope.model.devices import (
+    AggregatorBatch,
+    AggregatorMetric,
+    CollectionHeader,
+    DeviceName,
+    PrometheusPush,
+    Timestamp,
+    device_machine_id,
+)
+from fleetscope.model.exposition import (
+    OPENMETRICS_MEDIA_TYPE,
+    ExpositionError,
+    ExpositionSample,
+    parse_exposition,
+)
+from fleetscope.model.kinds import AGGREGATOR_METRICS, COLLECTION_FILE, PROMETHEUS_TEXT
+from fleetscope.model.payload import Payload
+from fleetscope.stream.base import NewMessage
+
+JSON = ("application/json",)
+EXPOSITION = ("text/plain", OPENMETRICS_MEDIA_TYPE)
+MULTIPART = "multipart/form-data"
+JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
+COLLECTION_TYPES = (*JSON_LINES, MULTIPART)
+
+_device_name = TypeAdapter(DeviceName)
+_timestamp = TypeAdapter(Timestamp)
+
+
+def _query_param(adapter: TypeAdapter[Any], request: Request, name: str, required: bool) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None:
+        if required:
+            raise Rejected(
+                422,
+                "invalid",
+                f"query parameter {name!r} is required",
+                details=[
+                    {"field": f"query.{name}", "message": "Field required", "type": "missing"}
+                ],
+            )
+        return None
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as exc:
+        details = [{**d, "field": f"query.{name}"} for d in validation_details(exc)]
+        raise Rejected(
+            422, "invalid", f"query parameter {name!r} is not valid", details=details
+        ) from exc
+
+
+def multipart_file(body: bytes, content_type: str) -> bytes:
+    """The part named "file" of a multipart/form-data body. The stdlib's email parser reads
+    multipart (RFC 7578 is MIME); it saves a dependency (python-multipart) for one field."""
+    head = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not isinstance(message, EmailMessage) or not message.is_multipart():
+        raise Rejected(400, "multipart", "the multipart/form-data body could not be read")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            content = part.get_payload(decode=True)
+            if isinstance(content, bytes):
+                return content
+    raise Rejected(422, "invalid", "the multipart/form-data body has no part named 'file'")
+
+
+def validate_collection(data: bytes) -> list[Payload]:
+    """Every line a payload of one host, or a 422 naming the first bad line (1-based)."""
+    payloads: list[Payload] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            payload = Payload.model_validate_json(line)
+        except ValidationError as exc:
+            raise invalid(exc, f"line {number}", line=number) from exc
+        if payloads and payload.host.machine_id != payloads[0].host.machine_id:
+            raise Rejected(
+                422,
+                "invalid",
+                f"line {number}: machine_id {payload.host.machine_id!r} differs from the first"
+                f" line's {payloads[0].host.machine_id!r}; a collection holds one host",
+                line=number,
+            )
+        payloads.append(payload)
+    if not payloads:
+        raise Rejected(422, "invalid", "the collection file holds no payloads", line=0)
+    return payloads
+
+
+async def _enqueue_aggregator(
+    deps: IngestDeps, tenant_id: int, batch: AggregatorBatch
+) -> dict[str, Any]:
+    devices = {m.device_name for m in batch.metrics}
+    key = device_machine_id(next(iter(devices))) if len(devices) == 1 else None
+    body = batch.model_dump_json().encode()
+    await enqueue(deps.stream, NewMessage(AGGREGATOR_METRICS, tenant_id, body, key=key))
+    return {"samples": len(batch.metrics), "devices": len(devices)}
+
+
+async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
+    principal = await authenticate(request, deps.verify_key)
+    body = await read_body(request, deps.settings.max_body_bytes, JSON)
+    try:
+        metric = AggregatorMetric.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid(exc, "metric") from exc
+    return await _enqueue_aggregator(deps, principal.tenant_id, AggregatorBatch(metrics=[metric]))
+
+
+async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, Any]:
+    principal = await authenticate(request, deps.verify_key)
+    body = await read_body(request, deps.settings.max_body_bytes, JSON)
+    try:
+        batch = AggregatorBatch.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid(exc, "batch") from exc
+    return await _enqueue_aggregator(deps, principal.tenant_id, batch)
+
+
+async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any]:
+    principal = await authenticate(request, deps.verify_key)
+    device = _query_param(_device_name, request, "device_name", required=True)
+    at = _query_param(_timestamp, request, "timestamp", required=False)
+    body = await read_body(request, deps.settings.max_body_bytes, EXPOSITION)
+    content_type = request.headers.get("content-type")
+    try:
+        samples: list[ExpositionSample] = await run_in_threadpool(
+            parse_exposition, body, content_type
+        )
+    except ExpositionError as exc:
+        raise Rejected(
+            422,
+            "invalid",
+            f"not valid exposition text: {exc.reason}",
+            line=exc.line_no,
+            text=exc.text,
+        ) from exc
+    default_ms = round((at.timestamp() if at is not None else deps.clock()) * 1000)
+    if samples:
+        push = PrometheusPush(
+            device_name=device,
+            content_type=content_type,
+            default_timestamp_ms=default_ms,
+            text=body.decode("utf-8"),
+        )
+        message = NewMessage(
+            PROMETHEUS_TEXT,
+            principal.tenant_id,
+            push.model_dump_json().encode(),
+            key=device_machine_id(device),
+        )
+        await enqueue(deps.stream, message)
+    return {"samples": len(samples), "device_name": device}
+
+
+async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any]:
+    principal = await authenticate(request, deps.verify_key)
+    body = await read_body(request, deps.settings.max_body_bytes, COLLECTION_TYPES)
+    if media_type(request) == MULTIPART:
+        body = multipart_file(body, request.headers["content-type"])
+    payloads = await run_in_threadpool(validate_collection, body)
+    sha256 = hashlib.sha256(body).hexdigest()
+    header = CollectionHeader(
+        content_sha256=sha256,
+        bytes=len(body),
+        uploaded_by=principal.subject,
+        received_ms=round(deps.clock() * 1000),
+    )
+    machine_id = payloads[0].host.machine_id
+    message = NewMessage(
+        COLLECTION_FILE,
+        principal.tenant_id,
+        header.model_dump_json().encode() + b"\n" + body,
+        key=machine_id,
+    )
+    await enqueue(deps.stream, message)
+    stamps = [s.timestamp for p in payloads for s in p.snapshots]
+    return {
+        "collection": sha256,
+        "machine_id": machine_id,
+        "payloads": len(payloads),
+        "snapshots": len(stamps),
+        "first_timestamp": min(stamps).isoformat(),
+        "last_timestamp": max(stamps).isoformat(),
+        "bytes": len(body),
+    }
+
+
+Handler = Callable[[IngestDeps, Request], Awaitable[dict[str, Any]]]
+
+ROUTES: tuple[tuple[str, Handler, str], ...] = (
+    ("/aggregator/metrics/", accept_metric, "Accept one sample of a named device"),
+    ("/aggregator/metrics/batch/", accept_metric_batch, "Accept samples of named devices"),
+    ("/ingest/prometheus", accept_prometheus, "Accept pushed exposition for a host"),
+    ("/collections", accept_collection, "Upload a local-mode collection file"),
+)
+
+
+def build_device_router(deps: IngestDeps) -> APIRouter:
+    router = APIRouter(tags=["ingest"])
+
+    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def accept(request: Request) -> JSONResponse:
+            try:
+                result = await handler(deps, request)
+            except Rejected as rejected:
+                deps.metrics.rejected.labels(rejected.reason).inc()
+                return error(rejected.status, rejected.message, rejected.headers, **rejected.extra)
+            deps.metrics.accepted.inc()
+            return JSONResponse({"status": "accepted", **result}, status_code=202)
+
+        return accept
+
+    for path, handler, summary in ROUTES:
+        router.add_api_route(
+            path, endpoint(handler), methods=["POST"], status_code=202, summary=summary
+        )
+    return router

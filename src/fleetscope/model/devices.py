@@ -1,0 +1,135 @@
+"""Requests for devices other than the sender's own: samples from third-party collectors and
+scripts (the aggregator API), pushed Prometheus exposition, and uploaded collection files.
+
+A device named here is a host of the key's tenant. When the tenant already has a host of that
+name (an agent's), the samples join it; otherwise the device becomes a host whose machine id is
+`device:<name>` (DEVICE_MACHINE_PREFIX): deterministic, so every request naming the device
+lands on the same host, and never a real /etc/machine-id (those are 32 hex digits).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+DEVICE_MACHINE_PREFIX = "device:"
+MAX_METRICS_PER_BATCH = 10_000
+MAX_LABELS = 32
+MAX_LABEL_VALUE = 1024
+
+# Prometheus' data model (prometheus.io/docs/concepts/data_model): metric and label names.
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def device_machine_id(device_name: str) -> str:
+    return DEVICE_MACHINE_PREFIX + device_name
+
+
+def _metric_name(value: str) -> str:
+    if not _METRIC_NAME.match(value):
+        raise ValueError("must match [a-zA-Z_:][a-zA-Z0-9_:]* (a Prometheus metric name)")
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels")
+    for key, text in value.items():
+        if not _LABEL_NAME.match(key) or key.startswith("__") or len(key) > 128:
+            raise ValueError(
+                f"label name {key[:64]!r} must match [a-zA-Z_][a-zA-Z0-9_]*, be at most 128"
+                " characters and not start with '__' (reserved)"
+            )
+        if len(text) > MAX_LABEL_VALUE:
+            raise ValueError(f"label {key!r}: value longer than {MAX_LABEL_VALUE} characters")
+    return value
+
+
+def _device_name(value: str) -> str:
+    if _CONTROL.search(value) or value != value.strip():
+        raise ValueError("must not contain control characters or surrounding spaces")
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    """ISO-8601 with an offset, or epoch seconds (a number or a numeric string). pydantic alone
+    would read a large number as milliseconds, which is not what the API promises."""
+    if isinstance(value, bool):
+        raise ValueError("must be ISO-8601 or epoch seconds")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value  # ISO-8601, parsed by pydantic
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of epoch seconds")
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError("epoch seconds out of range") from exc
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("an ISO-8601 time needs an offset (e.g. Z or +00:00)")
+    if not 2000 <= value.year <= 2200:
+        raise ValueError("must be between the years 2000 and 2200")
+    return value
+
+
+MetricName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_metric_name)]
+DeviceName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_device_name)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_plausible)]
+
+
+class AggregatorMetric(_Strict):
+    """POST /api/v1/aggregator/metrics/: one sample of one device. `unit` is checked and
+    accepted but not stored yet (docs/data-model.md)."""
+
+    device_name: DeviceName
+    metric_name: MetricName
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    timestamp: Timestamp
+    labels: Labels = Field(default_factory=dict)
+    unit: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class AggregatorBatch(_Strict):
+    """POST /api/v1/aggregator/metrics/batch/."""
+
+    metrics: Annotated[
+        list[AggregatorMetric], Field(min_length=1, max_length=MAX_METRICS_PER_BATCH)
+    ]
+
+
+class PrometheusPush(_Strict):
+    """What ingest enqueues for POST /api/v1/ingest/prometheus: the text as received (digest
+    parses it again, a pure step), the device, and the time of samples that carry none."""
+
+    device_name: DeviceName
+    content_type: Annotated[str, Field(max_length=256)] | None
+    default_timestamp_ms: int
+    text: str
+
+
+class CollectionHeader(_Strict):
+    """The first line of a collection_file message: who uploaded what, and when."""
+
+    kind: Literal["collection"] = "collection"
+    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    bytes: Annotated[int, Field(ge=0)]
+    uploaded_by: Annotated[str, Field(max_length=128)]
+    received_ms: int
