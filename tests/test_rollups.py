@@ -181,7 +181,7 @@ def test_unsettled_buckets_wait(engine: Engine, writer: StoreWriter) -> None:
 def test_tier_choice_by_range_and_step() -> None:
     assert choose_tier(0, 6 * HOUR_MS) == "raw"
     assert choose_tier(0, 6 * HOUR_MS + 1) == "1m"
-    assert choose_tier(0, 8 * DAY_MS) == "1m"
+    assert choose_tier(0, 3 * DAY_MS) == "1m"
     assert choose_tier(0, 30 * DAY_MS) == "1h"
     assert choose_tier(0, 30 * DAY_MS, step_ms=10_000) == "raw"
     assert choose_tier(0, 30 * DAY_MS, step_ms=5 * MINUTE_MS) == "1m"

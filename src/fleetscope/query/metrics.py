@@ -2,8 +2,9 @@
 rollup tier (store/rollups.py), chosen by the range or by the step asked for.
 
 Tier thresholds (docs/data-model.md, "Tiers"): a range up to 6 hours reads raw frames (at the
-agents' 10 s default, 2,160 points a series); up to 8 days the 1-minute tier (11,520 points at
-most); beyond, the 1-hour tier (720 points for 30 days). A step picks the coarsest tier no
+agents' 10 s default, 2,160 points a series); up to 3 days the 1-minute tier (4,320 points at
+most, ~37 µs a decoded minute row on SQLite, bench/bench_rollups.py); beyond, the 1-hour tier
+(720 points for 30 days). A step picks the coarsest tier no
 coarser than the step, and buckets are merged up to the step.
 
 Counters (`*_total`): rollups keep min, max, sum and count of every series alike; an average
@@ -37,7 +38,7 @@ from fleetscope.store.writer import decode_layout
 Point = tuple[float, float | None]  # (unix seconds, value); None = absent at that instant
 
 RAW_MAX_RANGE_MS = 6 * HOUR_MS
-MINUTE_MAX_RANGE_MS = 8 * DAY_MS
+MINUTE_MAX_RANGE_MS = 3 * DAY_MS
 AGGREGATES = ("avg", "min", "max", "sum", "count")
 TIER_STEP_MS = {"raw": 0, TIER_1M.name: MINUTE_MS, TIER_1H.name: HOUR_MS}
 

@@ -60,7 +60,7 @@ class MetricsReport(BaseModel):
     start_time: AwareDatetime
     end_time: AwareDatetime
     tier: str = Field(
-        description="raw (up to 6 h), 1m (up to 8 days) or 1h: the stored tier read; "
+        description="raw (up to 6 h), 1m (up to 3 days) or 1h: the stored tier read; "
         "a step picks the coarsest tier no coarser than itself"
     )
     step_seconds: float | None = Field(
