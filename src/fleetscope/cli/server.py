@@ -72,7 +72,12 @@ def build_server(settings: ServerSettings) -> Server:
     batch_latency = Histogram(
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
-    writer = StoreWriter(engine, raw_retention_days=settings.raw_retention_days)
+    writer = StoreWriter(
+        engine,
+        raw_retention_days=settings.raw_retention_days,
+        rollup_1m_retention_days=settings.rollup_1m_retention_days,
+        rollup_1h_retention_days=settings.rollup_1h_retention_days,
+    )
     writer.maintain()  # partitions for today and ahead before the first write
     digest = DigestWorker(
         stream,

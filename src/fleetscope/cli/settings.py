@@ -3,10 +3,11 @@ to check the environment, including the lean agent."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from fleetscope.model.settings import FleetscopeSettings
 
@@ -23,6 +24,14 @@ class ServerSettings(FleetscopeSettings):
     )
     raw_retention_days: Annotated[int, Field(ge=1)] | None = Field(
         default=30, description="raw metric frames older than this are dropped; none keeps all"
+    )
+    rollup_1m_retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=90,
+        description="1-minute rollups (min/max/sum/count) older than this are deleted",
+    )
+    rollup_1h_retention_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=730,
+        description="1-hour rollups older than this are deleted; none keeps all",
     )
     admin_password: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024  # after decoding
@@ -58,6 +67,23 @@ class ServerSettings(FleetscopeSettings):
         default=1, description="digest threads per `fleetscope worker` process"
     )
     digest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256
+
+    @model_validator(mode="after")
+    def _tiers_outlive_their_sources(self) -> ServerSettings:
+        """A coarser tier is computed from the finer one, so it must be kept at least as long:
+        otherwise ranges would read a tier that expired while its source still holds data."""
+        days = [
+            self.raw_retention_days,
+            self.rollup_1m_retention_days,
+            self.rollup_1h_retention_days,
+        ]
+        names = ["raw_retention_days", "rollup_1m_retention_days", "rollup_1h_retention_days"]
+        for (finer, finer_name), (coarser, coarser_name) in pairwise(zip(days, names, strict=True)):
+            if coarser is not None and (finer is None or finer > coarser):
+                raise ValueError(
+                    f"{coarser_name} ({coarser}) must be at least {finer_name} ({finer or 'none'})"
+                )
+        return self
 
     @property
     def digest_in_process(self) -> bool:

@@ -57,7 +57,13 @@ class WorkerPool:
         self.stream = make_stream(settings)
         names = [consumer] if concurrency == 1 else [f"{consumer}-{n}" for n in range(concurrency)]
         writers = [
-            StoreWriter(self.engine, raw_retention_days=settings.raw_retention_days) for _ in names
+            StoreWriter(
+                self.engine,
+                raw_retention_days=settings.raw_retention_days,
+                rollup_1m_retention_days=settings.rollup_1m_retention_days,
+                rollup_1h_retention_days=settings.rollup_1h_retention_days,
+            )
+            for _ in names
         ]
         writers[0].maintain()  # partitions for today and ahead before the first write
         self.workers = [

@@ -1,5 +1,6 @@
 """The thin loop around the pure transforms: read a batch of messages, write their rows in one
-transaction, acknowledge after commit. A message that cannot be transformed is retried and
+transaction, acknowledge after commit, then recompute the rollup buckets that settled (at most
+once per rollup interval, store/rollups.py). A message that cannot be transformed is retried and
 then dead-lettered with its error; a database error leaves the whole batch unacknowledged, to
 be retried after a back-off (nothing is lost, nothing is doubled: the writes are idempotent)."""
 
@@ -54,6 +55,7 @@ class DigestWorker:
         """Digest one batch of messages; returns how many were acknowledged."""
         messages = self.stream.read(self.consumer, self.batch_size, block_seconds)
         if not messages:
+            self.writer.roll_up()  # idle: catch up on settled buckets
             return 0
         started = time.perf_counter()
         rows: list[BatchRows] = []
@@ -74,6 +76,9 @@ class DigestWorker:
         self.stats.last_batch_seconds = elapsed
         if self._on_batch is not None:
             self._on_batch(elapsed)
+        # After the acknowledgement: rollups are recomputed from what is stored, so a failure
+        # here loses nothing; the marks stay for the next round.
+        self.writer.roll_up()
         return len(good)
 
     def run(self) -> None:

@@ -1,18 +1,58 @@
-"""A host's series over a time range, decoded from stored frames (store/frames.py)."""
+"""A host's series over a time range, decoded from stored frames (store/frames.py) or from a
+rollup tier (store/rollups.py), chosen by the range or by the step asked for.
+
+Tier thresholds (docs/data-model.md, "Tiers"): a range up to 6 hours reads raw frames (at the
+agents' 10 s default, 2,160 points a series); up to 3 days the 1-minute tier (4,320 points at
+most, ~37 µs a decoded minute row on SQLite, bench/bench_rollups.py); beyond, the 1-hour tier
+(720 points for 30 days). A step picks the coarsest tier no
+coarser than the step, and buckets are merged up to the step.
+
+Counters (`*_total`): rollups keep min, max, sum and count of every series alike; an average
+of a counter means nothing. A rate over a bucket is (max - min) / bucket length for a
+monotonic counter that did not reset, computed by the caller from agg=min/max.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Table, select
 
 from fleetscope.model.series import split_series_key
 from fleetscope.store.frames import decode_frame, value_or_none
+from fleetscope.store.rollups import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    TIER_1H,
+    TIER_1M,
+    Stats,
+    decode_stats,
+    merge_stats,
+    value_of,
+)
 from fleetscope.store.tables import metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 
 Point = tuple[float, float | None]  # (unix seconds, value); None = absent at that instant
+
+RAW_MAX_RANGE_MS = 6 * HOUR_MS
+MINUTE_MAX_RANGE_MS = 3 * DAY_MS
+AGGREGATES = ("avg", "min", "max", "sum", "count")
+TIER_STEP_MS = {"raw": 0, TIER_1M.name: MINUTE_MS, TIER_1H.name: HOUR_MS}
+
+
+def choose_tier(start_ms: int, end_ms: int, step_ms: int | None = None) -> str:
+    """raw, 1m or 1h: by the step if one is asked for, else by the range (module doc)."""
+    if step_ms is not None:
+        if step_ms >= HOUR_MS:
+            return TIER_1H.name
+        return TIER_1M.name if step_ms >= MINUTE_MS else "raw"
+    span = end_ms - start_ms
+    if span <= RAW_MAX_RANGE_MS:
+        return "raw"
+    return TIER_1M.name if span <= MINUTE_MAX_RANGE_MS else TIER_1H.name
 
 
 @dataclass(slots=True)
@@ -20,6 +60,14 @@ class Series:
     metric: str
     labels: dict[str, str]
     points: list[Point] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TieredSeries:
+    tier: str  # raw, 1m or 1h
+    step_ms: int | None  # the points' spacing; None for raw (the agents' own interval)
+    agg: str  # what a rollup point is, of the samples of its bucket (raw: the sample)
+    series: list[Series]
 
 
 class MetricQueries:
@@ -48,14 +96,7 @@ class MetricQueries:
                 )
                 .order_by(metric_frames.c.ts_ms)
             ).all()
-            missing = {layout_id for _, layout_id, _ in rows} - self._layouts.keys()
-            if missing:
-                for layout_id, series_json in conn.execute(
-                    select(metric_layouts.c.id, metric_layouts.c.series).where(
-                        metric_layouts.c.id.in_(missing)
-                    )
-                ):
-                    self._layouts[layout_id] = decode_layout(series_json)
+            self._learn_layouts(conn, {layout_id for _, layout_id, _ in rows})
         by_key: dict[str, Series] = {}
         # Per layout, which positions to keep and their Series: computed once, not per frame.
         plans: dict[int, list[tuple[int, Series]]] = {}
@@ -68,6 +109,87 @@ class MetricQueries:
             for index, series in plan:
                 series.points.append((ts, value_or_none(values[index])))
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
+
+    def series(
+        self,
+        tenant_id: int,
+        host_id: int,
+        start_ms: int,
+        end_ms: int,
+        metrics: Collection[str] | None = None,
+        *,
+        step_ms: int | None = None,
+        agg: str = "avg",
+    ) -> TieredSeries:
+        """The host's series from the tier that suits the range or step (module doc)."""
+        if agg not in AGGREGATES:
+            raise ValueError(f"unknown aggregate {agg!r}: one of {', '.join(AGGREGATES)}")
+        tier = choose_tier(start_ms, end_ms, step_ms)
+        if tier == "raw":
+            return TieredSeries(
+                "raw", None, agg, self.host_series(tenant_id, host_id, start_ms, end_ms, metrics)
+            )
+        table = TIER_1M.table if tier == TIER_1M.name else TIER_1H.table
+        step = max(step_ms or 0, TIER_STEP_MS[tier])
+        step = step // TIER_STEP_MS[tier] * TIER_STEP_MS[tier]  # whole buckets
+        found = self.rollup_series(
+            table, tenant_id, host_id, start_ms, end_ms, metrics, TIER_STEP_MS[tier], step, agg
+        )
+        return TieredSeries(tier, step, agg, found)
+
+    def rollup_series(  # noqa: PLR0917 (a query's parameters)
+        self,
+        table: Table,
+        tenant_id: int,
+        host_id: int,
+        start_ms: int,
+        end_ms: int,
+        metrics: Collection[str] | None,
+        bucket_ms: int,
+        step_ms: int,
+        agg: str,
+    ) -> list[Series]:
+        """One point per step (a multiple of the tier's bucket) whose start lies in the range,
+        or in the bucket holding start_ms: one primary-key range scan."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
+                .where(
+                    table.c.tenant_id == tenant_id,
+                    table.c.host_id == host_id,
+                    table.c.bucket_ms >= start_ms // bucket_ms * bucket_ms,
+                    table.c.bucket_ms <= end_ms,
+                )
+                .order_by(table.c.bucket_ms)
+            ).all()
+            self._learn_layouts(conn, {layout_id for _, layout_id, _ in rows})
+        # Buckets merged up to the step, per (step start, layout), in time order.
+        merged: dict[tuple[int, int], list[Stats]] = {}
+        for bucket, layout_id, blob in rows:
+            merged.setdefault((bucket // step_ms * step_ms, layout_id), []).append(
+                decode_stats(blob)
+            )
+        by_key: dict[str, Series] = {}
+        plans: dict[int, list[tuple[int, Series]]] = {}
+        for (start, layout_id), parts in sorted(merged.items()):
+            plan = plans.get(layout_id)
+            if plan is None:
+                plan = plans[layout_id] = self._plan(self._layouts[layout_id], metrics, by_key)
+            stats = parts[0] if len(parts) == 1 else merge_stats(parts)
+            ts = start / 1000
+            for index, series in plan:
+                series.points.append((ts, value_of(stats, index, agg)))
+        return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
+
+    def _learn_layouts(self, conn: Connection, layout_ids: set[int]) -> None:
+        missing = layout_ids - self._layouts.keys()
+        if missing:
+            for layout_id, series_json in conn.execute(
+                select(metric_layouts.c.id, metric_layouts.c.series).where(
+                    metric_layouts.c.id.in_(missing)
+                )
+            ):
+                self._layouts[layout_id] = decode_layout(series_json)
 
     @staticmethod
     def _plan(

@@ -16,7 +16,7 @@ has no partitions, expired frames are deleted host by host along the primary key
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -126,6 +126,7 @@ class MaintenanceResult:
     created: tuple[str, ...]
     dropped: tuple[str, ...]
     frames_deleted: int
+    rollup_rows_deleted: int = 0
 
 
 class FramePartitions:
@@ -153,10 +154,15 @@ class FramePartitions:
         self._known.clear()
 
     def maintain(
-        self, now_ms: int, days_ahead: int, retention_days: int | None
+        self,
+        now_ms: int,
+        days_ahead: int,
+        retention_days: int | None,
+        keep_from: Callable[[Connection], int | None] | None = None,
     ) -> MaintenanceResult:
         """Create partitions from yesterday to `days_ahead` days ahead; drop, or on SQLite
-        delete, what is older than the retention."""
+        delete, what is older than the retention, but nothing from keep_from(conn) on (the
+        earliest minute not rolled up yet: raw frames outlive their rollup)."""
         created: list[str] = []
         dropped: list[str] = []
         deleted = 0
@@ -166,6 +172,9 @@ class FramePartitions:
         if retention_days is not None:
             cutoff = now_ms - retention_days * DAY_MS
             with self.engine.begin() as conn:
+                keep = None if keep_from is None else keep_from(conn)
+                if keep is not None:
+                    cutoff = min(cutoff, keep)
                 if self.enabled:
                     dropped = drop_partitions_before(conn, cutoff)
                 else:

@@ -195,3 +195,38 @@ collections = Table(
     UniqueConstraint("tenant_id", "content_sha256"),
     Index(None, "host_id", "first_ts_ms"),
 )
+
+
+def _rollup_table(name: str) -> Table:
+    """A rollup tier (store/rollups.py): per (host, bucket start, layout), one zstd frame of
+    four float64 arrays in layout order: min, max, sum, count."""
+    return Table(
+        name,
+        metadata,
+        Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+        Column("bucket_ms", BigInteger, primary_key=True),
+        Column("layout_id", Integer, ForeignKey("metric_layouts.id"), primary_key=True),
+        Column("tenant_id", Integer, nullable=False),
+        Column("frames", Integer, nullable=False),  # raw snapshots folded into the bucket
+        Column("stats", LargeBinary, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+metric_rollups_1m = _rollup_table("metric_rollups_1m")
+metric_rollups_1h = _rollup_table("metric_rollups_1h")
+
+# Buckets whose source rows changed since they were rolled up: step_ms 60000 marks a minute
+# to recompute from raw frames, 3600000 an hour to recompute from minutes. gen grows at every
+# new mark, so a rollup clears only the mark it read. Keyed by bucket first: the rollup step
+# takes the oldest settled buckets, and retention asks for the earliest.
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("step_ms", Integer, primary_key=True),
+    Column("bucket_ms", BigInteger, primary_key=True),
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("gen", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)

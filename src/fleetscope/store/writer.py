@@ -7,7 +7,10 @@ A batch already recorded in ingested_batches is skipped whole; frames are also k
 On PostgreSQL the frames of a call go in by binary COPY into a temporary staging table and
 then one INSERT ... SELECT ... ON CONFLICT DO NOTHING (COPY alone cannot skip duplicates).
 The writer also keeps the raw tier's partitions: it creates the day partitions its frames need
-before writing, and once an hour creates those ahead and drops the expired ones.
+before writing, and once an hour creates those ahead and drops the expired ones. In the same
+transaction as the frames it marks the minutes they touch for the rollup step
+(store/rollups.py), which it runs every rollup interval and before any retention, so a bucket
+is rolled up before its raw frames may be dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +30,18 @@ from fleetscope.store.engine import now_ms
 from fleetscope.store.frames import encode_frame, layout_digest, layout_json
 from fleetscope.store.inventory import upsert_inventory
 from fleetscope.store.partitions import FramePartitions, MaintenanceResult
+from fleetscope.store.rollups import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    TIER_1H,
+    TIER_1M,
+    RollupResult,
+    Rollups,
+    delete_rollups_before,
+    earliest_dirty,
+    mark_dirty,
+)
 from fleetscope.store.tables import (
     collections,
     hosts,
@@ -136,12 +151,21 @@ class StoreWriter:
         partition_days_ahead: int = 2,
         maintenance_interval_seconds: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        *,
+        rollup_1m_retention_days: int | None = None,
+        rollup_1h_retention_days: int | None = None,
+        rollup_interval_seconds: float = 10.0,
     ) -> None:
-        """raw_retention_days: frames older than this are dropped (None keeps them all).
-        partition_days_ahead: PostgreSQL partitions made ahead of today, so that midnight
-        does not wait on DDL."""
+        """raw_retention_days: frames older than this are dropped (None keeps them all);
+        the same for the rollup tiers. partition_days_ahead: PostgreSQL partitions made ahead
+        of today, so that midnight does not wait on DDL."""
         self.engine = engine
         self.raw_retention_days = raw_retention_days
+        self.rollup_1m_retention_days = rollup_1m_retention_days
+        self.rollup_1h_retention_days = rollup_1h_retention_days
+        self.rollup_interval_seconds = rollup_interval_seconds
+        self.rollups = Rollups(engine, raw_retention_days, rollup_1m_retention_days, clock=clock)
+        self._rolled_up_at: float | None = None
         self.partition_days_ahead = partition_days_ahead
         self.maintenance_interval_seconds = maintenance_interval_seconds
         self._clock = clock
@@ -151,13 +175,54 @@ class StoreWriter:
         self._layout_ids: dict[tuple[int, str], int] = {}
 
     def maintain(self) -> MaintenanceResult:
-        """Create partitions ahead and drop (SQLite: delete) expired raw frames. Runs from
-        write_batches once per maintenance interval; call it at start as well."""
+        """Create partitions ahead and drop (SQLite: delete) expired raw frames and rollups.
+        Runs from write_batches once per maintenance interval; call it at start as well.
+
+        Each tier is rolled up into the next before it expires, and nothing is dropped from
+        the earliest bucket still marked dirty on (another worker may hold it)."""
+        now = int(self._clock() * 1000)
+        if self.raw_retention_days is not None:
+            self.rollups.run(before_ms=now - self.raw_retention_days * DAY_MS)
         result = self._partitions.maintain(
-            int(self._clock() * 1000), self.partition_days_ahead, self.raw_retention_days
+            now,
+            self.partition_days_ahead,
+            self.raw_retention_days,
+            keep_from=lambda conn: earliest_dirty(conn, MINUTE_MS),
         )
+        deleted = 0
+        tiers = (
+            (TIER_1M, self.rollup_1m_retention_days, HOUR_MS),
+            (TIER_1H, self.rollup_1h_retention_days, None),
+        )
+        for tier, days, parent_step in tiers:
+            if days is None:
+                continue
+            cutoff = now - days * DAY_MS
+            if parent_step is not None:
+                self.rollups.run(before_ms=cutoff + parent_step)
+            with self.engine.begin() as conn:
+                keep = None if parent_step is None else earliest_dirty(conn, parent_step)
+                deleted += delete_rollups_before(
+                    conn, tier.table, cutoff if keep is None else min(cutoff, keep)
+                )
         self._maintained_at = self._clock()
-        return result
+        return MaintenanceResult(
+            result.created, result.dropped, result.frames_deleted, rollup_rows_deleted=deleted
+        )
+
+    def roll_up(self, force: bool = False) -> RollupResult | None:
+        """Recompute the settled dirty buckets, at most once per rollup interval unless
+        forced; None when it was not yet due."""
+        if (
+            not force
+            and self._rolled_up_at is not None
+            and self._clock() - self._rolled_up_at < self.rollup_interval_seconds
+        ):
+            return None
+        try:
+            return self.rollups.run()
+        finally:
+            self._rolled_up_at = self._clock()
 
     def write_batches(self, batches: Sequence[BatchRows]) -> WriteResult:
         try:
@@ -180,14 +245,16 @@ class StoreWriter:
         # not be held for as long as a COPY.
         self._partitions.ensure(frame.ts_ms for batch in batches for frame in batch.frames)
         rows: list[FrameTuple] = []
+        touched: set[tuple[int, int, int]] = set()  # tenant, host, minute
         with self.engine.begin() as conn:
             for batch in batches:
                 host_id = self._upsert_host(conn, batch)
                 if batch.collection is not None:
                     self._record_collection(conn, batch.tenant_id, host_id, batch.collection)
-                if batch.batch_id is None:
+                if batch.batch_id is None:  # aggregator and pushed samples: frame keys dedupe
                     written += 1
                     rows.extend(self._frame_tuples(conn, batch, host_id))
+                    touched.update(_minutes_touched(batch, host_id))
                     continue
                 recorded = conn.execute(
                     _insert(conn, ingested_batches)
@@ -216,7 +283,9 @@ class StoreWriter:
                         sha256=audit.content_sha256,
                         audit_json=audit.audit_json,
                     )
+                touched.update(_minutes_touched(batch, host_id))
             frames_written = self._insert_frames(conn, rows) if rows else 0
+            mark_dirty(conn, MINUTE_MS, touched)
         return WriteResult(written, skipped, frames_written)
 
     def _frame_tuples(self, conn: Connection, batch: BatchRows, host_id: int) -> list[FrameTuple]:
@@ -372,3 +441,8 @@ def decode_layout(series_json: str) -> list[str]:
     if not isinstance(keys, list):
         raise ValueError("metric layout is not a JSON list")
     return [str(k) for k in keys]
+
+
+def _minutes_touched(batch: BatchRows, host_id: int) -> set[tuple[int, int, int]]:
+    """(tenant, host, minute) of every frame: the 1-minute buckets the rollup must recompute."""
+    return {(batch.tenant_id, host_id, f.ts_ms // MINUTE_MS * MINUTE_MS) for f in batch.frames}

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from fleetscope.model.auth import Principal
+from fleetscope.model.duration import parse_seconds
 from fleetscope.query.auth import AuthService
 from fleetscope.query.hosts import HostQueries
 from fleetscope.query.metrics import MetricQueries
@@ -58,6 +59,14 @@ class MetricsReport(BaseModel):
     host_id: int
     start_time: AwareDatetime
     end_time: AwareDatetime
+    tier: str = Field(
+        description="raw (up to 6 h), 1m (up to 3 days) or 1h: the stored tier read; "
+        "a step picks the coarsest tier no coarser than itself"
+    )
+    step_seconds: float | None = Field(
+        description="spacing of rollup points (bucket starts); null for raw samples"
+    )
+    agg: str = Field(description="avg, min, max, sum or count of each rollup bucket")
     series: list[SeriesOut]
 
 
@@ -96,7 +105,7 @@ def build_router(services: ReadServices) -> APIRouter:
         ]
 
     @router.get("/reports/metrics/{device_name}", tags=["reports"])
-    def host_metrics(
+    def host_metrics(  # noqa: PLR0917 (FastAPI passes query parameters by name)
         device_name: str,
         user: User,
         start_time: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
@@ -104,24 +113,45 @@ def build_router(services: ReadServices) -> APIRouter:
             str | None, Query(description="ISO-8601 or epoch seconds; default now")
         ] = None,
         metrics: Annotated[str | None, Query(description="comma-separated metric names")] = None,
+        step: Annotated[
+            str | None,
+            Query(description="point spacing: 5m, 1h, 1d or seconds; default by the range"),
+        ] = None,
+        agg: Annotated[
+            str, Query(pattern="^(avg|min|max|sum|count)$", description="rollup aggregate")
+        ] = "avg",
     ) -> MetricsReport:
         try:
             window = parse_range(start_time, end_time, now=datetime.now(UTC))
-        except BadTimeRange as exc:
+            step_ms = None if step is None else round(parse_seconds(step) * 1000)
+        except (BadTimeRange, ValueError) as exc:
             raise HTTPException(400, str(exc)) from exc
+        if step_ms is not None and step_ms <= 0:
+            raise HTTPException(400, f"step={step!r} must be positive")
         host = services.hosts.by_name(user.tenant_id, device_name)
         if host is None:
             raise HTTPException(404, f"no host named {device_name!r}")
         wanted = {m.strip() for m in metrics.split(",") if m.strip()} if metrics else None
-        series = services.metrics.host_series(
-            user.tenant_id, host.id, window.start_ms, window.end_ms, wanted
+        found = services.metrics.series(
+            user.tenant_id,
+            host.id,
+            window.start_ms,
+            window.end_ms,
+            wanted,
+            step_ms=step_ms,
+            agg=agg,
         )
         return MetricsReport(
             device_name=host.name,
             host_id=host.id,
             start_time=window.start,
             end_time=window.end,
-            series=[SeriesOut(metric=s.metric, labels=s.labels, points=s.points) for s in series],
+            tier=found.tier,
+            step_seconds=None if found.step_ms is None else found.step_ms / 1000,
+            agg=found.agg,
+            series=[
+                SeriesOut(metric=s.metric, labels=s.labels, points=s.points) for s in found.series
+            ],
         )
 
     return router

@@ -1,0 +1,400 @@
+"""Rollup tiers: 1-minute and 1-hour min/max/sum/count of every series, late data included.
+
+Storage (tables.metric_rollups_1m / _1h): one row per (host, bucket start, layout), like a raw
+frame, whose blob is one zstd frame of four float64 arrays in layout order: min, max, sum,
+count. An absent series has count 0 and NaN min/max. avg = sum / count is left to the reader.
+
+Late data (docs/data-model.md, "Tiers"): the writer upserts the (host, minute) pairs touched by
+each committed batch into rollup_dirty in the same transaction, bumping a generation. This
+module's step takes settled dirty buckets, recomputes each one whole from its source rows
+(minutes from raw frames, hours from minute rows) and clears the mark only if its generation
+is unchanged. Recomputing instead of incrementing keeps rollups exact under replays and late
+data; a recomputed minute marks its hour dirty.
+
+Concurrency: PostgreSQL workers claim dirty rows with FOR UPDATE SKIP LOCKED; a writer that
+marks a claimed bucket waits for the claim to commit, so its frames are seen by the next
+recomputation. SQLite has one writer at a time: the step takes the write lock first, so its
+reads and writes are one serialised transaction.
+
+The math (frames_stats, merge_stats) is pure; Rollups is the thin I/O loop around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from array import array
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fleetscope.store.frames import (
+    NAN,
+    compress_frame,
+    decode_frame,
+    decompress_frame,
+    pack_values,
+    unpack_values,
+)
+from fleetscope.store.tables import (
+    hosts,
+    metric_frames,
+    metric_rollups_1h,
+    metric_rollups_1m,
+    rollup_dirty,
+)
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# A bucket is rolled up once it ended this long ago: the agents' uploads of the current minute
+# arrive in the meantime, so a bucket is usually computed once. Later data re-marks it.
+SETTLE_MS = 2 * MINUTE_MS
+# Buckets of one host further apart than this many steps are read by separate range scans.
+_RUN_GAP_STEPS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Per-series min, max, sum and count over a bucket, in layout order."""
+
+    min: array[float]
+    max: array[float]
+    sum: array[float]
+    count: array[float]
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+
+def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
+    """The stats of snapshots that share one layout; NaN is an absent value."""
+    mins, maxs, sums, counts = array("d"), array("d"), array("d"), array("d")
+    for column in zip(*frames, strict=True):
+        total = sum(column)
+        # A NaN anywhere makes the sum NaN: only then filter, value by value.
+        present: Sequence[float] = (
+            column if not math.isnan(total) else [v for v in column if not math.isnan(v)]
+        )
+        if len(present) != len(column):
+            total = sum(present)
+        if present:
+            mins.append(min(present))
+            maxs.append(max(present))
+        else:
+            mins.append(NAN)
+            maxs.append(NAN)
+        sums.append(total if present else 0.0)
+        counts.append(float(len(present)))
+    return Stats(mins, maxs, sums, counts)
+
+
+def merge_stats(parts: Sequence[Stats]) -> Stats:
+    """The stats of the union of the parts' buckets (same layout): an hour from its minutes."""
+    mins, maxs, sums, counts = array("d"), array("d"), array("d"), array("d")
+    columns = zip(
+        zip(*(p.min for p in parts), strict=True),
+        zip(*(p.max for p in parts), strict=True),
+        zip(*(p.sum for p in parts), strict=True),
+        zip(*(p.count for p in parts), strict=True),
+        strict=True,
+    )
+    for lo, hi, total, count in columns:
+        n = sum(count)
+        if n == 0:
+            mins.append(NAN)
+            maxs.append(NAN)
+        elif all(c > 0 for c in count):
+            mins.append(min(lo))
+            maxs.append(max(hi))
+        else:
+            mins.append(min(v for v, c in zip(lo, count, strict=True) if c > 0))
+            maxs.append(max(v for v, c in zip(hi, count, strict=True) if c > 0))
+        sums.append(sum(total))
+        counts.append(n)
+    return Stats(mins, maxs, sums, counts)
+
+
+def encode_stats(stats: Stats) -> bytes:
+    return compress_frame(
+        b"".join(pack_values(a) for a in (stats.min, stats.max, stats.sum, stats.count))
+    )
+
+
+def decode_stats(blob: bytes) -> Stats:
+    values = unpack_values(decompress_frame(blob))
+    n = len(values) // 4
+    return Stats(values[:n], values[n : 2 * n], values[2 * n : 3 * n], values[3 * n :])
+
+
+def value_of(stats: Stats, index: int, agg: str) -> float | None:
+    """One aggregate of one series; None when the bucket holds no value of it."""
+    count = stats.count[index]
+    if count == 0:
+        return None
+    if agg == "avg":
+        return stats.sum[index] / count
+    if agg == "min":
+        return stats.min[index]
+    if agg == "max":
+        return stats.max[index]
+    if agg == "sum":
+        return stats.sum[index]
+    if agg == "count":
+        return count
+    raise ValueError(f"unknown aggregate {agg!r}: avg, min, max, sum or count")
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    step_ms: int
+    table: Table
+    source: Table  # metric_frames, or the finer rollup table
+    parent_step_ms: int | None  # the coarser tier to mark dirty when a bucket changes
+
+
+TIER_1M = Tier("1m", MINUTE_MS, metric_rollups_1m, metric_frames, HOUR_MS)
+TIER_1H = Tier("1h", HOUR_MS, metric_rollups_1h, metric_rollups_1m, None)
+TIERS = (TIER_1M, TIER_1H)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(table)
+
+
+def mark_dirty(conn: Connection, step_ms: int, keys: Iterable[tuple[int, int, int]]) -> None:
+    """Mark (tenant_id, host_id, ts_ms) buckets of this step for recomputation, in the caller's
+    transaction. Sorted, so that concurrent markers lock rows in one order (no deadlock)."""
+    rows = sorted({(ts // step_ms * step_ms, host, tenant) for tenant, host, ts in keys})
+    if not rows:
+        return
+    stmt = _insert(conn, rollup_dirty)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["step_ms", "bucket_ms", "host_id"], set_={"gen": rollup_dirty.c.gen + 1}
+    )
+    conn.execute(
+        stmt,
+        [
+            {"step_ms": step_ms, "bucket_ms": b, "host_id": h, "tenant_id": t, "gen": 1}
+            for b, h, t in rows
+        ],
+    )
+
+
+def earliest_dirty(conn: Connection, step_ms: int) -> int | None:
+    found = conn.execute(
+        select(func.min(rollup_dirty.c.bucket_ms)).where(rollup_dirty.c.step_ms == step_ms)
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def delete_rollups_before(conn: Connection, table: Table, cutoff_ms: int) -> int:
+    """Delete expired rollup rows host by host, each a primary-key range."""
+    deleted = 0
+    for host_id in conn.execute(select(hosts.c.id)).scalars():
+        deleted += conn.execute(
+            delete(table).where(table.c.host_id == host_id, table.c.bucket_ms < cutoff_ms)
+        ).rowcount
+    return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class RollupResult:
+    buckets: int = 0  # buckets recomputed (both tiers)
+    rows_read: int = 0  # source rows read: raw frames and minute rows
+    skipped_expired: int = 0  # late data whose source tier had already expired
+
+
+def _runs(buckets: list[int], step_ms: int) -> list[list[int]]:
+    """Sorted buckets cut where they are far apart, each run one range scan."""
+    runs: list[list[int]] = []
+    for bucket in buckets:
+        if runs and bucket - runs[-1][-1] <= _RUN_GAP_STEPS * step_ms:
+            runs[-1].append(bucket)
+        else:
+            runs.append([bucket])
+    return runs
+
+
+class Rollups:
+    """Recomputes dirty buckets. Safe to run from several workers at once (module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        raw_retention_days: int | None = None,
+        rollup_1m_retention_days: int | None = None,
+        batch_buckets: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.source_retention_days = {
+            TIER_1M.name: raw_retention_days,
+            TIER_1H.name: rollup_1m_retention_days,
+        }
+        self.batch_buckets = batch_buckets
+        self._clock = clock
+
+    def run(self, before_ms: int | None = None, max_rounds: int = 1000) -> RollupResult:
+        """Roll up settled dirty buckets (and only those starting before before_ms, if given)
+        until none is left or max_rounds transactions ran."""
+        total = RollupResult()
+        for tier in TIERS:
+            for _ in range(max_rounds):
+                done = self.run_tier(tier, before_ms)
+                total = RollupResult(
+                    total.buckets + done.buckets,
+                    total.rows_read + done.rows_read,
+                    total.skipped_expired + done.skipped_expired,
+                )
+                if done.buckets + done.skipped_expired < self.batch_buckets:
+                    break
+        return total
+
+    def run_tier(self, tier: Tier, before_ms: int | None = None) -> RollupResult:
+        """One transaction: claim up to batch_buckets settled dirty buckets of this tier,
+        recompute them, clear their marks."""
+        now = int(self._clock() * 1000)
+        settled = now - SETTLE_MS - tier.step_ms
+        limit = settled if before_ms is None else min(settled, before_ms - 1)
+        retention = self.source_retention_days[tier.name]
+        expired_before = None if retention is None else now - retention * DAY_MS
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # Take the write lock before reading: a deferred transaction would read a
+                # snapshot that another writer could change before this one writes.
+                conn.execute(text("UPDATE rollup_dirty SET gen = gen WHERE step_ms < 0"))
+            claim = (
+                select(
+                    rollup_dirty.c.host_id,
+                    rollup_dirty.c.bucket_ms,
+                    rollup_dirty.c.tenant_id,
+                    rollup_dirty.c.gen,
+                )
+                .where(rollup_dirty.c.step_ms == tier.step_ms, rollup_dirty.c.bucket_ms <= limit)
+                .order_by(rollup_dirty.c.bucket_ms, rollup_dirty.c.host_id)
+                .limit(self.batch_buckets)
+            )
+            if conn.dialect.name == "postgresql":
+                claim = claim.with_for_update(skip_locked=True)
+            claimed = conn.execute(claim).all()
+            if not claimed:
+                return RollupResult()
+            by_host: dict[int, list[int]] = defaultdict(list)
+            tenant_of: dict[int, int] = {}
+            for host_id, bucket_ms, tenant_id, _ in claimed:
+                by_host[host_id].append(bucket_ms)
+                tenant_of[host_id] = tenant_id
+            buckets = rows_read = skipped = 0
+            changed: list[tuple[int, int, int]] = []
+            for host_id, host_buckets in sorted(by_host.items()):
+                for run in _runs(sorted(host_buckets), tier.step_ms):
+                    done, read, skip = self._recompute(
+                        conn, tier, tenant_of[host_id], host_id, run, expired_before
+                    )
+                    buckets += done
+                    rows_read += read
+                    skipped += skip
+                    changed.extend((tenant_of[host_id], host_id, b) for b in run)
+            # Clear only the marks as claimed. Writers cannot re-mark a claimed bucket before
+            # this commits (PostgreSQL: they wait on the row lock; SQLite: on the write lock),
+            # so this is a second guard: a newer mark is never lost.
+            keys = [(h, b, g) for h, b, _, g in claimed]
+            conn.execute(
+                delete(rollup_dirty).where(
+                    rollup_dirty.c.step_ms == tier.step_ms,
+                    tuple_(
+                        rollup_dirty.c.host_id, rollup_dirty.c.bucket_ms, rollup_dirty.c.gen
+                    ).in_(keys),
+                )
+            )
+            if tier.parent_step_ms is not None:
+                mark_dirty(conn, tier.parent_step_ms, changed)
+        return RollupResult(buckets, rows_read, skipped)
+
+    @staticmethod
+    def _recompute(  # noqa: PLR0917 (one private call site)
+        conn: Connection,
+        tier: Tier,
+        tenant_id: int,
+        host_id: int,
+        run: list[int],
+        expired_before: int | None,
+    ) -> tuple[int, int, int]:
+        """Recompute one host's buckets of one run; returns (recomputed, rows read, skipped)."""
+        target = tier.table
+        first, end = run[0], run[-1] + tier.step_ms
+        wanted = set(run)
+        skip: set[int] = set()
+        if expired_before is not None and first < expired_before:
+            # The source of these buckets may be partly dropped: recomputing would replace a
+            # complete rollup with a partial one, so an existing rollup is kept as it is.
+            skip = set(
+                conn.execute(
+                    select(target.c.bucket_ms).where(
+                        target.c.host_id == host_id,
+                        target.c.bucket_ms >= first,
+                        target.c.bucket_ms < min(end, expired_before),
+                    )
+                ).scalars()
+            )
+        source = tier.source
+        time_col = source.c.ts_ms if source is metric_frames else source.c.bucket_ms
+        blob_col = source.c.vals if source is metric_frames else source.c.stats
+        count_col = None if source is metric_frames else source.c.frames
+        columns = [time_col, source.c.layout_id, blob_col]
+        if count_col is not None:
+            columns.append(count_col)
+        rows = conn.execute(
+            select(*columns)
+            .where(source.c.host_id == host_id, time_col >= first, time_col < end)
+            .order_by(time_col)
+        ).all()
+        groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
+        for row in rows:
+            bucket = row[0] // tier.step_ms * tier.step_ms
+            if bucket in wanted and bucket not in skip:
+                groups[(bucket, row[1])].append(row)
+        redo = sorted(wanted - skip)
+        if redo:
+            conn.execute(
+                delete(target).where(target.c.host_id == host_id, target.c.bucket_ms.in_(redo))
+            )
+        new_rows = []
+        for (bucket, layout_id), members in sorted(groups.items()):
+            if source is metric_frames:
+                stats = frames_stats([decode_frame(m[2]) for m in members])
+                frames = len(members)
+            else:
+                stats = merge_stats([decode_stats(m[2]) for m in members])
+                frames = sum(m[3] for m in members)
+            new_rows.append(
+                {
+                    "host_id": host_id,
+                    "bucket_ms": bucket,
+                    "layout_id": layout_id,
+                    "tenant_id": tenant_id,
+                    "frames": frames,
+                    "stats": encode_stats(stats),
+                }
+            )
+        if new_rows:
+            conn.execute(target.insert(), new_rows)
+        if skip:
+            log.info(
+                "rollup %s: host %d: %d buckets got data later than the %s tier keeps; "
+                "their rollups are left as they were",
+                tier.name,
+                host_id,
+                len(skip),
+                "raw" if source is metric_frames else "1m",
+            )
+        return len(redo), len(rows), len(skip)
