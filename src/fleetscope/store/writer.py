@@ -72,6 +72,9 @@ class WriteResult:
     batches_written: int
     batches_skipped: int
     frames_written: int
+    # Aligned with the batches written: the host id of each, or None for a batch digested
+    # before (skipped). Lets the caller tell the live feed which hosts have new points.
+    host_ids: tuple[int | None, ...] = ()
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -127,6 +130,7 @@ class StoreWriter:
 
     def _write(self, batches: Sequence[BatchRows]) -> WriteResult:
         written = skipped = 0
+        host_ids: list[int | None] = []
         # Before the write transaction: creating a partition locks metric_frames, which must
         # not be held for as long as a COPY.
         self._partitions.ensure(frame.ts_ms for batch in batches for frame in batch.frames)
@@ -148,8 +152,10 @@ class StoreWriter:
                 ).first()
                 if recorded is None:  # this batch was digested before
                     skipped += 1
+                    host_ids.append(None)
                     continue
                 written += 1
+                host_ids.append(host_id)
                 rows.extend(
                     (
                         host_id,
@@ -161,7 +167,7 @@ class StoreWriter:
                     for frame in batch.frames
                 )
             frames_written = self._insert_frames(conn, rows) if rows else 0
-        return WriteResult(written, skipped, frames_written)
+        return WriteResult(written, skipped, frames_written, tuple(host_ids))
 
     @staticmethod
     def _insert_frames(conn: Connection, rows: list[FrameTuple]) -> int:
