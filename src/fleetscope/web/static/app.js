@@ -49,7 +49,13 @@ const FS = (() => {
       const y = height - 1 - (Math.min(v, max) / max) * (height - 2);
       pts.push(x.toFixed(1) + "," + y.toFixed(1));
     });
-    const line = pts.length ? `<polyline fill="none" stroke="#2563eb" stroke-width="1.3" points="${pts.join(" ")}"/>` : "";
+    let line = "";
+    if (pts.length === 1) {
+      const [x, y] = pts[0].split(",");
+      line = `<circle cx="${Math.min(x, width - 2)}" cy="${y}" r="1.6" fill="#2563eb"/>`;
+    } else if (pts.length) {
+      line = `<polyline fill="none" stroke="#2563eb" stroke-width="1.3" points="${pts.join(" ")}"/>`;
+    }
     return `<svg class="spark" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="${width}" height="${height}" fill="#f1f5f9"/>${line}</svg>`;
   }
 

@@ -6,7 +6,8 @@
   let range = { seconds: 3600 }; // or { start, end } in unix seconds for a custom range
   const charts = {}; // "cpu" | "memory" → { plot, data, zoomed }
 
-  const kv = (pairs) => `<dl class="kv">${pairs.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>`;
+  // Rows whose values are all absent are left out: a VM without swap gets no swap row.
+  const kv = (pairs) => `<dl class="kv">${pairs.filter(([, v]) => v.replace(/[–/ ]/g, "") !== "").map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>`;
   const bar = (p) => p == null ? "–" : `<div class="bar${p > 90 ? " hot" : ""}"><span style="width:${Math.min(100, p).toFixed(1)}%"></span></div>`;
 
   function table(head, rows) {
@@ -24,14 +25,14 @@
     const html = [];
     if (s.cpu) {
       const v = s.cpu.values;
-      html.push(`<article class="card wide" data-card="cpu"><h2>CPU <span class="big" data-testid="cpu-value">${FS.pct(v.utilization_percent)}</span></h2>
+      html.push(`<article class="card" data-card="cpu"><h2>CPU <span class="big" data-testid="cpu-value">${FS.pct(v.utilization_percent)}</span></h2>
         ${kv([["load 1 / 5 / 15", `${FS.num(v.load1)} / ${FS.num(v.load5)} / ${FS.num(v.load15)}`],
               ["running / blocked", `${FS.num(v.procs_running, 0)} / ${FS.num(v.procs_blocked, 0)}`]])}
         <div class="chart" id="chart-cpu"></div></article>`);
     }
     if (s.memory) {
       const v = s.memory.values;
-      html.push(`<article class="card wide" data-card="memory"><h2>Memory <span class="big" data-testid="memory-value">${FS.pct(memoryPercent(v))}</span></h2>
+      html.push(`<article class="card" data-card="memory"><h2>Memory <span class="big" data-testid="memory-value">${FS.pct(memoryPercent(v))}</span></h2>
         ${kv([["used / total", `${FS.bytes(v.used_bytes)} / ${FS.bytes(v.total_bytes)}`],
               ["available", FS.bytes(v.available_bytes)], ["cached", FS.bytes(v.cached_bytes)],
               ["swap used / total", `${FS.bytes(v.swap_used_bytes)} / ${FS.bytes(v.swap_total_bytes)}`]])}
