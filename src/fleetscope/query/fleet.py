@@ -97,20 +97,32 @@ class HeadlinePlan:
         )
 
     def headline(self, raw: Sequence[float]) -> Headline:
+        """NaN is absent (store/frames.py); `x == x` is the fast NaN test on this hot path."""
+
         def at(i: int | None) -> float | None:
-            return None if i is None else value_or_none(raw[i])
+            if i is None:
+                return None
+            value = raw[i]
+            return value if value == value else None  # noqa: PLR0124 (NaN test)
 
         used, total = at(self.memory_used), at(self.memory_total)
         memory = 100.0 * used / total if used is not None and total else None
-        fullest: float | None = None
+        fullest = -1.0
         for used_i, avail_i, ro_i in self.filesystems:
-            fs_used, fs_avail = at(used_i), at(avail_i)
-            if at(ro_i) == 1.0 or fs_used is None or fs_avail is None or fs_used + fs_avail <= 0:
-                continue
-            percent = 100.0 * fs_used / (fs_used + fs_avail)
-            fullest = percent if fullest is None else max(fullest, percent)
-        rates = [v for v in (at(i) for i in self.network) if v is not None]
-        return Headline(at(self.cpu), memory, fullest, sum(rates) if rates else None)
+            fs_used, fs_avail = raw[used_i], raw[avail_i]
+            size = fs_used + fs_avail  # NaN when either is absent: then not > 0
+            if size > 0 and (ro_i is None or raw[ro_i] != 1.0):
+                fullest = max(fullest, 100.0 * fs_used / size)
+        rate = 0.0
+        rates = 0
+        for i in self.network:
+            value = raw[i]
+            if value == value:  # noqa: PLR0124 (NaN test)
+                rate += value
+                rates += 1
+        return Headline(
+            at(self.cpu), memory, fullest if fullest >= 0 else None, rate if rates else None
+        )
 
 
 def merge(a: Headline, b: Headline) -> Headline:
@@ -225,7 +237,7 @@ def _worst_first(name: str, host: HostAverage) -> float:
     return -value
 
 
-def _thin(points: list[tuple[float, Headline]], limit: int) -> list[tuple[float, Headline]]:
+def _thin(points: list[int], limit: int) -> list[int]:
     if len(points) <= limit:
         return points
     step = len(points) / limit
@@ -271,16 +283,23 @@ class FleetQueries:
                 .order_by(metric_frames.c.host_id, metric_frames.c.ts_ms)
             ).all()
             self.layouts.load(conn, {row.layout_id for row in frames})
-        by_host: dict[int, dict[int, Headline]] = {}
+        # Group first and decode only the frames the sparkline keeps: decoding and the
+        # headline arithmetic are most of this call's time (bench/bench_fleet_overview.py).
+        by_host: dict[int, dict[int, list[tuple[int, bytes]]]] = {}
         for host_id, ts_ms, layout_id, blob in frames:
-            values = self.layouts.plans[layout_id].headline(decode_frame(blob))
-            points = by_host.setdefault(host_id, {})
-            points[ts_ms] = merge(points[ts_ms], values) if ts_ms in points else values
+            by_host.setdefault(host_id, {}).setdefault(ts_ms, []).append((layout_id, blob))
         out = []
         for row in host_rows:
-            points = by_host.get(row.id, {})
-            interval = _interval_ms(list(points))
-            series = [(ts / 1000, h) for ts, h in points.items()]
+            instants = by_host.get(row.id, {})
+            interval = _interval_ms(list(instants))
+            series = []
+            for ts_ms in _thin(list(instants), SPARK_POINTS):
+                headline: Headline | None = None
+                for layout_id, blob in instants[ts_ms]:
+                    values = self.layouts.plans[layout_id].headline(decode_frame(blob))
+                    headline = values if headline is None else merge(headline, values)
+                if headline is not None:
+                    series.append((ts_ms / 1000, headline))
             out.append(
                 FleetHost(
                     id=row.id,
@@ -291,7 +310,7 @@ class FleetQueries:
                     status=status_of(now_ms - row.last_seen_ms, interval),
                     interval_seconds=interval / 1000,
                     latest=series[-1][1] if series else None,
-                    spark=_thin(series, SPARK_POINTS),
+                    spark=series,
                 )
             )
         return out
