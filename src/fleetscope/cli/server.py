@@ -37,7 +37,9 @@ from fleetscope.ingest.router import (
 )
 from fleetscope.model.schema import payload_json_schema
 from fleetscope.query.auth import AuthService
+from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.hosts import HostQueries
+from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
@@ -47,6 +49,8 @@ from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
 from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
+from fleetscope.web.live import build_live_router
+from fleetscope.web.pages import mount_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,7 @@ class Server:
     digest: DigestWorker
     app: FastAPI
     registry: CollectorRegistry
+    live: LiveHub
 
 
 def build_server(settings: ServerSettings) -> Server:
@@ -79,16 +84,21 @@ def build_server(settings: ServerSettings) -> Server:
         rollup_1h_retention_days=settings.rollup_1h_retention_days,
     )
     writer.maintain()  # partitions for today and ahead before the first write
+    # The dashboard's live feed hears of committed points from the in-process digest. With
+    # separate `fleetscope worker` processes it hears nothing: that needs a shared channel
+    # (Redis pub/sub), not built yet (query/live.py).
+    live = LiveHub()
     digest = DigestWorker(
         stream,
         writer,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
+        on_written=live.publish_written,
     )
     app = create_app(
-        settings, engine, stream, digest if settings.digest_in_process else None, registry
+        settings, engine, stream, digest if settings.digest_in_process else None, registry, live
     )
-    return Server(settings, engine, stream, digest, app, registry)
+    return Server(settings, engine, stream, digest, app, registry, live)
 
 
 def make_stream(settings: ServerSettings) -> Stream:
@@ -116,6 +126,7 @@ def create_app(
     stream: Stream,
     digest: DigestWorker | None,
     registry: CollectorRegistry,
+    live: LiveHub | None = None,
 ) -> FastAPI:
     """The HTTP app. With `digest`, the embedded layout: it runs in a thread for the app's life
     and drains what was accepted on shutdown."""
@@ -152,9 +163,16 @@ def create_app(
             )
         )
     )
-    app.include_router(
-        read_router(ReadServices(AuthService(engine), HostQueries(engine), MetricQueries(engine)))
+    services = ReadServices(
+        AuthService(engine),
+        HostQueries(engine),
+        MetricQueries(engine),
+        FleetQueries(engine),
+        live or LiveHub(),
     )
+    app.include_router(read_router(services))
+    app.include_router(build_live_router(services))
+    mount_dashboard(app, services)
 
     @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
     def payload_schema() -> JSONResponse:

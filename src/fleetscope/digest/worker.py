@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from fleetscope.digest.transform import message_rows
-from fleetscope.store.writer import BatchRows, StoreWriter
+from fleetscope.store.writer import BatchRows, StoreWriter, WriteResult
 from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,11 @@ class DigestWorker:
         self,
         stream: Stream,
         writer: StoreWriter,
+        *,
         consumer: str = "digest-1",
         batch_size: int = 256,
         on_batch: Callable[[float], None] | None = None,
+        on_written: Callable[[Sequence[BatchRows], WriteResult], None] | None = None,
     ) -> None:
         self.stream = stream
         self.writer = writer
@@ -49,6 +51,7 @@ class DigestWorker:
         self.batch_size = batch_size
         self.stats = DigestStats()
         self._on_batch = on_batch
+        self._on_written = on_written
         self._stop = threading.Event()
 
     def run_once(self, block_seconds: float = 1.0) -> int:
@@ -67,11 +70,18 @@ class DigestWorker:
             except (ValidationError, ValueError) as exc:
                 if self.stream.fail(message.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS):
                     self.stats.messages_dead_lettered += 1
+        result = None
         if rows:
             result = self.writer.write_batches(rows)
             self.stats.batches_written += result.batches_written
             self.stats.batches_duplicate += result.batches_skipped
         self.stream.ack([m.id for m in good])
+        if result is not None and self._on_written is not None:
+            # After commit: whoever listens (the live feed) sees only what a query would see.
+            try:
+                self._on_written(rows, result)
+            except Exception:  # a listener's bug must not stop digest (rows are committed)
+                log.exception("digest: on_written listener failed")
         elapsed = time.perf_counter() - started
         self.stats.last_batch_seconds = elapsed
         if self._on_batch is not None:

@@ -17,3 +17,6 @@ class AuthService:
 
     def verify_token(self, token: str) -> Principal | None:
         return store_auth.verify_session(self.engine, token)
+
+    def logout(self, token: str) -> bool:
+        return store_auth.logout(self.engine, token)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from fleetscope.model.auth import Principal
 from fleetscope.store.engine import now_ms
@@ -186,3 +186,10 @@ def local_agent_key(engine: Engine, data_dir: Path) -> str:
 
 
 LOCAL_AGENT_KEY_FILE = "local-agent-key"
+
+
+def logout(engine: Engine, token: str) -> bool:
+    """End a session; False when there was none."""
+    with engine.begin() as conn:
+        result = conn.execute(delete(sessions).where(sessions.c.token_hash == sha256_hex(token)))
+    return bool(result.rowcount)

@@ -136,6 +136,9 @@ class WriteResult:
     batches_written: int
     batches_skipped: int
     frames_written: int
+    # Aligned with the batches written: the host id of each, or None for a batch digested
+    # before (skipped). Lets the caller tell the live feed which hosts have new points.
+    host_ids: tuple[int | None, ...] = ()
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -241,6 +244,7 @@ class StoreWriter:
 
     def _write(self, batches: Sequence[BatchRows]) -> WriteResult:
         written = skipped = 0
+        host_ids: list[int | None] = []
         # Before the write transaction: creating a partition locks metric_frames, which must
         # not be held for as long as a COPY.
         self._partitions.ensure(frame.ts_ms for batch in batches for frame in batch.frames)
@@ -253,6 +257,7 @@ class StoreWriter:
                     self._record_collection(conn, batch.tenant_id, host_id, batch.collection)
                 if batch.batch_id is None:  # aggregator and pushed samples: frame keys dedupe
                     written += 1
+                    host_ids.append(host_id)
                     rows.extend(self._frame_tuples(conn, batch, host_id))
                     touched.update(_minutes_touched(batch, host_id))
                     continue
@@ -270,8 +275,10 @@ class StoreWriter:
                 ).first()
                 if recorded is None:  # this batch was digested before
                     skipped += 1
+                    host_ids.append(None)
                     continue
                 written += 1
+                host_ids.append(host_id)
                 rows.extend(self._frame_tuples(conn, batch, host_id))
                 self._write_process_groups(conn, batch, host_id)
                 for audit in sorted(batch.inventory, key=lambda a: a.ts_ms):
@@ -286,7 +293,7 @@ class StoreWriter:
                 touched.update(_minutes_touched(batch, host_id))
             frames_written = self._insert_frames(conn, rows) if rows else 0
             mark_dirty(conn, MINUTE_MS, touched)
-        return WriteResult(written, skipped, frames_written)
+        return WriteResult(written, skipped, frames_written, tuple(host_ids))
 
     def _frame_tuples(self, conn: Connection, batch: BatchRows, host_id: int) -> list[FrameTuple]:
         return [

@@ -1,23 +1,33 @@
-"""The reporting API: login, hosts, a host's series. Handlers are thin: they parse, call a
-`query` service (the same ones the dashboard and CLI use) and shape the JSON.
+"""The reporting API: login, hosts, a host's series, the fleet overview and summary. Handlers
+are thin: they parse, call a `query` service (the same ones the dashboard and CLI use) and
+shape the JSON.
 
 Handlers are plain `def`: FastAPI runs them in its thread pool, where blocking database calls
 belong. No `from __future__ import annotations` here: FastAPI resolves the dependency
 annotations defined inside build_router at run time."""
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
+from starlette.requests import HTTPConnection
 
 from fleetscope.model.auth import Principal
 from fleetscope.model.duration import parse_seconds
 from fleetscope.query.auth import AuthService
+from fleetscope.query.fleet import FleetQueries, Headline
 from fleetscope.query.hosts import HostQueries
+from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
+
+# The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
+# WebSocket authenticate without script access to the token. API clients send it as Bearer.
+SESSION_COOKIE = "fleetscope_session"
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,22 @@ class ReadServices:
     auth: AuthService
     hosts: HostQueries
     metrics: MetricQueries
+    fleet: FleetQueries
+    live: LiveHub = field(default_factory=LiveHub)
+    clock: Callable[[], float] = time.time
+
+    def now_ms(self) -> int:
+        return round(self.clock() * 1000)
+
+    def session(self, request: HTTPConnection) -> tuple[Principal, str] | None:
+        """The principal of the request's Bearer token or session cookie, and the token."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        token = token or request.cookies.get(SESSION_COOKIE, "")
+        if not token:
+            return None
+        found = self.auth.verify_token(token)
+        return None if found is None else (found, token)
 
 
 class LoginRequest(BaseModel):
@@ -54,6 +80,79 @@ class SeriesOut(BaseModel):
     )
 
 
+class HeadlineOut(BaseModel):
+    cpu_percent: float | None
+    memory_percent: float | None
+    disk_percent: float | None = Field(description="fullest writable filesystem, df's Use%")
+    network_bytes_per_second: float | None = Field(description="receive + transmit, all but lo")
+
+    @staticmethod
+    def of(h: Headline) -> "HeadlineOut":
+        return HeadlineOut(
+            cpu_percent=h.cpu_percent,
+            memory_percent=h.memory_percent,
+            disk_percent=h.disk_percent,
+            network_bytes_per_second=h.network_bytes_per_second,
+        )
+
+
+Status = Literal["live", "stale", "offline"]
+
+
+class SparkOut(BaseModel):
+    t: list[float] = Field(description="unix seconds")
+    cpu_percent: list[float | None]
+    memory_percent: list[float | None]
+    disk_percent: list[float | None]
+
+
+class FleetHostOut(BaseModel):
+    id: int
+    name: str
+    machine_id: str
+    agent_version: str | None
+    last_seen: AwareDatetime
+    status: Status
+    interval_seconds: float
+    latest: HeadlineOut | None
+    spark: SparkOut
+
+
+class HostAverageOut(BaseModel):
+    id: int
+    name: str
+    status: Status
+    averages: HeadlineOut
+
+
+class SummaryOut(BaseModel):
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+    hosts: dict[Status, int]
+    averages: HeadlineOut
+    worst: dict[str, list[HostAverageOut]]
+
+
+class SectionOut(BaseModel):
+    values: dict[str, float | None]
+    items: dict[str, dict[str, float | None]]
+
+
+class HostDetailOut(BaseModel):
+    id: int
+    name: str
+    machine_id: str
+    agent_version: str | None
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    status: Status
+    interval_seconds: float
+    sampled_at: AwareDatetime | None
+    sections: dict[str, SectionOut] = Field(
+        description="cpu, memory, disk, filesystem, network: only those the host has data for"
+    )
+
+
 class MetricsReport(BaseModel):
     device_name: str
     host_id: int
@@ -74,28 +173,108 @@ def build_router(services: ReadServices) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     def principal(request: Request) -> Principal:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        found = (
-            services.auth.verify_token(token.strip())
-            if scheme.lower() == "bearer" and token
-            else None
-        )
+        found = services.session(request)
         if found is None:
             raise HTTPException(
                 401,
                 "log in first: POST /api/v1/auth/login, then send 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return found
+        return found[0]
 
     User = Annotated[Principal, Depends(principal)]
 
     @router.post("/auth/login", tags=["auth"])
-    def login(body: LoginRequest) -> LoginResponse:
+    def login(body: LoginRequest, request: Request, response: Response) -> LoginResponse:
         token = services.auth.login(body.username, body.password)
         if token is None:
             raise HTTPException(401, "wrong username or password")
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
         return LoginResponse(token=token)
+
+    @router.post("/auth/logout", tags=["auth"], status_code=204)
+    def logout(request: Request, response: Response) -> None:
+        found = services.session(request)
+        if found is not None:
+            services.auth.logout(found[1])
+        response.delete_cookie(SESSION_COOKIE, path="/")
+
+    @router.get("/fleet", tags=["hosts"], summary="Every host: status, latest values, sparklines")
+    def fleet(user: User) -> list[FleetHostOut]:
+        return [
+            FleetHostOut(
+                id=h.id,
+                name=h.name,
+                machine_id=h.machine_id,
+                agent_version=h.agent_version,
+                last_seen=h.last_seen,
+                status=h.status,
+                interval_seconds=h.interval_seconds,
+                latest=None if h.latest is None else HeadlineOut.of(h.latest),
+                spark=SparkOut(
+                    t=[t for t, _ in h.spark],
+                    cpu_percent=[v.cpu_percent for _, v in h.spark],
+                    memory_percent=[v.memory_percent for _, v in h.spark],
+                    disk_percent=[v.disk_percent for _, v in h.spark],
+                ),
+            )
+            for h in services.fleet.overview(user.tenant_id, services.now_ms())
+        ]
+
+    @router.get("/hosts/{host_id}", tags=["hosts"])
+    def host_detail(host_id: int, user: User) -> HostDetailOut:
+        found = services.fleet.host(user.tenant_id, host_id, services.now_ms())
+        if found is None:
+            raise HTTPException(404, f"no host with id {host_id}")
+        return HostDetailOut(
+            id=found.id,
+            name=found.name,
+            machine_id=found.machine_id,
+            agent_version=found.agent_version,
+            first_seen=found.first_seen,
+            last_seen=found.last_seen,
+            status=found.status,
+            interval_seconds=found.interval_seconds,
+            sampled_at=found.sampled_at,
+            sections={
+                name: SectionOut(values=s.values, items=s.items)
+                for name, s in found.sections.items()
+            },
+        )
+
+    @router.get("/reports/summary", tags=["reports"])
+    def summary(
+        user: User,
+        time_range: Annotated[
+            float, Query(gt=0, le=24 * 366, description="hours back from now")
+        ] = 24,
+    ) -> SummaryOut:
+        now = services.now_ms()
+        found = services.fleet.summary(
+            user.tenant_id, now - round(time_range * 3_600_000), now, now
+        )
+        return SummaryOut(
+            start_time=found.start,
+            end_time=found.end,
+            hosts=found.counts,
+            averages=HeadlineOut.of(found.averages),
+            worst={
+                metric: [
+                    HostAverageOut(
+                        id=h.id, name=h.name, status=h.status, averages=HeadlineOut.of(h.averages)
+                    )
+                    for h in hosts
+                ]
+                for metric, hosts in found.worst.items()
+            },
+        )
 
     @router.get("/hosts", tags=["hosts"])
     def list_hosts(user: User) -> list[HostOut]:

@@ -1,0 +1,129 @@
+"use strict";
+// Shared by the dashboard pages: API calls, formatting, sparklines and the live socket.
+const FS = (() => {
+  function toLogin() {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname);
+  }
+
+  async function api(path) {
+    const response = await fetch(path, { credentials: "same-origin" });
+    if (response.status === 401) {
+      toLogin();
+      throw new Error("session ended");
+    }
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  const pct = (v) => (v == null ? "–" : v.toFixed(1) + "%");
+  const num = (v, digits = 2) => (v == null ? "–" : v.toFixed(digits));
+
+  function bytes(v) {
+    if (v == null) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let i = 0;
+    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + units[i];
+  }
+  const rate = (v) => (v == null ? "–" : bytes(v) + "/s");
+
+  function ago(seconds) {
+    const s = Math.max(0, Date.now() / 1000 - seconds);
+    if (s < 90) return Math.round(s) + " s ago";
+    if (s < 5400) return Math.round(s / 60) + " min ago";
+    if (s < 172800) return Math.round(s / 3600) + " h ago";
+    return Math.round(s / 86400) + " d ago";
+  }
+
+  function esc(text) {
+    return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  }
+
+  // Inline SVG, not uPlot: a thousand rows of three tiny charts must stay cheap to draw.
+  function spark(values, max = 100, width = 80, height = 18) {
+    const pts = [];
+    const n = values.length;
+    values.forEach((v, i) => {
+      if (v == null) return;
+      const x = n < 2 ? width : (i / (n - 1)) * width;
+      const y = height - 1 - (Math.min(v, max) / max) * (height - 2);
+      pts.push(x.toFixed(1) + "," + y.toFixed(1));
+    });
+    let line = "";
+    if (pts.length === 1) {
+      const [x, y] = pts[0].split(",");
+      line = `<circle cx="${Math.min(x, width - 2)}" cy="${y}" r="1.6" fill="#2563eb"/>`;
+    } else if (pts.length) {
+      line = `<polyline fill="none" stroke="#2563eb" stroke-width="1.3" points="${pts.join(" ")}"/>`;
+    }
+    return `<svg class="spark" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="${width}" height="${height}" fill="#f1f5f9"/>${line}</svg>`;
+  }
+
+  // Status from the age of the last sample, as the server computes it (query/fleet.py):
+  // live within 2 intervals, stale up to 10 minutes, offline after.
+  function status(lastSeenSeconds, intervalSeconds) {
+    const age = Date.now() / 1000 - lastSeenSeconds;
+    if (age <= 2 * intervalSeconds) return "live";
+    if (age <= Math.max(600, 2 * intervalSeconds)) return "stale";
+    return "offline";
+  }
+
+  // The live feed: one WebSocket, reconnected with exponential backoff (1 s doubling to 30 s,
+  // with jitter). The server pushes; the page never polls. onOpen runs on every (re)connect,
+  // so a page can refetch what it missed while disconnected.
+  class LiveSocket {
+    constructor({ hostId = null, onPoints, onOpen, indicator }) {
+      this.hostId = hostId;
+      this.onPoints = onPoints;
+      this.onOpen = onOpen || (() => {});
+      this.indicator = indicator;
+      this.delay = 1000;
+      this.connects = 0;
+      this.connect();
+    }
+    show(state, text) {
+      if (!this.indicator) return;
+      this.indicator.className = "conn " + state;
+      this.indicator.dataset.state = state;
+      this.indicator.textContent = text;
+    }
+    connect() {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const query = this.hostId == null ? "" : "?host_id=" + encodeURIComponent(this.hostId);
+      this.show("connecting", "connecting…");
+      const ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws/metrics${query}`);
+      this.ws = ws;
+      ws.onopen = () => {
+        this.delay = 1000;
+        this.show("open", "live");
+        if (this.connects++ > 0) this.onOpen();
+      };
+      ws.onmessage = (event) => {
+        const message = JSON.parse(event.data);
+        if (message.type === "points") this.onPoints(message.points);
+      };
+      ws.onclose = (event) => {
+        if (event.code === 4401) { toLogin(); return; }
+        const wait = this.delay * (0.8 + Math.random() * 0.4);
+        this.delay = Math.min(this.delay * 2, 30000);
+        this.show("waiting", `reconnecting in ${Math.round(wait / 1000)} s`);
+        setTimeout(() => this.connect(), wait);
+      };
+    }
+  }
+
+  function header(active) {
+    const el = document.getElementById("top");
+    el.innerHTML = `<span class="brand">fleetscope</span>
+      <nav><a href="/"${active === "fleet" ? ' aria-current="page"' : ""}>Fleet</a></nav>
+      <span class="conn connecting" id="conn" data-state="connecting">connecting…</span>
+      <button id="logout" type="button">Log out</button>`;
+    document.getElementById("logout").addEventListener("click", async () => {
+      await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+      location.href = "/login";
+    });
+    return document.getElementById("conn");
+  }
+
+  return { api, pct, num, bytes, rate, ago, esc, spark, status, LiveSocket, header };
+})();

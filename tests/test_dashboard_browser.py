@@ -1,0 +1,190 @@
+"""The dashboard in a real browser: Debian's chromium driven by playwright, against a real
+`fleetscope up` (server, embedded digest and this machine's agent) on a free port, plus a few
+hosts fed through the ingest API. Log in, read the overview, filter and sort it, open a host,
+see a value change live (no reload), change the time range, and no console errors anywhere.
+
+Screenshots at 1366x768 go to tmp_path/screenshots, and also to SCREENSHOT_DIR when
+set (docs/screenshots comes from there). Never `playwright install`: the browser is Debian's."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fleetscope.model.payload import AgentInfo, HostIdentity, Payload
+from tests.conftest import require
+from tests.helpers import free_port, payload_json, snapshot
+from tests.processes import credentials, running, wait_ready
+from tests.test_dashboard_api import full_snapshot
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}
+FED_HOSTS = ("db-1", "web-1", "web-2", "cache-1")
+
+
+def feed(base: str, key: str, host: str, snapshots: list[Any]) -> None:
+    body = Payload(
+        schema_version=1,
+        batch_id=uuid.uuid4(),
+        agent=AgentInfo(version="test"),
+        host=HostIdentity(machine_id=f"m-{host}", hostname=host),
+        snapshots=snapshots,
+    )
+    response = httpx.post(
+        f"{base}/api/v1/ingest",
+        content=payload_json(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 202, response.text
+
+
+def history(host_index: int, now: datetime) -> list[Any]:
+    """30 minutes at 10 s, a different wave per host; the last host has only CPU and memory."""
+    out = []
+    for i in range(180):
+        at = now - timedelta(seconds=10 * (180 - i))
+        cpu = 40 + 30 * math.sin(i / 15 + host_index) + 10 * host_index
+        cpu = max(0.0, min(100.0, cpu))
+        out.append(
+            snapshot(at, cpu_percent=round(cpu, 1), used=2e9 + 1e9 * host_index)
+            if host_index == len(FED_HOSTS) - 1
+            else full_snapshot(at, round(cpu, 1))
+        )
+    return out
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 (optional dev dep)
+    except ImportError:
+        require(False, "the playwright package is not installed")
+        raise
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    extra = os.environ.get("SCREENSHOT_DIR")
+
+    def screenshot(page: Any, name: str) -> None:
+        page.screenshot(path=str(shots / name))
+        if extra:
+            Path(extra).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shots / name, Path(extra) / name)
+
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"FLEETSCOPE_ADMIN_PASSWORD": "pw-for-browser"}
+    with running(
+        ["up", "--data-dir", str(data_dir), "--port", str(port), "--interval", "2"], data_dir, env
+    ) as up:
+        wait_ready(base, up)
+        key = credentials(data_dir)["agent_api_key"]
+        now = datetime.now(UTC)
+        for index, host in enumerate(FED_HOSTS):
+            feed(base, key, host, history(index, now))
+
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # Log in: the overview redirects to the login page and back.
+        page.goto(base + "/")
+        page.wait_for_url("**/login?next=/")
+        page.fill("#password", "pw-for-browser")
+        page.click("button[type=submit]")
+        page.wait_for_url(base + "/")
+
+        # The overview lists every host, with live/stale/offline counts and sparklines.
+        for host in FED_HOSTS:
+            page.locator("#hosts tbody tr", has_text=host).wait_for()
+        page.wait_for_selector('#conn[data-state="open"]')
+        assert page.locator("#summary .tile.live .value").inner_text() != "0"
+        assert page.locator("#hosts tbody tr svg.spark polyline").count() >= 3 * 3
+        screenshot(page, "overview.png")
+
+        page.fill("#filter", "web-")
+        assert page.locator("#hosts tbody tr").count() == 2
+        page.fill("#filter", "")
+        page.click('#hosts th[data-sort="cpu_percent"]')
+        page.click('#hosts th[data-sort="cpu_percent"]')  # descending
+        cpu_column = page.locator('#hosts tbody [data-field="cpu_percent"]').all_inner_texts()
+        shown = [float(text.rstrip("%")) for text in cpu_column if text != "\N{EN DASH}"]
+        assert len(shown) >= len(FED_HOSTS)
+        assert shown == sorted(shown, reverse=True)
+
+        # The host page: cards only for sections the host has.
+        page.click("#hosts a:text-is('db-1')")
+        page.wait_for_url("**/hosts/*")
+        page.wait_for_selector('[data-testid="cpu-value"]')
+        page.wait_for_selector("#chart-cpu canvas")
+        cards = page.locator("article.card").evaluate_all("els => els.map(e => e.dataset.card)")
+        assert set(cards) == {"cpu", "memory", "filesystem", "network"}
+        page.wait_for_selector('#conn[data-state="open"]')
+
+        # Live: a new sample reaches the page over the WebSocket, no reload.
+        page.evaluate("window.__same_page = true")
+        sent = time.monotonic()
+        feed(base, key, "db-1", [full_snapshot(datetime.now(UTC), 87.6)])
+        page.wait_for_function(
+            "document.querySelector('[data-testid=\"cpu-value\"]').textContent === '87.6%'",
+            timeout=5000,
+        )
+        assert time.monotonic() - sent < 3.0  # 2 s from the server, plus the browser's part
+        assert page.evaluate("window.__same_page") is True
+
+        # The time range: 6 h asks the API for six hours.
+        with page.expect_response(lambda r: "/api/v1/reports/metrics/" in r.url) as answer:
+            page.click("#ranges button[data-range='21600']")
+        report = answer.value.json()
+        start = datetime.fromisoformat(report["start_time"])
+        end = datetime.fromisoformat(report["end_time"])
+        assert abs((end - start).total_seconds() - 6 * 3600) < 5
+        assert page.locator("#ranges button.on").inner_text() == "6 h"
+        page.click("#ranges button[data-range='3600']")
+        page.wait_for_timeout(300)
+        screenshot(page, "host.png")
+
+        # The machine's own agent shows up too, with its real sections.
+        page.goto(base + "/")
+        page.locator("#hosts tbody tr").nth(len(FED_HOSTS)).wait_for()
+        names = page.locator("#hosts tbody td:nth-child(2) a").all_inner_texts()
+        [local] = [name for name in names if name not in FED_HOSTS]
+        page.click(f"#hosts a:text-is('{local}')")
+        page.wait_for_selector("#chart-memory canvas")
+        page.wait_for_selector('#conn[data-state="open"]')
+        screenshot(page, "host-local.png")
+        context.close()
+        assert errors == [], errors
