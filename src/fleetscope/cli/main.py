@@ -563,7 +563,8 @@ def _serve(
     uv_server.handle_exit = handle_exit  # type: ignore[method-assign]
     credentials = settings.data_dir / CREDENTIALS_FILE
     banner = [
-        f"fleetscope {__version__} is up: API at {address}/api/v1 (docs: {address}/docs)",
+        f"fleetscope {__version__} is up: dashboard at {address}/, API at {address}/api/v1"
+        f" (docs: {address}/docs)",
         f"  credentials: {credentials.resolve()} (admin password and agent key)",
     ]
     if agent_settings is not None:
