@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetscope.agent.linux.errors import ParseError
+from fleetscope.agent.linux.parsers.namevalue import parse_name_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +130,4 @@ def parse_netstat(text: str, source: str = "/proc/net/netstat") -> dict[str, dic
 
 def parse_snmp6(text: str, source: str = "/proc/net/snmp6") -> dict[str, int]:
     """Counters by the kernel's names (Ip6InReceives, Udp6InDatagrams, ...)."""
-    values: dict[str, int] = {}
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2:
-            raise ParseError(source, line_no, line, "expected 'name value'")
-        try:
-            values[parts[0]] = int(parts[1])
-        except ValueError as exc:
-            raise ParseError(source, line_no, line, "value is not an integer") from exc
-    return values
+    return parse_name_values(text, source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetscope.agent.linux.errors import ParseError
+from fleetscope.agent.linux.parsers.namevalue import parse_name_values
 
 # pgpgin/pgpgout count KiB, not pages: mm/vmstat.c halves the sector count ("sectors ->
 # kbytes") before printing them.
@@ -30,17 +31,7 @@ class VmStat:
 
 
 def parse_vmstat(text: str) -> VmStat:
-    values: dict[str, int] = {}
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2:
-            raise ParseError(_SOURCE, line_no, line, "expected 'name value'")
-        try:
-            values[parts[0]] = int(parts[1])
-        except ValueError as exc:
-            raise ParseError(_SOURCE, line_no, line, "value is not an integer") from exc
+    values = parse_name_values(text, _SOURCE)
     pgpgin = values.get("pgpgin")
     pgpgout = values.get("pgpgout")
     return VmStat(
