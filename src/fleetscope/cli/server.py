@@ -23,6 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from fleetscope import __version__
 from fleetscope.cli.settings import ServerSettings
@@ -83,7 +84,12 @@ def build_server(settings: ServerSettings) -> Server:
         rollup_1m_retention_days=settings.rollup_1m_retention_days,
         rollup_1h_retention_days=settings.rollup_1h_retention_days,
     )
-    writer.maintain()  # partitions for today and ahead before the first write
+    try:
+        writer.maintain()  # partitions for today and ahead before the first write
+    except SQLAlchemyError as exc:
+        # A worker holding the database (SQLite) must not stop the server from starting:
+        # the writers maintain again within the hour, and partitions are also made on demand.
+        log.warning("start-up maintenance deferred: %s", exc)
     # The dashboard's live feed hears of committed points from the in-process digest. With
     # separate `fleetscope worker` processes it hears nothing: that needs a shared channel
     # (Redis pub/sub), not built yet (query/live.py).

@@ -65,7 +65,8 @@ class WorkerPool:
             )
             for _ in names
         ]
-        writers[0].maintain()  # partitions for today and ahead before the first write
+        # No maintain() here: each writer maintains hourly inside the digest loop, which backs
+        # off on database errors; at start-up two workers doing it at once on SQLite lock out.
         self.workers = [
             DigestWorker(
                 self.stream,
