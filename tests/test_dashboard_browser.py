@@ -185,6 +185,8 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         page.click(f"#hosts a:text-is('{local}')")
         page.wait_for_selector("#chart-memory canvas")
         page.wait_for_selector('#conn[data-state="open"]')
+        # Its process groups (the processes collector is on by default), top by CPU.
+        page.wait_for_selector('article[data-card="processes"] tbody tr', timeout=15_000)
         screenshot(page, "host-local.png")
         context.close()
         assert errors == [], errors

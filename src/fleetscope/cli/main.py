@@ -101,12 +101,17 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+# `fleetscope export csv --server`'s login: known here, so a shell that exports them can still
+# run the server and the agent (check_environment refuses unknown FLEETSCOPE_* variables).
+EXPORT_ENV = ("FLEETSCOPE_USERNAME", "FLEETSCOPE_PASSWORD")
+
+
 def _load(cls: type[S], config: Path | None, **overrides: Any) -> S:
     """Settings or a clear message and exit code 2: bad configuration is the user's to fix."""
     from fleetscope.cli.settings import ServerSettings
 
     try:
-        check_environment([ServerSettings, AgentSettings])
+        check_environment([ServerSettings, AgentSettings], EXPORT_ENV)
         return cls.load(config, **overrides)
     except ConfigError as exc:
         typer.echo(f"fleetscope: {exc}", err=True)
@@ -616,6 +621,85 @@ SAMPLE_CONFIG_HEADER = """\
 # FLEETSCOPE_<KEY> (e.g. FLEETSCOPE_API_KEY), and command-line options win over both.
 # Unknown keys are errors.
 """
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export series for other tools.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("csv")
+def export_csv(
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from-file", help="a collection file (agent --output), read offline"),
+    ] = None,
+    server_url: Annotated[
+        str | None, typer.Option("--server", help="server URL, e.g. http://host:8080")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="host name (with --server)")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="ISO-8601 or epoch seconds (with --server)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--end", help="default now (with --server)")] = None,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="comma-separated metric names [default: all]")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV file to write [default: stdout]")
+    ] = None,
+    username: Annotated[
+        str, typer.Option("--username", envvar=EXPORT_ENV[0], help="with --server")
+    ] = "admin",
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar=EXPORT_ENV[1], help="with --server"),
+    ] = None,
+) -> None:
+    """Series as CSV: columns timestamp (ISO-8601 UTC), metric, labels (JSON), value."""
+    import httpx
+
+    from fleetscope.cli.export import ExportError, export_file, export_server
+
+    if (from_file is None) == (server_url is None):
+        typer.echo("fleetscope export csv: give either --from-file or --server", err=True)
+        raise typer.Exit(2)
+    if server_url is not None and (device is None or start is None or password is None):
+        typer.echo(
+            "fleetscope export csv: --server needs --device, --start and --password "
+            "(or FLEETSCOPE_PASSWORD)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    out = (
+        sys.stdout
+        if output is None
+        else output.open("w", encoding="utf-8", newline="")  # the CSV carries its CRLFs
+    )
+    try:
+        if from_file is not None:
+            wanted = {m.strip() for m in metrics.split(",") if m.strip()} if metrics else None
+            export_file(from_file, None if wanted is None else frozenset(wanted), out)
+        else:
+            assert device is not None and start is not None and password is not None
+            with httpx.Client(base_url=server_url or "", timeout=60) as client:
+                export_server(
+                    client,
+                    device=device,
+                    start=start,
+                    end=end,
+                    metrics=metrics,
+                    username=username,
+                    password=password,
+                    out=out,
+                )
+    except (ExportError, httpx.HTTPError) as exc:
+        typer.echo(f"fleetscope export csv: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        if out is not sys.stdout:
+            out.close()
 
 
 @app.command("config")

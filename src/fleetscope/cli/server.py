@@ -40,8 +40,10 @@ from fleetscope.model.schema import payload_json_schema
 from fleetscope.query.auth import AuthService
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.hosts import HostQueries
+from fleetscope.query.inventory import InventoryQueries
 from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries
+from fleetscope.query.processes import ProcessQueries
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.writer import StoreWriter
@@ -174,6 +176,8 @@ def create_app(
         HostQueries(engine),
         MetricQueries(engine),
         FleetQueries(engine),
+        ProcessQueries(engine),
+        InventoryQueries(engine),
         live or LiveHub(),
     )
     app.include_router(read_router(services))

@@ -48,6 +48,13 @@ class HostQueries:
             ).all()
         return [_summary(row) for row in rows]
 
+    def by_id(self, tenant_id: int, host_id: int) -> HostSummary | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_COLUMNS).where(hosts.c.tenant_id == tenant_id, hosts.c.id == host_id)
+            ).first()
+        return None if row is None else _summary(row)
+
     def by_name(self, tenant_id: int, name: str) -> HostSummary | None:
         """Hostnames are not unique keys (machine ids are): when two hosts share a name, the one
         seen most recently answers."""

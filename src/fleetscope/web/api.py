@@ -1,4 +1,5 @@
-"""The reporting API: login, hosts, a host's series, the fleet overview and summary. Handlers
+"""The reporting API: login, hosts, a host's series (JSON or CSV), its top process groups and
+inventory, the fleet overview and summary. Handlers
 are thin: they parse, call a `query` service (the same ones the dashboard and CLI use) and
 shape the JSON.
 
@@ -6,23 +7,28 @@ Handlers are plain `def`: FastAPI runs them in its thread pool, where blocking d
 belong. No `from __future__ import annotations` here: FastAPI resolves the dependency
 annotations defined inside build_router at run time."""
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from fleetscope.model.auth import Principal
+from fleetscope.model.csvexport import CsvPoint, csv_lines
 from fleetscope.model.duration import parse_seconds
 from fleetscope.query.auth import AuthService
 from fleetscope.query.fleet import FleetQueries, Headline
 from fleetscope.query.hosts import HostQueries
+from fleetscope.query.inventory import InventoryQueries
 from fleetscope.query.live import LiveHub
-from fleetscope.query.metrics import MetricQueries
+from fleetscope.query.metrics import MetricQueries, Series
+from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
 
 # The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
@@ -36,6 +42,8 @@ class ReadServices:
     hosts: HostQueries
     metrics: MetricQueries
     fleet: FleetQueries
+    processes: ProcessQueries
+    inventory: InventoryQueries
     live: LiveHub = field(default_factory=LiveHub)
     clock: Callable[[], float] = time.time
 
@@ -138,6 +146,57 @@ class SectionOut(BaseModel):
     items: dict[str, dict[str, float | None]]
 
 
+class InventoryOut(BaseModel):
+    updated_at: AwareDatetime = Field(description="time of the snapshot that carried the audit")
+    content_sha256: str
+    audit: dict[str, Any] = Field(description="the agent's inventory section as sent")
+
+
+class InventoryChangeOut(BaseModel):
+    path: str = Field(description="dotted path of what changed: os.kernel, drives.0.size_bytes")
+    old: Any = None
+    new: Any = None
+    values_omitted: bool = Field(
+        description="true when old and new were too large to keep; both are then null"
+    )
+
+
+class InventoryRevisionOut(BaseModel):
+    at: AwareDatetime = Field(description="time of the first audit with the new content")
+    content_sha256: str
+    previous_sha256: str
+    changes: list[InventoryChangeOut]
+
+
+class ProcessGroupOut(BaseModel):
+    name: str
+    cpu_seconds: float = Field(
+        description="CPU time (user + system) used in the range, summed across counter resets"
+    )
+    cpu_cores: float | None = Field(
+        description="cpu_seconds / range seconds: the average number of cores busy over the "
+        "whole range; null for an empty range"
+    )
+    cpu_percent: float | None = Field(
+        description="cpu_cores x 100: percent of one core, as top shows it (may exceed 100)"
+    )
+    memory_avg_bytes: float = Field(description="resident size, averaged over its samples")
+    memory_max_bytes: int = Field(description="largest resident size seen")
+    max_num_procs: int
+    samples: int = Field(description="snapshots in the range that had the group")
+
+
+class ProcessesReport(BaseModel):
+    host_id: int
+    host_name: str
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+    sort: Literal["cpu", "memory"] = Field(
+        description="cpu: by cpu_seconds; memory: by memory_avg_bytes; largest first"
+    )
+    groups: list[ProcessGroupOut]
+
+
 class HostDetailOut(BaseModel):
     id: int
     name: str
@@ -150,6 +209,9 @@ class HostDetailOut(BaseModel):
     sampled_at: AwareDatetime | None
     sections: dict[str, SectionOut] = Field(
         description="cpu, memory, disk, filesystem, network: only those the host has data for"
+    )
+    inventory: InventoryOut | None = Field(
+        default=None, description="the latest inventory audit; absent when none is stored"
     )
 
 
@@ -167,6 +229,102 @@ class MetricsReport(BaseModel):
     )
     agg: str = Field(description="avg, min, max, sum or count of each rollup bucket")
     series: list[SeriesOut]
+
+
+MAX_PROCESS_GROUPS = 100
+
+
+def _points(series: list[Series]) -> Iterator[CsvPoint]:
+    for s in series:
+        for seconds, value in s.points:
+            yield seconds, s.metric, s.labels, value
+
+
+def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> None:
+    """A host's process groups and inventory history."""
+
+    def known_host(tenant_id: int, host_id: int) -> str:
+        host = services.hosts.by_id(tenant_id, host_id)
+        if host is None:
+            raise HTTPException(404, f"no host with id {host_id}")
+        return host.name
+
+    @router.get(
+        "/hosts/{host_id}/inventory/history",
+        tags=["hosts"],
+        summary="What changed in the host's inventory, and when; newest first",
+    )
+    def inventory_history(
+        host_id: int,
+        user: User,
+        limit: Annotated[int, Query(ge=1, le=1000, description="revisions at most")] = 100,
+    ) -> list[InventoryRevisionOut]:
+        known_host(user.tenant_id, host_id)
+        return [
+            InventoryRevisionOut(
+                at=r.at,
+                content_sha256=r.content_sha256,
+                previous_sha256=r.previous_sha256,
+                changes=[
+                    InventoryChangeOut(
+                        path=c.path, old=c.old, new=c.new, values_omitted=not c.values_kept
+                    )
+                    for c in r.changes
+                ],
+            )
+            for r in services.inventory.history(user.tenant_id, host_id, limit)
+        ]
+
+    @router.get(
+        "/hosts/{host_id}/processes",
+        tags=["hosts"],
+        summary="Top process groups of a host over a time range, by CPU or memory",
+    )
+    def host_processes(  # noqa: PLR0917 (FastAPI passes query parameters by name)
+        host_id: int,
+        user: User,
+        start_time: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
+        end_time: Annotated[
+            str | None, Query(description="ISO-8601 or epoch seconds; default now")
+        ] = None,
+        sort: Annotated[str, Query(description="cpu or memory")] = "cpu",
+        limit: Annotated[str, Query(description="groups to return, 1 to 100")] = "10",
+    ) -> ProcessesReport:
+        try:
+            window = parse_range(start_time, end_time, now=datetime.now(UTC))
+        except BadTimeRange as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if sort not in {"cpu", "memory"}:
+            raise HTTPException(400, f"sort={sort!r} must be cpu or memory")
+        count = int(limit) if limit.strip().isdigit() else 0
+        if not 1 <= count <= MAX_PROCESS_GROUPS:
+            raise HTTPException(400, f"limit={limit!r} must be a whole number from 1 to 100")
+        by: Literal["cpu", "memory"] = "cpu" if sort == "cpu" else "memory"
+        name = known_host(user.tenant_id, host_id)
+        seconds = (window.end_ms - window.start_ms) / 1000
+        groups = services.processes.top_groups(
+            user.tenant_id, window.start_ms, window.end_ms, by=by, limit=count, host_id=host_id
+        )
+        return ProcessesReport(
+            host_id=host_id,
+            host_name=name,
+            start_time=window.start,
+            end_time=window.end,
+            sort=by,
+            groups=[
+                ProcessGroupOut(
+                    name=g.group_name,
+                    cpu_seconds=g.cpu_seconds,
+                    cpu_cores=g.cpu_seconds / seconds if seconds > 0 else None,
+                    cpu_percent=100 * g.cpu_seconds / seconds if seconds > 0 else None,
+                    memory_avg_bytes=g.avg_memory_bytes,
+                    memory_max_bytes=g.max_memory_bytes,
+                    max_num_procs=g.max_num_procs,
+                    samples=g.samples,
+                )
+                for g in groups
+            ],
+        )
 
 
 def build_router(services: ReadServices) -> APIRouter:
@@ -228,12 +386,13 @@ def build_router(services: ReadServices) -> APIRouter:
             for h in services.fleet.overview(user.tenant_id, services.now_ms())
         ]
 
-    @router.get("/hosts/{host_id}", tags=["hosts"])
+    @router.get("/hosts/{host_id}", tags=["hosts"], response_model_exclude_unset=True)
     def host_detail(host_id: int, user: User) -> HostDetailOut:
         found = services.fleet.host(user.tenant_id, host_id, services.now_ms())
         if found is None:
             raise HTTPException(404, f"no host with id {host_id}")
-        return HostDetailOut(
+        latest = services.inventory.latest(user.tenant_id, host_id)
+        detail = HostDetailOut(
             id=found.id,
             name=found.name,
             machine_id=found.machine_id,
@@ -248,6 +407,15 @@ def build_router(services: ReadServices) -> APIRouter:
                 for name, s in found.sections.items()
             },
         )
+        if latest is not None:  # set only when stored: absent from the JSON otherwise
+            detail.inventory = InventoryOut(
+                updated_at=latest.updated_at,
+                content_sha256=latest.content_sha256,
+                audit=latest.audit,
+            )
+        return detail
+
+    _host_resources(router, services, User)
 
     @router.get("/reports/summary", tags=["reports"])
     def summary(
@@ -283,10 +451,18 @@ def build_router(services: ReadServices) -> APIRouter:
             for h in services.hosts.list(user.tenant_id)
         ]
 
-    @router.get("/reports/metrics/{device_name}", tags=["reports"])
+    @router.get(
+        "/reports/metrics/{device_name}",
+        tags=["reports"],
+        response_model=MetricsReport,
+        responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+        description="JSON by default; CSV (columns timestamp, metric, labels, value: "
+        "model/csvexport.py) with `Accept: text/csv` or `?format=csv`.",
+    )
     def host_metrics(  # noqa: PLR0917 (FastAPI passes query parameters by name)
         device_name: str,
         user: User,
+        request: Request,
         start_time: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
         end_time: Annotated[
             str | None, Query(description="ISO-8601 or epoch seconds; default now")
@@ -299,7 +475,15 @@ def build_router(services: ReadServices) -> APIRouter:
         agg: Annotated[
             str, Query(pattern="^(avg|min|max|sum|count)$", description="rollup aggregate")
         ] = "avg",
-    ) -> MetricsReport:
+        format: Annotated[
+            str | None, Query(description="json or csv; default by the Accept header")
+        ] = None,
+    ) -> Response | MetricsReport:
+        if format not in {None, "json", "csv"}:
+            raise HTTPException(400, f"format={format!r} must be json or csv")
+        as_csv = format == "csv" or (
+            format is None and "text/csv" in request.headers.get("accept", "")
+        )
         try:
             window = parse_range(start_time, end_time, now=datetime.now(UTC))
             step_ms = None if step is None else round(parse_seconds(step) * 1000)
@@ -320,6 +504,13 @@ def build_router(services: ReadServices) -> APIRouter:
             step_ms=step_ms,
             agg=agg,
         )
+        if as_csv:
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", host.name)
+            return StreamingResponse(
+                csv_lines(_points(found.series)),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{safe}-metrics.csv"'},
+            )
         return MetricsReport(
             device_name=host.name,
             host_id=host.id,

@@ -104,6 +104,19 @@
     };
     set("cpu", cpu);
     set("memory", used.map(([t, u]) => [t, u != null && total.get(t) ? (100 * u) / total.get(t) : null]));
+    await loadProcesses(start, end);
+  }
+
+  // Top process groups over the selected range; no card when the host reports none.
+  async function loadProcesses(start, end) {
+    const params = new URLSearchParams({ start_time: start.toFixed(3), end_time: end.toFixed(3), sort: "cpu", limit: "10" });
+    const report = await FS.api(`/api/v1/hosts/${hostId}/processes?${params}`);
+    const el = document.getElementById("processes");
+    if (!report.groups.length) { el.innerHTML = ""; return; }
+    const rows = report.groups.map((g) => [
+      FS.esc(g.name), FS.pct(g.cpu_percent), FS.bytes(g.memory_avg_bytes), FS.bytes(g.memory_max_bytes), FS.num(g.max_num_procs, 0)]);
+    el.innerHTML = `<article class="card" data-card="processes"><h2>Top processes</h2>${
+      table(["Group", "CPU (of one core)", "Memory avg", "Memory max", "Processes"], rows)}</article>`;
   }
 
   function append(key, t, value) {
