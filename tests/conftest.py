@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from fleetscope.store import auth
+from fleetscope.store.engine import make_engine, migrate
 from tests.server import LiveServer, start_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,16 +55,17 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A database of this test run's own, fleetscope_test_<random>, dropped at the end.
-    Skips (fails under CI=true) when the server in FLEETSCOPE_TEST_POSTGRES_URL is down."""
+@contextlib.contextmanager
+def private_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of the caller's own, <prefix>_<random>, dropped (WITH FORCE) at
+    the end. Skips (fails under CI=true) when the server in FLEETSCOPE_TEST_POSTGRES_URL is
+    down. Yields its URL."""
     import sqlalchemy as sa  # noqa: PLC0415 (only the PostgreSQL tests need it)
 
     from fleetscope.store.engine import make_engine  # noqa: PLC0415
 
     admin = make_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"fleetscope_test_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -73,6 +78,13 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """This test run's own database, fleetscope_test_<random>, dropped at the end."""
+    with private_database("fleetscope_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -101,3 +113,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated store with the default tenant and admin, on SQLite or PostgreSQL."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    auth.bootstrap(engine, tmp_path, "pw")
+    yield engine
+    engine.dispose()

@@ -32,8 +32,6 @@ from fleetscope.model.payload import (
     ProcessGroup,
 )
 from fleetscope.query.processes import ProcessQueries
-from fleetscope.store import auth
-from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, free_port, payload, payload_json
 from tests.processes import FLEETSCOPE, credentials, login, running, wait_ready
@@ -77,15 +75,6 @@ def with_processes(hostname: str = "web-1") -> Payload:
         for i, s in enumerate(p.snapshots)
     ]
     return p.model_copy(update={"snapshots": shots})
-
-
-@pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    auth.bootstrap(engine, tmp_path, "pw")
-    yield engine
-    engine.dispose()
 
 
 def test_cpu_is_summed_with_lag_across_a_counter_reset(engine: Engine) -> None:

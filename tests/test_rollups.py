@@ -7,9 +7,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -18,8 +16,6 @@ from sqlalchemy import Engine, Table, func, select
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.transform import agent_payload_rows, aggregator_rows
 from fleetscope.query.metrics import MetricQueries, choose_tier
-from fleetscope.store import auth
-from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.frames import NAN
 from fleetscope.store.rollups import (
     DAY_MS,
@@ -73,15 +69,6 @@ def test_merged_minutes_equal_the_hour_computed_at_once() -> None:
 def test_stats_blob_round_trips() -> None:
     stats = frames_stats([[1.5, -2.0], [0.5, 4.0]])
     assert _as_lists(decode_stats(encode_stats(stats))) == _as_lists(stats)
-
-
-@pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    auth.bootstrap(engine, tmp_path, "pw")
-    yield engine
-    engine.dispose()
 
 
 NOW = [T0_MS / 1000 + 7200]

@@ -8,7 +8,6 @@ own (deleted afterwards); it stops only the processes it started, by PID."""
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 
 from fleetscope.store.engine import make_engine
 from fleetscope.stream.redis import RedisStream
-from tests.conftest import POSTGRES_URL, require
+from tests.conftest import private_database
 from tests.helpers import T0, free_port, payload, payload_json
 from tests.processes import credentials, running, wait_ready
 from tests.redis_support import REDIS_URL
@@ -36,22 +35,10 @@ SNAPSHOTS = 3
 
 @pytest.fixture
 def own_database() -> Iterator[str]:
-    """postgresql://…/fleetscope_scaleout_<random>, dropped (WITH FORCE) afterwards."""
-    admin = make_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"fleetscope_scaleout_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        require(False, f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        url = sa.make_url(admin.url).set(database=name, drivername="postgresql")
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    """postgresql://…/fleetscope_scaleout_<random> (psycopg's default driver name, as an
+    operator writes it on the command line), dropped afterwards."""
+    with private_database("fleetscope_scaleout") as url:
+        yield sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _stored(database: str) -> tuple[list[str], int]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,12 @@ from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.model.series import flatten_snapshot, series_key, split_series_key
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
-from fleetscope.store.engine import make_engine, migrate
+from fleetscope.store.engine import migrate
 from fleetscope.store.frames import pack_values, unpack_values
 from fleetscope.store.partitions import alembic_filters
 from fleetscope.store.tables import hosts, ingested_batches, metadata, metric_frames, metric_layouts
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json
-
-
-@pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    auth.bootstrap(engine, tmp_path, "pw")
-    yield engine
-    engine.dispose()
 
 
 def test_migrations_match_the_tables(engine: Engine) -> None:

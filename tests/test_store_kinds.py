@@ -6,11 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from fleetscope.digest.transform import agent_payload_rows, aggregator_rows, prometheus_rows
@@ -23,21 +20,10 @@ from fleetscope.model.payload import (
     ProcessGroup,
 )
 from fleetscope.query.processes import ProcessQueries
-from fleetscope.store import auth
-from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.inventory import inventory_changes
 from fleetscope.store.tables import hosts, inventory, inventory_history, process_groups
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json, snapshot
-
-
-@pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    auth.bootstrap(engine, tmp_path, "pw")
-    yield engine
-    engine.dispose()
 
 
 def _count(engine: Engine, table: object) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,8 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.query.metrics import MetricQueries
-from fleetscope.store import auth
-from fleetscope.store.engine import alembic_config, make_engine, migrate
+from fleetscope.store.engine import alembic_config, make_engine
 from fleetscope.store.frames import pack_values
 from fleetscope.store.partitions import DAY_MS, day_of, partition_days, partition_name
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts, tenants
@@ -22,15 +20,6 @@ from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json
 
 T0_MS = round(T0.timestamp() * 1000)
-
-
-@pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    auth.bootstrap(engine, tmp_path, "pw")
-    yield engine
-    engine.dispose()
 
 
 def _frame_times(engine: Engine) -> list[int]:
