@@ -17,6 +17,7 @@ from fleetscope.model.payload import (
     MemorySection,
     Payload,
     Snapshot,
+    encode,
 )
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -54,11 +55,11 @@ def payload(
 
 
 def payload_json(p: Payload) -> bytes:
-    return p.model_dump_json().encode()
+    return encode(p)
 
 
 def raw(p: Payload) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(p.model_dump_json())
+    result: dict[str, Any] = json.loads(encode(p))
     return result
 
 

@@ -5,15 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    HttpUrl,
-    SecretStr,
-    model_validator,
-)
+import msgspec
+from msgspec import Meta
 
 from fleetscope.agent.collectors.disk import DiskSettings
 from fleetscope.agent.collectors.exporter_targets import ExportersSettings, ExporterTarget
@@ -21,7 +14,7 @@ from fleetscope.agent.collectors.filesystem import FilesystemSettings
 from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.collectors.processes import ProcessesSettings
 from fleetscope.model.duration import Seconds
-from fleetscope.model.settings import FleetscopeSettings
+from fleetscope.model.settings import Before, FleetscopeSettings, HttpUrl, Secret, SettingsStruct
 
 
 def _lower(value: Any) -> Any:
@@ -34,8 +27,8 @@ def _log_level(value: Any) -> Any:
     return "warning" if value == "warn" else value
 
 
-AgentMode = Annotated[Literal["trickle", "local"], BeforeValidator(_lower)]
-LogLevelName = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_log_level)]
+AgentMode = Annotated[Literal["trickle", "local"], Before(_lower)]
+LogLevelName = Annotated[Literal["debug", "info", "warning", "error"], Before(_log_level)]
 
 # perfcollector's variable names, so an existing deployment keeps its environment. They rank
 # below FLEETSCOPE_* and above the file. PCC_IDENTIFIER overrides the hostname reported; the
@@ -51,69 +44,99 @@ PCC_ALIASES = {
 }
 
 
-class SpoolSettings(BaseModel):
+class SpoolSettings(SettingsStruct, frozen=True):
     """[agent.spool]: the on-disk queue of snapshots not yet delivered (data_dir/spool.db)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_bytes: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="bound on the spooled snapshots (compressed, about 5 kB each: 256 MiB "
+            "holds about 6 days at 10 s); past it the oldest are dropped and counted",
+        ),
+    ] = 256 * 1024 * 1024
+    max_age_seconds: Annotated[
+        Seconds,
+        Meta(
+            gt=0,
+            description="snapshots older than this are dropped and counted (10s, 5m, 24h, 7d)",
+        ),
+    ] = 7 * 86400.0
 
-    max_bytes: Annotated[int, Field(ge=1)] = Field(
-        default=256 * 1024 * 1024,
-        description="bound on the spooled snapshots (compressed, about 5 kB each: 256 MiB "
-        "holds about 6 days at 10 s); past it the oldest are dropped and counted",
-    )
-    max_age_seconds: Annotated[Seconds, Field(gt=0)] = Field(
-        default=7 * 86400.0,
-        description="snapshots older than this are dropped and counted (10s, 5m, 24h, 7d)",
-    )
 
-
-class AgentSettings(FleetscopeSettings):
+class AgentSettings(FleetscopeSettings, frozen=True):
     TOML_TABLE: ClassVar[str] = "agent"
     ENV_ALIASES: ClassVar[dict[str, str]] = PCC_ALIASES
     ENV_ALIAS_PREFIX: ClassVar[str | None] = "PCC_"
 
     data_dir: Path = Path("data")
-    mode: AgentMode = Field(
-        default="trickle",
-        description="trickle: upload to server_url; local: append payloads to the output file",
-    )
+    mode: Annotated[
+        AgentMode,
+        Meta(
+            description="trickle: upload to server_url; local: append payloads to the output file"
+        ),
+    ] = "trickle"
     server_url: HttpUrl | None = None
-    api_key: SecretStr | None = None
-    output: Path | None = Field(
-        default=None, description="local mode: the collection file (JSON Lines of payloads)"
-    )
-    duration_seconds: Annotated[Seconds, Field(gt=0)] | None = Field(
-        default=None, description="stop after this long (10s, 5m, 24h, 1d); default: run on"
-    )
-    interval_seconds: Annotated[Seconds, Field(gt=0, le=86400)] = 10.0
-    hostname: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
-        default=None, description="the name reported for this host; default: its hostname"
-    )
+    api_key: Secret | None = None
+    output: Annotated[
+        Path | None, Meta(description="local mode: the collection file (JSON Lines of payloads)")
+    ] = None
+    duration_seconds: (
+        Annotated[
+            Seconds,
+            Meta(gt=0, description="stop after this long (10s, 5m, 24h, 1d); default: run on"),
+        ]
+        | None
+    ) = None
+    interval_seconds: Annotated[Seconds, Meta(gt=0, le=86400)] = 10.0
+    hostname: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=255,
+                description="the name reported for this host; default: its hostname",
+            ),
+        ]
+        | None
+    ) = None
     log_level: LogLevelName = "info"
     procfs: Path = Path("/proc")
     sysfs: Path = Path("/sys")
     rootfs: Path = Path("/")
-    collectors: list[str] | None = Field(
-        default=None, description="collector names to run; default: those enabled by default"
-    )
-    collector_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
-    upload_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
-    max_snapshots_per_upload: Annotated[int, Field(ge=1, le=10_000)] = 100
-    max_upload_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
-        default=4 * 1024 * 1024,
-        description="bound on a batch's snapshot JSON before compression (ingest takes 16 MiB)",
-    )
-    upload_backoff_max_seconds: Annotated[Seconds, Field(gt=0)] = Field(
-        default=300.0, description="longest wait between retries while the server is away"
-    )
-    spool: SpoolSettings = Field(default_factory=SpoolSettings)
-    network: NetworkSettings = Field(default_factory=NetworkSettings)
-    disk: DiskSettings = Field(default_factory=DiskSettings)
-    processes: ProcessesSettings = Field(default_factory=ProcessesSettings)
-    filesystem: FilesystemSettings = Field(default_factory=FilesystemSettings)
+    collectors: Annotated[
+        list[str] | None,
+        Meta(description="collector names to run; default: those enabled by default"),
+    ] = None
+    collector_timeout_seconds: Annotated[float, Meta(gt=0)] = 5.0
+    upload_timeout_seconds: Annotated[float, Meta(gt=0)] = 10.0
+    max_snapshots_per_upload: Annotated[int, Meta(ge=1, le=10_000)] = 100
+    max_upload_bytes: Annotated[
+        int,
+        Meta(
+            ge=1024,
+            le=16 * 1024 * 1024,
+            description="bound on a batch's snapshot JSON before compression (ingest takes 16 MiB)",
+        ),
+    ] = 4 * 1024 * 1024
+    upload_backoff_max_seconds: Annotated[
+        Seconds, Meta(gt=0, description="longest wait between retries while the server is away")
+    ] = 300.0
+    spool: SpoolSettings = msgspec.field(default_factory=SpoolSettings)
+    network: NetworkSettings = msgspec.field(default_factory=NetworkSettings)
+    disk: DiskSettings = msgspec.field(default_factory=DiskSettings)
+    processes: ProcessesSettings = msgspec.field(default_factory=ProcessesSettings)
+    filesystem: FilesystemSettings = msgspec.field(default_factory=FilesystemSettings)
+    exporters: Annotated[
+        list[ExporterTarget],
+        Meta(
+            description="Prometheus exporters to scrape, as [[agent.exporters]] tables "
+            "(name, url, timeout_seconds, include, exclude, max_samples)"
+        ),
+    ] = msgspec.field(default_factory=list)
 
-    def collector_settings(self) -> dict[str, BaseModel]:
-        """The per-collector settings models, by collector name, for CollectorContext."""
+    def collector_settings(self) -> dict[str, SettingsStruct]:
+        """The per-collector settings, by collector name, for CollectorContext."""
         return {
             "network": self.network,
             "disk": self.disk,
@@ -122,14 +145,7 @@ class AgentSettings(FleetscopeSettings):
             "exporters": ExportersSettings(targets=tuple(self.exporters)),
         }
 
-    exporters: list[ExporterTarget] = Field(
-        default_factory=list,
-        description="Prometheus exporters to scrape, as [[agent.exporters]] tables "
-        "(name, url, timeout_seconds, include, exclude, max_samples)",
-    )
-
-    @model_validator(mode="after")
-    def _exporters_fit(self) -> AgentSettings:
+    def __post_init__(self) -> None:
         names = [target.name for target in self.exporters]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -144,4 +160,3 @@ class AgentSettings(FleetscopeSettings):
                 f"exporter timeout_seconds must be below collector_timeout_seconds "
                 f"({self.collector_timeout_seconds:g}); too long for: {', '.join(slow)}"
             )
-        return self

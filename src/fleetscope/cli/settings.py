@@ -7,69 +7,99 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from msgspec import Meta
 
-from fleetscope.model.settings import FleetscopeSettings
+from fleetscope.model.settings import FleetscopeSettings, Secret
 
 
-class ServerSettings(FleetscopeSettings):
+class ServerSettings(FleetscopeSettings, frozen=True):
     TOML_TABLE: ClassVar[str] = "server"
 
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    database_url: str | None = Field(
-        default=None,
-        description="default: SQLite in data_dir; or postgresql://user@host:5432/db (psycopg 3)",
-    )
-    raw_retention_days: Annotated[int, Field(ge=1)] | None = Field(
-        default=30, description="raw metric frames older than this are dropped; none keeps all"
-    )
-    rollup_1m_retention_days: Annotated[int, Field(ge=1)] | None = Field(
-        default=90,
-        description="1-minute rollups (min/max/sum/count) older than this are deleted",
-    )
-    rollup_1h_retention_days: Annotated[int, Field(ge=1)] | None = Field(
-        default=730,
-        description="1-hour rollups older than this are deleted; none keeps all",
-    )
-    admin_password: SecretStr | None = None
-    max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024  # after decoding
-    embedded_digest: bool | None = Field(
-        default=None,
-        description="digest in this process [default: true with the embedded stream, "
-        "false with stream_url, where `fleetscope worker` processes digest]",
-    )
-    drain_timeout_seconds: Annotated[float, Field(ge=0)] = 30.0
-    stream_url: str | None = Field(
-        default=None,
-        description="redis://host:6379/0 for Redis/Valkey Streams [default: SQLite in data_dir]",
-    )
-    stream_prefix: str = Field(default="fleetscope", description="Redis key prefix")
-    stream_shards: Annotated[int, Field(ge=1, le=1024)] = Field(
-        default=4, description="Redis streams that hosts are spread over"
-    )
-    stream_max_backlog: Annotated[int, Field(ge=1)] = Field(
-        default=100_000,
-        description="undigested messages at which ingest answers 429 (Redis stream)",
-    )
-    stream_retry_after_seconds: Annotated[float, Field(ge=1)] = 10.0
-    stream_visibility_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
-        default=60.0, description="a message read but not acknowledged this long is redelivered"
-    )
-    stream_wait_replicas: Annotated[int, Field(ge=0)] = Field(
-        default=0, description="Redis replicas that must have a message before ingest answers"
-    )
-    stream_wait_aof: bool = Field(
-        default=False, description="Redis fsyncs its AOF before ingest answers (WAITAOF, 7.2+)"
-    )
-    worker_concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=1, description="digest threads per `fleetscope worker` process"
-    )
-    digest_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 256
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8080
+    database_url: Annotated[
+        str | None,
+        Meta(
+            description="default: SQLite in data_dir; or postgresql://user@host:5432/db (psycopg 3)"
+        ),
+    ] = None
+    raw_retention_days: (
+        Annotated[
+            int,
+            Meta(ge=1, description="raw metric frames older than this are dropped; none keeps all"),
+        ]
+        | None
+    ) = 30
+    rollup_1m_retention_days: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                description="1-minute rollups (min/max/sum/count) older than this are deleted",
+            ),
+        ]
+        | None
+    ) = 90
+    rollup_1h_retention_days: (
+        Annotated[
+            int,
+            Meta(ge=1, description="1-hour rollups older than this are deleted; none keeps all"),
+        ]
+        | None
+    ) = 730
+    admin_password: Secret | None = None
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 16 * 1024 * 1024  # after decoding
+    embedded_digest: Annotated[
+        bool | None,
+        Meta(
+            description="digest in this process [default: true with the embedded stream, "
+            "false with stream_url, where `fleetscope worker` processes digest]"
+        ),
+    ] = None
+    drain_timeout_seconds: Annotated[float, Meta(ge=0)] = 30.0
+    stream_url: Annotated[
+        str | None,
+        Meta(
+            description="redis://host:6379/0 for Redis/Valkey Streams [default: SQLite in data_dir]"
+        ),
+    ] = None
+    stream_prefix: Annotated[str, Meta(description="Redis key prefix")] = "fleetscope"
+    stream_shards: Annotated[
+        int, Meta(ge=1, le=1024, description="Redis streams that hosts are spread over")
+    ] = 4
+    stream_max_backlog: Annotated[
+        int, Meta(ge=1, description="undigested messages at which ingest answers 429")
+    ] = 100_000
+    stream_max_backlog_bytes: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                description="undigested body bytes at which ingest answers 429 (embedded "
+                "stream); none: no limit",
+            ),
+        ]
+        | None
+    ) = 1 << 30
+    stream_retry_after_seconds: Annotated[float, Meta(ge=1)] = 10.0
+    stream_visibility_timeout_seconds: Annotated[
+        float,
+        Meta(gt=0, description="a message read but not acknowledged this long is redelivered"),
+    ] = 60.0
+    stream_wait_replicas: Annotated[
+        int,
+        Meta(ge=0, description="Redis replicas that must have a message before ingest answers"),
+    ] = 0
+    stream_wait_aof: Annotated[
+        bool, Meta(description="Redis fsyncs its AOF before ingest answers (WAITAOF, 7.2+)")
+    ] = False
+    worker_concurrency: Annotated[
+        int, Meta(ge=1, le=64, description="digest threads per `fleetscope worker` process")
+    ] = 1
+    digest_batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 256
 
-    @model_validator(mode="after")
-    def _tiers_outlive_their_sources(self) -> ServerSettings:
+    def __post_init__(self) -> None:
         """A coarser tier is computed from the finer one, so it must be kept at least as long:
         otherwise ranges would read a tier that expired while its source still holds data."""
         days = [
@@ -83,7 +113,6 @@ class ServerSettings(FleetscopeSettings):
                 raise ValueError(
                     f"{coarser_name} ({coarser}) must be at least {finer_name} ({finer or 'none'})"
                 )
-        return self
 
     @property
     def digest_in_process(self) -> bool:

@@ -7,58 +7,81 @@ GET /api/v1/schema/payload and committed as model/payload.schema.json.
 Versioning: `schema_version` changes only for a breaking change. Every model forbids unknown
 keys, so a misspelt field is an error that names it instead of data silently dropped; upgrade
 servers before agents when a new optional section appears.
+
+The models are msgspec Structs, not pydantic models: the agent ships them and must stay small
+(importing this module peaked at ~31 MB resident with pydantic models, ~18 MB with Structs;
+bare Python is 8.5 MB), and the server decodes every payload twice (ingest and digest), which
+msgspec does about five times faster (bench/bench_digest_transform.py, run before and after
+the change). Constraints are checked when JSON is decoded (`decode_payload`, `convert`), not
+when Python code builds a Struct: the agent checks each snapshot by decoding its JSON before
+spooling it (agent/service.py), and the server validates what it receives. The checks in
+`__post_init__` run in both cases.
+
+A check in `__post_init__` raises ValueError("<field>: <why>"); msgspec reports it at the
+Struct's path, and PayloadError folds the field name into that path.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-    field_validator,
-)
+import msgspec
+from msgspec import Meta, field
 
 SCHEMA_VERSION = 1
 MAX_SNAPSHOTS_PER_BATCH = 10_000
 
-NonNegative = Annotated[float, Field(ge=0)]
-Percent = Annotated[float, Field(ge=0, le=100)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Percent = Annotated[float, Meta(ge=0, le=100)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Times on the wire are RFC 3339 with an offset; a naive time would be read in the server's
+# zone, so it is refused.
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
 
 
-class HostIdentity(_Strict):
+class _Strict(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
+):
+    """Metric sections. A field at its default (None, an empty list, False) is left out of the
+    JSON, which decoding fills in again; it keeps the spool and the uploads smaller.
+
+    msgspec does not inherit kw_only (which keeps the fields in wire order, optional ones
+    between required ones) and mypy does not see frozen inherited, so every Struct repeats
+    both."""
+
+
+class _Audit(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The inventory is stored and served as the agent sent it (web/api.py, store/inventory.py
+    diffs it key by key), so its JSON keeps every key, absent parts as null."""
+
+
+class HostIdentity(_Strict, frozen=True, kw_only=True):
     """Who sent the batch. `machine_id` (/etc/machine-id, or the OS equivalent) is the stable key;
     `hostname` is what people call the host and may change."""
 
-    machine_id: Annotated[str, Field(min_length=1, max_length=128)]
-    hostname: Annotated[str, Field(min_length=1, max_length=255)]
+    machine_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    hostname: Annotated[str, Meta(min_length=1, max_length=255)]
 
 
-class AgentInfo(_Strict):
-    version: Annotated[str, Field(min_length=1, max_length=64)]
+class AgentInfo(_Strict, frozen=True, kw_only=True):
+    version: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
-class CollectorStatus(_Strict):
+class CollectorStatus(_Strict, frozen=True, kw_only=True):
     """How one collector fared in one cycle, like node_exporter's node_scrape_collector_*."""
 
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
     success: bool
     duration_seconds: NonNegative
     error: str | None = None
 
 
-class CpuModeSeconds(_Strict):
+class CpuModeSeconds(_Strict, frozen=True, kw_only=True):
     """Seconds spent per mode since boot (a counter). user/nice include guest/guest_nice, as the
     Linux kernel reports them. A mode the platform does not report is None."""
 
@@ -74,7 +97,7 @@ class CpuModeSeconds(_Strict):
     guest_nice: NonNegative | None = None
 
 
-class PressureStall(_Strict):
+class PressureStall(_Strict, frozen=True, kw_only=True):
     """One PSI line: share of wall time stalled over 10/60/300 s, and total stall time."""
 
     avg10_percent: Percent
@@ -83,7 +106,7 @@ class PressureStall(_Strict):
     stalled_seconds_total: NonNegative
 
 
-class Pressure(_Strict):
+class Pressure(_Strict, frozen=True, kw_only=True):
     """Pressure stall information (Linux 4.20+). `some`: at least one task waited; `full`: all
     non-idle tasks waited at once (None for cpu before 5.13)."""
 
@@ -91,20 +114,20 @@ class Pressure(_Strict):
     full: PressureStall | None = None
 
 
-class Temperature(_Strict):
+class Temperature(_Strict, frozen=True, kw_only=True):
     """One temperature sensor. `sensor` identifies it uniquely on the host (hwmon
     `platform_coretemp_0/temp2`, `thermal_zone0`); `label` is what the driver calls it (Core 0,
     x86_pkg_temp) and may repeat."""
 
     source: Literal["hwmon", "thermal_zone", "psutil"]
-    sensor: Annotated[str, Field(min_length=1, max_length=128)]
-    label: Annotated[str, Field(max_length=128)]
+    sensor: Annotated[str, Meta(min_length=1, max_length=128)]
+    label: Annotated[str, Meta(max_length=128)]
     celsius: float
     critical_celsius: float | None = None
 
 
-class CpuCore(_Strict):
-    cpu: Annotated[int, Field(ge=0)]
+class CpuCore(_Strict, frozen=True, kw_only=True):
+    cpu: Annotated[int, Meta(ge=0)]
     seconds_total: CpuModeSeconds
     # None on the first cycle (no previous counters) and after a counter reset.
     utilization_percent: Percent | None = None
@@ -113,10 +136,10 @@ class CpuCore(_Strict):
     frequency_max_hz: NonNegative | None = None
 
 
-class CpuSection(_Strict):
+class CpuSection(_Strict, frozen=True, kw_only=True):
     seconds_total: CpuModeSeconds
     utilization_percent: Percent | None = None
-    cores: list[CpuCore] = Field(default_factory=list)
+    cores: list[CpuCore] = field(default_factory=list)
     load1: NonNegative | None = None
     load5: NonNegative | None = None
     load15: NonNegative | None = None
@@ -125,11 +148,11 @@ class CpuSection(_Strict):
     procs_running: NonNegative | None = None
     procs_blocked: NonNegative | None = None
     # Empty where the host exposes no sensor (VMs): absent, not zero degrees.
-    temperatures: list[Temperature] = Field(default_factory=list)
+    temperatures: list[Temperature] = field(default_factory=list)
     pressure: Pressure | None = None
 
 
-class MemorySection(_Strict):
+class MemorySection(_Strict, frozen=True, kw_only=True):
     """Bytes. `used` is total - available where the kernel reports MemAvailable (the figure
     `free` and htop show), otherwise total - free - buffers - cached."""
 
@@ -153,15 +176,15 @@ class MemorySection(_Strict):
     pressure: Pressure | None = None
 
 
-class ProcessGroup(_Strict):
+class ProcessGroup(_Strict, frozen=True, kw_only=True):
     """A group of processes named by the agent's rules (like process-exporter's namedprocess).
     Counters count only what happened while the agent watched, and never go down, even when
     processes exit. Gauges describe the group's live processes; a group whose processes all
     exited has num_procs 0."""
 
-    name: Annotated[str, Field(min_length=1, max_length=256)]
-    num_procs: Annotated[int, Field(ge=0)]
-    num_threads: Annotated[int, Field(ge=0)]
+    name: Annotated[str, Meta(min_length=1, max_length=256)]
+    num_procs: Annotated[int, Meta(ge=0)]
+    num_threads: Annotated[int, Meta(ge=0)]
     cpu_user_seconds_total: NonNegative
     cpu_system_seconds_total: NonNegative
     read_bytes_total: NonNegative
@@ -174,24 +197,24 @@ class ProcessGroup(_Strict):
     oldest_start_time_seconds: NonNegative | None = None
 
 
-class TopProcess(_Strict):
-    pid: Annotated[int, Field(ge=0)]
-    name: Annotated[str, Field(max_length=256)]
-    cmdline: Annotated[str, Field(max_length=1024)]
+class TopProcess(_Strict, frozen=True, kw_only=True):
+    pid: Annotated[int, Meta(ge=0)]
+    name: Annotated[str, Meta(max_length=256)]
+    cmdline: Annotated[str, Meta(max_length=1024)]
     username: str | None = None
     # Share of one core over the interval (200 = two cores busy); None on first sight.
     cpu_percent: NonNegative | None = None
     resident_bytes: NonNegative
 
 
-class ProcessesSection(_Strict):
-    count: Annotated[int, Field(ge=0)]
-    groups: list[ProcessGroup] = Field(default_factory=list)
-    top_cpu: list[TopProcess] = Field(default_factory=list)
-    top_memory: list[TopProcess] = Field(default_factory=list)
+class ProcessesSection(_Strict, frozen=True, kw_only=True):
+    count: Annotated[int, Meta(ge=0)]
+    groups: list[ProcessGroup] = field(default_factory=list)
+    top_cpu: list[TopProcess] = field(default_factory=list)
+    top_memory: list[TopProcess] = field(default_factory=list)
 
 
-class NetworkInterface(_Strict):
+class NetworkInterface(_Strict, frozen=True, kw_only=True):
     """One interface from /proc/net/dev (or psutil) and /sys/class/net/<device>.
 
     Counters are since the interface was created. fifo/frame/compressed/multicast/collisions/
@@ -200,7 +223,7 @@ class NetworkInterface(_Strict):
     counter. Rates are per second over the interval since the previous snapshot and None on first
     sight and in an interval where the counter went down (reset or wrap, agent/rates.py)."""
 
-    device: Annotated[str, Field(min_length=1, max_length=64)]
+    device: Annotated[str, Meta(min_length=1, max_length=64)]
     receive_bytes_total: NonNegative
     receive_packets_total: NonNegative
     receive_errors_total: NonNegative | None = None
@@ -228,7 +251,7 @@ class NetworkInterface(_Strict):
     # The kernel's RFC 2863 operational state (up, down, unknown, dormant, lowerlayerdown,
     # notpresent, testing). `up` is operstate == "up", as node_exporter's node_network_up, so a
     # loopback ("unknown") is not up; psutil platforms give `up` (isup) and no operstate.
-    operstate: Annotated[str, Field(max_length=32)] | None = None
+    operstate: Annotated[str, Meta(max_length=32)] | None = None
     up: bool | None = None
     carrier: bool | None = None
     # None when the driver does not know (sysfs -1, psutil 0) or the link is down.
@@ -236,7 +259,7 @@ class NetworkInterface(_Strict):
     mtu_bytes: NonNegative | None = None
 
 
-class NetworkSection(_Strict):
+class NetworkSection(_Strict, frozen=True, kw_only=True):
     """Interfaces and socket counts of the network namespace the agent's /proc shows (the
     host's, unless the agent runs in a container without host networking).
 
@@ -246,10 +269,10 @@ class NetworkSection(_Strict):
     connections (shared/MEASURED.md); it is None when the `network_tcp_states` setting is off.
     """
 
-    interfaces: list[NetworkInterface] = Field(default_factory=list)
+    interfaces: list[NetworkInterface] = field(default_factory=list)
     # Kernel state name (ESTABLISHED, TIME_WAIT, ...) -> sockets, IPv4 and IPv6 together.
     tcp_connections_by_state: (
-        dict[Annotated[str, Field(min_length=1, max_length=32)], Annotated[int, Field(ge=0)]] | None
+        dict[Annotated[str, Meta(min_length=1, max_length=32)], Annotated[int, Meta(ge=0)]] | None
     ) = None
     tcp_in_use: NonNegative | None = None
     tcp_time_wait: NonNegative | None = None
@@ -259,7 +282,7 @@ class NetworkSection(_Strict):
     udp_in_use: NonNegative | None = None
 
 
-class DiskDevice(_Strict):
+class DiskDevice(_Strict, frozen=True, kw_only=True):
     """One block device from /proc/diskstats (Documentation/admin-guide/iostats.rst) or psutil.
 
     Counters are since boot; times are seconds the kernel spent. discard_* and flush_* are None
@@ -273,7 +296,7 @@ class DiskDevice(_Strict):
       100 because the agent's clock and the kernel's accounting are not read at one instant.
     """
 
-    device: Annotated[str, Field(min_length=1, max_length=64)]
+    device: Annotated[str, Meta(min_length=1, max_length=64)]
     reads_completed_total: NonNegative
     reads_merged_total: NonNegative | None = None
     read_bytes_total: NonNegative
@@ -301,11 +324,11 @@ class DiskDevice(_Strict):
     utilization_percent: Percent | None = None
 
 
-class DiskSection(_Strict):
-    devices: list[DiskDevice] = Field(default_factory=list)
+class DiskSection(_Strict, frozen=True, kw_only=True):
+    devices: list[DiskDevice] = field(default_factory=list)
 
 
-class AgentSelf(_Strict):
+class AgentSelf(_Strict, frozen=True, kw_only=True):
     """The agent's own cost, so users can see what monitoring costs them."""
 
     cpu_seconds_total: NonNegative
@@ -318,12 +341,12 @@ class AgentSelf(_Strict):
     spool_dead_letters_total: NonNegative | None = None
 
 
-class Snapshot(_Strict):
+class Snapshot(_Strict, frozen=True, kw_only=True):
     """Everything one collection cycle saw at one instant. A section is absent (None) when its
     collector is disabled, failed, or the host has no such thing."""
 
     timestamp: AwareDatetime
-    collectors: list[CollectorStatus] = Field(default_factory=list)
+    collectors: list[CollectorStatus] = field(default_factory=list)
     agent: AgentSelf | None = None
     cpu: CpuSection | None = None
     memory: MemorySection | None = None
@@ -335,24 +358,25 @@ class Snapshot(_Strict):
     inventory: InventorySection | None = None
     exporters: list[ExporterScrape] | None = None
 
-    @field_validator("timestamp")
-    @classmethod
-    def _plausible(cls, value: AwareDatetime) -> AwareDatetime:
-        # Reject the zero time and far-future clocks, which would poison range queries.
-        if not 2000 <= value.year <= 2200:
-            raise ValueError("timestamp must be between the years 2000 and 2200")
-        return value
+    def __post_init__(self) -> None:
+        # Decoding refuses naive times already (Meta(tz=True)); this also holds for Snapshots
+        # built in Python. Reject the zero time and far-future clocks, which would poison range
+        # queries.
+        if self.timestamp.tzinfo is None:
+            raise ValueError("timestamp: needs an offset (e.g. Z or +00:00)")
+        if not 2000 <= self.timestamp.year <= 2200:
+            raise ValueError("timestamp: must be between the years 2000 and 2200")
 
 
-class Payload(_Strict):
+class Payload(_Strict, frozen=True, kw_only=True):
     schema_version: Literal[1]
     batch_id: UUID
     agent: AgentInfo
     host: HostIdentity
-    snapshots: Annotated[list[Snapshot], Field(min_length=1, max_length=MAX_SNAPSHOTS_PER_BATCH)]
+    snapshots: Annotated[list[Snapshot], Meta(min_length=1, max_length=MAX_SNAPSHOTS_PER_BATCH)]
 
 
-class FilesystemMount(_Strict):
+class FilesystemMount(_Strict, frozen=True, kw_only=True):
     """One mounted filesystem, labelled as node_exporter's node_filesystem_* series are.
 
     Sizes come from statvfs in f_frsize units (df's rule); `used` is size - free, as df shows it;
@@ -373,11 +397,11 @@ class FilesystemMount(_Strict):
     stuck: bool = False
 
 
-class FilesystemSection(_Strict):
-    mounts: list[FilesystemMount] = Field(default_factory=list)
+class FilesystemSection(_Strict, frozen=True, kw_only=True):
+    mounts: list[FilesystemMount] = field(default_factory=list)
 
 
-class OsInventory(_Strict):
+class OsInventory(_Audit, frozen=True, kw_only=True):
     """os-release(5) fields, the running kernel and the machine architecture."""
 
     id: str | None = None
@@ -389,15 +413,15 @@ class OsInventory(_Strict):
     architecture: str | None = None
 
 
-class CpuInventory(_Strict):
+class CpuInventory(_Audit, frozen=True, kw_only=True):
     model: str | None = None
     vendor: str | None = None
-    packages: Annotated[int, Field(ge=0)] | None = None
-    cores: Annotated[int, Field(ge=0)] | None = None
-    threads: Annotated[int, Field(ge=0)] | None = None
+    packages: Annotated[int, Meta(ge=0)] | None = None
+    cores: Annotated[int, Meta(ge=0)] | None = None
+    threads: Annotated[int, Meta(ge=0)] | None = None
 
 
-class MemoryModule(_Strict):
+class MemoryModule(_Audit, frozen=True, kw_only=True):
     """A DIMM as the kernel's EDAC driver describes it (readable without root, unlike the DMI
     type 17 tables dmidecode reads)."""
 
@@ -407,7 +431,7 @@ class MemoryModule(_Strict):
     type: str | None = None
 
 
-class DmiInventory(_Strict):
+class DmiInventory(_Audit, frozen=True, kw_only=True):
     """/sys/class/dmi/id fields; a field the firmware leaves empty or the agent may not read
     (serials and the UUID are root-only) is None."""
 
@@ -428,7 +452,7 @@ class DmiInventory(_Strict):
     chassis_serial: str | None = None
 
 
-class GpuInventory(_Strict):
+class GpuInventory(_Audit, frozen=True, kw_only=True):
     """A display controller (PCI class 0x03xxxx); NVML adds name, memory and driver for NVIDIA
     GPUs when the driver and nvidia-ml-py are installed."""
 
@@ -442,59 +466,59 @@ class GpuInventory(_Strict):
     uuid: str | None = None
 
 
-class PartitionInventory(_Strict):
+class PartitionInventory(_Audit, frozen=True, kw_only=True):
     name: str
     size_bytes: NonNegative | None = None
 
 
-class DriveInventory(_Strict):
+class DriveInventory(_Audit, frozen=True, kw_only=True):
     name: str
     model: str | None = None
     serial: str | None = None
     size_bytes: NonNegative | None = None
     rotational: bool | None = None
     removable: bool | None = None
-    partitions: list[PartitionInventory] = Field(default_factory=list)
+    partitions: list[PartitionInventory] = field(default_factory=list)
 
 
-class NetworkInterfaceInventory(_Strict):
+class NetworkInterfaceInventory(_Audit, frozen=True, kw_only=True):
     name: str
     mac: str | None = None
-    addresses: list[str] = Field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
     speed_mbps: NonNegative | None = None  # None where the driver does not say (virtual NICs)
-    mtu: Annotated[int, Field(ge=0)] | None = None
+    mtu: Annotated[int, Meta(ge=0)] | None = None
 
 
-class UserSession(_Strict):
+class UserSession(_Audit, frozen=True, kw_only=True):
     name: str
     terminal: str | None = None
     host: str | None = None
     started: AwareDatetime | None = None
 
 
-class BatteryInventory(_Strict):
+class BatteryInventory(_Audit, frozen=True, kw_only=True):
     percent: Percent | None = None
     plugged: bool | None = None
     seconds_left: NonNegative | None = None  # None while charging or when unknown
 
 
-class PrinterInventory(_Strict):
+class PrinterInventory(_Audit, frozen=True, kw_only=True):
     name: str
     enabled: bool | None = None
 
 
-class KernelModuleInventory(_Strict):
+class KernelModuleInventory(_Audit, frozen=True, kw_only=True):
     name: str
     size_bytes: NonNegative
-    used_by: list[str] = Field(default_factory=list)
+    used_by: list[str] = field(default_factory=list)
 
 
-class InventorySection(_Strict):
+class InventorySection(_Audit, frozen=True, kw_only=True):
     """What the host is, for audit. Each part is None when it could not be read (that part
     failed alone) or does not apply; an empty list means there are none. `content_sha256`
     identifies the content, so the server can keep one row per version and a history."""
 
-    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    content_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
     agent_version: str
     hostname: str | None = None
     machine_id: str | None = None
@@ -512,7 +536,8 @@ class InventorySection(_Strict):
     kernel_modules: list[KernelModuleInventory] | None = None
 
 
-# The sections above are defined after Snapshot, which names them.
+# The sections above are defined after Snapshot, which names them; msgspec resolves the names
+# when a Struct is first encoded or decoded.
 
 
 # --- exporters ---------------------------------------------------------------------------
@@ -523,55 +548,140 @@ class InventorySection(_Strict):
 _NON_FINITE_FROM_WIRE = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
 
 
-def _value_from_wire(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return _NON_FINITE_FROM_WIRE[value]
-        except KeyError:
-            raise ValueError(
-                f"{value!r} is not a sample value: a number, or one of 'NaN', '+Inf', '-Inf'"
-            ) from None
-    return value
+class _NonFinite(float):
+    """A NaN or infinite sample value. msgspec writes a plain NaN as null; a float subclass
+    goes through the encoder's hook instead (`_enc_hook`), which spells it as on the wire."""
+
+    __slots__ = ()
 
 
-def _value_to_wire(value: float) -> float | str:
+def _value_to_wire(value: float) -> str:
     if math.isnan(value):
         return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return value
+    return "+Inf" if value > 0 else "-Inf"
 
 
-SampleValue = Annotated[
-    float,
-    BeforeValidator(_value_from_wire),
-    PlainSerializer(_value_to_wire, return_type=float | str, when_used="json"),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"enum": ["NaN", "+Inf", "-Inf"]}]}),
-]
+if TYPE_CHECKING:
+    # __post_init__ turns the wire strings into floats, so code reading a sample sees a float.
+    SampleValue = float
+else:
+    SampleValue = float | Literal["NaN", "+Inf", "-Inf"]
 
 
-class ExporterSample(_Strict):
+class ExporterSample(_Strict, frozen=True, kw_only=True):
     """One sample as the exporter exposed it: the sample name (e.g. `x_bucket`, `y_total`),
     its labels, its value, and its own timestamp in seconds since the epoch when it had one."""
 
-    name: Annotated[str, Field(min_length=1, max_length=512)]
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: Annotated[str, Meta(min_length=1, max_length=512)]
+    labels: dict[str, str] = field(default_factory=dict)
     value: SampleValue
-    timestamp: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    timestamp: float | None = None
+
+    def __post_init__(self) -> None:
+        value = self.value
+        if isinstance(value, str):
+            msgspec.structs.force_setattr(self, "value", _NonFinite(_NON_FINITE_FROM_WIRE[value]))
+        elif not math.isfinite(value) and not isinstance(value, _NonFinite):
+            msgspec.structs.force_setattr(self, "value", _NonFinite(value))
+        if self.timestamp is not None and not math.isfinite(self.timestamp):
+            raise ValueError("timestamp: must be a finite number of seconds since the epoch")
 
 
-class ExporterScrape(_Strict):
+class ExporterScrape(_Strict, frozen=True, kw_only=True):
     """One scrape of one Prometheus exporter in one cycle, like Prometheus' `up` and
     `scrape_duration_seconds`. A failed scrape has `error` and no samples."""
 
-    name: Annotated[str, Field(min_length=1, max_length=64)]
-    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    url: Annotated[str, Meta(min_length=1, max_length=2048)]
     success: bool
     duration_seconds: NonNegative
     error: str | None = None
-    samples: list[ExporterSample] = Field(default_factory=list)
+    samples: list[ExporterSample] = field(default_factory=list)
 
 
-# Sections are defined after Snapshot refers to them; resolve the names now.
-Snapshot.model_rebuild()
-Payload.model_rebuild()
+# --- encoding and decoding ----------------------------------------------------------------
+
+
+def _enc_hook(value: Any) -> Any:
+    if isinstance(value, _NonFinite):
+        return _value_to_wire(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__} in a payload")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+_payload_decoder = msgspec.json.Decoder(Payload)
+_snapshot_decoder = msgspec.json.Decoder(Snapshot)
+
+
+def encode(value: Any) -> bytes:
+    """The wire JSON of a payload, a snapshot or any part of one (compact, UTF-8). Use this,
+    not msgspec.json.encode, which cannot write NaN/±Inf sample values."""
+    return _encoder.encode(value)
+
+
+def to_builtins(value: Any) -> Any:
+    """The wire form as dicts, lists, strings and numbers (what json.loads(encode(x)) gives)."""
+    return msgspec.to_builtins(value, enc_hook=_enc_hook)
+
+
+class PayloadError(ValueError):
+    """JSON that does not decode into the type asked for. `field` is the dotted path of the bad
+    value ("" for the body as a whole), `message` says what is wrong, `type` is a short code:
+    json_invalid, extra_forbidden, missing, value_error or invalid."""
+
+    def __init__(self, field: str, message: str, kind: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.message, self.type = field, message, kind
+
+
+# msgspec says where as " - at `$.snapshots[0].cpu`", or " - at `key` in `$.labels`" for a key.
+_AT = re.compile(r"^(?P<message>.*?) - at (?:`key` in )?`\$(?P<path>[^`]*)`$", re.DOTALL)
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
+_NAMED = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<field>[^`]+)`$")
+_POST_INIT = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*): (?P<message>.+)$", re.DOTALL)
+
+
+def payload_error(exc: msgspec.MsgspecError) -> PayloadError:
+    """msgspec's error as a dotted field path and a message, the way people (and the ingest
+    API's 422 details) name a field: `snapshots.0.cpu.load1`."""
+    if not isinstance(exc, msgspec.ValidationError):
+        return PayloadError("", str(exc), "json_invalid")
+    message, steps = str(exc), []
+    if at := _AT.match(message):
+        message = at["message"]
+        steps = [m[1] or m[2] for m in _STEP.finditer(at["path"]) if m[1] or m[2]]
+    kind = "invalid"
+    if named := _NAMED.match(message):
+        steps.append(named["field"])
+        kind = "missing" if "missing" in message else "extra_forbidden"
+    elif post_init := _POST_INIT.match(message):
+        steps.append(post_init["field"])
+        message, kind = post_init["message"], "value_error"
+    return PayloadError(".".join(steps), message, kind)
+
+
+def decode_payload(data: bytes | str) -> Payload:
+    """Decode and validate a Payload's JSON; PayloadError names the first bad field."""
+    try:
+        return _payload_decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise payload_error(exc) from exc
+
+
+def decode_snapshot(data: bytes | str) -> Snapshot:
+    try:
+        return _snapshot_decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise payload_error(exc) from exc
+
+
+_T = TypeVar("_T")
+
+
+def convert(data: Any, into: type[_T]) -> _T:
+    """Build a Struct from dicts and lists with every constraint checked (the agent's
+    counterpart of decoding); PayloadError names the first bad field."""
+    try:
+        return msgspec.convert(data, into)
+    except msgspec.MsgspecError as exc:
+        raise payload_error(exc) from exc

@@ -3,10 +3,13 @@ regenerates the committed copy (model/payload.schema.json); a test fails when it
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from fleetscope.model.payload import SCHEMA_VERSION, Payload
 
@@ -14,7 +17,15 @@ SCHEMA_FILE = Path(__file__).with_name("payload.schema.json")
 
 
 def payload_json_schema() -> dict[str, Any]:
-    schema = Payload.model_json_schema()
+    # msgspec answers {"$ref": "#/$defs/Payload", "$defs": {...}}; the payload's own definition
+    # goes to the top level, as a schema of one document reads best.
+    generated = msgspec.json.schema(Payload)
+    definitions = generated["$defs"]
+    schema: dict[str, Any] = definitions.pop(Payload.__name__)
+    schema["$defs"] = definitions
+    for definition in (schema, *definitions.values()):
+        if "description" in definition:  # msgspec copies docstrings with their indentation
+            definition["description"] = inspect.cleandoc(definition["description"])
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://fleetscope.dev/schema/payload/v{SCHEMA_VERSION}.json"
     return schema

@@ -10,21 +10,31 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 
-from pydantic import BaseModel
+from msgspec import Struct
+from msgspec.structs import astuple
 
 from fleetscope.model.payload import (
+    CpuCore,
     CpuModeSeconds,
     CpuSection,
+    DiskDevice,
     DiskSection,
     ExporterScrape,
+    FilesystemMount,
     FilesystemSection,
+    NetworkInterface,
     NetworkSection,
     Pressure,
+    PressureStall,
     ProcessesSection,
+    ProcessGroup,
     Snapshot,
 )
 
 SeriesValue = tuple[str, float | None]
+Labels = tuple[tuple[str, str], ...]
+# A Struct's fields in order, each with its series key, or None when the field is no series.
+Keys = tuple[str | None, ...]
 
 
 def series_key(name: str, labels: dict[str, str] | None = None) -> str:
@@ -63,141 +73,208 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _scalars(
-    prefix: str, section: BaseModel, skip: frozenset[str] = frozenset()
-) -> Iterator[SeriesValue]:
-    """Every int/float field of a flat section as `<prefix>_<field>`."""
-    for field, value in section:
-        if field in skip or isinstance(value, (BaseModel, list, bool)):
+# Digest flattens every snapshot it stores, and building the same key strings again (sorting
+# labels, escaping, formatting) was most of that cost; the keys of a record depend only on its
+# type, prefix and labels, so they are built once and kept. Cleared when full: exporters'
+# labels are not bounded.
+_KEYS: dict[tuple[object, ...], Keys] = {}
+_MAX_CACHED_KEYS = 50_000
+
+
+def _keys(
+    record: type[Struct],
+    name: str,
+    labels: Labels = (),
+    skip: frozenset[str] = frozenset(),
+    label: str | None = None,
+) -> Keys:
+    """`<name>_<field>{labels}` for every field of `record` but `skip`; with `label`, the
+    name is `name` itself and the field becomes that label (`cpu_seconds_total{mode="user"}`)."""
+    cache_key = (record, name, labels, skip, label)
+    keys = _KEYS.get(cache_key)
+    if keys is None:
+        if len(_KEYS) >= _MAX_CACHED_KEYS:
+            _KEYS.clear()
+        keys = tuple(
+            None
+            if field in skip
+            else series_key(f"{name}_{field}", dict(labels))
+            if label is None
+            else series_key(name, {**dict(labels), label: field})
+            for field in record.__struct_fields__
+        )
+        _KEYS[cache_key] = keys
+    return keys
+
+
+def _key(name: str, labels: Labels) -> str:
+    """series_key, kept like _keys for the one-off series (collectors, temperatures)."""
+    cache_key = (name, labels)
+    keys = _KEYS.get(cache_key)
+    if keys is None:
+        if len(_KEYS) >= _MAX_CACHED_KEYS:
+            _KEYS.clear()
+        keys = _KEYS[cache_key] = (series_key(name, dict(labels)),)
+    key = keys[0]
+    assert key is not None
+    return key
+
+
+def _emit(out: list[SeriesValue], keys: Keys, record: Struct, bools: bool) -> None:
+    """The fields of `record` that have a key: numbers as floats, None as None (absent);
+    with `bools`, a bool as 1/0 (like node_exporter's node_network_up), else no series.
+    Strings, lists and Structs are no series. An optional Struct field that is None is one
+    (`cpu_pressure` None): stored layouts have that key, so it stays."""
+    for key, value in zip(keys, astuple(record), strict=True):
+        if key is None:
             continue
-        if value is None or isinstance(value, (int, float)):
-            yield f"{prefix}_{field}", None if value is None else float(value)
+        if value is None:
+            out.append((key, None))
+        elif value.__class__ is float:
+            out.append((key, value))
+        elif isinstance(value, bool):
+            if bools:
+                out.append((key, 1.0 if value else 0.0))
+        elif isinstance(value, (int, float)):
+            out.append((key, float(value)))
 
 
-def _modes(name: str, seconds: CpuModeSeconds, labels: dict[str, str]) -> Iterator[SeriesValue]:
-    for mode, value in seconds:
-        yield series_key(name, {**labels, "mode": mode}), value
+def _modes(out: list[SeriesValue], name: str, seconds: CpuModeSeconds, labels: Labels = ()) -> None:
+    _emit(out, _keys(CpuModeSeconds, name, labels, label="mode"), seconds, bools=False)
 
 
-def _pressure(prefix: str, pressure: Pressure | None) -> Iterator[SeriesValue]:
+def _pressure(out: list[SeriesValue], prefix: str, pressure: Pressure | None) -> None:
     if pressure is None:
         return
     for kind, stall in (("some", pressure.some), ("full", pressure.full)):
         if stall is not None:
-            for field, value in stall:
-                yield series_key(f"{prefix}_pressure_{field}", {"kind": kind}), value
+            keys = _keys(PressureStall, f"{prefix}_pressure", (("kind", kind),))
+            _emit(out, keys, stall, bools=False)
 
 
-def _flatten_processes(section: ProcessesSection) -> Iterator[SeriesValue]:
+_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures"})
+_CORE_FIELDS = ("utilization_percent", "frequency_hz", "frequency_min_hz", "frequency_max_hz")
+
+
+def _flatten_cpu(out: list[SeriesValue], cpu: CpuSection) -> None:
+    _modes(out, "cpu_seconds_total", cpu.seconds_total)
+    _emit(out, _keys(CpuSection, "cpu", skip=_CPU_FIELDS), cpu, bools=False)
+    for core in cpu.cores:
+        labels = (("cpu", str(core.cpu)),)
+        _modes(out, "cpu_core_seconds_total", core.seconds_total, labels)
+        utilization, frequency, frequency_min, frequency_max = _core_keys(labels)
+        out.append((utilization, _float(core.utilization_percent)))
+        if core.frequency_hz is not None:
+            out.append((frequency, _float(core.frequency_hz)))
+            out.append((frequency_min, _float(core.frequency_min_hz)))
+            out.append((frequency_max, _float(core.frequency_max_hz)))
+    for temp in cpu.temperatures:
+        key = _key("cpu_temperature_celsius", (("sensor", temp.sensor), ("source", temp.source)))
+        out.append((key, _float(temp.celsius)))
+    _pressure(out, "cpu", cpu.pressure)
+
+
+def _core_keys(labels: Labels) -> tuple[str, str, str, str]:
+    keys = _keys(CpuCore, "cpu_core", labels)
+    fields = CpuCore.__struct_fields__
+    utilization, frequency, frequency_min, frequency_max = (
+        keys[fields.index(name)] for name in _CORE_FIELDS
+    )
+    assert utilization and frequency and frequency_min and frequency_max
+    return utilization, frequency, frequency_min, frequency_max
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+_GROUP_FIELDS = frozenset({"name", "cpu_user_seconds_total", "cpu_system_seconds_total"})
+
+
+def _flatten_processes(out: list[SeriesValue], section: ProcessesSection) -> None:
     """Groups become series; the top-N lists do not (a pid label would make a new series for
     every short-lived process): they travel in the payload for the process tables."""
-    yield "processes_count", float(section.count)
+    out.append(("processes_count", float(section.count)))
     for group in section.groups:
-        labels = {"group": group.name}
-        yield (
-            series_key("process_group_cpu_seconds_total", {**labels, "mode": "user"}),
-            group.cpu_user_seconds_total,
+        labels = (("group", group.name),)
+        cpu = "process_group_cpu_seconds_total"
+        out.append((_key(cpu, (*labels, ("mode", "user"))), float(group.cpu_user_seconds_total)))
+        out.append(
+            (_key(cpu, (*labels, ("mode", "system"))), float(group.cpu_system_seconds_total))
         )
-        yield (
-            series_key("process_group_cpu_seconds_total", {**labels, "mode": "system"}),
-            group.cpu_system_seconds_total,
-        )
-        for field, value in group:
-            if field not in ("name", "cpu_user_seconds_total", "cpu_system_seconds_total"):
-                yield (
-                    series_key(f"process_group_{field}", labels),
-                    None if value is None else float(value),
-                )
+        _emit(out, _keys(ProcessGroup, "process_group", labels, _GROUP_FIELDS), group, bools=True)
 
 
-def _labelled(
-    prefix: str, record: BaseModel, labels: dict[str, str], skip: frozenset[str]
-) -> Iterator[SeriesValue]:
-    """Every number or bool field of a per-device record as `<prefix>_<field>{labels}`; a bool
-    is 1/0 (like node_exporter's node_network_up), strings are skipped."""
-    for field, value in record:
-        if field in skip:
-            continue
-        if isinstance(value, bool):
-            yield series_key(f"{prefix}_{field}", labels), 1.0 if value else 0.0
-        elif value is None or isinstance(value, (int, float)):
-            yield series_key(f"{prefix}_{field}", labels), None if value is None else float(value)
+_INTERFACE_LABELS = frozenset({"device", "operstate"})
+_NETWORK_FIELDS = frozenset({"interfaces", "tcp_connections_by_state"})
 
 
-def _flatten_network(network: NetworkSection) -> Iterator[SeriesValue]:
+def _flatten_network(out: list[SeriesValue], network: NetworkSection) -> None:
     """`network_receive_bytes_total{device="eth0"}`, `network_up{device=...}`,
     `network_tcp_connections{state="ESTABLISHED"}`, `network_tcp_in_use` ..."""
     for interface in network.interfaces:
-        labels = {"device": interface.device}
-        yield from _labelled("network", interface, labels, frozenset({"device", "operstate"}))
+        labels = (("device", interface.device),)
+        _emit(out, _keys(NetworkInterface, "network", labels, _INTERFACE_LABELS), interface, True)
     if network.tcp_connections_by_state is not None:
         for state, count in sorted(network.tcp_connections_by_state.items()):
-            yield series_key("network_tcp_connections", {"state": state}), float(count)
-    yield from _scalars("network", network, skip=frozenset({"tcp_connections_by_state"}))
+            out.append((_key("network_tcp_connections", (("state", state),)), float(count)))
+    _emit(out, _keys(NetworkSection, "network", skip=_NETWORK_FIELDS), network, bools=False)
 
 
-def _flatten_disk(disk: DiskSection) -> Iterator[SeriesValue]:
+_DISK_LABELS = frozenset({"device"})
+
+
+def _flatten_disk(out: list[SeriesValue], disk: DiskSection) -> None:
     """`disk_read_bytes_total{device="sda"}`, `disk_read_iops{device=...}`,
     `disk_await_seconds{device=...}`, `disk_utilization_percent{device=...}` ..."""
     for device in disk.devices:
-        yield from _labelled("disk", device, {"device": device.device}, frozenset({"device"}))
+        labels = (("device", device.device),)
+        _emit(out, _keys(DiskDevice, "disk", labels, _DISK_LABELS), device, bools=True)
 
 
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     out: list[SeriesValue] = []
     if snapshot.cpu is not None:
-        out.extend(_flatten_cpu(snapshot.cpu))
+        _flatten_cpu(out, snapshot.cpu)
     if snapshot.memory is not None:
-        out.extend(_scalars("memory", snapshot.memory))
-        out.extend(_pressure("memory", snapshot.memory.pressure))
+        _emit(out, _keys(type(snapshot.memory), "memory"), snapshot.memory, bools=False)
+        _pressure(out, "memory", snapshot.memory.pressure)
     if snapshot.network is not None:
-        out.extend(_flatten_network(snapshot.network))
+        _flatten_network(out, snapshot.network)
     if snapshot.disk is not None:
-        out.extend(_flatten_disk(snapshot.disk))
+        _flatten_disk(out, snapshot.disk)
     if snapshot.processes is not None:
-        out.extend(_flatten_processes(snapshot.processes))
+        _flatten_processes(out, snapshot.processes)
     if snapshot.filesystem is not None:
         out.extend(flatten_filesystem(snapshot.filesystem))
     # snapshot.inventory is not flattened: it describes the host, it is not a time series; the
     # pipeline stores it as rows (one per content version) beside the series.
     if snapshot.agent is not None:
-        out.extend(_scalars("agent", snapshot.agent))
+        _emit(out, _keys(type(snapshot.agent), "agent"), snapshot.agent, bools=False)
     for status in snapshot.collectors:
-        labels = {"collector": status.name}
-        out.append((series_key("collector_duration_seconds", labels), status.duration_seconds))
-        out.append((series_key("collector_success", labels), 1.0 if status.success else 0.0))
+        labels = (("collector", status.name),)
+        out.append((_key("collector_duration_seconds", labels), float(status.duration_seconds)))
+        out.append((_key("collector_success", labels), 1.0 if status.success else 0.0))
     if snapshot.exporters is not None:
         out.extend(flatten_exporters(snapshot.exporters))
     return out
 
 
-def _flatten_cpu(cpu: CpuSection) -> Iterator[SeriesValue]:
-    yield from _modes("cpu_seconds_total", cpu.seconds_total, {})
-    yield from _scalars("cpu", cpu)
-    for core in cpu.cores:
-        labels = {"cpu": str(core.cpu)}
-        yield from _modes("cpu_core_seconds_total", core.seconds_total, labels)
-        yield series_key("cpu_core_utilization_percent", labels), core.utilization_percent
-        if core.frequency_hz is not None:
-            yield series_key("cpu_core_frequency_hz", labels), core.frequency_hz
-            yield series_key("cpu_core_frequency_min_hz", labels), core.frequency_min_hz
-            yield series_key("cpu_core_frequency_max_hz", labels), core.frequency_max_hz
-    for temp in cpu.temperatures:
-        labels = {"source": temp.source, "sensor": temp.sensor}
-        yield series_key("cpu_temperature_celsius", labels), temp.celsius
-    yield from _pressure("cpu", cpu.pressure)
+_MOUNT_LABELS = frozenset({"device", "mountpoint", "fstype"})
 
 
-def flatten_filesystem(section: FilesystemSection) -> Iterator[SeriesValue]:
+def flatten_filesystem(section: FilesystemSection) -> list[SeriesValue]:
     """`filesystem_<field>{device,fstype,mountpoint}`, as node_exporter's node_filesystem_*;
     flags become 0/1."""
+    out: list[SeriesValue] = []
     for mount in section.mounts:
-        labels = {"device": mount.device, "mountpoint": mount.mountpoint, "fstype": mount.fstype}
-        for field, value in mount:
-            if field in labels:
-                continue
-            number = float(value) if isinstance(value, (bool, int, float)) else None
-            yield series_key(f"filesystem_{field}", labels), number
+        labels = (
+            ("device", mount.device),
+            ("fstype", mount.fstype),
+            ("mountpoint", mount.mountpoint),
+        )
+        _emit(out, _keys(FilesystemMount, "filesystem", labels, _MOUNT_LABELS), mount, True)
+    return out
 
 
 EXPORTER_LABEL = "exporter"
@@ -221,11 +298,25 @@ def flatten_exporters(scrapes: Iterable[ExporterScrape]) -> Iterator[SeriesValue
         yield series_key("exporter_scrape_duration_seconds", target), scrape.duration_seconds
         seen: set[str] = set()
         for sample in scrape.samples:
-            labels = dict(sample.labels)
-            if EXPORTER_LABEL in labels:
-                labels[_EXPORTED_EXPORTER_LABEL] = labels.pop(EXPORTER_LABEL)
-            key = series_key(f"exporter_{sample.name}", {**labels, **target})
+            key = _exporter_key(scrape.name, sample.name, tuple(sample.labels.items()))
             if key in seen:
                 continue
             seen.add(key)
             yield key, sample.value if math.isfinite(sample.value) else None
+
+
+def _exporter_key(target: str, name: str, labels: Labels) -> str:
+    cache_key = ("exporter", target, name, labels)
+    keys = _KEYS.get(cache_key)
+    if keys is None:
+        if len(_KEYS) >= _MAX_CACHED_KEYS:
+            _KEYS.clear()
+        renamed = dict(labels)
+        if EXPORTER_LABEL in renamed:
+            renamed[_EXPORTED_EXPORTER_LABEL] = renamed.pop(EXPORTER_LABEL)
+        keys = _KEYS[cache_key] = (
+            series_key(f"exporter_{name}", {**renamed, EXPORTER_LABEL: target}),
+        )
+    key = keys[0]
+    assert key is not None
+    return key

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import msgspec
+
+from fleetscope.model.settings import SettingsStruct
 
 # Fields of process-exporter's templateParams (config/config.go) that we can fill. Cgroups,
 # Cwd and StartTime need data we do not read, or Go's time formatting, so they are refused
@@ -62,11 +64,9 @@ def parse_name_template(template: str) -> tuple[TemplatePart, ...]:
     return tuple(parts)
 
 
-class ProcessGroupRule(BaseModel):
+class ProcessGroupRule(SettingsStruct, frozen=True):
     """One entry of `process_names`. Every selector given must match (AND); within `comm`,
     `exe` and `user` any listed value matches (OR); every `cmdline` regex must match."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     # process-exporter's default name when a rule gives none.
     name: str = "{{.ExeBase}}"
@@ -80,36 +80,22 @@ class ProcessGroupRule(BaseModel):
     # Effective user name, or the numeric uid as a string when it has no name. Ours.
     user: list[str] | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _template_parses(cls, value: str) -> str:
-        parse_name_template(value)
-        return value
-
-    @field_validator("cmdline")
-    @classmethod
-    def _regexes_compile(cls, value: list[str] | None) -> list[str] | None:
-        for pattern in value or ():
+    def __post_init__(self) -> None:
+        parse_name_template(self.name)
+        for pattern in self.cmdline or ():
             try:
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"bad cmdline regex {pattern!r}: {exc}") from exc
-        return value
-
-    @model_validator(mode="after")
-    def _has_selector(self) -> ProcessGroupRule:
         if self.comm is None and self.exe is None and self.cmdline is None and self.user is None:
             raise ValueError("a rule needs at least one of comm, exe, cmdline, user")
-        return self
 
 
-class ProcessGroupsSettings(BaseModel):
+class ProcessGroupsSettings(SettingsStruct, frozen=True):
     """Rules tried in order, the first match names the process. No rules: every process,
     kernel threads included, is grouped by its comm."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    process_names: list[ProcessGroupRule] = Field(default_factory=list)
+    process_names: list[ProcessGroupRule] = msgspec.field(default_factory=list)
     # process-exporter's -children (default true): a process no rule matches joins the group
     # of its nearest matched ancestor.
     track_children: bool = True
