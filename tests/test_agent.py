@@ -15,7 +15,8 @@ from typing import ClassVar
 
 import pytest
 import zstandard
-from pydantic import BaseModel
+from msgspec import Struct
+from msgspec.structs import replace
 
 from fleetscope.agent.collectors.base import CollectorContext, CollectorSpec
 from fleetscope.agent.collectors.cpu import (
@@ -40,6 +41,8 @@ from fleetscope.model.payload import (
     MemorySection,
     Payload,
     Snapshot,
+    decode_payload,
+    encode,
 )
 from fleetscope.model.series import flatten_snapshot
 from tests.fixture_links import materialize_links
@@ -145,7 +148,7 @@ def _spec(name: str) -> CollectorSpec:
 
 
 class _Failing:
-    def collect(self) -> BaseModel:
+    def collect(self) -> Struct:
         raise OSError("/proc/stat: permission denied")
 
 
@@ -154,7 +157,7 @@ class _Hanging:
         self.release = threading.Event()
         self.calls = 0
 
-    def collect(self) -> BaseModel:
+    def collect(self) -> Struct:
         self.calls += 1
         self.release.wait(10)
         return MemorySection(total_bytes=1, used_bytes=1, free_bytes=0)
@@ -258,9 +261,7 @@ class _FakeRunner:
     def collect(self) -> object:
         self.n += 1
         at = datetime(2026, 11, 22, 8, 0, tzinfo=UTC) + timedelta(seconds=self.n)
-        return snapshot(at).model_copy(
-            update={"agent": AgentSelf(cpu_seconds_total=1, resident_bytes=1)}
-        )
+        return replace(snapshot(at), agent=AgentSelf(cpu_seconds_total=1, resident_bytes=1))
 
 
 class FakeTransport:
@@ -317,7 +318,7 @@ def sent_payloads(transport: FakeTransport) -> list[Payload]:
         assert headers["Authorization"] == "Bearer k"
         assert headers["Content-Encoding"] == "zstd"
         raw = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-        out.append(Payload.model_validate_json(raw))
+        out.append(decode_payload(raw))
     return out
 
 
@@ -408,12 +409,26 @@ def test_snapshots_carry_the_spool_figures() -> None:
     assert keys["agent_spool_depth"] == 1
 
 
+def test_a_snapshot_the_server_would_refuse_is_not_spooled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service, _ = _service(lambda n: status(202))
+    good = service.runner.collect()
+    # A collector's bug: Structs built in Python are not checked until they are decoded.
+    bad = replace(good, memory=replace(good.memory, used_bytes=-1))
+    service.runner.collect = lambda: bad  # type: ignore[method-assign]
+    service.collect_once()
+    assert service.status.snapshots_invalid == 1 and service.spool.status().depth == 0
+    assert "memory.used_bytes: Expected `float` >= 0.0" in caplog.text
+    service.runner.collect = lambda: good  # type: ignore[method-assign]
+    service.collect_once()
+    assert service.spool.status().depth == 1
+
+
 def test_encode_payload_is_the_payload_model() -> None:
     sent = payload(3)
-    body = encode_payload(
-        sent.batch_id, sent.agent, sent.host, [s.model_dump_json().encode() for s in sent.snapshots]
-    )
-    assert Payload.model_validate_json(body) == sent
+    body = encode_payload(sent.batch_id, sent.agent, sent.host, [encode(s) for s in sent.snapshots])
+    assert decode_payload(body) == sent
 
 
 def test_network_errors_and_retry_after() -> None:
@@ -536,7 +551,7 @@ class _Recording:
         self.threads: list[str] = []
         self.fail = fail
 
-    def collect(self) -> BaseModel:
+    def collect(self) -> Struct:
         self.threads.append(threading.current_thread().name)
         if self.fail:
             raise ValueError("/proc/meminfo:1: malformed")

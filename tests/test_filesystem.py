@@ -4,6 +4,7 @@ fixture tree, stuck mounts, the rootfs rule, the psutil path, settings and this 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import namedtuple
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from fleetscope.agent.collectors.base import CollectorContext
 from fleetscope.agent.collectors.filesystem import (
@@ -26,8 +26,9 @@ from fleetscope.agent.linux.errors import ParseError
 from fleetscope.agent.linux.parsers.mounts import parse_mounts
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.model.payload import FilesystemSection, Snapshot
+from fleetscope.model.payload import FilesystemSection, Snapshot, convert
 from fleetscope.model.series import flatten_snapshot
+from fleetscope.model.settings import ConfigError, settings_from
 from tests.golden import load_expected
 
 DATA = Path(__file__).parent / "data"
@@ -74,7 +75,7 @@ def _node_exporter_view(path: Path) -> dict[tuple[str, str, str], bool]:
         ("node_exporter_filesystem_upstream.prom", FilesystemSettings()),
         (
             "node_exporter_filesystem_debian.prom",
-            FilesystemSettings(mount_points_exclude=DEBIAN_MOUNT_POINTS_EXCLUDE),  # type: ignore[arg-type]
+            FilesystemSettings(mount_points_exclude=re.compile(DEBIAN_MOUNT_POINTS_EXCLUDE)),
         ),
     ],
 )
@@ -186,10 +187,10 @@ def test_psutil_path_with_injected_results() -> None:
 
 
 def test_settings_validate_patterns_and_reach_the_collector(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="mount_points_exclude"):
-        AgentSettings(filesystem={"mount_points_exclude": "^(/unclosed"})  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="bogus"):
-        AgentSettings(filesystem={"bogus": 1})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="mount_points_exclude"):
+        settings_from(AgentSettings, {"filesystem": {"mount_points_exclude": "^(/unclosed"}})
+    with pytest.raises(ConfigError, match="bogus"):
+        settings_from(AgentSettings, {"filesystem": {"bogus": 1}})
     config = tmp_path / "fleetscope.toml"
     config.write_text('[agent.filesystem]\nfs_types_exclude = "^ext4$"\n')
     settings = AgentSettings.load(config)
@@ -203,7 +204,7 @@ def test_settings_validate_patterns_and_reach_the_collector(tmp_path: Path) -> N
 
 
 def test_flattened_like_node_filesystem() -> None:
-    section = FilesystemSection.model_validate(
+    section = convert(
         {
             "mounts": [
                 {
@@ -224,7 +225,8 @@ def test_flattened_like_node_filesystem() -> None:
                     "stuck": True,
                 },
             ]
-        }
+        },
+        FilesystemSection,
     )
     series = dict(flatten_snapshot(Snapshot(timestamp=datetime.now(UTC), filesystem=section)))
     labels = '{device="/dev/sda1",fstype="ext4",mountpoint="/"}'
@@ -288,4 +290,31 @@ def test_a_changed_mount_table_is_parsed_again(tmp_path: Path) -> None:
     assert [m.mountpoint for m in collector.collect().mounts] == ["/"]
     table.write_text("/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /data xfs ro 0 0\n")
     assert [m.mountpoint for m in collector.collect().mounts] == ["/", "/data"]
+    collector.close()
+
+
+def test_in_memory_filesystems_are_statted_in_the_collector_thread(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    (proc / "1").mkdir(parents=True)
+    (proc / "1" / "mounts").write_text(
+        "/dev/sda1 / ext4 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n/dev/sdb1 /data xfs ro 0 0\n"
+        "nfs:/export /mnt/nfs nfs4 rw 0 0\n"
+    )
+    threads: dict[str, threading.Thread] = {}
+
+    def statvfs(path: str) -> os.statvfs_result:
+        threads[path.removeprefix(str(tmp_path))] = threading.current_thread()
+        if path.endswith("/data"):
+            raise OSError(5, "Input/output error")
+        return _statvfs_result(1000)
+
+    context = CollectorContext(ProcFS(proc), SysFS(tmp_path / "sys"), tmp_path, platform="linux")
+    collector = LinuxFilesystemCollector(context, FilesystemSettings(), statvfs)
+    mounts = {m.mountpoint: m for m in collector.collect().mounts}
+    here = threading.current_thread()
+    assert threads["/"] is here and threads["/tmp"] is here and threads["/data"] is here
+    assert threads["/mnt/nfs"] is not here and collector.calls.threads == 1
+    # An error is that mount's, reported as from a worker; the others are whole.
+    assert mounts["/data"].device_error and mounts["/data"].size_bytes is None
+    assert mounts["/"].size_bytes == 4096 * 1000 and mounts["/mnt/nfs"].files == 100
     collector.close()

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from fleetscope.agent.collectors.base import CollectorContext, CollectorSpec
 from fleetscope.agent.collectors.inventory import (
@@ -69,7 +70,7 @@ def test_fixture_tree_matches_node_exporter_dmi_os_and_cpu_info(fixtures_dir: Pa
     expected = load_expected(fixtures_dir / "node_exporter" / "expected_metrics.txt")
     infos = {name: dict(labels) for (name, labels) in expected if name.endswith("_info")}
     assert section.dmi is not None
-    dmi = section.dmi.model_dump()
+    dmi = asdict(section.dmi)
     for field, value in infos["node_dmi_info"].items():
         if field in dmi:
             assert (dmi[field] or "") == value, field  # empty DMI strings are None for us
@@ -300,7 +301,7 @@ def test_sent_at_start_on_change_and_daily(tmp_path: Path) -> None:
 
 
 class _Nothing:
-    def collect(self) -> BaseModel | None:
+    def collect(self) -> Struct | None:
         return None
 
 

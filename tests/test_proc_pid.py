@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 
 from fleetscope.agent.linux.errors import ParseError
 from fleetscope.agent.linux.parsers.proc_pid import (
+    PidStatus,
+    _parse_status_lines,
+    _status_fast,
     parse_cmdline,
     parse_comm,
     parse_pid_io,
@@ -261,3 +265,46 @@ def test_kernel_thread_without_exe(tmp_path: Path) -> None:
 def test_pids_lists_only_numeric_entries(fixture_root: Path) -> None:
     assert ProcFS(fixture_root).pids() == [14804]
     assert os.path.isdir(fixture_root / "symlinktargets")
+
+
+def _live_statuses() -> list[str]:
+    texts = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                texts.append(Path(f"/proc/{name}/status").read_text())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return texts
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux /proc")
+def test_status_fast_path_agrees_with_the_line_parser_on_every_live_process() -> None:
+    texts = _live_statuses()
+    assert len(texts) > 5
+    for text in texts:
+        fast = _status_fast(text)
+        assert fast is not None, text[:200]
+        assert fast == _parse_status_lines(text, "/proc/<pid>/status")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nVmSwap:\t1 kB\n",  # not Name: first
+        "Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nVmSwap:\t1 kB",  # no final newline
+        "Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nVmSwap:\t1 MB\n",  # another unit
+        "Name:\tx\nUid:\t1\nGid:\t5\t6\t7\t8\n",  # one id
+        "Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nThreads:\tmany\n",
+    ],
+)
+def test_status_fast_path_leaves_other_shapes_to_the_line_parser(text: str) -> None:
+    try:
+        expected: PidStatus | str = _parse_status_lines(text, "s")
+    except ParseError as exc:
+        expected = str(exc)
+    try:
+        got: PidStatus | str = parse_pid_status(text, "s")
+    except ParseError as exc:
+        got = str(exc)
+    assert got == expected

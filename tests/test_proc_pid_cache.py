@@ -3,10 +3,12 @@ reads them again; the fd count from /proc/<pid>/fd's size on a live procfs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,199 @@ def test_read_text_reads_past_a_seq_file_page() -> None:
         expected = [line.split()[0] for line in handle]
     got = [line.split()[0] for line in ProcFS("/proc").read_text("slabinfo").splitlines()]
     assert len(expected) > 60 and got == expected
+
+
+def _open_files_of(pid: int) -> list[str]:
+    """This process's descriptors that point into /proc/<pid>/."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the listing's own descriptor, closed by now
+            continue
+        if target.startswith(f"/proc/{pid}/"):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_live_scan_keeps_stat_status_io_open_and_reads_them_afresh() -> None:
+    procfs = ProcFS("/proc")
+    me = os.getpid()
+    try:
+        first = procfs.processes(page_size=PAGE_SIZE)[me]
+        assert sorted(os.path.basename(p) for p in _open_files_of(me)) == [
+            "fd",
+            "io",
+            "stat",
+            "status",
+        ]
+        deadline = time.process_time() + 0.2
+        while time.process_time() < deadline:  # CPU for the counters to move
+            pass
+        second = procfs.processes(page_size=PAGE_SIZE)[me]
+        assert second.cpu_seconds_total >= first.cpu_seconds_total + 0.1
+        # Read through the kept descriptors, which show the values of now, as a fresh open
+        # does: the same record as a ProcFS that opens everything.
+        fresh = ProcFS("/proc").process(me, boot_time_seconds=0.0, page_size=PAGE_SIZE)
+        assert fresh is not None
+        same = ("ppid", "name", "uid", "start_token", "max_fds")
+        assert [getattr(second, f) for f in same] == [getattr(fresh, f) for f in same]
+    finally:
+        procfs.close()
+    assert _open_files_of(me) == []
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_kept_files_of_an_exited_process_are_closed() -> None:
+    procfs = ProcFS("/proc")
+    child = subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL)
+    try:
+        assert child.pid in procfs.processes(page_size=PAGE_SIZE)
+        assert len(_open_files_of(child.pid)) == 4  # stat, status, io and fd/
+        child.kill()
+        child.wait()
+        # The kept descriptors still name the exited process: a read fails with ESRCH, the
+        # file is opened again by path, which is gone: the process is reported gone.
+        assert procfs.process(child.pid, boot_time_seconds=0.0, page_size=PAGE_SIZE) is None
+        assert child.pid not in procfs.processes(page_size=PAGE_SIZE)
+        assert _open_files_of(child.pid) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        procfs.close()
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_kept_files_stay_within_the_budget() -> None:
+    procfs = ProcFS("/proc", max_kept_files=4)
+    try:
+        samples = procfs.processes(page_size=PAGE_SIZE)
+        assert len(samples) > 2
+        kept = [p for pid in samples for p in _open_files_of(pid)]
+        assert len(kept) == 4
+        # Beyond the budget files are opened and closed each scan, and read all the same.
+        me = procfs.processes(page_size=PAGE_SIZE)[os.getpid()]
+        assert me.read_bytes_total is not None and me.uid == os.geteuid()
+        assert len([p for pid in samples for p in _open_files_of(pid)]) == 4
+    finally:
+        procfs.close()
+
+
+def test_fixture_tree_files_are_not_kept_open(tmp_path: Path) -> None:
+    # A fixture's files may be replaced between scans; a kept descriptor would read the
+    # old file. Only a live procfs keeps them.
+    root = _tree(tmp_path / "proc", [FakeProc(42, "app", ("app",), utime_ticks=100)])
+    procfs = ProcFS(root, max_kept_files=100)
+    assert procfs.processes(page_size=PAGE_SIZE)[42].cpu_user_seconds_total == 1.0
+    _tree(root, [FakeProc(42, "app", ("app",), utime_ticks=300)])
+    assert procfs.processes(page_size=PAGE_SIZE)[42].cpu_user_seconds_total == 3.0
+
+
+def test_kept_open_on_a_fixture_tree_is_the_same_procfs(tmp_path: Path) -> None:
+    procfs = ProcFS(_tree(tmp_path / "proc", [FakeProc(1, "init")]))
+    assert procfs.kept_open() is procfs
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_kept_open_reads_the_kept_file_afresh_and_closes_it() -> None:
+    me = os.getpid()
+    kept = ProcFS("/proc").kept_open()
+    stat_path = f"/proc/{me}/stat"
+    before = kept.read_text(f"{me}/stat")
+    assert stat_path in _open_files_of(me)
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        pass
+    after = kept.read_text(f"{me}/stat")
+    utime = 13  # proc(5) field 14, after "pid (comm)"
+    assert int(after.split(") ")[1].split()[utime - 2]) > int(
+        before.split(") ")[1].split()[utime - 2]
+    )
+    kept.close()
+    assert stat_path not in _open_files_of(me)
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_a_kept_file_that_fails_is_opened_again_and_fails_as_a_fresh_open() -> None:
+    kept = ProcFS("/proc").kept_open()
+    child = subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while kept.read_text(f"{child.pid}/comm") != "sleep\n":  # the fork before the exec
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        child.kill()
+        child.wait()
+        with pytest.raises(FileNotFoundError):
+            kept.read_text(f"{child.pid}/comm")
+        assert _open_files_of(child.pid) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        kept.close()
+
+
+def test_an_unchanged_process_gives_the_same_record_and_any_change_a_new_one(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proc"
+    procs = [FakeProc(42, "app", ("app",), utime_ticks=100, voluntary=5, read_bytes=7)]
+    _tree(root, procs)
+    procfs = ProcFS(root)
+    known: dict[int, ProcessStatic] = {}
+    first = procfs.processes(page_size=PAGE_SIZE, known=known)[42]
+    # Nothing changed: the parsed files and the record are reused, not rebuilt.
+    assert procfs.processes(page_size=PAGE_SIZE, known=known)[42] is first
+    # Each file, and btime, changes the record, as a fresh reading would.
+    changes = [
+        ({"voluntary": 6}, {}, "voluntary_ctx_switches_total", 6),
+        ({"utime_ticks": 150}, {}, "cpu_user_seconds_total", 1.5),
+        ({"read_bytes": 9}, {}, "read_bytes_total", 9),
+        ({}, {"btime": 1_700_000_100}, "start_time_seconds", None),
+    ]
+    previous = first
+    for proc_change, tree_change, field, value in changes:
+        procs = [dataclasses.replace(procs[0], **proc_change)]
+        shutil.rmtree(root)
+        write_proc_tree(root, procs, **tree_change)
+        now = procfs.processes(page_size=PAGE_SIZE, known=known)[42]
+        fresh = ProcFS(root).processes(page_size=PAGE_SIZE)[42]
+        assert now == fresh
+        assert getattr(now, field) != getattr(previous, field)
+        if value is not None:
+            assert getattr(now, field) == value
+        previous = now
+    # A page size that differs rescales rss from the same stat bytes.
+    assert (
+        procfs.processes(page_size=2 * PAGE_SIZE, known=known)[42]
+        == ProcFS(root).processes(page_size=2 * PAGE_SIZE)[42]
+    )
+
+
+@pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
+def test_the_kept_fd_directory_handle_counts_the_files_open_now() -> None:
+    script = (
+        "import sys\nkept = []\nfor line in sys.stdin:\n"
+        "    kept.append(open('/dev/null'))\n    print('opened', flush=True)\n"
+    )
+    procfs = ProcFS("/proc")
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            counts = []
+            for _ in range(3):
+                counts.append(procfs.processes(page_size=PAGE_SIZE)[child.pid].open_fds)
+                assert counts[-1] == len(os.listdir(f"/proc/{child.pid}/fd"))
+                child.stdin.write("open one more\n")
+                child.stdin.flush()
+                assert child.stdout.readline() == "opened\n"
+            assert counts == [counts[0], counts[0] + 1, counts[0] + 2]
+            assert f"/proc/{child.pid}/fd" in _open_files_of(child.pid)
+        finally:
+            child.kill()
+            procfs.close()

@@ -25,6 +25,7 @@ from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.agent.processes.groups import GroupSnapshot, ProcessGrouper, group_processes
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.agent.processes.tracker import GroupTracker
+from fleetscope.model.settings import settings_from
 from tests.conftest import require
 from tests.test_process_groups import parse_exposition
 
@@ -121,8 +122,8 @@ def exporter(tmp_path: Path) -> Iterator[str]:
 
 def _grouper() -> ProcessGrouper:
     return ProcessGrouper(
-        ProcessGroupsSettings.model_validate(
-            {"process_names": [{"name": "{{.Comm}}", "cmdline": [".+"]}]}
+        settings_from(
+            ProcessGroupsSettings, {"process_names": [{"name": "{{.Comm}}", "cmdline": [".+"]}]}
         )
     )
 

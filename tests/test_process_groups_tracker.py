@@ -12,11 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.agent.processes.groups import ProcessGrouper
+from fleetscope.agent.processes.groups import GroupSnapshot, ProcessGrouper, aggregate
 from fleetscope.agent.processes.sample import ProcessSample
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
-from fleetscope.agent.processes.top import top_by_cpu, top_by_memory
+from fleetscope.agent.processes.top import (
+    cpu_rates,
+    highest_cpu_rates,
+    top_by_cpu,
+    top_by_memory,
+)
 from fleetscope.agent.processes.tracker import GroupCounters, GroupTracker, TrackedGroup
+from fleetscope.model.settings import settings_from
 from tests.proc_tree import PAGE_SIZE, FakeProc, FlakyProcFS, write_proc_tree
 
 BTIME = 1_700_000_000
@@ -154,8 +160,9 @@ def test_started_after_first_update_counts_whole_history(snaps: Snapshots) -> No
 
 
 def test_name_is_fixed_at_first_sight_and_unmatched_stay_ignored() -> None:
-    settings = ProcessGroupsSettings.model_validate(
-        {"process_names": [{"name": "{{.Comm}}", "comm": ["bash", "python3"]}]}
+    settings = settings_from(
+        ProcessGroupsSettings,
+        {"process_names": [{"name": "{{.Comm}}", "comm": ["bash", "python3"]}]},
     )
     tracker = GroupTracker(ProcessGrouper(settings))
     shell = _sample(30, "bash", cpu=1.0)
@@ -170,7 +177,7 @@ def test_name_is_fixed_at_first_sight_and_unmatched_stay_ignored() -> None:
 
 
 def test_children_of_tracked_parents_join_their_group() -> None:
-    settings = ProcessGroupsSettings.model_validate({"process_names": [{"comm": ["postgres"]}]})
+    settings = settings_from(ProcessGroupsSettings, {"process_names": [{"comm": ["postgres"]}]})
     tracker = GroupTracker(ProcessGrouper(settings))
     tracker.update({100: _sample(100, "postgres", cmd=("/usr/bin/postgres",))}, now=T0)
     child = _sample(101, "sh", ppid=100, start=T0 + 5, cpu=2.0)
@@ -308,3 +315,60 @@ def test_top_by_cpu_pid_reused_by_an_older_looking_process_is_skipped() -> None:
 def test_top_by_memory() -> None:
     samples = {i: _sample(i, f"p{i}", rss=r) for i, r in [(1, 10), (2, 30), (3, 20), (4, 30)]}
     assert [s.pid for s in top_by_memory(samples, n=3)] == [2, 4, 3]
+
+
+def test_highest_cpu_rates_is_the_head_of_all_rates_sorted_ties_in_order() -> None:
+    rng = random.Random(7)
+    before = {pid: _sample(pid, f"p{pid}", cpu=float(rng.randrange(5))) for pid in range(1, 60)}
+    after = {
+        # The same record for an idle process (as ProcFS hands back), equal CPU for others,
+        # so that many rates tie at 0 and at each step.
+        pid: old
+        if pid % 3 == 0
+        else replace(old, cpu_user_seconds_total=old.cpu_user_seconds_total + rng.randrange(3))
+        for pid, old in before.items()
+    }
+    after[99] = _sample(99, "born", cpu=1.0, start=T0 + 2)
+    for n in (0, 1, 5, 10, 100):
+        expected = sorted(
+            cpu_rates(before, T0, after, T0 + 10), key=lambda r: r.cores, reverse=True
+        )
+        assert highest_cpu_rates(before, T0, after, T0 + 10, n) == expected[:n]
+    with pytest.raises(ValueError, match="later than"):
+        highest_cpu_rates(before, T0, after, T0, 3)
+
+
+def test_aggregate_reuses_a_group_snapshot_while_its_members_are_equal() -> None:
+    samples = {i: _sample(i, "web" if i < 4 else "db", cpu=float(i)) for i in range(1, 7)}
+    assignment = {pid: s.name for pid, s in samples.items()}
+    previous: dict[str, tuple[tuple[ProcessSample, ...], GroupSnapshot]] = {}
+    first = aggregate(samples, assignment, previous)
+    assert first == aggregate(samples, assignment)
+    again = aggregate(samples, assignment, previous)
+    assert again["web"] is first["web"] and again["db"] is first["db"]
+    # One member changed: that group is added up again; the other is reused.
+    changed = {**samples, 5: replace(samples[5], resident_bytes=1)}
+    third = aggregate(changed, assignment, previous)
+    assert third == aggregate(changed, assignment)
+    assert third["web"] is first["web"] and third["db"] != first["db"]
+    # A group without members any more is forgotten.
+    aggregate({1: samples[1]}, {1: "web"}, previous)
+    assert set(previous) == {"web"}
+
+
+def test_tracker_given_the_same_records_counts_as_given_fresh_copies() -> None:
+    # ProcFS hands back an idle process's record itself; the tracker skips those, which must
+    # count exactly what fresh, equal records count.
+    rng = random.Random(11)
+    same, fresh = GroupTracker(ProcessGrouper()), GroupTracker(ProcessGrouper())
+    samples = {pid: _sample(pid, f"g{pid % 4}", cpu=1.0) for pid in range(1, 30)}
+    for step in range(8):
+        samples = {
+            pid: s
+            if rng.random() < 0.6
+            else replace(s, cpu_user_seconds_total=s.cpu_user_seconds_total + rng.random())
+            for pid, s in samples.items()
+        }
+        now = T0 + 10 * step
+        copies = {pid: replace(s) for pid, s in samples.items()}
+        assert same.update(samples, now=now) == fresh.update(copies, now=now)

@@ -187,8 +187,9 @@ def test_sigkilled_agents_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> 
         args = agent_args(config, agent_dir, base, key, "0.05s")
         away = agent_args(config, agent_dir, f"http://127.0.0.1:{free_port()}", key, "0.02s")
         log_path = tmp_path / "agent.log"
-        deadline = time.monotonic() + 150
-        while kills < 50 and time.monotonic() < deadline:
+        # Bounded by count, not by time: a slow machine takes longer but still makes 50 kills
+        # (each start-up is bounded by wait_started's own limit).
+        while kills < 50:
             runs += 1
             seen = log_path.stat().st_size if log_path.exists() else 0
             with running(away if runs % 4 == 0 else args, agent_dir, log_path=log_path) as agent:
@@ -199,7 +200,6 @@ def test_sigkilled_agents_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> 
                 agent.send_signal(signal.SIGKILL)
                 agent.wait(timeout=10)
                 kills += runs % 4 != 0
-        assert kills >= 50, f"only {kills} kills within the time allowed"
         with running(args, agent_dir, log_path=log_path) as agent:
             drain_deadline = time.monotonic() + 30
             while time.monotonic() < drain_deadline:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from typing import Any
 
 from fleetscope.agent.collectors.base import (
     Collector,
@@ -77,7 +78,10 @@ class CollectorRunner:
             statuses.append(status)
             if section is not None:
                 sections[spec.section] = section
-        return Snapshot(timestamp=timestamp, collectors=statuses, agent=agent_self(), **sections)
+        # Each collector's spec names the Snapshot field its section goes to; mypy cannot
+        # follow that pairing through a dict.
+        fields: dict[str, Any] = sections
+        return Snapshot(timestamp=timestamp, collectors=statuses, agent=agent_self(), **fields)
 
     def _outcome(
         self, name: str, future: Future[tuple[Section | None, float]] | None, now: float

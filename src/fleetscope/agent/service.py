@@ -20,12 +20,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+
 from fleetscope import __version__
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.sink import Sink, encode_payload
 from fleetscope.agent.spool import Spool, SpoolBatch, SpoolError
 from fleetscope.agent.uploader import Backoff, Outcome, UploadResult
-from fleetscope.model.payload import AgentInfo, HostIdentity, Snapshot
+from fleetscope.model.payload import (
+    AgentInfo,
+    HostIdentity,
+    PayloadError,
+    Snapshot,
+    decode_snapshot,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,7 @@ class AgentStatus:
     snapshots_collected: int = 0
     snapshots_delivered: int = 0
     snapshots_not_spooled: int = 0  # the spool refused them (disk full, I/O error)
+    snapshots_invalid: int = 0  # the server would refuse them (a collector's bug): not spooled
     key_rejected: bool = False
 
 
@@ -78,8 +88,18 @@ class AgentService:
     def collect_once(self) -> Snapshot:
         snapshot = self._with_spool_figures(self.runner.collect())
         self.status.snapshots_collected += 1
+        body = encode(snapshot)
         try:
-            self.spool.append(snapshot.timestamp.timestamp(), snapshot.model_dump_json().encode())
+            # Collectors build Structs, which msgspec checks only when decoding; the server
+            # refuses a whole batch over one bad value, so that value is caught here, by the
+            # same decode the server runs.
+            decode_snapshot(body)
+        except PayloadError as exc:
+            self.status.snapshots_invalid += 1
+            log.error("snapshot of %s not spooled, invalid: %s", snapshot.timestamp, exc)
+            return snapshot
+        try:
+            self.spool.append(snapshot.timestamp.timestamp(), body)
         except SpoolError as exc:
             self.status.snapshots_not_spooled += 1
             log.error("snapshot of %s lost: %s", snapshot.timestamp.isoformat(), exc)
@@ -93,15 +113,14 @@ class AgentService:
         except SpoolError as exc:
             log.warning("spool figures left out of this snapshot: %s", exc)
             return snapshot
-        agent = snapshot.agent.model_copy(
-            update={
-                "spool_depth": spool.depth,
-                "spool_oldest_age_seconds": spool.oldest_age_seconds(self._clock()),
-                "spool_dropped_total": spool.dropped_total,
-                "spool_dead_letters_total": spool.dead_letters_total,
-            }
+        agent = msgspec.structs.replace(
+            snapshot.agent,
+            spool_depth=spool.depth,
+            spool_oldest_age_seconds=spool.oldest_age_seconds(self._clock()),
+            spool_dropped_total=spool.dropped_total,
+            spool_dead_letters_total=spool.dead_letters_total,
         )
-        return snapshot.model_copy(update={"agent": agent})
+        return msgspec.structs.replace(snapshot, agent=agent)
 
     def upload_pending(self, deadline: float | None = None) -> None:
         """Send the oldest batches until the spool is empty, an upload fails, or the deadline

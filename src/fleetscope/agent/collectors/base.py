@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel
+import msgspec
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.model.settings import Before, SettingsStruct
 
-Section = BaseModel | Sequence[BaseModel]
+Section = msgspec.Struct | Sequence[msgspec.Struct]  # model.payload sections
 
 
 class Collector(Protocol):
@@ -37,7 +38,7 @@ class CollectorContext:
     platform: str = sys.platform
     # Each collector's settings model by collector name; a collector without an entry uses
     # its model's defaults.
-    settings: Mapping[str, BaseModel] = field(default_factory=dict)
+    settings: Mapping[str, SettingsStruct] = field(default_factory=dict)
 
     @property
     def linux(self) -> bool:
@@ -65,7 +66,7 @@ def close_collector(collector: Collector) -> None:
         close()
 
 
-SettingsT = TypeVar("SettingsT", bound=BaseModel)
+SettingsT = TypeVar("SettingsT", bound=SettingsStruct)
 
 
 def collector_settings(context: CollectorContext, name: str, model: type[SettingsT]) -> SettingsT:
@@ -77,15 +78,17 @@ def collector_settings(context: CollectorContext, name: str, model: type[Setting
     return given
 
 
-def _regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"not a regular expression: {exc}") from exc
+def _regex(pattern: object) -> object:
+    if isinstance(pattern, str):  # anything else is left to the type check
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
     return pattern
 
 
-Regex = Annotated[str, AfterValidator(_regex)]
+# Kept as text (device_filter compiles it), since "" means "exclude nothing".
+Regex = Annotated[str, Before(_regex)]
 
 
 def device_filter(pattern: str) -> re.Pattern[str] | None:

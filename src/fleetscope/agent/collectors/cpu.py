@@ -22,6 +22,7 @@ from fleetscope.model.payload import (
     Pressure,
     PressureStall,
     Temperature,
+    convert,
 )
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class RateTracker:
         **extra: object,
     ) -> CpuSection:
         frequencies = frequencies or {}
-        section = CpuSection.model_validate(
+        section = convert(
             {
                 "seconds_total": total,
                 "utilization_percent": utilization_percent(self._total, total),
@@ -104,7 +105,8 @@ class RateTracker:
                     for cpu, times in sorted(cores.items())
                 ],
                 **extra,
-            }
+            },
+            CpuSection,
         )
         self._total = total
         self._cores = dict(cores)
@@ -219,10 +221,10 @@ def read_temperatures(sysfs: SysFS) -> list[Temperature]:
 
 class LinuxCpuCollector:
     def __init__(self, context: CollectorContext) -> None:
-        self.procfs = context.procfs
+        self.procfs = context.procfs.kept_open()
         self.sysfs = context.sysfs
         self.rates = RateTracker()
-        self.pressure = PressureReader(context.procfs, "cpu")
+        self.pressure = PressureReader(self.procfs, "cpu")
         self.frequencies = FrequencyReader(context.sysfs)
         self._last_sensor_error: str | None = None
 
@@ -235,6 +237,9 @@ class LinuxCpuCollector:
                 log.warning("temperature sensors unreadable: %s", exc)
                 self._last_sensor_error = str(exc)
             return []
+
+    def close(self) -> None:
+        self.procfs.close()
 
     def collect(self) -> CpuSection:
         stat = self.procfs.stat()
@@ -256,8 +261,8 @@ class LinuxCpuCollector:
 
 
 def _psutil_modes(times: object) -> CpuModeSeconds:
-    fields = {mode: getattr(times, mode, None) for mode in CpuModeSeconds.model_fields}
-    return CpuModeSeconds.model_validate(fields)
+    fields = {mode: getattr(times, mode, None) for mode in CpuModeSeconds.__struct_fields__}
+    return convert(fields, CpuModeSeconds)
 
 
 class PsutilCpuCollector:

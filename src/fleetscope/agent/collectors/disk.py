@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from typing import Annotated
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta
 
 from fleetscope.agent.collectors.base import (
     CollectorContext,
@@ -37,7 +38,8 @@ from fleetscope.agent.collectors.base import (
 from fleetscope.agent.linux.parsers.diskstats import SECONDS_PER_MS, DiskStats
 from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.agent.rates import CounterRates, Interval
-from fleetscope.model.payload import DiskDevice, DiskSection
+from fleetscope.model.payload import DiskDevice, DiskSection, convert
+from fleetscope.model.settings import SettingsStruct
 
 # Counters carried as they are; DiskStats uses the same names. io_in_progress is a gauge.
 COUNTER_FIELDS = (
@@ -99,16 +101,16 @@ def derived(interval: Interval | None) -> dict[str, float | None]:
 DEFAULT_DISK_DEVICE_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
 
 
-class DiskSettings(BaseModel):
+class DiskSettings(SettingsStruct, frozen=True):
     """[agent.disk]"""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    device_exclude: Regex = Field(
-        default=DEFAULT_DISK_DEVICE_EXCLUDE,
-        description='block devices to leave out (regular expression; "" keeps all); the '
-        "default drops partitions and ram, zram, loop and floppy devices like node_exporter",
-    )
+    device_exclude: Annotated[
+        Regex,
+        Meta(
+            description='block devices to leave out (regular expression; "" keeps all); the '
+            "default drops partitions and ram, zram, loop and floppy devices like node_exporter"
+        ),
+    ] = DEFAULT_DISK_DEVICE_EXCLUDE
 
 
 class DeviceRates:
@@ -124,13 +126,14 @@ class DeviceRates:
     ) -> list[DiskDevice]:
         intervals = self._rates.update(counters)
         return [
-            DiskDevice.model_validate(
+            convert(
                 {
                     "device": device,
                     **values,
                     **gauges.get(device, {}),
                     **derived(intervals[device]),
-                }
+                },
+                DiskDevice,
             )
             for device, values in counters.items()
         ]
@@ -151,6 +154,9 @@ class LinuxDiskCollector:
         self.procfs = procfs
         self.device_exclude = device_exclude
         self.rates = DeviceRates(clock)
+
+    def close(self) -> None:
+        self.procfs.close()
 
     def collect(self) -> DiskSection:
         disks = {
@@ -210,5 +216,5 @@ class PsutilDiskCollector:
 def make_disk_collector(context: CollectorContext) -> LinuxDiskCollector | PsutilDiskCollector:
     exclude = device_filter(collector_settings(context, "disk", DiskSettings).device_exclude)
     if context.linux:
-        return LinuxDiskCollector(context.procfs, exclude)
+        return LinuxDiskCollector(context.procfs.kept_open(), exclude)
     return PsutilDiskCollector(exclude)

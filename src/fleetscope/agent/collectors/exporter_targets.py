@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from msgspec import Meta
 
 from fleetscope.model.duration import Seconds
+from fleetscope.model.settings import HttpUrl, SettingsStruct
 
 # Every kept sample rides in every snapshot as ~100 bytes of JSON, and ingest takes at most
 # 16 MiB of JSON per batch (ServerSettings.max_body_bytes), so the default keeps a whole
@@ -18,7 +19,7 @@ DEFAULT_EXPORTER_MAX_SAMPLES = 5_000
 MAX_EXPORTER_SAMPLES = 100_000
 
 
-class ExporterTarget(BaseModel):
+class ExporterTarget(SettingsStruct, frozen=True):
     """One Prometheus exporter to scrape every cycle ([[agent.exporters]] in the file).
 
     `include` and `exclude` are regular expressions matched against the whole sample name
@@ -27,19 +28,15 @@ class ExporterTarget(BaseModel):
     left after filtering, the scrape fails, like Prometheus' sample_limit.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
     url: HttpUrl
-    timeout_seconds: Annotated[Seconds, Field(gt=0, le=300)] = 3.0
+    timeout_seconds: Annotated[Seconds, Meta(gt=0, le=300)] = 3.0
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None
-    max_samples: Annotated[int, Field(ge=1, le=MAX_EXPORTER_SAMPLES)] = DEFAULT_EXPORTER_MAX_SAMPLES
+    max_samples: Annotated[int, Meta(ge=1, le=MAX_EXPORTER_SAMPLES)] = DEFAULT_EXPORTER_MAX_SAMPLES
 
 
-class ExportersSettings(BaseModel):
+class ExportersSettings(SettingsStruct, frozen=True):
     """The targets, from [[agent.exporters]] (AgentSettings.exporters)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     targets: tuple[ExporterTarget, ...] = ()

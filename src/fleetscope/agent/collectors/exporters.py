@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
-from pydantic import ValidationError
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
 from fleetscope.agent.collectors.exporter_targets import ExportersSettings, ExporterTarget
@@ -32,7 +31,7 @@ from fleetscope.model.exposition import (
     ExpositionSample,
     parse_exposition,
 )
-from fleetscope.model.payload import ExporterSample, ExporterScrape
+from fleetscope.model.payload import ExporterSample, ExporterScrape, PayloadError, convert
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ class ExportersCollector:
         started = self._clock()
         try:
             samples = select_samples(target, fetched.body, fetched.content_type)
-        except (ExpositionError, ValidationError) as exc:
+        except (ExpositionError, PayloadError) as exc:
             error = f"bad exposition: {exc}"
         except ScrapeError as exc:
             error = str(exc)
@@ -177,10 +176,15 @@ def select_samples(
         raise ScrapeError(
             f"{len(kept)} samples after filtering, more than max_samples={target.max_samples}"
         )
-    return [
-        ExporterSample(name=s.name, labels=dict(s.labels), value=s.value, timestamp=s.timestamp)
-        for s in kept
-    ]
+    # Converted, not constructed: an exporter's text is untrusted, and a sample the server
+    # would refuse (a name over 512 characters) fails this scrape here instead of the batch.
+    return convert(
+        [
+            {"name": s.name, "labels": dict(s.labels), "value": s.value, "timestamp": s.timestamp}
+            for s in kept
+        ],
+        list[ExporterSample],
+    )
 
 
 def _wanted(target: ExporterTarget, sample: ExpositionSample) -> bool:

@@ -5,9 +5,11 @@ calls statvfs on `rootfs + mount point` (node_exporter's --path.rootfs rule); ot
 psutil.disk_partitions and disk_usage.
 
 A statvfs on a dead NFS server blocks in the kernel, possibly for ever. As node_exporter does
-(stuckMountWatcher), each mount's call runs in that mount's own worker thread (kept between
-cycles) with a deadline; a mount whose call overruns is reported as stuck, and is not asked
-again until that call has returned. The mount table is parsed again only when it changed.
+(stuckMountWatcher), each such mount's call runs in that mount's own worker thread (kept
+between cycles) with a deadline; a mount whose call overruns is reported as stuck, and is not
+asked again until that call has returned. Filesystems whose statfs answers from memory
+(IN_MEMORY_STATFS: ext4, xfs, tmpfs, ...) are statted in the collector's thread instead. The
+mount table is parsed again only when it changed.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from pathlib import Path
 from typing import Annotated, Generic, TypeVar
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta
+from msgspec.structs import replace
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
 from fleetscope.agent.linux.parsers.mounts import Mount, parse_mounts
 from fleetscope.model.payload import FilesystemMount, FilesystemSection
+from fleetscope.model.settings import SettingsStruct
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +50,16 @@ DEFAULT_FS_TYPES_EXCLUDE = (
 )
 
 
-class FilesystemSettings(BaseModel):
+class FilesystemSettings(SettingsStruct, frozen=True):
     """[agent.filesystem]. Patterns are searched (not fully matched), as Go's MatchString does,
     so the defaults carry their own anchors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     mount_points_exclude: re.Pattern[str] = re.compile(DEFAULT_MOUNT_POINTS_EXCLUDE)
     fs_types_exclude: re.Pattern[str] = re.compile(DEFAULT_FS_TYPES_EXCLUDE)
     # node_exporter waits 5 s (--collector.filesystem.mount-timeout); ours must stay below the
     # runner's collector timeout (5 s), or the whole collector would time out instead of the
     # one stuck mount being reported.
-    mount_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    mount_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 2.0
 
 
 T = TypeVar("T")
@@ -200,24 +202,24 @@ def linux_mounts(
 def from_statvfs(
     mount: Mount, outcome: os.statvfs_result | BaseException | Stuck
 ) -> FilesystemMount:
-    labels = {
-        "device": mount.device,
-        "mountpoint": mount.mountpoint,
-        "fstype": mount.fstype,
-        "readonly": mount.readonly,
-    }
+    labelled = FilesystemMount(
+        device=mount.device,
+        mountpoint=mount.mountpoint,
+        fstype=mount.fstype,
+        readonly=mount.readonly,
+    )
     if isinstance(outcome, Stuck):
-        return FilesystemMount(**labels, stuck=True)
+        return replace(labelled, stuck=True)
     if isinstance(outcome, BaseException):
         log.debug("statvfs(%s) failed: %s", mount.mountpoint, outcome)
-        return FilesystemMount(**labels, device_error=True)
+        return replace(labelled, device_error=True)
     # f_frsize is the unit of the block counts (POSIX statvfs); Linux's f_bsize, which
     # node_exporter multiplies by, is the same number on Linux.
     unit = outcome.f_frsize
     size = outcome.f_blocks * unit
     free = outcome.f_bfree * unit
-    return FilesystemMount(
-        **labels,
+    return replace(
+        labelled,
         size_bytes=size,
         used_bytes=max(size - free, 0),
         free_bytes=free,
@@ -227,6 +229,23 @@ def from_statvfs(
     )
 
 
+# Filesystems whose statfs answers from counters in memory, with no device I/O and no server
+# or daemon to wait for (ext4_statfs and xfs_fs_statfs read the superblock's per-CPU
+# counters; tmpfs and ramfs have no backing store): their statvfs is called in the
+# collector's own thread, which saves a thread hand-off per mount per cycle (most hosts have
+# only such mounts). Everything else (nfs, cifs, fuse, vfat, whose statfs may count free
+# clusters on the disk, ...) keeps its own worker and deadline. Should one of these hang
+# after all, the runner's deadline for the whole collector still holds.
+IN_MEMORY_STATFS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs", "ramfs"})
+
+
+def _call(statvfs: Callable[[str], os.statvfs_result], path: str) -> os.statvfs_result | Exception:
+    try:
+        return statvfs(path)
+    except Exception as exc:  # noqa: BLE001 (reported per mount as device_error, as a worker's)
+        return exc
+
+
 class LinuxFilesystemCollector:
     def __init__(
         self,
@@ -234,7 +253,7 @@ class LinuxFilesystemCollector:
         settings: FilesystemSettings | None = None,
         statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
     ) -> None:
-        self.procfs = context.procfs
+        self.procfs = context.procfs.kept_open()
         self.rootfs = context.rootfs
         self.settings = settings or collector_settings(context, "filesystem", FilesystemSettings)
         self._statvfs = statvfs
@@ -253,10 +272,18 @@ class LinuxFilesystemCollector:
 
     def close(self) -> None:
         self.calls.close()
+        self.procfs.close()
 
     def collect(self) -> FilesystemSection:
         selected = self._selected()
-        outcomes = self.calls.run({path: partial(self._statvfs, path) for _, path in selected})
+        outcomes: dict[str, os.statvfs_result | BaseException | Stuck] = {}
+        remote: dict[str, Callable[[], os.statvfs_result]] = {}
+        for mount, path in selected:
+            if mount.fstype in IN_MEMORY_STATFS:
+                outcomes[path] = _call(self._statvfs, path)
+            else:
+                remote[path] = partial(self._statvfs, path)
+        outcomes.update(self.calls.run(remote))
         return FilesystemSection(
             mounts=_unique(from_statvfs(mount, outcomes[path]) for mount, path in selected)
         )
@@ -297,22 +324,22 @@ class PsutilFilesystemCollector:
         mounts = []
         for part in partitions:
             mountpoint = str(getattr(part, "mountpoint"))  # noqa: B009
-            labels = {
-                "device": str(getattr(part, "device")),  # noqa: B009
-                "mountpoint": mountpoint,
-                "fstype": str(getattr(part, "fstype")),  # noqa: B009
-                "readonly": "ro" in str(getattr(part, "opts", "")).split(","),
-            }
+            labelled = FilesystemMount(
+                device=str(getattr(part, "device")),  # noqa: B009
+                mountpoint=mountpoint,
+                fstype=str(getattr(part, "fstype")),  # noqa: B009
+                readonly="ro" in str(getattr(part, "opts", "")).split(","),
+            )
             outcome = outcomes[mountpoint]
             if isinstance(outcome, Stuck):
-                mounts.append(FilesystemMount(**labels, stuck=True))
+                mounts.append(replace(labelled, stuck=True))
             elif isinstance(outcome, BaseException):
                 log.debug("disk_usage(%s) failed: %s", mountpoint, outcome)
-                mounts.append(FilesystemMount(**labels, device_error=True))
+                mounts.append(replace(labelled, device_error=True))
             else:
                 mounts.append(
-                    FilesystemMount(
-                        **labels,
+                    replace(
+                        labelled,
                         size_bytes=getattr(outcome, "total"),  # noqa: B009
                         used_bytes=getattr(outcome, "used"),  # noqa: B009
                         avail_bytes=getattr(outcome, "free"),  # noqa: B009

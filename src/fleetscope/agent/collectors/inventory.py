@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+import msgspec
 import psutil
 
 from fleetscope import __version__
@@ -47,6 +48,8 @@ from fleetscope.model.payload import (
     PartitionInventory,
     PrinterInventory,
     UserSession,
+    convert,
+    to_builtins,
 )
 
 log = logging.getLogger(__name__)
@@ -303,8 +306,12 @@ class InventoryCollector:
             for gpu in found:
                 key = gpu.pci_address or gpu.uuid or str(len(gpus))
                 known = gpus.get(key)
-                extra = gpu.model_dump(exclude_none=True, exclude={"pci_address"})
-                gpus[key] = gpu if known is None else known.model_copy(update=extra)
+                extra = {
+                    name: value
+                    for name, value in msgspec.structs.asdict(gpu).items()
+                    if value is not None and name != "pci_address"
+                }
+                gpus[key] = gpu if known is None else msgspec.structs.replace(known, **extra)
         if not gpus and not self.context.linux:
             return None  # nothing to look at without sysfs or NVML: unknown, not none
         return [gpus[k] for k in sorted(gpus)]
@@ -386,9 +393,16 @@ class InventoryCollector:
 
 def content_digest(content: dict[str, Any]) -> str:
     """SHA-256 of the content in canonical JSON, without the fields that change by the minute."""
-    stable = InventorySection(content_sha256="0" * 64, **content).model_dump(
-        mode="json", exclude={"content_sha256": True, **_VOLATILE}
-    )
+    # Converted from its JSON form first so that numbers are floats wherever the schema says
+    # float, as they were when these were pydantic models: the digest of unchanged content
+    # stays the same across that upgrade (no spurious inventory change).
+    section = InventorySection(content_sha256="0" * 64, **content)
+    stable = to_builtins(convert(to_builtins(section), InventorySection))
+    del stable["content_sha256"]
+    for part, fields in _VOLATILE.items():
+        if stable[part] is not None:
+            for name in fields:
+                del stable[part][name]
     canonical = json.dumps(stable, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

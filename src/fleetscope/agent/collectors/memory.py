@@ -54,8 +54,11 @@ def _pages(count: int | None, page_size: int) -> int | None:
 
 class LinuxMemoryCollector:
     def __init__(self, context: CollectorContext) -> None:
-        self.procfs = context.procfs
-        self.pressure = PressureReader(context.procfs, "memory")
+        self.procfs = context.procfs.kept_open()
+        self.pressure = PressureReader(self.procfs, "memory")
+
+    def close(self) -> None:
+        self.procfs.close()
 
     def collect(self) -> MemorySection:
         return memory_section(

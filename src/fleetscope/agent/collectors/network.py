@@ -23,10 +23,10 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta
 
 from fleetscope.agent.collectors.base import (
     CollectorContext,
@@ -40,7 +40,8 @@ from fleetscope.agent.linux.parsers.sockets import TCP_STATES
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.linux.sockdiag import SockDiag
 from fleetscope.agent.rates import CounterRates
-from fleetscope.model.payload import NetworkInterface, NetworkSection
+from fleetscope.model.payload import NetworkInterface, NetworkSection, convert
+from fleetscope.model.settings import SettingsStruct
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +82,21 @@ def netdev_counters(stats: NetDevStats) -> dict[str, float | None]:
 DEFAULT_NETWORK_DEVICE_EXCLUDE = r"^lo$"
 
 
-class NetworkSettings(BaseModel):
+class NetworkSettings(SettingsStruct, frozen=True):
     """[agent.network]"""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    device_exclude: Regex = Field(
-        default=DEFAULT_NETWORK_DEVICE_EXCLUDE,
-        description='interfaces to leave out (regular expression; "" keeps all)',
-    )
-    tcp_states: bool = Field(
-        default=True,
-        description="count TCP connections per state (a netlink sock_diag dump of every "
-        "socket, under 1 ms per cycle; /proc/net/tcp and tcp6, about 10 ms, where netlink is "
-        "unavailable); the cheap in-use, time-wait, orphan and established counts are always "
-        "collected",
-    )
+    device_exclude: Annotated[
+        Regex, Meta(description='interfaces to leave out (regular expression; "" keeps all)')
+    ] = DEFAULT_NETWORK_DEVICE_EXCLUDE
+    tcp_states: Annotated[
+        bool,
+        Meta(
+            description="count TCP connections per state (a netlink sock_diag dump of every "
+            "socket, under 1 ms per cycle; /proc/net/tcp and tcp6, about 10 ms, where netlink "
+            "is unavailable); the cheap in-use, time-wait, orphan and established counts are "
+            "always collected"
+        ),
+    ] = True
 
 
 class InterfaceRates:
@@ -120,8 +120,9 @@ class InterfaceRates:
                 for rate, counter in RATE_FIELDS.items()
             }
             result.append(
-                NetworkInterface.model_validate(
-                    {"device": device, **values, **rates, **links.get(device, {})}
+                convert(
+                    {"device": device, **values, **rates, **links.get(device, {})},
+                    NetworkInterface,
                 )
             )
         return result
@@ -245,6 +246,7 @@ class LinuxNetworkCollector:
 
     def close(self) -> None:
         self.tcp_counter.close()
+        self.procfs.close()
 
 
 class TcpStateCounter:
@@ -395,5 +397,5 @@ def make_network_collector(
     exclude = device_filter(settings.device_exclude)
     tcp_states = settings.tcp_states
     if context.linux:
-        return LinuxNetworkCollector(context.procfs, context.sysfs, exclude, tcp_states)
+        return LinuxNetworkCollector(context.procfs.kept_open(), context.sysfs, exclude, tcp_states)
     return PsutilNetworkCollector(exclude, tcp_states)

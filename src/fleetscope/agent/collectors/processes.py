@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Annotated
 
-from pydantic import Field
+from msgspec import Meta
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
 from fleetscope.agent.linux.procfs import ProcessStatic
@@ -16,7 +17,7 @@ from fleetscope.agent.processes.groups import ProcessGrouper
 from fleetscope.agent.processes.psutil_source import scan_psutil
 from fleetscope.agent.processes.sample import ProcessSample
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
-from fleetscope.agent.processes.top import cpu_rates, top_by_memory
+from fleetscope.agent.processes.top import highest_cpu_rates, top_by_memory
 from fleetscope.agent.processes.tracker import GroupTracker, TrackedGroup
 from fleetscope.agent.processes.users import UsernameCache
 from fleetscope.model.payload import ProcessesSection, ProcessGroup, TopProcess
@@ -24,10 +25,10 @@ from fleetscope.model.payload import ProcessesSection, ProcessGroup, TopProcess
 Scan = Callable[[], Mapping[int, ProcessSample]]
 
 
-class ProcessesSettings(ProcessGroupsSettings):
+class ProcessesSettings(ProcessGroupsSettings, frozen=True):
     """[agent.processes]: process-exporter's group rules, and how many top processes to send."""
 
-    top: int = Field(default=10, ge=0, le=100, description="top processes by CPU and by memory")
+    top: Annotated[int, Meta(ge=0, le=100, description="top processes by CPU and by memory")] = 10
 
 
 MAX_CMDLINE = 1024
@@ -70,8 +71,11 @@ class ProcessesCollector:
         settings: ProcessGroupsSettings | None = None,
         top_n: int = 10,
         clock: Callable[[], float] = time.time,
+        release: Callable[[], None] | None = None,
     ) -> None:
+        """`release` frees what the scan keeps between calls (ProcFS's open files)."""
         self.scan = scan
+        self._release = release
         self.tracker = GroupTracker(ProcessGrouper(settings))
         self.top_n = top_n
         self.clock = clock
@@ -84,10 +88,10 @@ class ProcessesCollector:
         top_cpu: list[TopProcess] = []
         if self._previous is not None:
             before, before_at = self._previous
-            rates = sorted(
-                cpu_rates(before, before_at, samples, now), key=lambda r: r.cores, reverse=True
-            )
-            top_cpu = [_top(rate.sample, rate.cores * 100) for rate in rates[: self.top_n]]
+            top_cpu = [
+                _top(rate.sample, rate.cores * 100)
+                for rate in highest_cpu_rates(before, before_at, samples, now, self.top_n)
+            ]
         self._previous = (samples, now)
         return ProcessesSection(
             count=len(samples),
@@ -95,6 +99,10 @@ class ProcessesCollector:
             top_cpu=top_cpu,
             top_memory=[_top(s, None) for s in top_by_memory(samples, self.top_n)],
         )
+
+    def close(self) -> None:
+        if self._release is not None:
+            self._release()
 
 
 def make_processes_collector(context: CollectorContext) -> ProcessesCollector:
@@ -105,6 +113,9 @@ def make_processes_collector(context: CollectorContext) -> ProcessesCollector:
         # cmdline, exe and fd limit per live process, read once (ProcessStatic).
         known: dict[int, ProcessStatic] = {}
         return ProcessesCollector(
-            lambda: procfs.processes(username_of=users, known=known), settings, settings.top
+            lambda: procfs.processes(username_of=users, known=known),
+            settings,
+            settings.top,
+            release=procfs.close,
         )
     return ProcessesCollector(scan_psutil, settings, settings.top)

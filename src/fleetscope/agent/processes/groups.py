@@ -256,16 +256,36 @@ def _snapshot(name: str, procs: list[ProcessSample]) -> GroupSnapshot:
 
 
 def aggregate(
-    samples: Mapping[int, ProcessSample], assignment: Mapping[int, str]
+    samples: Mapping[int, ProcessSample],
+    assignment: Mapping[int, str],
+    previous: dict[str, tuple[tuple[ProcessSample, ...], GroupSnapshot]] | None = None,
 ) -> dict[str, GroupSnapshot]:
     """Add up the processes of each group; `assignment` is pid -> group (ProcessGrouper.assign).
-    Processes without a group are left out."""
+    Processes without a group are left out.
+
+    `previous`, kept by the caller between calls, holds each group's members and snapshot
+    from the last call: a group whose members are equal (most often the very same records,
+    ProcFS reusing those of idle processes) gets that snapshot again, which is what adding
+    them up would give. It is updated to this call's groups."""
     members: dict[str, list[ProcessSample]] = {}
     for pid, group in assignment.items():
         sample = samples.get(pid)
         if sample is not None:
             members.setdefault(group, []).append(sample)
-    return {name: _snapshot(name, procs) for name, procs in members.items()}
+    if previous is None:
+        return {name: _snapshot(name, procs) for name, procs in members.items()}
+    result: dict[str, GroupSnapshot] = {}
+    for name, procs in members.items():
+        key = tuple(procs)
+        last = previous.get(name)
+        if last is not None and last[0] == key:
+            result[name] = last[1]
+        else:
+            result[name] = _snapshot(name, procs)
+            previous[name] = (key, result[name])
+    for gone in previous.keys() - members.keys():
+        del previous[gone]
+    return result
 
 
 def group_processes(

