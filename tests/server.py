@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from fleetscope.cli.server import Server, build_server
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.model.settings import settings_from
 from fleetscope.store.auth import CREDENTIALS_FILE
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -45,7 +46,9 @@ class LiveServer:
 
 
 def start_server(data_dir: Path, **overrides: object) -> Iterator[LiveServer]:
-    settings = ServerSettings(data_dir=data_dir, admin_password=ADMIN_PASSWORD, **overrides)  # type: ignore[arg-type]
+    settings = settings_from(
+        ServerSettings, {"data_dir": data_dir, "admin_password": ADMIN_PASSWORD, **overrides}
+    )
     server = build_server(settings)
     key = dict(
         line.split("=", 1) for line in (data_dir / CREDENTIALS_FILE).read_text().splitlines()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -120,6 +121,44 @@ def test_schema_violation_is_422_naming_the_field(live: LiveServer) -> None:
     assert response.status_code == 422
     fields = [d["field"] for d in response.json()["details"]]
     assert fields == ["snapshots.1.memory.used_bytes"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "kind", "words"),
+    [
+        (
+            lambda d: d["snapshots"][0]["cpu"].update(utilisation=5),
+            "snapshots.0.cpu.utilisation",
+            "extra_forbidden",
+            "unknown field `utilisation`",
+        ),
+        (
+            lambda d: d["snapshots"][0].update(timestamp="2026-11-22T08:00:00"),
+            "snapshots.0.timestamp",
+            "invalid",
+            "timezone",
+        ),
+        (
+            lambda d: d["snapshots"][0].update(timestamp="1999-12-31T23:59:59Z"),
+            "snapshots.0.timestamp",
+            "value_error",
+            "between the years 2000 and 2200",
+        ),
+        (lambda d: d["host"].pop("machine_id"), "host.machine_id", "missing", "missing"),
+    ],
+)
+def test_422_details_name_the_field_and_say_why(
+    live: LiveServer, mutate: Callable[[dict[str, Any]], object], field: str, kind: str, words: str
+) -> None:
+    data = raw(payload(1))
+    mutate(data)
+    response = live.client.post(
+        "/api/v1/ingest", content=json.dumps(data), headers=live.agent_headers()
+    )
+    assert response.status_code == 422
+    (detail,) = response.json()["details"]
+    assert (detail["field"], detail["type"]) == (field, kind)
+    assert words in detail["message"]
 
 
 def test_wrong_media_type_and_encoding(live: LiveServer) -> None:

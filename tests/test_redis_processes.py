@@ -90,10 +90,18 @@ def test_a_killed_workers_batch_is_finished_by_another_exactly_once(
             running(["worker", *stores, "--consumer", "worker-a"], data_dir, env) as a,
             running(["worker", *stores, "--consumer", "worker-b"], b_dir, env) as b,
         ):
+            # Freeze worker-a while it holds a batch (SIGSTOP), so that the batch cannot be
+            # finished between seeing it pending and the SIGKILL; if it was finished just
+            # before the stop, let it go on and try again.
             deadline = time.monotonic() + 30
-            while not (_stored(db)[0] >= 20 and _pending_of(raw, redis_prefix, "worker-a", 4)):
+            while True:
                 assert time.monotonic() < deadline, "worker-a never held a batch"
                 assert a.poll() is None and b.poll() is None
+                if _stored(db)[0] >= 20 and _pending_of(raw, redis_prefix, "worker-a", 4):
+                    a.send_signal(signal.SIGSTOP)
+                    if _pending_of(raw, redis_prefix, "worker-a", 4):
+                        break
+                    a.send_signal(signal.SIGCONT)
                 time.sleep(0.01)
             a.send_signal(signal.SIGKILL)
             a.wait(timeout=10)

@@ -110,6 +110,14 @@ def test_two_ingest_servers_and_two_workers_store_every_batch_exactly_once(
             time.sleep(0.2)
         assert stream.dead_letters() == []
         stream.close()
+        # One worker can store everything while the other is still importing (a loaded
+        # machine): SIGTERM before it installs its handler would kill it, which is not what
+        # this test is about. Stop each one once it has said it is up.
+        for n in range(2):
+            log_file = tmp_path / f"worker{n}" / "worker.log"
+            while "digest workers w" not in log_file.read_text():
+                assert time.monotonic() < deadline + 60, f"worker {n} did not start"
+                time.sleep(0.2)
         for process in [*workers, *servers]:
             process.send_signal(signal.SIGTERM)
         for process in [*workers, *servers]:

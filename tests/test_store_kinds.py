@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
+from msgspec.structs import replace
 from sqlalchemy import Engine, func, select
 
 from fleetscope.digest.transform import agent_payload_rows, aggregator_rows, prometheus_rows
@@ -44,8 +45,7 @@ def audit(kernel: str, modules: int = 1) -> InventorySection:
 
 def with_audit(at: datetime, section: InventorySection) -> Payload:
     p = payload(1, start=at)
-    shot = p.snapshots[0].model_copy(update={"inventory": section})
-    return p.model_copy(update={"snapshots": [shot]})
+    return replace(p, snapshots=[replace(p.snapshots[0], inventory=section)])
 
 
 def test_inventory_upsert_history_and_replay(engine: Engine) -> None:
@@ -59,7 +59,7 @@ def test_inventory_upsert_history_and_replay(engine: Engine) -> None:
     assert _count(engine, inventory_history) == 0
     changed = with_audit(T0 + timedelta(hours=2), audit("6.2", modules=2))
     write(changed)
-    write(changed.model_copy(update={"batch_id": uuid.uuid4()}))  # replayed under a new id
+    write(replace(changed, batch_id=uuid.uuid4()))  # replayed under a new id
     write(with_audit(T0 + timedelta(minutes=30), audit("5.10")))  # older than stored: ignored
     with engine.connect() as conn:
         row = conn.execute(select(inventory)).one()
@@ -105,20 +105,19 @@ def group(name: str, cpu: float, resident: float) -> ProcessGroup:
 def with_groups(hostname: str, start: datetime, n: int) -> Payload:
     p = payload(n, hostname=hostname, machine_id=f"m-{hostname}", start=start)
     shots = [
-        s.model_copy(
-            update={
-                "processes": ProcessesSection(
-                    count=10,
-                    groups=[
-                        group("postgres", cpu=100 + 20 * i, resident=5e8),
-                        group("nginx", cpu=10 + 1 * i, resident=9e8 + i),
-                    ],
-                )
-            }
+        replace(
+            s,
+            processes=ProcessesSection(
+                count=10,
+                groups=[
+                    group("postgres", cpu=100 + 20 * i, resident=5e8),
+                    group("nginx", cpu=10 + 1 * i, resident=9e8 + i),
+                ],
+            ),
         )
         for i, s in enumerate(p.snapshots)
     ]
-    return p.model_copy(update={"snapshots": shots})
+    return replace(p, snapshots=shots)
 
 
 def test_process_groups_stored_once_and_top_n(engine: Engine) -> None:

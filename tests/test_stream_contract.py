@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.stream.base import NewMessage, Stream, StreamUnavailable
+from fleetscope.stream.base import NewMessage, Stream, StreamBacklogFull, StreamUnavailable
 from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.redis_support import REDIS_URL
 
-Factory = Callable[[float], Stream]
+Factory = Callable[..., Stream]
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -26,11 +26,14 @@ def make_stream(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fact
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
 
-    def factory(visibility_timeout: float = 30.0) -> Stream:
+    def factory(visibility_timeout: float = 30.0, max_backlog: int = 100_000) -> Stream:
         stream: Stream
         if request.param == "sqlite":
             stream = SQLiteStream(
-                tmp_path / "stream.db", visibility_timeout_seconds=visibility_timeout
+                tmp_path / "stream.db",
+                visibility_timeout_seconds=visibility_timeout,
+                max_backlog=max_backlog,
+                retry_after_seconds=7,
             )
         else:
             # Three shards, so reads that span shards are part of the contract run.
@@ -39,6 +42,8 @@ def make_stream(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fact
                 prefix=prefix,
                 shards=3,
                 visibility_timeout_seconds=visibility_timeout,
+                max_backlog=max_backlog,
+                retry_after_seconds=7,
             )
         opened.append(stream)
         return stream
@@ -148,3 +153,41 @@ def test_many_keys_each_come_out_once_and_in_order(make_stream: Factory) -> None
         mine = [b for b in seen if int(b.split(b"-")[1]) % 7 == host]
         assert mine == sorted(mine, key=lambda b: int(b.split(b"-")[1]))
     assert stream.depth() == 0
+
+
+def test_a_full_backlog_refuses_until_digest_catches_up(make_stream: Factory) -> None:
+    stream = make_stream(30.0, max_backlog=3)
+    stream.enqueue([_msg(1), _msg(2)])
+    with pytest.raises(StreamBacklogFull) as full:
+        stream.enqueue([_msg(3), _msg(4)])  # would make 4: refused whole
+    assert full.value.retry_after_seconds == 7
+    assert "limit 3" in str(full.value)
+    stream.enqueue([_msg(3)])
+    with pytest.raises(StreamBacklogFull):
+        stream.enqueue([_msg(4)])
+    taken = stream.read("c", 2, 0)
+    with pytest.raises(StreamBacklogFull):  # read but not acknowledged: still waiting
+        stream.enqueue([_msg(4)])
+    stream.ack([m.id for m in taken])
+    stream.enqueue([_msg(4), _msg(5)])
+    assert stream.depth() == 3
+    (message,) = stream.read("c", 1, 0)
+    assert stream.fail(message.id, "bad", max_attempts=1)  # a dead letter leaves the backlog
+    stream.enqueue([_msg(6)])
+    assert sorted(m.body for m in stream.read("c", 10, 0)) == [b"body-4", b"body-5", b"body-6"]
+
+
+def test_sqlite_backlog_counts_bytes_and_what_was_there_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "stream.db"
+    first = SQLiteStream(path, max_backlog_bytes=100)
+    first.enqueue([NewMessage("agent_payload", 1, b"x" * 60)])
+    with pytest.raises(StreamBacklogFull, match="60 bytes wait for digest"):
+        first.enqueue([NewMessage("agent_payload", 1, b"y" * 41)])
+    first.enqueue([NewMessage("agent_payload", 1, b"y" * 40)])
+    first.close()
+    reopened = SQLiteStream(path, max_backlog=2)  # the two messages still there count
+    with pytest.raises(StreamBacklogFull, match="2 messages wait"):
+        reopened.enqueue([_msg(1)])
+    reopened.ack([m.id for m in reopened.read("c", 10, 0)])
+    reopened.enqueue([_msg(1), _msg(2)])
+    reopened.close()

@@ -48,6 +48,37 @@ def test_hosts_spread_over_shards_and_each_stays_in_one(
     stream.close()
 
 
+def test_a_read_takes_no_more_than_it_returns_so_a_hosts_order_holds(
+    redis_prefix: str, raw: redis.Redis
+) -> None:
+    """COUNT is per shard: a read that took extras would keep them pending for its consumer
+    while the next consumer took newer entries of the same shard, one host out of order."""
+    stream = _stream(redis_prefix, shards=4)
+    stream.enqueue([_msg(i, host=f"host-{i % 40}") for i in range(200)])
+    for wanted in (1, 3, 5, 7):
+        consumer = f"c{wanted}"
+        taken = stream.read(consumer, wanted, 0)
+        assert len(taken) == wanted
+        keys = [f"{redis_prefix}:stream:{s}" for s in range(4)]
+        pending = sum(
+            len(raw.xpending_range(key, "digest", "-", "+", 500, consumer)) for key in keys
+        )
+        assert pending == wanted  # delivered to this consumer == returned to it
+        stream.ack([m.id for m in taken])
+    seen: list[bytes] = []
+    for turn in range(200):
+        batch = stream.read(f"r{turn % 3}", 6, 0)
+        if not batch:
+            break
+        seen += [m.body for m in batch]
+        stream.ack([m.id for m in batch])
+    assert len(seen) == 200 - 16
+    for host in range(40):
+        mine = [int(b.split(b"-")[1]) for b in seen if int(b.split(b"-")[1]) % 40 == host]
+        assert mine == sorted(mine)
+    stream.close()
+
+
 def test_a_dead_consumers_messages_are_claimed_after_the_visibility_timeout(
     redis_prefix: str, raw: redis.Redis
 ) -> None:

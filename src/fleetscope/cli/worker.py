@@ -23,8 +23,10 @@ from sqlalchemy import make_url
 from fleetscope.cli.server import make_stream
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
+from fleetscope.query.live import LiveRelay
 from fleetscope.store.engine import make_engine, sqlite_url
 from fleetscope.store.writer import StoreWriter
+from fleetscope.stream.notify import RedisNotifier
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class WorkerPool:
             )
             for _ in names
         ]
+        # The dashboards' live feed: what is written here reaches every server (query/live.py).
+        self.notifier = RedisNotifier.from_url(settings.stream_url, settings.stream_prefix)
+        relay = LiveRelay(send=self.notifier.publish)
         # No maintain() here: each writer maintains hourly inside the digest loop, which backs
         # off on database errors; at start-up two workers doing it at once on SQLite lock out.
         self.workers = [
@@ -73,6 +78,7 @@ class WorkerPool:
                 writer,
                 consumer=name,
                 batch_size=settings.digest_batch_size,
+                on_written=relay.on_written,
             )
             for name, writer in zip(names, writers, strict=True)
         ]
@@ -104,6 +110,7 @@ class WorkerPool:
         for thread in self._threads:
             thread.join()
         self.stream.close()
+        self.notifier.close()
         self.engine.dispose()
         stats = [w.stats for w in self.workers]
         log.info(

@@ -19,7 +19,7 @@ from fleetscope.model.kinds import (
     COLLECTION_FILE,
     PROMETHEUS_TEXT,
 )
-from fleetscope.model.payload import Payload
+from fleetscope.model.payload import Payload, decode_payload, encode
 from fleetscope.model.series import flatten_snapshot, series_key
 from fleetscope.store.writer import (
     BatchRows,
@@ -47,9 +47,9 @@ def _ms(at: datetime) -> int:
 
 
 def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
-    """Dispatch on the message kind. Raises ValueError (pydantic's ValidationError is one) for a
-    body that does not match its kind: ingest validated it, so that means a bug or a tampered
-    queue, and the message is dead-lettered."""
+    """Dispatch on the message kind. Raises ValueError (model.payload.PayloadError and
+    pydantic's ValidationError are ones) for a body that does not match its kind: ingest
+    validated it, so that means a bug or a tampered queue, and the message is dead-lettered."""
     if kind == AGENT_PAYLOAD:
         return [agent_payload_rows(tenant_id, body)]
     if kind == AGGREGATOR_METRICS:
@@ -62,7 +62,7 @@ def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
 
 
 def agent_payload_rows(tenant_id: int, body: bytes) -> BatchRows:
-    return payload_rows(tenant_id, Payload.model_validate_json(body))
+    return payload_rows(tenant_id, decode_payload(body))
 
 
 def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
@@ -71,14 +71,10 @@ def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
     inventory: list[InventoryRow] = []
     for snapshot in payload.snapshots:
         ts_ms = _ms(snapshot.timestamp)
+        # zip(*pairs) splits the (key, value) pairs in C, at a quarter of a generator's cost.
         flat = flatten_snapshot(snapshot)
-        frames.append(
-            FrameRow(
-                ts_ms=ts_ms,
-                series=tuple(key for key, _ in flat),
-                values=tuple(value for _, value in flat),
-            )
-        )
+        series, values = zip(*flat, strict=True) if flat else ((), ())
+        frames.append(FrameRow(ts_ms=ts_ms, series=series, values=values))
         if snapshot.processes is not None:
             groups.extend(
                 ProcessGroupRow(
@@ -98,7 +94,7 @@ def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
                 InventoryRow(
                     ts_ms=ts_ms,
                     content_sha256=audit.content_sha256,
-                    audit_json=audit.model_dump_json(),
+                    audit_json=encode(audit).decode(),
                 )
             )
     return BatchRows(
@@ -183,7 +179,7 @@ def collection_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
     """Every line is a payload, digested as if streamed; the first batch also carries the
     collection's record (its host is the payloads' host: ingest checked there is one)."""
     header, lines = split_collection(body)
-    payloads = [Payload.model_validate_json(line) for line in lines]
+    payloads = [decode_payload(line) for line in lines]
     if not payloads:
         raise ValueError("collection file without payloads")
     stamps = [_ms(s.timestamp) for p in payloads for s in p.snapshots]

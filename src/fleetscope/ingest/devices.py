@@ -55,7 +55,7 @@ from fleetscope.model.exposition import (
     parse_exposition,
 )
 from fleetscope.model.kinds import AGGREGATOR_METRICS, COLLECTION_FILE, PROMETHEUS_TEXT
-from fleetscope.model.payload import Payload
+from fleetscope.model.payload import Payload, PayloadError, decode_payload
 from fleetscope.stream.base import NewMessage
 
 JSON = ("application/json",)
@@ -112,8 +112,8 @@ def validate_collection(data: bytes) -> list[Payload]:
         if not line.strip():
             continue
         try:
-            payload = Payload.model_validate_json(line)
-        except ValidationError as exc:
+            payload = decode_payload(line)
+        except PayloadError as exc:
             raise invalid(exc, f"line {number}", line=number) from exc
         if payloads and payload.host.machine_id != payloads[0].host.machine_id:
             raise Rejected(

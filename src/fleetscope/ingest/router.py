@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limited
 from fleetscope.model.auth import Principal
 from fleetscope.model.kinds import AGENT_PAYLOAD
-from fleetscope.model.payload import Payload
+from fleetscope.model.payload import PayloadError, decode_payload
 from fleetscope.stream.base import NewMessage, Stream, StreamBacklogFull, StreamUnavailable
 
 KeyVerifier = Callable[[str], Principal | None]
@@ -69,8 +69,11 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """pydantic's errors with the field path as a dotted string, which is what a person reads."""
+def validation_details(exc: ValidationError | PayloadError) -> list[dict[str, Any]]:
+    """The errors with the field path as a dotted string, which is what a person reads. The
+    agent's payload (msgspec) reports its first error; pydantic models (model/devices.py) all."""
+    if isinstance(exc, PayloadError):
+        return [{"field": exc.field or "(body)", "message": exc.message, "type": exc.type}]
     return [
         {
             "field": ".".join(str(part) for part in err["loc"]) or "(body)",
@@ -136,7 +139,7 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     return await read_body(request, limit, ("application/json",))
 
 
-def invalid(exc: ValidationError, what: str = "payload", **extra: Any) -> Rejected:
+def invalid(exc: ValidationError | PayloadError, what: str = "payload", **extra: Any) -> Rejected:
     """422 naming every field that is wrong."""
     return Rejected(
         422,
@@ -173,8 +176,8 @@ def build_router(deps: IngestDeps) -> APIRouter:
             principal = await authenticate(request, deps.verify_key)
             body = await read_json_body(request, deps.settings.max_body_bytes)
             try:
-                payload = Payload.model_validate_json(body)
-            except ValidationError as exc:
+                payload = decode_payload(body)
+            except PayloadError as exc:
                 raise invalid(exc) from exc
             message = NewMessage(
                 AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id

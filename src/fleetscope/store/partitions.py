@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, text
+from sqlalchemy import Connection, Engine, Table, delete, select, text
 
 from fleetscope.store.tables import hosts, metric_frames
 
@@ -108,15 +108,17 @@ def drop_partitions_before(conn: Connection, cutoff_ms: int) -> list[str]:
     return [partition_name(day) for day in expired]
 
 
-def delete_frames_before(conn: Connection, cutoff_ms: int) -> int:
-    """SQLite: delete expired frames one host at a time, each a range of the primary key
-    (host_id, ts_ms, ...), instead of one DELETE by ts_ms that would scan the whole table."""
+def delete_per_host_before(
+    conn: Connection, table: Table, cutoff_ms: int, time_column: str = "ts_ms"
+) -> int:
+    """Delete a table's rows older than cutoff_ms one host at a time, each a range of its
+    primary key (host_id, <time_column>, ...), instead of one DELETE by time that would scan
+    the whole table. For tables keyed that way and not partitioned: metric_frames on SQLite,
+    process_groups, and the rollup tiers (time_column "bucket_ms")."""
     deleted = 0
     for host_id in conn.execute(select(hosts.c.id)).scalars():
         deleted += conn.execute(
-            delete(metric_frames).where(
-                metric_frames.c.host_id == host_id, metric_frames.c.ts_ms < cutoff_ms
-            )
+            delete(table).where(table.c.host_id == host_id, table.c[time_column] < cutoff_ms)
         ).rowcount
     return deleted
 
@@ -127,6 +129,7 @@ class MaintenanceResult:
     dropped: tuple[str, ...]
     frames_deleted: int
     rollup_rows_deleted: int = 0
+    process_groups_deleted: int = 0
 
 
 class FramePartitions:
@@ -178,6 +181,6 @@ class FramePartitions:
                 if self.enabled:
                     dropped = drop_partitions_before(conn, cutoff)
                 else:
-                    deleted = delete_frames_before(conn, cutoff)
+                    deleted = delete_per_host_before(conn, metric_frames, cutoff)
             self._known -= {day for day in map(_day_of_name, dropped) if day is not None}
         return MaintenanceResult(tuple(created), tuple(dropped), deleted)

@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 import time
 import zlib
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
@@ -126,10 +124,6 @@ class RedisStream:
         self._lock = threading.Lock()  # guards the fields below; never held across I/O
         self._groups_ready = False
         self._closed = False
-        # Entries XREADGROUP handed to a consumer beyond what one read may return (the COUNT
-        # applies per shard). They are pending under that consumer, so if it dies they are
-        # reclaimed like any other.
-        self._buffered: dict[str, deque[StreamMessage]] = {}
         self._claim_cursor = ["0-0"] * shards
         self._next_sweep = 0.0  # monotonic; sweeping for idle entries on every read is waste
 
@@ -254,22 +248,14 @@ class RedisStream:
     # -- consume -----------------------------------------------------------------------------
     def read(self, consumer: str, max_count: int, block_seconds: float) -> list[StreamMessage]:
         with self._errors():
-            out = self._take_buffered(consumer, max_count)
-            if len(out) < max_count and self._sweep_due():
+            out: list[StreamMessage] = []
+            if self._sweep_due():
                 out += self._with_groups(lambda: self._reclaim(consumer, max_count - len(out)))
             if len(out) < max_count:
                 out += self._with_groups(lambda: self._read_new(consumer, max_count - len(out)))
             if not out and block_seconds > 0:
                 out = self._with_groups(lambda: self._read_new(consumer, max_count, block_seconds))
         return out
-
-    def _take_buffered(self, consumer: str, max_count: int) -> list[StreamMessage]:
-        with self._lock:
-            buffered = self._buffered.get(consumer)
-            out: list[StreamMessage] = []
-            while buffered and len(out) < max_count:
-                out.append(buffered.popleft())
-            return out
 
     def _sweep_due(self) -> bool:
         now = time.monotonic()
@@ -317,36 +303,41 @@ class RedisStream:
     def _read_new(
         self, consumer: str, wanted: int, block_seconds: float = 0.0
     ) -> list[StreamMessage]:
-        """New entries from every shard in one XREADGROUP, oldest first. COUNT applies per
-        shard, so up to shards-1 more than wanted can come back; those are kept for this
-        consumer's next read."""
+        """New entries from the shards in XREADGROUPs, oldest first, never more than wanted.
+        COUNT applies per shard, so each round asks at most `wanted - len(got)` in all (fewer
+        shards than that each get one); a shard that returned less than asked is drained for
+        this read. Extras delivered past `wanted` would wait for this consumer's next read
+        while another consumer takes newer entries of the same shard: one host's payloads
+        out of order (seen as a flaky contract test)."""
         got: list[StreamMessage] = []
         block_ms = max(1, int(block_seconds * 1000)) if block_seconds > 0 else None
-        while len(got) < wanted:
-            per_shard = math.ceil((wanted - len(got)) / self.shards)
+        candidates = list(range(self.shards))
+        while len(got) < wanted and candidates:
+            remaining = wanted - len(got)
+            asked = candidates[:remaining]
+            per_shard = remaining // len(asked)
             reply: Any = cast(
                 "Any",
                 self.client.xreadgroup(
                     self.group,
                     consumer,
-                    dict.fromkeys(self.keys, ">"),
+                    {self.keys[shard]: ">" for shard in asked},
                     count=per_shard,
                     block=block_ms,
                 )
                 or [],
             )
-            full = False
+            full: set[int] = set()
             for key, entries in reply.items() if isinstance(reply, dict) else reply:
                 shard = self.keys.index(_text(key))
-                full = full or len(entries) >= per_shard
+                if len(entries) >= per_shard:
+                    full.add(shard)
                 got += [self._message(shard, eid, fields, 1) for eid, fields in entries]
-            if not full or block_ms is not None:
+            if block_ms is not None:
                 break
+            # Shards not asked this round first, then those that may hold more.
+            candidates = [s for s in candidates if s not in asked] + [s for s in asked if s in full]
         got.sort(key=lambda m: (m.enqueued_at, m.id))
-        if len(got) > wanted:
-            with self._lock:
-                self._buffered.setdefault(consumer, deque()).extend(got[wanted:])
-            got = got[:wanted]
         return got
 
     def ack(self, ids: Sequence[str]) -> None:

@@ -4,6 +4,14 @@ means the payload is on disk, and a SIGKILL between enqueue and digest loses not
 Concurrent enqueues are group-committed: a writer thread drains everything waiting into one
 transaction and one fsync, then wakes every caller. At hundreds of payloads per second that is
 what makes FULL durability affordable.
+
+Backlog limit: when digest falls behind, the unacknowledged messages (and their bytes) would
+grow without bound on disk. At max_backlog messages or max_backlog_bytes body bytes, enqueue
+raises StreamBacklogFull instead (ingest answers 429 with Retry-After), as the Redis stream
+does. Both are counted in memory, from a count at open and every commit, ack and dead letter:
+this process is the stream's only writer (the server that owns data_dir), and a count(*) per
+enqueue would cost a scan of the table. Enqueues already waiting for the writer thread are
+not counted yet, so the limit can be passed by at most one group.
 """
 
 from __future__ import annotations
@@ -18,7 +26,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
-from fleetscope.stream.base import DeadLetter, NewMessage, StreamMessage, StreamUnavailable
+from fleetscope.stream.base import (
+    DeadLetter,
+    NewMessage,
+    StreamBacklogFull,
+    StreamMessage,
+    StreamUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +59,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 _MAX_GROUP = 512  # enqueue calls folded into one transaction at most
+_IDS_PER_STATEMENT = 500  # ids per DELETE ... IN (...): far below SQLite's parameter limit
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -58,11 +73,28 @@ def _connect(path: Path) -> sqlite3.Connection:
 class SQLiteStream:
     """See the module docstring. Every method raises StreamUnavailable, never sqlite3 errors."""
 
-    def __init__(self, path: Path, visibility_timeout_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        visibility_timeout_seconds: float = 60.0,
+        *,
+        max_backlog: int | None = None,
+        max_backlog_bytes: int | None = None,
+        retry_after_seconds: float = 10.0,
+    ) -> None:
+        """max_backlog, max_backlog_bytes: None for no limit (module docstring)."""
         self.path = path
         self.visibility_timeout = visibility_timeout_seconds
+        self.max_backlog = max_backlog
+        self.max_backlog_bytes = max_backlog_bytes
+        self.retry_after_seconds = retry_after_seconds
         self._conn = _connect(path)
         self._conn.executescript(_SCHEMA)
+        count, size = self._conn.execute(
+            "SELECT count(*), coalesce(sum(length(body)), 0) FROM messages"
+        ).fetchone()
+        self._backlog_lock = threading.Lock()
+        self._backlog = (int(count), int(size))  # unacknowledged messages, their body bytes
         self._lock = threading.Lock()  # one connection serves readers and ackers
         self._arrived = threading.Condition()
         self._pending: queue.Queue[tuple[Sequence[NewMessage], Future[list[str]]] | None] = (
@@ -77,9 +109,29 @@ class SQLiteStream:
     def enqueue(self, messages: Sequence[NewMessage]) -> list[str]:
         if self._closed:
             raise StreamUnavailable("the stream is closed")
+        self._check_backlog(messages)
         done: Future[list[str]] = Future()
         self._pending.put((messages, done))
         return done.result()
+
+    def _check_backlog(self, messages: Sequence[NewMessage]) -> None:
+        count, size = self._backlog
+        if self.max_backlog is not None and count + len(messages) > self.max_backlog:
+            raise StreamBacklogFull(
+                f"{count} messages wait for digest (limit {self.max_backlog})",
+                self.retry_after_seconds,
+            )
+        added = sum(len(m.body) for m in messages)
+        if self.max_backlog_bytes is not None and size + added > self.max_backlog_bytes:
+            raise StreamBacklogFull(
+                f"{size} bytes wait for digest (limit {self.max_backlog_bytes})",
+                self.retry_after_seconds,
+            )
+
+    def _count(self, messages: int, size: int) -> None:
+        with self._backlog_lock:
+            count, total = self._backlog
+            self._backlog = (count + messages, total + size)
 
     def _write_loop(self) -> None:
         while True:
@@ -115,6 +167,10 @@ class SQLiteStream:
                     ids.append(str(cursor.lastrowid))
                 results.append(ids)
             conn.execute("COMMIT")
+            self._count(
+                sum(len(ids) for ids in results),
+                sum(len(m.body) for messages, _ in group for m in messages),
+            )
         except sqlite3.Error as exc:
             if self._writer_conn.in_transaction:
                 self._writer_conn.execute("ROLLBACK")
@@ -172,8 +228,21 @@ class SQLiteStream:
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:
             return
+        keys = [int(i) for i in ids]
+        removed = size = 0
         with self._locked() as conn:
-            conn.executemany("DELETE FROM messages WHERE id = ?", [(int(i),) for i in ids])
+            conn.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(keys), _IDS_PER_STATEMENT):
+                chunk = keys[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                for (length,) in conn.execute(
+                    f"DELETE FROM messages WHERE id IN ({marks}) RETURNING length(body)",  # noqa: S608
+                    chunk,
+                ).fetchall():
+                    removed += 1
+                    size += length
+            conn.execute("COMMIT")
+        self._count(-removed, -size)
 
     def fail(self, message_id: str, error: str, max_attempts: int) -> bool:
         with self._locked() as conn:
@@ -198,6 +267,7 @@ class SQLiteStream:
                 )
             conn.execute("COMMIT")
         if dead:
+            self._count(-1, -len(row[2]))
             log.error(
                 "message %s dead-lettered after %d attempts: %s", message_id, max_attempts, error
             )
