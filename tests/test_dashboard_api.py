@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
+from pydantic import TypeAdapter
 from starlette.websockets import WebSocketDisconnect
 
 from fleetscope.model.payload import (
@@ -23,7 +25,7 @@ from fleetscope.model.payload import (
     Snapshot,
 )
 from fleetscope.query.fleet import status_of
-from fleetscope.web.api import SESSION_COOKIE
+from fleetscope.web.api import SESSION_COOKIE, FleetHostOut
 from tests.helpers import payload_json, snapshot
 from tests.server import ADMIN_PASSWORD, LiveServer, start_server
 
@@ -35,55 +37,54 @@ def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
 
 def full_snapshot(at: datetime, cpu: float) -> Snapshot:
     base = snapshot(at, cpu_percent=cpu, used=2e9)
-    return base.model_copy(
-        update={
-            "filesystem": FilesystemSection(
-                mounts=[
-                    FilesystemMount(
-                        device="/dev/sda1",
-                        mountpoint="/",
-                        fstype="ext4",
-                        readonly=False,
-                        size_bytes=100e9,
-                        used_bytes=60e9,
-                        free_bytes=40e9,
-                        avail_bytes=20e9,
-                    ),
-                    FilesystemMount(  # full by design: never the "fullest" filesystem
-                        device="/dev/loop0",
-                        mountpoint="/snap/core",
-                        fstype="squashfs",
-                        readonly=True,
-                        size_bytes=1e8,
-                        used_bytes=1e8,
-                        free_bytes=0,
-                        avail_bytes=0,
-                    ),
-                ]
-            ),
-            "network": NetworkSection(
-                interfaces=[
-                    NetworkInterface(
-                        device="eth0",
-                        receive_bytes_total=1e6,
-                        receive_packets_total=10,
-                        transmit_bytes_total=2e6,
-                        transmit_packets_total=20,
-                        receive_bytes_per_second=1000,
-                        transmit_bytes_per_second=500,
-                    ),
-                    NetworkInterface(
-                        device="lo",
-                        receive_bytes_total=1e6,
-                        receive_packets_total=10,
-                        transmit_bytes_total=1e6,
-                        transmit_packets_total=10,
-                        receive_bytes_per_second=99999,
-                        transmit_bytes_per_second=99999,
-                    ),
-                ]
-            ),
-        }
+    return replace(
+        base,
+        filesystem=FilesystemSection(
+            mounts=[
+                FilesystemMount(
+                    device="/dev/sda1",
+                    mountpoint="/",
+                    fstype="ext4",
+                    readonly=False,
+                    size_bytes=100e9,
+                    used_bytes=60e9,
+                    free_bytes=40e9,
+                    avail_bytes=20e9,
+                ),
+                FilesystemMount(  # full by design: never the "fullest" filesystem
+                    device="/dev/loop0",
+                    mountpoint="/snap/core",
+                    fstype="squashfs",
+                    readonly=True,
+                    size_bytes=1e8,
+                    used_bytes=1e8,
+                    free_bytes=0,
+                    avail_bytes=0,
+                ),
+            ]
+        ),
+        network=NetworkSection(
+            interfaces=[
+                NetworkInterface(
+                    device="eth0",
+                    receive_bytes_total=1e6,
+                    receive_packets_total=10,
+                    transmit_bytes_total=2e6,
+                    transmit_packets_total=20,
+                    receive_bytes_per_second=1000,
+                    transmit_bytes_per_second=500,
+                ),
+                NetworkInterface(
+                    device="lo",
+                    receive_bytes_total=1e6,
+                    receive_packets_total=10,
+                    transmit_bytes_total=1e6,
+                    transmit_packets_total=10,
+                    receive_bytes_per_second=99999,
+                    transmit_bytes_per_second=99999,
+                ),
+            ]
+        ),
     )
 
 
@@ -143,6 +144,32 @@ def test_fleet_overview_status_and_headline(live: LiveServer) -> None:
     }
     assert fresh["spark"]["cpu_percent"] == [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
     assert old["latest"]["disk_percent"] is None  # no filesystem data: absent, not 0
+
+
+def test_fleet_json_is_the_documented_model_and_follows_new_samples(live: LiveServer) -> None:
+    """GET /api/v1/fleet writes its JSON itself (web/fleetjson.py): it must still be exactly
+    FleetHostOut, and a cached sparkline must give way when the host sends a new sample."""
+    t = now()
+    send(live, "json-host", [full_snapshot(t - timedelta(seconds=20), 10)])
+    live.wait_digested()
+    headers = live.user_headers()
+    first = live.client.get("/api/v1/fleet", headers=headers)
+    assert first.headers["content-type"] == "application/json"
+    [host] = TypeAdapter(list[FleetHostOut]).validate_json(first.content)
+    assert host.spark.cpu_percent == [10.0] and host.last_seen == t - timedelta(seconds=20)
+    assert first.json()[0]["last_seen"] == (t - timedelta(seconds=20)).isoformat().replace(
+        "+00:00", "Z"
+    )
+    again = live.client.get("/api/v1/fleet", headers=headers)
+    assert again.content == first.content
+    send(live, "json-host", [full_snapshot(t - timedelta(seconds=10), 20)])
+    live.wait_digested()
+    [moved] = live.client.get("/api/v1/fleet", headers=headers).json()
+    assert moved["spark"]["cpu_percent"] == [10.0, 20.0]
+    assert moved["latest"]["cpu_percent"] == 20.0
+    schema = live.client.get("/openapi.json").json()
+    answer = schema["paths"]["/api/v1/fleet"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"]["items"]["$ref"].endswith("FleetHostOut")
 
 
 def test_status_thresholds() -> None:

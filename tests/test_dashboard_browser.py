@@ -20,8 +20,20 @@ from typing import Any
 
 import httpx
 import pytest
+from msgspec.structs import replace
 
-from fleetscope.model.payload import AgentInfo, HostIdentity, Payload
+from fleetscope.model.payload import (
+    AgentInfo,
+    BatteryInventory,
+    CpuInventory,
+    DmiInventory,
+    DriveInventory,
+    GpuInventory,
+    HostIdentity,
+    InventorySection,
+    OsInventory,
+    Payload,
+)
 from tests.conftest import require
 from tests.helpers import free_port, payload_json, snapshot
 from tests.processes import credentials, running, wait_ready
@@ -41,7 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1366, "height": 768}
-FED_HOSTS = ("db-1", "web-1", "web-2", "cache-1")
+FED_HOSTS = ("db-1", "web-1", "web-2", "laptop-1", "cache-1")
 
 
 def feed(base: str, key: str, host: str, snapshots: list[Any]) -> None:
@@ -73,6 +85,49 @@ def history(host_index: int, now: datetime) -> list[Any]:
             else full_snapshot(at, round(cpu, 1))
         )
     return out
+
+
+def audit(host: str, battery: bool) -> InventorySection:
+    """An inventory audit; the laptop has a battery and a GPU, the server neither."""
+    return InventorySection(
+        content_sha256=f"{len(host):064x}",
+        agent_version="test",
+        hostname=host,
+        os=OsInventory(
+            pretty_name="Debian GNU/Linux 12 (bookworm)",
+            kernel="6.1.0-26-amd64",
+            architecture="x86_64",
+        ),
+        cpu=CpuInventory(model="Intel(R) Core(TM) i7-1185G7 @ 3.00GHz", cores=4, threads=8),
+        memory_total_bytes=16 * 2**30,
+        dmi=DmiInventory(
+            system_vendor="LENOVO",
+            product_name="20XW0055GE",
+            product_version="ThinkPad X1 Carbon Gen 9",
+        ),
+        drives=[
+            DriveInventory(
+                name="nvme0n1",
+                model="SAMSUNG MZVL2512HCJQ",
+                size_bytes=512e9,
+                rotational=False,
+                removable=False,
+            )
+        ],
+        gpus=[
+            GpuInventory(
+                pci_address="0000:00:02.0",
+                vendor_id="0x8086",
+                device_id="0x9a49",
+                class_id="0x030000",
+            )
+        ]
+        if battery
+        else [],
+        battery=BatteryInventory(percent=83.0, plugged=False, seconds_left=11_400)
+        if battery
+        else None,
+    )
 
 
 @pytest.fixture
@@ -113,6 +168,9 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         now = datetime.now(UTC)
         for index, host in enumerate(FED_HOSTS):
             feed(base, key, host, history(index, now))
+        for host, battery in (("laptop-1", True), ("web-1", False)):
+            inventory = replace(full_snapshot(now, 20.0), inventory=audit(host, battery))
+            feed(base, key, host, [inventory])
 
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
@@ -176,6 +234,27 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         page.click("#ranges button[data-range='3600']")
         page.wait_for_timeout(300)
         screenshot(page, "host.png")
+
+        # Inventory cards: battery, GPU and system for the laptop; the server's audit has no
+        # battery and no GPU, so it gets the system card alone; db-1 sent no audit (above).
+        page.goto(base + "/")
+        page.click("#hosts a:text-is('laptop-1')")
+        page.wait_for_selector('[data-testid="battery-value"]')
+        assert page.locator('[data-testid="battery-value"]').inner_text() == "83%"
+        battery = page.locator('article[data-card="battery"]').inner_text()
+        assert "on battery" in battery and "3 h 10 min" in battery
+        assert "Intel 0x9a49" in page.locator('article[data-card="gpu"]').inner_text()
+        system = page.locator('article[data-card="inventory"]').inner_text()
+        assert "Debian GNU/Linux 12" in system and "SAMSUNG MZVL2512HCJQ" in system
+        page.wait_for_selector("#chart-cpu canvas")
+        page.locator('article[data-card="inventory"]').scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        screenshot(page, "host-inventory.png")
+        page.goto(base + "/")
+        page.click("#hosts a:text-is('web-1')")
+        page.wait_for_selector('article[data-card="inventory"]')
+        cards = page.locator("article.card").evaluate_all("els => els.map(e => e.dataset.card)")
+        assert "battery" not in cards and "gpu" not in cards, cards
 
         # The machine's own agent shows up too, with its real sections.
         page.goto(base + "/")

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
-from pydantic import ValidationError
 
 from fleetscope.model.csvexport import CsvPoint, csv_lines, payload_points
-from fleetscope.model.payload import Payload
+from fleetscope.model.payload import PayloadError, decode_payload
 
 
 class ExportError(Exception):
@@ -30,13 +29,10 @@ def collection_points(path: Path, metrics: frozenset[str] | None) -> Iterator[Cs
                 if not line.strip():
                     continue
                 try:
-                    payload = Payload.model_validate_json(line)
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    where = ".".join(str(p) for p in first["loc"])
+                    payload = decode_payload(line)
+                except PayloadError as exc:
                     raise ExportError(
-                        f"{path}:{number}: not a fleetscope payload ({where}: {first['msg']}): "
-                        f"{line[:80]!r}"
+                        f"{path}:{number}: not a fleetscope payload ({exc}): {line[:80]!r}"
                     ) from exc
                 yield from payload_points(payload, metrics)
     except OSError as exc:

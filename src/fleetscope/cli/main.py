@@ -17,15 +17,16 @@ from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
+    SettingsStruct,
     check_environment,
     foreign_variables,
+    setting_description,
 )
 
 app = typer.Typer(
@@ -113,13 +114,8 @@ def _load(cls: type[S], config: Path | None, **overrides: Any) -> S:
     try:
         check_environment([ServerSettings, AgentSettings], EXPORT_ENV)
         return cls.load(config, **overrides)
-    except ConfigError as exc:
+    except ConfigError as exc:  # names the setting and the file, variable or option
         typer.echo(f"fleetscope: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        source = f" (from {config}, FLEETSCOPE_* variables or options)" if config else ""
-        typer.echo(f"fleetscope: invalid settings{source}:\n" + "\n".join(lines), err=True)
         raise typer.Exit(2) from exc
 
 
@@ -202,6 +198,23 @@ def _sink(settings: AgentSettings) -> Any:
         )
         raise typer.Exit(2)
     return _uploader(settings, settings.api_key.get_secret_value(), str(settings.server_url))
+
+
+def _snapshot_json(snapshot: Any, indent: int | None = None) -> str:
+    """A snapshot's wire JSON without the absent (None) fields, for people to read."""
+    from fleetscope.model.payload import to_builtins
+
+    def present(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: present(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [present(v) for v in value]
+        return value
+
+    separators = None if indent else (",", ":")
+    return json.dumps(
+        present(to_builtins(snapshot)), indent=indent, separators=separators, ensure_ascii=False
+    )
 
 
 def _on_signals(handler: Any) -> None:
@@ -411,12 +424,12 @@ def collect(
     runner = _runner(settings)
     try:
         if once:
-            typer.echo(runner.collect().model_dump_json(indent=2, exclude_none=True))
+            typer.echo(_snapshot_json(runner.collect(), indent=2))
             return
         stop = threading.Event()
         _on_signals(lambda _sig, _frame: stop.set())
         while not stop.is_set():
-            typer.echo(runner.collect().model_dump_json(exclude_none=True))
+            typer.echo(_snapshot_json(runner.collect()))
             stop.wait(settings.interval_seconds)
     finally:
         runner.close()
@@ -710,27 +723,31 @@ def config_cmd(
     if not sample:
         typer.echo("use: fleetscope config --sample > fleetscope.toml", err=True)
         raise typer.Exit(2)
+    import msgspec
+
     from fleetscope.cli.settings import ServerSettings
 
     typer.echo(SAMPLE_CONFIG_HEADER)
     for cls in (ServerSettings, AgentSettings):
         typer.echo(f"[{cls.TOML_TABLE}]")
-        tables: dict[str, BaseModel] = {}
-        for name, field in cls.model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            if isinstance(default, BaseModel):  # a collector's settings: its own table
-                tables[name] = default
+        tables: dict[str, SettingsStruct] = {}
+        for field in msgspec.structs.fields(cls):
+            factory = field.default_factory
+            default = field.default if factory is msgspec.NODEFAULT else factory()
+            if isinstance(default, SettingsStruct):  # a collector's settings: its own table
+                tables[field.name] = default
                 continue
-            _sample_key(name, field.description, default)
+            _sample_key(field.name, setting_description(field.type), default)
         typer.echo("")
         for table, model in tables.items():
             typer.echo(f"[{cls.TOML_TABLE}.{table}]")
             example = SAMPLE_SUBTABLES.get(table, "")
             if example:
                 typer.echo(example)
-            for name, value in model:
-                if f"# {name} =" not in example:  # the example shows it already
-                    _sample_key(name, type(model).model_fields[name].description, value)
+            for field in msgspec.structs.fields(model):
+                if f"# {field.name} =" not in example:  # the example shows it already
+                    value = getattr(model, field.name)
+                    _sample_key(field.name, setting_description(field.type), value)
             typer.echo("")
 
 

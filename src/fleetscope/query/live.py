@@ -1,21 +1,25 @@
 """The live feed: digest publishes the points it has just committed, WebSocket clients receive
-them. An in-process hub: subscribe/publish, thread-safe, one bounded queue per subscriber.
+them. A hub per server process: subscribe/publish, thread-safe, one bounded queue per subscriber.
 
-Digest runs in a thread of the server process (the embedded layout), so the hub can be a plain
-object that the composition root hands to both. With `fleetscope worker` processes digesting
-from Redis, the points are committed in another process and this hub never hears of them: that
-layout needs a shared channel (Redis pub/sub on the same Redis) feeding each server's hub. Not
-built yet; the dashboard then shows the data on reload, not live.
+Two layouts feed it:
+* embedded: digest runs in a thread of the server process, and its on_written listener is
+  LiveHub.publish_written;
+* workers: `fleetscope worker` processes commit elsewhere. Each worker's on_written is a
+  LiveRelay, which sends the points it wrote as one JSON message over the stream's Redis
+  (stream/notify.py, pub/sub); each server subscribes and LiveRelay.deliver hands them to its
+  hub. The points travel, not only host ids, so no server reads the database per commit.
 
 A slow subscriber never slows digest: its queue keeps the newest `queue_size` points and counts
 what it dropped, so the client can refetch."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fleetscope.query.fleet import Headline, HeadlinePlan
 from fleetscope.store.writer import BatchRows, WriteResult
@@ -80,7 +84,7 @@ class LiveHub:
         self.queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
-        self._plans: dict[tuple[str, ...], HeadlinePlan] = {}
+        self._points = WrittenPoints()
 
     def subscribe(
         self, tenant_id: int, host_id: int | None, wake: Callable[[], None]
@@ -114,8 +118,18 @@ class LiveHub:
 
     def publish_written(self, batches: Sequence[BatchRows], result: WriteResult) -> None:
         """Digest's on_written listener: the headline values of each newly written batch."""
-        if not self.subscriber_count:
-            return
+        if self.subscriber_count:
+            self.publish(self._points.of(batches, result))
+
+
+class WrittenPoints:
+    """The live points of what digest just wrote: the headline values of each newly written
+    batch's last MAX_POINTS_PER_BATCH frames."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, ...], HeadlinePlan] = {}
+
+    def of(self, batches: Sequence[BatchRows], result: WriteResult) -> list[LivePoint]:
         points = []
         for batch, host_id in zip(batches, result.host_ids, strict=False):
             if host_id is None:
@@ -136,4 +150,69 @@ class LiveHub:
                         plan.headline(raw),
                     )
                 )
-        self.publish(points)
+        return points
+
+
+_FIELDS = ("cpu_percent", "memory_percent", "disk_percent", "network_bytes_per_second")
+
+
+def encode_points(points: Sequence[LivePoint]) -> bytes:
+    """One message of the workers' channel: a JSON list of [tenant, host id, host name, t,
+    cpu, memory, disk, network]."""
+    return json.dumps(
+        [
+            [p.tenant_id, p.host_id, p.host_name, p.ts, *(getattr(p.values, f) for f in _FIELDS)]
+            for p in points
+        ],
+        separators=(",", ":"),
+    ).encode()
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def decode_points(message: bytes) -> list[LivePoint]:
+    """The inverse of encode_points; ValueError names what is wrong with a bad message."""
+    try:
+        rows = json.loads(message)
+        return [
+            LivePoint(
+                int(tenant),
+                int(host_id),
+                str(name),
+                float(ts),
+                Headline(*(_number(v) for v in values)),
+            )
+            for tenant, host_id, name, ts, *values in rows
+            if len(values) == len(_FIELDS)
+        ]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad live message {message[:80]!r}: {exc}") from exc
+
+
+class LiveRelay:
+    """The live feed across processes. A worker's digest calls on_written after each commit,
+    which sends the points with `send` (RedisNotifier.publish); a server passes `deliver` to
+    RedisNotifier.subscribe, which hands the points it receives to its hub."""
+
+    def __init__(self, send: Callable[[bytes], object] | None = None, hub: LiveHub | None = None):
+        self._send = send
+        self._hub = hub
+        self._points = WrittenPoints()
+
+    def on_written(self, batches: Sequence[BatchRows], result: WriteResult) -> None:
+        if self._send is None:
+            raise RuntimeError("this relay only delivers (no send given)")
+        points = self._points.of(batches, result)
+        if points:
+            self._send(encode_points(points))
+
+    def deliver(self, message: bytes) -> None:
+        if self._hub is None:
+            raise RuntimeError("this relay only sends (no hub given)")
+        self._hub.publish(decode_points(message))

@@ -30,6 +30,7 @@ from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries, Series
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
+from fleetscope.web.fleetjson import FleetJson
 
 # The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
 # WebSocket authenticate without script access to the token. API clients send it as Bearer.
@@ -364,27 +365,18 @@ def build_router(services: ReadServices) -> APIRouter:
             services.auth.logout(found[1])
         response.delete_cookie(SESSION_COOKIE, path="/")
 
-    @router.get("/fleet", tags=["hosts"], summary="Every host: status, latest values, sparklines")
-    def fleet(user: User) -> list[FleetHostOut]:
-        return [
-            FleetHostOut(
-                id=h.id,
-                name=h.name,
-                machine_id=h.machine_id,
-                agent_version=h.agent_version,
-                last_seen=h.last_seen,
-                status=h.status,
-                interval_seconds=h.interval_seconds,
-                latest=None if h.latest is None else HeadlineOut.of(h.latest),
-                spark=SparkOut(
-                    t=[t for t, _ in h.spark],
-                    cpu_percent=[v.cpu_percent for _, v in h.spark],
-                    memory_percent=[v.memory_percent for _, v in h.spark],
-                    disk_percent=[v.disk_percent for _, v in h.spark],
-                ),
-            )
-            for h in services.fleet.overview(user.tenant_id, services.now_ms())
-        ]
+    fleet_json = FleetJson()
+
+    @router.get(
+        "/fleet",
+        tags=["hosts"],
+        summary="Every host: status, latest values, sparklines",
+        response_model=list[FleetHostOut],
+    )
+    def fleet(user: User) -> Response:
+        # Written by FleetJson, not through FleetHostOut models: see web/fleetjson.py.
+        found = services.fleet.overview(user.tenant_id, services.now_ms())
+        return Response(fleet_json.render(found), media_type="application/json")
 
     @router.get("/hosts/{host_id}", tags=["hosts"], response_model_exclude_unset=True)
     def host_detail(host_id: int, user: User) -> HostDetailOut:

@@ -59,7 +59,65 @@
         v.speed_bits_per_second == null ? "–" : (v.speed_bits_per_second / 1e6).toFixed(0) + " Mb/s"]);
       html.push(`<article class="card" data-card="network"><h2>Network</h2>${table(["Interface", "Receive", "Transmit", "Link", "Speed"], rows)}</article>`);
     }
+    html.push(...inventoryCards(d.inventory));
     cards.innerHTML = html.join("") || `<p class="muted">No samples from this host yet.</p>`;
+  }
+
+  const text = (v) => (v == null || v === "" ? "" : FS.esc(v));
+  const join = (...parts) => parts.filter((p) => p != null && p !== "").map(FS.esc).join(" ");
+
+  function duration(seconds) {
+    if (seconds == null) return "";
+    const minutes = Math.round(seconds / 60);
+    return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+  }
+
+  // Battery state from the audit: plugged in and below 100 % is charging.
+  function batteryState(b) {
+    if (b.plugged == null) return "";
+    if (!b.plugged) return "on battery";
+    return b.percent != null && b.percent >= 99.5 ? "full, on AC power" : "charging";
+  }
+
+  const GPU_VENDORS = { "0x10de": "NVIDIA", "0x1002": "AMD", "0x8086": "Intel" };
+
+  // Cards from the latest inventory audit (GET /api/v1/hosts/{id} → inventory.audit): battery,
+  // GPUs and the system summary, each only when the audit has that part.
+  function inventoryCards(inventory) {
+    const a = inventory && inventory.audit;
+    if (!a) return [];
+    const out = [];
+    const b = a.battery;
+    if (b && (b.percent != null || b.plugged != null)) {
+      out.push(`<article class="card" data-card="battery"><h2>Battery <span class="big" data-testid="battery-value">${b.percent == null ? "–" : b.percent.toFixed(0) + "%"}</span></h2>
+        ${b.percent == null ? "" : `<div class="metric"><div class="bar${b.percent < 15 ? " hot" : ""}"><span style="width:${Math.min(100, b.percent).toFixed(1)}%"></span></div></div>`}
+        ${kv([["state", batteryState(b)], ["time left", duration(b.seconds_left)]])}</article>`);
+    }
+    if (a.gpus && a.gpus.length) {
+      const rows = a.gpus.map((g) => [
+        text(g.name) || join(GPU_VENDORS[g.vendor_id] || g.vendor_id, g.device_id) || "–",
+        text(g.pci_address) || "–", g.memory_total_bytes == null ? "–" : FS.bytes(g.memory_total_bytes),
+        text(g.driver_version) || "–"]);
+      out.push(`<article class="card" data-card="gpu"><h2>GPU</h2>${table(["GPU", "PCI", "Memory", "Driver"], rows)}</article>`);
+    }
+    const os = a.os || {}, cpu = a.cpu || {}, dmi = a.dmi || {};
+    const modules = (a.memory_modules || []).filter((m) => m.size_bytes);
+    const cores = [cpu.cores != null ? `${cpu.cores} cores` : "", cpu.threads != null ? `${cpu.threads} threads` : ""].filter(Boolean).join(" / ");
+    const pairs = [
+      ["OS", text(os.pretty_name) || join(os.name, os.version)],
+      ["kernel", join(os.kernel, os.architecture)],
+      ["CPU", [text(cpu.model), cores].filter(Boolean).join(" · ")],
+      ["memory", [a.memory_total_bytes == null ? "" : FS.bytes(a.memory_total_bytes),
+        modules.length ? `${modules.length} modules${modules[0].type ? " " + FS.esc(modules[0].type) : ""}` : ""].filter(Boolean).join(" · ")],
+      ["machine", join(dmi.system_vendor, dmi.product_name, dmi.product_version)],
+      ["BIOS", join(dmi.bios_vendor, dmi.bios_version, dmi.bios_date)],
+    ];
+    const drives = (a.drives || []).map((d) => [
+      text(d.name), text(d.model) || "–", d.size_bytes == null ? "–" : FS.bytes(d.size_bytes),
+      d.removable ? "removable" : d.rotational == null ? "–" : d.rotational ? "HDD" : "SSD"]);
+    out.push(`<article class="card" data-card="inventory"><h2>System <span class="muted small">audited ${FS.ago(Date.parse(inventory.updated_at) / 1000)}</span></h2>
+      ${kv(pairs)}${drives.length ? table(["Drive", "Model", "Size", "Type"], drives) : ""}</article>`);
+    return out;
   }
 
   function makeChart(key, label, color) {
