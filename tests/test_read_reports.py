@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from msgspec.structs import replace
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -61,20 +62,19 @@ def group(name: str, cpu: float, resident: float) -> ProcessGroup:
 def with_processes(hostname: str = "web-1") -> Payload:
     p = payload(4, hostname=hostname, machine_id=f"m-{hostname}", start=T0)
     shots = [
-        s.model_copy(
-            update={
-                "processes": ProcessesSection(
-                    count=3,
-                    groups=[
-                        group("app", APP_CPU[i], APP_MEMORY[i]),
-                        group("cron", 1.0 + i, 9e8),  # 1 s each 10 s, the most memory
-                    ],
-                )
-            }
+        replace(
+            s,
+            processes=ProcessesSection(
+                count=3,
+                groups=[
+                    group("app", APP_CPU[i], APP_MEMORY[i]),
+                    group("cron", 1.0 + i, 9e8),  # 1 s each 10 s, the most memory
+                ],
+            ),
         )
         for i, s in enumerate(p.snapshots)
     ]
-    return p.model_copy(update={"snapshots": shots})
+    return replace(p, snapshots=shots)
 
 
 def test_cpu_is_summed_with_lag_across_a_counter_reset(engine: Engine) -> None:
@@ -168,9 +168,7 @@ def audit(kernel: str) -> InventorySection:
 
 def with_audit(at: datetime, section: InventorySection) -> Payload:
     p = payload(1, start=at)
-    return p.model_copy(
-        update={"snapshots": [p.snapshots[0].model_copy(update={"inventory": section})]}
-    )
+    return replace(p, snapshots=[replace(p.snapshots[0], inventory=section)])
 
 
 def test_host_detail_inventory_and_history(live: LiveServer) -> None:
@@ -346,7 +344,10 @@ def test_export_csv_command_against_a_running_server(tmp_path: Path) -> None:
             time.sleep(0.1)
         out = tmp_path / "server.csv"
         args = ["export", "csv", "--server", base, "--device", "web-1", "--start"]
-        args += [T0.isoformat(), "--metrics", "cpu_utilization_percent", "--output", str(out)]
+        # An explicit end: "now" would make the range (and so the tier read) depend on the clock;
+        # past 6 hours after T0 the export is answered from the 1-minute tier.
+        args += [T0.isoformat(), "--end", (T0 + timedelta(minutes=1)).isoformat()]
+        args += ["--metrics", "cpu_utilization_percent", "--output", str(out)]
         done = subprocess.run(
             [*FLEETSCOPE, *args],
             env={**os.environ, "FLEETSCOPE_PASSWORD": "pw"},
