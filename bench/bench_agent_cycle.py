@@ -5,7 +5,7 @@ with it (with the process count), then the CPU node_exporter (default collectors
 scrape in the same run, paced the same way, and our ratio to it.
 
     .venv/bin/python bench/bench_agent_cycle.py [--cycles 200] [--pace 0.25] [--scrapes 120]
-        [--spawn N]
+        [--spawn N] [--without-tcp-states]
 
 --spawn N starts N idle `sleep` children first (stopped by PID at the end), to time the
 process scan at a higher process count than the machine has.
@@ -25,19 +25,24 @@ import statistics
 import subprocess
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from fleetscope.agent.collectors.base import CollectorContext
+from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import select_collectors
 from fleetscope.agent.runner import CollectorRunner
+from fleetscope.model.settings import SettingsStruct
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def measure(names: list[str], cycles: int, pace: float) -> tuple[list[float], int]:
-    context = CollectorContext(ProcFS("/proc"), SysFS("/sys"), Path("/"))
+def measure(
+    names: list[str], cycles: int, pace: float, settings: Mapping[str, SettingsStruct] | None = None
+) -> tuple[list[float], int]:
+    context = CollectorContext(ProcFS("/proc"), SysFS("/sys"), Path("/"), settings=settings or {})
     runner = CollectorRunner(select_collectors(names), context)
     for _ in range(5):  # warm-up: first cycles import and cache
         runner.collect()
@@ -115,6 +120,12 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=0.25, help="seconds between cycles/scrapes")
     parser.add_argument("--scrapes", type=int, default=120)
     parser.add_argument("--spawn", type=int, default=0, help="idle child processes to add")
+    parser.add_argument(
+        "--without-tcp-states",
+        action="store_true",
+        help="also time the cycle without processes with the network collector's tcp_states "
+        "off (no netlink dump; node_exporter's tcpstat collector is off by default too)",
+    )
     args = parser.parse_args()
     children = [
         subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL) for _ in range(args.spawn)
@@ -134,6 +145,10 @@ def run(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; pace {args.pace:g} s")
     costs, _ = measure(light, args.cycles, args.pace)
     print(f"fleetscope cycle without processes ({', '.join(light)}): {summary(costs)}")
+    if args.without_tcp_states:
+        settings = {"network": NetworkSettings(tcp_states=False)}
+        no_tcp, _ = measure(light, args.cycles, args.pace, settings)
+        print(f"fleetscope cycle without processes, tcp_states off: {summary(no_tcp)}")
     with_procs, count = measure(defaults, args.cycles, args.pace)
     print(f"fleetscope cycle with processes ({count} processes): {summary(with_procs)}")
     reference = node_exporter_cpu_per_scrape(args.scrapes, args.pace)
@@ -143,6 +158,7 @@ def run(args: argparse.Namespace) -> None:
             f"ratio fleetscope/node_exporter: {ours / reference:.2f} without processes, "
             f"{statistics.median(with_procs) / reference:.2f} with processes"
         )
+    print(f"load at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from fleetscope.agent.processes.groups import ProcessGrouper
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.agent.processes.tracker import GroupTracker
 from fleetscope.agent.processes.users import UsernameCache
+from fleetscope.model.settings import settings_from
 
 EXPORTER = "prometheus-process-exporter"
 RULES = {"process_names": [{"name": "{{.Comm}}", "cmdline": [".+"]}]}
@@ -46,7 +47,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_ours(runs: int, procfs: ProcFS) -> tuple[list[float], int, int]:
-    tracker = GroupTracker(ProcessGrouper(ProcessGroupsSettings.model_validate(RULES)))
+    tracker = GroupTracker(ProcessGrouper(settings_from(ProcessGroupsSettings, RULES)))
     usernames = UsernameCache()
     times: list[float] = []
     procs = groups = 0

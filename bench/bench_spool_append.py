@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleetscope.agent.spool import SpoolLimits, SQLiteSpool
 from fleetscope.agent.spool.sqlite import Synchronous
+from fleetscope.model.payload import encode
 from spool_common import real_snapshot
 
 
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=300)
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
-    body = real_snapshot().model_dump_json().encode()
+    body = encode(real_snapshot())
     print(f"snapshot: {len(body)} bytes of JSON; {args.appends} appends per mode")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for mode in ("FULL", "NORMAL", "FULL", "NORMAL"):  # twice, to see the noise

@@ -29,11 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from msgspec.structs import replace
+
 from fleetscope.agent.http import StdlibTransport
 from fleetscope.agent.service import AgentService
 from fleetscope.agent.spool import SpoolLimits, SQLiteSpool
 from fleetscope.agent.uploader import Uploader
-from fleetscope.model.payload import HostIdentity
+from fleetscope.model.payload import HostIdentity, encode
 from spool_common import real_snapshot
 
 INTERVAL = timedelta(seconds=10)
@@ -66,7 +68,7 @@ def fill(path: Path, snapshots: int) -> int:
     size = 0
     for i in range(snapshots):
         at = start + i * INTERVAL
-        body = snapshot.model_copy(update={"timestamp": at}).model_dump_json().encode()
+        body = encode(replace(snapshot, timestamp=at))
         spool.append(at.timestamp(), body)
         size += len(body)
     spool.close()

@@ -4,8 +4,12 @@
 Payloads are built from a real snapshot (`fleetscope collect --once` on this machine, or
 --snapshot FILE): its ~200 metric values (cpu, memory, network, disk, filesystem) and its 20
 largest process groups; each host gets its own identity and scaled values, and each send its own
-batch id, timestamp and varied gauges. One snapshot per payload, zstd-compressed, with the
-agent's headers, over keep-alive connections (httpx, async, bounded concurrency).
+batch id, timestamp and varied gauges. As the agent does, only a host's first payload carries
+the inventory audit (the agent sends it again only when it changes). One snapshot per payload,
+zstd-compressed, with the agent's headers, over keep-alive HTTP/1.1 connections (asyncio
+streams, bounded concurrency). Not httpx: profiled under this load its connection pool cost
+the generator about as much CPU per request as the server spent ingesting it, and the
+generator shares the machine's two cores with the server it measures.
 
     python bench/fleet_simulator.py --embedded --duration 60            # 1,000 hosts / 10 s
     python bench/fleet_simulator.py --embedded --duration 60 --rate 10  # the same hosts, 10x
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import zstandard
@@ -87,26 +93,34 @@ GAUGE = re.compile(rb'"(utilization_percent|used_bytes|resident_bytes|load1)": ?
 
 @dataclass
 class Fleet:
-    """Per-host payload templates: JSON bytes with __TS__/__BID__ holes and gauges to vary."""
+    """Per-host payload templates: JSON bytes with __TS__/__BID__ holes and gauges to vary;
+    `first` also carries the inventory, for each host's first payload."""
 
     templates: list[bytes]
     samples_per_payload: int
     values_per_payload: int
     groups_per_payload: int
+    first: list[bytes] = field(default_factory=list)
+    sent: set[int] = field(default_factory=set)
 
     @classmethod
     def build(cls, snap: dict[str, Any], hosts: int, seed: int = 1) -> Fleet:
         rng = random.Random(seed)
         processes = snap.get("processes", {})
-        samples = count_values({k: v for k, v in snap.items() if k != "processes"})
+        # The inventory's numbers (disk sizes, CPU counts) are not metric samples.
+        samples = count_values(
+            {k: v for k, v in snap.items() if k not in {"processes", "inventory"}}
+        )
         samples -= count_values(snap.get("agent", {})) + count_values(snap.get("collectors", []))
-        templates = []
+        templates, first = [], []
         for host in range(hosts):
             s = json.loads(json.dumps(snap))
             scale = rng.uniform(0.5, 1.5)
             for section in ("memory", "cpu"):
                 for key, value in list(s.get(section, {}).items()):
-                    if isinstance(value, float) and key != "utilization_percent":
+                    # Whole numbers count too: the agent writes 8e9 bytes as 8000000000.
+                    number = isinstance(value, int | float) and not isinstance(value, bool)
+                    if number and key != "utilization_percent":
                         s[section][key] = value * scale
             s["timestamp"] = "__TS__"
             body = {
@@ -116,17 +130,24 @@ class Fleet:
                 "host": {"machine_id": f"sim-{host:06d}", "hostname": f"sim-host-{host:05d}"},
                 "snapshots": [s],
             }
+            first.append(json.dumps(body, separators=(",", ":")).encode())
+            s.pop("inventory", None)
             templates.append(json.dumps(body, separators=(",", ":")).encode())
         return cls(
             templates,
             samples,
-            count_values(snap) - count_values(snap.get("agent", {})),
+            count_values(snap)
+            - count_values(snap.get("agent", {}))
+            - count_values(snap.get("inventory", {})),
             len(processes.get("groups", [])),
+            first,
         )
 
-    def body(self, host: int, rng: random.Random) -> bytes:
-        raw = self.templates[host]
-        now = datetime.now(UTC).isoformat().encode()
+    def body(self, host: int, rng: random.Random, at: datetime | None = None) -> bytes:
+        """One payload of this host at `at` (default: now), with a new batch id."""
+        raw = self.templates[host] if host in self.sent else self.first[host]
+        self.sent.add(host)
+        now = (at or datetime.now(UTC)).isoformat().encode()
         raw = raw.replace(b'"__TS__"', b'"' + now + b'"', 1)
         raw = raw.replace(b'"__BID__"', b'"' + str(uuid.uuid4()).encode() + b'"', 1)
 
@@ -147,35 +168,87 @@ class Results:
     accepted: int = 0
     behind_max: float = 0.0
     bytes_sent: int = 0
+    server_cpu: float | None = None  # CPU seconds of the fleetscope processes while measured
+    generator_cpu: float = 0.0  # this process's
+    cpu_at_end: float = 0.0  # the fleetscope processes' CPU seconds when the load stopped
+    drained_cpu: float | None = None  # server_cpu plus what digesting the backlog took
 
 
-async def send(
-    client: httpx.AsyncClient,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-    *,
-    results: Results,
-    measuring: bool,
-) -> None:
+def cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU of these processes (all their threads), from /proc/PID/stat."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a POST written whole, the answer read by its
+    Content-Length (the server's JSON answers carry one). Reconnects after an error."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        ).encode()
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, body: bytes, timeout: float = 30.0) -> int:
+        try:
+            return await asyncio.wait_for(self._post(body), timeout)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            await self.close()
+            raise
+
+    async def _post(self, body: bytes) -> int:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        writer.write(self.head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"connection" and value.strip().lower() == b"close":
+                self.streams = None
+        await reader.readexactly(length)
+        if self.streams is None:
+            writer.close()
+        return status
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def send(connection: Connection, body: bytes, *, results: Results, measuring: bool) -> None:
     started = time.perf_counter()
     try:
-        response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError:
+        status = await connection.post(body)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
         if measuring:
             results.errors += 1
         return
     if not measuring:
         return
     results.latencies.append(time.perf_counter() - started)
-    results.statuses[response.status_code] = results.statuses.get(response.status_code, 0) + 1
-    if 200 <= response.status_code < 300:
+    results.statuses[status] = results.statuses.get(status, 0) + 1
+    if 200 <= status < 300:
         results.accepted += 1
         results.bytes_sent += len(body)
 
 
 async def run_load(
-    args: argparse.Namespace, fleet: Fleet, urls: list[str], api_key: str
+    args: argparse.Namespace, fleet: Fleet, urls: list[str], api_key: str, pids: list[int]
 ) -> tuple[Results, float]:
     """Send for warmup + duration seconds; measure the last `duration`. Returns the results and
     the measured wall time."""
@@ -188,67 +261,80 @@ async def run_load(
     rng = random.Random(2)
     results = Results()
     concurrency = args.max or args.concurrency
-    limits = httpx.Limits(
-        max_connections=concurrency * len(urls), max_keepalive_connections=concurrency * len(urls)
-    )
+    # Per server, a pool of idle connections; a request takes one and gives it back.
+    pools: list[asyncio.Queue[Connection]] = []
+    for url in urls:
+        pool: asyncio.Queue[Connection] = asyncio.Queue()
+        for _ in range(concurrency):
+            pool.put_nowait(Connection(url, headers))
+        pools.append(pool)
+
+    async def post(host: int, body: bytes, measuring: bool) -> None:
+        pool = pools[host % len(pools)]
+        connection = await pool.get()
+        try:
+            await send(connection, body, results=results, measuring=measuring)
+        finally:
+            pool.put_nowait(connection)
+
     started = time.monotonic()
     measure_from = started + args.warmup
     end = measure_from + args.duration
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        if args.max:
+    cpu_from: list[float] = []
 
-            async def loop(n: int) -> None:
-                k = n
-                while (now := time.monotonic()) < end:
-                    host = k % args.hosts
-                    body = zstd.compress(fleet.body(host, rng))
-                    await send(
-                        client,
-                        urls[host % len(urls)],
-                        headers,
-                        body,
-                        results=results,
-                        measuring=now >= measure_from,
-                    )
-                    k += concurrency
+    async def cpu_mark() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+        cpu_from.extend((cpu_seconds(pids), time.process_time()))
 
-            await asyncio.gather(*(loop(n) for n in range(concurrency)))
-        else:
-            gap = args.interval / (args.hosts * args.rate)  # between consecutive sends
-            semaphore = asyncio.Semaphore(concurrency)
-            tasks: set[asyncio.Task[None]] = set()
+    marker = asyncio.create_task(cpu_mark())
+    if args.max:
 
-            async def bounded(host: int, body: bytes, measuring: bool) -> None:
-                try:
-                    await send(
-                        client,
-                        urls[host % len(urls)],
-                        headers,
-                        body,
-                        results=results,
-                        measuring=measuring,
-                    )
-                finally:
-                    semaphore.release()
-
-            k = 0
-            while True:
-                due = started + k * gap
-                if due >= end:
-                    break
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif due >= measure_from:
-                    results.behind_max = max(results.behind_max, -delay)
+        async def loop(n: int) -> None:
+            k = n
+            while (now := time.monotonic()) < end:
                 host = k % args.hosts
                 body = zstd.compress(fleet.body(host, rng))
-                await semaphore.acquire()
-                task = asyncio.create_task(bounded(host, body, due >= measure_from))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                k += 1
-            await asyncio.gather(*tasks)
+                await post(host, body, now >= measure_from)
+                k += concurrency
+
+        await asyncio.gather(*(loop(n) for n in range(concurrency)))
+    else:
+        gap = args.interval / (args.hosts * args.rate)  # between consecutive sends
+        semaphore = asyncio.Semaphore(concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def bounded(host: int, body: bytes, measuring: bool) -> None:
+            try:
+                await post(host, body, measuring)
+            finally:
+                semaphore.release()
+
+        k = 0
+        while True:
+            due = started + k * gap
+            if due >= end:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif due >= measure_from:
+                results.behind_max = max(results.behind_max, -delay)
+            host = k % args.hosts
+            body = zstd.compress(fleet.body(host, rng))
+            await semaphore.acquire()
+            task = asyncio.create_task(bounded(host, body, due >= measure_from))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            k += 1
+        await asyncio.gather(*tasks)
+    await marker
+    if pids:
+        results.cpu_at_end = cpu_seconds(pids)
+        results.server_cpu = results.cpu_at_end - cpu_from[0]
+    results.generator_cpu = time.process_time() - cpu_from[1]
+    for pool in pools:
+        while not pool.empty():
+            await pool.get_nowait().close()
     return results, time.monotonic() - measure_from
 
 
@@ -323,7 +409,7 @@ class Cluster:
                 process.wait(timeout=10)
 
 
-def start_embedded(stack: ExitStack, workdir: Path) -> tuple[list[str], str]:
+def start_embedded(stack: ExitStack, workdir: Path) -> tuple[list[str], str, list[int]]:
     cluster = Cluster(workdir, {"FLEETSCOPE_ADMIN_PASSWORD": "bench"})
     stack.callback(cluster.stop)
     data = workdir / "data"
@@ -331,12 +417,12 @@ def start_embedded(stack: ExitStack, workdir: Path) -> tuple[list[str], str]:
     base = f"http://127.0.0.1:{port}"
     process = cluster.start("server", ["server", "--data-dir", str(data), "--port", str(port)])
     wait_ready(base, process)
-    return [base], credentials(data)
+    return [base], credentials(data), [p.pid for p in cluster.processes]
 
 
 def start_scaled(
     stack: ExitStack, workdir: Path, postgres: str, redis_url: str, *, ingest: int, workers: int
-) -> tuple[list[str], str]:
+) -> tuple[list[str], str, list[int]]:
     import redis  # noqa: PLC0415
     import sqlalchemy as sa  # noqa: PLC0415
 
@@ -381,7 +467,7 @@ def start_scaled(
         cluster.start(
             f"worker{n}", ["worker", *stores, "--consumer", f"bench-{n}", "--data-dir", str(data)]
         )
-    return bases, credentials(workdir / "server0")
+    return bases, credentials(workdir / "server0"), [p.pid for p in cluster.processes]
 
 
 def credentials(data_dir: Path) -> str:
@@ -428,15 +514,15 @@ def main() -> None:
         workdir = Path(tmp)
         if args.embedded:
             mode = "embedded (1 server, SQLite)"
-            bases, key = start_embedded(stack, workdir)
+            bases, key, pids = start_embedded(stack, workdir)
         elif args.scaled:
             mode = f"scaled ({args.ingest} ingest + {args.workers} workers, PostgreSQL + Redis)"
-            bases, key = start_scaled(
+            bases, key, pids = start_scaled(
                 stack, workdir, args.postgres, args.redis, ingest=args.ingest, workers=args.workers
             )
         else:
             mode = f"external {args.url}"
-            bases, key = [u.rstrip("/") for u in args.url], args.api_key
+            bases, key, pids = [u.rstrip("/") for u in args.url], args.api_key, []
         urls = [f"{base}/api/v1/ingest" for base in bases]
         if args.max:
             load = f"closed loop, {args.max} requests in flight"
@@ -448,8 +534,11 @@ def main() -> None:
                 f"samples/s)"
             )
         print(f"mode: {mode}; load: {load}; {args.duration:g} s measured after {args.warmup:g} s")
-        results, elapsed = asyncio.run(run_load(args, fleet, urls, key))
+        results, elapsed = asyncio.run(run_load(args, fleet, urls, key, pids))
         drain = follow_backlog(bases[0], args.drain_timeout) if not args.url else None
+        if results.server_cpu is not None:
+            # Until the backlog is digested: the CPU that the accepted payloads cost in all.
+            results.drained_cpu = results.server_cpu + cpu_seconds(pids) - results.cpu_at_end
         report(args, fleet, results, elapsed, drain)
         if not args.url:
             for log in sorted(workdir.glob("*.log")):
@@ -480,6 +569,17 @@ def report(
     print(f"accepted values/s:   {payloads * fleet.values_per_payload:,.0f} (incl. process groups)")
     print(f"wire: {results.bytes_sent / elapsed / 1e6:.2f} MB/s zstd")
     print(f"latency: p50 {pct(0.50):.1f} ms, p99 {pct(0.99):.1f} ms, max {pct(1.0):.1f} ms")
+    accepted = max(results.accepted, 1)
+    if results.server_cpu is not None:
+        # CPU per payload does not depend on what else runs on the machine, unlike payloads/s
+        # (PostgreSQL's and Redis's own CPU is not in it).
+        server_ms = results.server_cpu * 1000 / accepted
+        print(
+            f"CPU per accepted payload: fleetscope processes {server_ms:.2f} ms,"
+            f" load generator {results.generator_cpu * 1000 / accepted:.2f} ms"
+        )
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if not args.max:
         print(f"behind schedule: at most {results.behind_max * 1000:.0f} ms")
     if drain is not None:
@@ -488,6 +588,11 @@ def report(
         print(
             f"digest backlog when the load stopped: {first} messages; "
             f"{caught_up} after {seconds:.1f} s"
+        )
+    if results.drained_cpu is not None:
+        print(
+            "CPU per accepted payload incl. digesting the backlog: "
+            f"{results.drained_cpu * 1000 / max(results.accepted, 1):.2f} ms"
         )
 
 
