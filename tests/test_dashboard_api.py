@@ -122,6 +122,18 @@ def test_dashboard_endpoints_need_a_login(live: LiveServer) -> None:
     assert refused.value.code == 4401
 
 
+def test_an_agent_key_may_send_but_not_read(live: LiveServer) -> None:
+    # Known but not allowed: 403, with what to do instead; a wrong token stays 401.
+    agent = live.agent_headers()
+    for path in ("/api/v1/fleet", "/api/v1/hosts", "/api/v1/reports/summary?time_range=24"):
+        refused = live.client.get(path, headers=agent)
+        assert refused.status_code == 403, path
+        assert "log in as a user" in refused.json()["detail"]
+    wrong = live.client.get("/api/v1/fleet", headers={"Authorization": "Bearer fsk_wrong"})
+    assert wrong.status_code == 401
+    assert live.client.get("/api/v1/fleet", headers=live.user_headers()).status_code == 200
+
+
 def test_fleet_overview_status_and_headline(live: LiveServer) -> None:
     t = now()
     send(

@@ -18,5 +18,10 @@ class AuthService:
     def verify_token(self, token: str) -> Principal | None:
         return store_auth.verify_session(self.engine, token)
 
+    def is_agent_key(self, token: str) -> bool:
+        """Whether `token` is a live agent API key: such a caller is known but may only send
+        data, so the read side answers it 403 rather than 401."""
+        return store_auth.verify_api_key(self.engine, token) is not None
+
     def logout(self, token: str) -> bool:
         return store_auth.logout(self.engine, token)

@@ -328,17 +328,30 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
         )
 
 
+def not_a_user(services: ReadServices, request: Request) -> HTTPException:
+    """Why a read is refused: 403 for an agent API key (known, but it may only send data),
+    401 for anything else."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and services.auth.is_agent_key(token.strip()):
+        return HTTPException(
+            403,
+            "an agent API key can only send data; log in as a user to read "
+            "(POST /api/v1/auth/login)",
+        )
+    return HTTPException(
+        401,
+        "log in first: POST /api/v1/auth/login, then send 'Authorization: Bearer <token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def build_router(services: ReadServices) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     def principal(request: Request) -> Principal:
         found = services.session(request)
         if found is None:
-            raise HTTPException(
-                401,
-                "log in first: POST /api/v1/auth/login, then send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise not_a_user(services, request)
         return found[0]
 
     User = Annotated[Principal, Depends(principal)]
