@@ -6,11 +6,19 @@ from __future__ import annotations
 import random
 
 import pytest
-from sqlalchemy import Engine, func, select
+from alembic import command
+from sqlalchemy import Engine, func, insert, select
 
 from fleetscope.query.processes import ProcessQueries
+from fleetscope.store.engine import alembic_config, make_engine
 from fleetscope.store.rollups import DAY_MS, HOUR_MS, GroupHour, counter_step, group_hours
-from fleetscope.store.tables import process_group_rollups_1h, rollup_dirty
+from fleetscope.store.tables import (
+    hosts,
+    process_group_rollups_1h,
+    process_groups,
+    rollup_dirty,
+    tenants,
+)
 from fleetscope.store.writer import BatchRows, ProcessGroupRow, StoreWriter
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
@@ -184,3 +192,50 @@ def test_process_rollup_retention(engine: Engine, days: int | None) -> None:
     with engine.connect() as conn:
         kept = conn.execute(select(process_group_rollups_1h.c.bucket_ms)).scalars().all()
     assert sorted(kept) == [T0 + HOUR_MS, T0 + 2 * HOUR_MS]
+
+
+def test_migration_0005_marks_stored_hours_for_the_rollup(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0004")
+    with engine.begin() as conn:
+        tenant = conn.execute(
+            insert(tenants).values(name="t", created_ms=0).returning(tenants.c.id)
+        ).scalar_one()
+        host = conn.execute(
+            insert(hosts)
+            .values(tenant_id=tenant, machine_id="m", name="h", first_seen_ms=0, last_seen_ms=0)
+            .returning(hosts.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(process_groups),
+            [
+                {
+                    "host_id": host,
+                    "ts_ms": T0 + i * 20 * 60_000,
+                    "group_name": "web",
+                    "tenant_id": tenant,
+                    "num_procs": 1,
+                    "cpu_seconds_total": float(i),
+                    "memory_bytes": 10,
+                    "read_bytes_total": 0,
+                    "write_bytes_total": 0,
+                }
+                for i in range(7)  # 2 h 0 min: hours 0, 1 and 2
+            ],
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        marks = conn.execute(select(rollup_dirty.c.step_ms, rollup_dirty.c.bucket_ms)).all()
+    assert sorted(marks) == [(HOUR_MS, T0 + h * HOUR_MS) for h in range(3)]
+    queries = ProcessQueries(engine)
+    before = queries.top_groups(tenant, T0, T0 + 3 * HOUR_MS)
+    StoreWriter(engine, clock=lambda: (T0 + DAY_MS) / 1000).roll_up(force=True)
+    with engine.connect() as conn:
+        rolled = conn.execute(select(func.count()).select_from(process_group_rollups_1h))
+        assert rolled.scalar_one() == 3
+    assert queries.top_groups(tenant, T0, T0 + 3 * HOUR_MS) == before
+    assert [(g.cpu_seconds, g.samples) for g in before] == [(6.0, 7)]
+    command.downgrade(config, "0004")
+    command.upgrade(config, "head")
+    engine.dispose()
