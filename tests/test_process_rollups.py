@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, func, insert, select
 
+from fleetscope.cli.settings import ServerSettings
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.store.engine import alembic_config, make_engine
 from fleetscope.store.rollups import DAY_MS, HOUR_MS, GroupHour, counter_step, group_hours
@@ -239,3 +240,10 @@ def test_migration_0005_marks_stored_hours_for_the_rollup(database_url: str) -> 
     command.downgrade(config, "0004")
     command.upgrade(config, "head")
     engine.dispose()
+
+
+def test_process_rollup_retention_setting_keeps_at_least_raw() -> None:
+    assert ServerSettings().process_rollup_retention_days == 730
+    ServerSettings(raw_retention_days=30, process_rollup_retention_days=30)
+    with pytest.raises(ValueError, match="process_rollup_retention_days"):
+        ServerSettings(raw_retention_days=30, process_rollup_retention_days=7)
