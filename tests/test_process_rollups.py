@@ -247,3 +247,26 @@ def test_process_rollup_retention_setting_keeps_at_least_raw() -> None:
     ServerSettings(raw_retention_days=30, process_rollup_retention_days=30)
     with pytest.raises(ValueError, match="process_rollup_retention_days"):
         ServerSettings(raw_retention_days=30, process_rollup_retention_days=7)
+
+
+def test_late_data_after_raw_expiry_keeps_the_hours_rollup(engine: Engine) -> None:
+    now = [(T0 + 12 * HOUR_MS) / 1000]
+    writer = StoreWriter(engine, raw_retention_days=1, clock=lambda: now[0])
+
+    def batch(batch_id: str, *times: int) -> BatchRows:
+        groups = tuple(ProcessGroupRow(ts, "web", 1, ts / 1000, 100.0, 0.0, 0.0) for ts in times)
+        return BatchRows(1, "m-0", "host-0", "1", batch_id, (), groups)
+
+    writer.write_batches([batch("a", T0, T0 + 60_000)])
+    writer.roll_up(force=True)
+    now[0] = (T0 + DAY_MS + 2 * HOUR_MS) / 1000
+    assert writer.maintain().process_groups_deleted == 2  # hour 0's raw rows expired
+    # Late data in that hour: recomputing from the one raw row left would lose the two
+    # samples the rollup holds, so the rollup is kept as it was.
+    writer.write_batches([batch("b", T0 + 120_000)])
+    result = writer.roll_up(force=True)
+    assert result is not None
+    assert result.process_hours == 0
+    with engine.connect() as conn:
+        samples = conn.execute(select(process_group_rollups_1h.c.samples)).scalars().all()
+    assert samples == [2]
