@@ -1,6 +1,6 @@
-"""Query latency of the reporting API with a 1,000-host fleet and 7 days stored, on SQLite and
-PostgreSQL: p50/p99 of the host page's calls, the summary report and the processes endpoint,
-measured through the real read API (web/api.py over query/, in process, via the ASGI test
+"""Query latency of the reporting API with a 1,000-host fleet and 7 (or --days) days stored,
+on SQLite and PostgreSQL: p50/p99 of the host page's calls, the summary report and the processes
+endpoint, measured through the real read API (web/api.py over query/, in process, via the ASGI test
 client: routing, auth, the query and the JSON are all in the figure; no network).
 
     .venv/bin/python bench/bench_reports.py [--hosts 1000] [--days 7] [--runs 40]
@@ -11,21 +11,23 @@ are 60 M snapshots; writing them through ingest would take days on this machine.
 measured here reads either one host along the (host_id, time) primary key, or every host over a
 slice of time in one tier. So the store holds what those reads touch, laid out as digest and
 the rollup step leave it under the default retention (raw 30 days, 1m 90 days, 1h 730 days):
-* the queried hosts (--queried, default 2): all 7 days of raw frames at 10 s with 20 process
-  groups per snapshot, written by StoreWriter, then rolled up by store/rollups.py (Rollups.run),
-  exactly as digest does;
+* the queried hosts (--queried, default 2): all --days days of raw frames at 10 s with 20
+  process groups per snapshot, written by StoreWriter, then rolled up by store/rollups.py
+  (Rollups.run: metric tiers and the hourly process-group rollup), exactly as digest does;
+  `--days 30` stores the 30 days of the host page's longest range (about 4 minutes to load);
 * every host: the last RAW_MINUTES of raw frames (StoreWriter, then Rollups.run), so the
   overview and the summary's raw tail are real;
-* every other host: 1-hour rows for all 7 days, and 1-minute rows for the two spans the
+* every other host: 1-hour rows for all --days days, and 1-minute rows for the two spans the
   24-hour summary reads from the 1m tier (the partial hour at the start of its range, and the
   current hour up to the raw frames). Their stats blobs are made by the store's own
   frames_stats/encode_stats over snapshots varied like bench/fleet_simulator.py's
   (a pool of blobs, reused across hosts, so loading stays minutes long), inserted as the
   rollup step writes them.
 What is left out: the other hosts' raw frames and 1m rows outside those spans (90 % of the
-bytes a real 7 days would have). The queries above never read them; they would make the
-tables' B-trees one level deeper and the caches colder, so these figures are a lower bound
-when the store does not fit in memory. Process groups are stored for the queried hosts only.
+bytes a real 7 days would have), and their process groups. The queries above never read them;
+they would make the tables' B-trees one level deeper and the caches colder, so these figures
+are a lower bound when the store does not fit in memory. Process groups are stored for the
+queried hosts only.
 
 Each figure is the p50 and p99 of --runs calls (p99 of 40 is in effect the slowest; a case
 that has taken a minute stops after at least 5 calls), wall time, with the load average beside
@@ -335,8 +337,11 @@ def measure(engine: sa.Engine, args: argparse.Namespace, now_ms: int) -> None:
         ("processes 1 h", get(processes(1))),
         ("processes 24 h", get(processes(24))),
         ("processes 7 d", get(processes(24 * 7))),
+        ("processes 30 d", get(processes(24 * 30))),
         ("host page, 1 h (detail + series + processes)", page(1)),
         ("host page, 24 h", page(24)),
+        ("host page, 7 d", page(24 * 7)),
+        ("host page, 30 d", page(24 * 30)),
     ]
     for what, run in cases:
         # --runs calls, or fewer (at least 5) once a case has taken a minute: slow cases are
@@ -373,7 +378,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--queried", type=int, default=2, help="hosts with all 7 days raw")
+    parser.add_argument("--queried", type=int, default=2, help="hosts with all --days days raw")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")

@@ -88,6 +88,7 @@ def build_server(settings: ServerSettings) -> Server:
         raw_retention_days=settings.raw_retention_days,
         rollup_1m_retention_days=settings.rollup_1m_retention_days,
         rollup_1h_retention_days=settings.rollup_1h_retention_days,
+        process_rollup_retention_days=settings.process_rollup_retention_days,
     )
     try:
         writer.maintain()  # partitions for today and ahead before the first write

@@ -48,6 +48,17 @@ class ServerSettings(FleetscopeSettings, frozen=True):
         ]
         | None
     ) = 730
+    process_rollup_retention_days: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                description="hourly process-group rollups older than this are deleted; "
+                "none keeps all",
+            ),
+        ]
+        | None
+    ) = 730
     admin_password: Secret | None = None
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 16 * 1024 * 1024  # after decoding
     embedded_digest: Annotated[
@@ -113,6 +124,13 @@ class ServerSettings(FleetscopeSettings, frozen=True):
                 raise ValueError(
                     f"{coarser_name} ({coarser}) must be at least {finer_name} ({finer or 'none'})"
                 )
+        # Process groups are rolled up from raw rows, hour by hour.
+        rolled, raw = self.process_rollup_retention_days, self.raw_retention_days
+        if rolled is not None and (raw is None or raw > rolled):
+            raise ValueError(
+                f"process_rollup_retention_days ({rolled}) must be at least "
+                f"raw_retention_days ({raw or 'none'})"
+            )
 
     @property
     def digest_in_process(self) -> bool:

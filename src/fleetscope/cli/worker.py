@@ -64,6 +64,7 @@ class WorkerPool:
                 raw_retention_days=settings.raw_retention_days,
                 rollup_1m_retention_days=settings.rollup_1m_retention_days,
                 rollup_1h_retention_days=settings.rollup_1h_retention_days,
+                process_rollup_retention_days=settings.process_rollup_retention_days,
             )
             for _ in names
         ]

@@ -11,6 +11,11 @@ module's step takes settled dirty buckets, recomputes each one whole from its so
 is unchanged. Recomputing instead of incrementing keeps rollups exact under replays and late
 data; a recomputed minute marks its hour dirty.
 
+Process groups (tables.process_group_rollups_1h) ride on the hour marks: when the 1-hour tier
+recomputes a host's hour, it recomputes that hour's process-group rows from the raw
+process_groups in the same transaction (the writer marks the minutes of process groups as it
+marks those of frames). group_hours is their math; query/processes.py reads them.
+
 Concurrency: PostgreSQL workers claim dirty rows with FOR UPDATE SKIP LOCKED; a writer that
 marks a claimed bucket waits for the claim to commit, so its frames are seen by the next
 recomputation. SQLite has one writer at a time: the step takes the write lock first, so its
@@ -44,6 +49,8 @@ from fleetscope.store.tables import (
     metric_frames,
     metric_rollups_1h,
     metric_rollups_1m,
+    process_group_rollups_1h,
+    process_groups,
     rollup_dirty,
 )
 
@@ -150,6 +157,48 @@ def value_of(stats: Stats, index: int, agg: str) -> float | None:
     raise ValueError(f"unknown aggregate {agg!r}: avg, min, max, sum or count")
 
 
+def counter_step(previous: float, current: float) -> float:
+    """A cumulative counter's increase from one sample to the next: a negative step is a reset
+    (a process of the group exited, the agent restarted), the new value counted from zero.
+    query/processes.py's SQL applies the same rule."""
+    return current if current < previous else current - previous
+
+
+@dataclass(slots=True)
+class GroupHour:
+    """One group's samples within one hour: what the top-N query needs of them, exactly."""
+
+    samples: int
+    memory_sum: int
+    memory_max: int
+    num_procs_max: int
+    first_ts_ms: int
+    first_cpu: float
+    last_ts_ms: int
+    last_cpu: float
+    cpu_increase: float  # the sum of the within-hour steps (counter_step)
+
+
+def group_hours(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, str], GroupHour]:
+    """(hour start, group) -> GroupHour, from one host's rows (ts_ms, group_name, num_procs,
+    cpu_seconds_total, memory_bytes) sorted by ts_ms."""
+    out: dict[tuple[int, str], GroupHour] = {}
+    for ts, name, procs, cpu, memory in rows:
+        key = (ts // HOUR_MS * HOUR_MS, name)
+        hour = out.get(key)
+        if hour is None:
+            out[key] = GroupHour(1, memory, memory, procs, ts, cpu, ts, cpu, 0.0)
+            continue
+        hour.samples += 1
+        hour.memory_sum += memory
+        hour.memory_max = max(hour.memory_max, memory)
+        hour.num_procs_max = max(hour.num_procs_max, procs)
+        hour.cpu_increase += counter_step(hour.last_cpu, cpu)
+        hour.last_ts_ms = ts
+        hour.last_cpu = cpu
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Tier:
     name: str
@@ -195,6 +244,8 @@ class RollupResult:
     buckets: int = 0  # buckets recomputed (both tiers)
     rows_read: int = 0  # source rows read: raw frames and minute rows
     skipped_expired: int = 0  # late data whose source tier had already expired
+    process_hours: int = 0  # (host, hour) process-group buckets recomputed
+    process_rows_read: int = 0  # raw process_groups rows read for them
 
 
 def _runs(buckets: list[int], step_ms: int) -> list[list[int]]:
@@ -238,6 +289,8 @@ class Rollups:
                     total.buckets + done.buckets,
                     total.rows_read + done.rows_read,
                     total.skipped_expired + done.skipped_expired,
+                    total.process_hours + done.process_hours,
+                    total.process_rows_read + done.process_rows_read,
                 )
                 if done.buckets + done.skipped_expired < self.batch_buckets:
                     break
@@ -251,6 +304,8 @@ class Rollups:
         limit = settled if before_ms is None else min(settled, before_ms - 1)
         retention = self.source_retention_days[tier.name]
         expired_before = None if retention is None else now - retention * DAY_MS
+        raw_retention = self.source_retention_days[TIER_1M.name]
+        raw_expired_before = None if raw_retention is None else now - raw_retention * DAY_MS
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 # Take the write lock before reading: a deferred transaction would read a
@@ -277,7 +332,7 @@ class Rollups:
             for host_id, bucket_ms, tenant_id, _ in claimed:
                 by_host[host_id].append(bucket_ms)
                 tenant_of[host_id] = tenant_id
-            buckets = rows_read = skipped = 0
+            buckets = rows_read = skipped = process_hours = process_rows = 0
             changed: list[tuple[int, int, int]] = []
             for host_id, host_buckets in sorted(by_host.items()):
                 for run in _runs(sorted(host_buckets), tier.step_ms):
@@ -288,6 +343,12 @@ class Rollups:
                     rows_read += read
                     skipped += skip
                     changed.extend((tenant_of[host_id], host_id, b) for b in run)
+                    if tier is TIER_1H:
+                        done, read = self._recompute_processes(
+                            conn, tenant_of[host_id], host_id, run, raw_expired_before
+                        )
+                        process_hours += done
+                        process_rows += read
             # Clear only the marks as claimed. Writers cannot re-mark a claimed bucket before
             # this commits (PostgreSQL: they wait on the row lock; SQLite: on the write lock),
             # so this is a second guard: a newer mark is never lost.
@@ -302,7 +363,68 @@ class Rollups:
             )
             if tier.parent_step_ms is not None:
                 mark_dirty(conn, tier.parent_step_ms, changed)
-        return RollupResult(buckets, rows_read, skipped)
+        return RollupResult(buckets, rows_read, skipped, process_hours, process_rows)
+
+    @staticmethod
+    def _recompute_processes(
+        conn: Connection,
+        tenant_id: int,
+        host_id: int,
+        run: list[int],
+        expired_before: int | None,
+    ) -> tuple[int, int]:
+        """Recompute one host's process-group hours of one run from raw process_groups;
+        returns (hours recomputed, rows read). Like _recompute, an hour whose raw rows may
+        be partly expired keeps the rollup it has."""
+        target = process_group_rollups_1h
+        first, end = run[0], run[-1] + HOUR_MS
+        wanted = set(run)
+        if expired_before is not None and first < expired_before:
+            wanted -= set(
+                conn.execute(
+                    select(target.c.bucket_ms)
+                    .where(
+                        target.c.host_id == host_id,
+                        target.c.bucket_ms >= first,
+                        target.c.bucket_ms < min(end, expired_before),
+                    )
+                    .distinct()
+                ).scalars()
+            )
+        if not wanted:
+            return 0, 0
+        pg = process_groups.c
+        rows = conn.execute(
+            select(pg.ts_ms, pg.group_name, pg.num_procs, pg.cpu_seconds_total, pg.memory_bytes)
+            .where(pg.host_id == host_id, pg.ts_ms >= first, pg.ts_ms < end)
+            .order_by(pg.ts_ms, pg.group_name)
+        ).all()
+        redo = sorted(wanted)
+        conn.execute(
+            delete(target).where(target.c.host_id == host_id, target.c.bucket_ms.in_(redo))
+        )
+        new_rows = [
+            {
+                "host_id": host_id,
+                "bucket_ms": bucket,
+                "group_name": name,
+                "tenant_id": tenant_id,
+                "samples": h.samples,
+                "memory_sum": h.memory_sum,
+                "memory_max": h.memory_max,
+                "num_procs_max": h.num_procs_max,
+                "first_ts_ms": h.first_ts_ms,
+                "first_cpu": h.first_cpu,
+                "last_ts_ms": h.last_ts_ms,
+                "last_cpu": h.last_cpu,
+                "cpu_increase": h.cpu_increase,
+            }
+            for (bucket, name), h in sorted(group_hours(rows).items())
+            if bucket in wanted
+        ]
+        if new_rows:
+            conn.execute(target.insert(), new_rows)
+        return len(redo), len(rows)
 
     @staticmethod
     def _recompute(  # noqa: PLR0917 (one private call site)

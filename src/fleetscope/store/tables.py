@@ -230,3 +230,29 @@ rollup_dirty = Table(
     Column("gen", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# Process groups per (host, hour, group), for top-N over long ranges (query/processes.py): what
+# the top-N query needs of the hour's raw rows, exactly. Recomputed whole by the 1-hour rollup
+# step (store/rollups.py) when its hour is marked dirty. cpu_increase is the sum of the
+# counter's within-hour steps, a negative step counted as a reset (the new value from zero);
+# the step into the hour from the previous sample is left to the reader, from first_cpu and the
+# previous hour's last_cpu. Not partitioned, like process_groups.
+process_group_rollups_1h = Table(
+    "process_group_rollups_1h",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("bucket_ms", BigInteger, primary_key=True),
+    Column("group_name", String(256), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("memory_sum", BigInteger, nullable=False),
+    Column("memory_max", BigInteger, nullable=False),
+    Column("num_procs_max", Integer, nullable=False),
+    Column("first_ts_ms", BigInteger, nullable=False),
+    Column("first_cpu", Double, nullable=False),
+    Column("last_ts_ms", BigInteger, nullable=False),
+    Column("last_cpu", Double, nullable=False),
+    Column("cpu_increase", Double, nullable=False),
+    Index(None, "tenant_id", "bucket_ms"),
+    sqlite_with_rowid=False,
+)

@@ -50,6 +50,7 @@ from fleetscope.store.tables import (
     collections,
     hosts,
     metric_layouts,
+    process_group_rollups_1h,
     process_groups,
 )
 
@@ -271,6 +272,7 @@ class StoreWriter:
         *,
         rollup_1m_retention_days: int | None = None,
         rollup_1h_retention_days: int | None = None,
+        process_rollup_retention_days: int | None = None,
         rollup_interval_seconds: float = 10.0,
         rollup_slice_buckets: int = 100,
     ) -> None:
@@ -281,6 +283,12 @@ class StoreWriter:
         self.raw_retention_days = raw_retention_days
         self.rollup_1m_retention_days = rollup_1m_retention_days
         self.rollup_1h_retention_days = rollup_1h_retention_days
+        # process_group_rollups_1h: its own age limit, by default that of the 1h tier.
+        self.process_rollup_retention_days = (
+            rollup_1h_retention_days
+            if process_rollup_retention_days is None
+            else process_rollup_retention_days
+        )
         self.rollup_interval_seconds = rollup_interval_seconds
         self.rollups = Rollups(
             engine,
@@ -339,6 +347,16 @@ class StoreWriter:
                 deleted += delete_per_host_before(
                     conn,
                     tier.table,
+                    cutoff if keep is None else min(cutoff, keep),
+                    time_column="bucket_ms",
+                )
+        if self.process_rollup_retention_days is not None:
+            cutoff = now - self.process_rollup_retention_days * DAY_MS
+            with self.engine.begin() as conn:
+                keep = earliest_dirty(conn, HOUR_MS)
+                deleted += delete_per_host_before(
+                    conn,
+                    process_group_rollups_1h,
                     cutoff if keep is None else min(cutoff, keep),
                     time_column="bucket_ms",
                 )
@@ -448,6 +466,8 @@ class StoreWriter:
                         audit_json=audit.audit_json,
                     )
                 touched.update((tenant_id, host_id, f.ts_ms) for f in batch.frames)
+                # Their hour's process-group rollup is recomputed with the hour's frames.
+                touched.update((tenant_id, host_id, g.ts_ms) for g in batch.process_groups)
             frames_written = self._insert_frames(conn, rows) if rows else 0
             if groups:
                 self._insert_process_groups(conn, groups)
