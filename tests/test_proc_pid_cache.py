@@ -296,7 +296,7 @@ def test_an_unchanged_process_gives_the_same_record_and_any_change_a_new_one(
 @pytest.mark.skipif(not LINUX, reason="needs a Linux /proc")
 def test_the_kept_fd_directory_handle_counts_the_files_open_now() -> None:
     script = (
-        "import sys\nkept = []\nfor line in sys.stdin:\n"
+        "import sys\nkept = []\nprint('ready', flush=True)\nfor line in sys.stdin:\n"
         "    kept.append(open('/dev/null'))\n    print('opened', flush=True)\n"
     )
     procfs = ProcFS("/proc")
@@ -305,6 +305,9 @@ def test_the_kept_fd_directory_handle_counts_the_files_open_now() -> None:
     ) as child:
         assert child.stdin is not None and child.stdout is not None
         try:
+            # Counted only once the interpreter has started: while it starts it opens and
+            # closes files of its own, and a count taken then races with the listing below.
+            assert child.stdout.readline() == "ready\n"
             counts = []
             for _ in range(3):
                 counts.append(procfs.processes(page_size=PAGE_SIZE)[child.pid].open_fds)
