@@ -188,13 +188,15 @@ def create_app(
 
     app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
     _instrument(app, registry, stream)
+    keys = CachedKeys(lambda key: store_auth.verify_api_key(engine, key))
     app.include_router(
         ingest_router(
             IngestDeps(
                 settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
                 stream=stream,
-                verify_key=CachedKeys(lambda key: store_auth.verify_api_key(engine, key)),
+                verify_key=keys,
                 metrics=IngestMetrics(registry),
+                known_key=keys.known,
             )
         )
     )
@@ -263,6 +265,13 @@ class CachedKeys:
         self._ttl = ttl_seconds
         self._clock = clock
         self._known: dict[str, tuple[float, Principal]] = {}
+
+    def known(self, key: str) -> Principal | None:
+        """The principal of a key verified less than the TTL ago; None otherwise. No I/O."""
+        known = self._known.get(key)
+        if known is not None and known[0] > self._clock():
+            return known[1]
+        return None
 
     def __call__(self, key: str) -> Principal | None:
         now = self._clock()

@@ -140,7 +140,7 @@ async def _enqueue_aggregator(
 
 
 async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     body = await read_body(request, deps.settings.max_body_bytes, JSON)
     try:
         metric = AggregatorMetric.model_validate_json(body)
@@ -150,7 +150,7 @@ async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
 
 
 async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     body = await read_body(request, deps.settings.max_body_bytes, JSON)
     try:
         batch = AggregatorBatch.model_validate_json(body)
@@ -160,7 +160,7 @@ async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, A
 
 
 async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     device = _query_param(_device_name, request, "device_name", required=True)
     at = _query_param(_timestamp, request, "timestamp", required=False)
     body = await read_body(request, deps.settings.max_body_bytes, EXPOSITION)
@@ -196,7 +196,7 @@ async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any
 
 
 async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     body = await read_body(request, deps.settings.max_body_bytes, COLLECTION_TYPES)
     if media_type(request) == MULTIPART:
         body = multipart_file(body, request.headers["content-type"])
