@@ -135,7 +135,7 @@ async def _enqueue_aggregator(
     devices = {m.device_name for m in batch.metrics}
     key = device_machine_id(next(iter(devices))) if len(devices) == 1 else None
     body = batch.model_dump_json().encode()
-    await enqueue(deps.stream, NewMessage(AGGREGATOR_METRICS, tenant_id, body, key=key))
+    await enqueue(deps, NewMessage(AGGREGATOR_METRICS, tenant_id, body, key=key))
     return {"samples": len(batch.metrics), "devices": len(devices)}
 
 
@@ -191,7 +191,7 @@ async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any
             push.model_dump_json().encode(),
             key=device_machine_id(device),
         )
-        await enqueue(deps.stream, message)
+        await enqueue(deps, message)
     return {"samples": len(samples), "device_name": device}
 
 
@@ -215,7 +215,7 @@ async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any
         header.model_dump_json().encode() + b"\n" + body,
         key=machine_id,
     )
-    await enqueue(deps.stream, message)
+    await enqueue(deps, message)
     stamps = [s.timestamp for p in payloads for s in p.snapshots]
     return {
         "collection": sha256,
