@@ -542,10 +542,13 @@ def main() -> None:
         print(f"mode: {mode}; load: {load}; {args.duration:g} s measured after {args.warmup:g} s")
         results, elapsed = asyncio.run(run_load(args, fleet, urls, key, pids))
         drain = follow_backlog(bases[0], args.drain_timeout) if not args.url else None
+        rolled_up = metric(bases[0], "fleetscope_rollup_buckets_total")
         if results.server_cpu is not None:
             # Until the backlog is digested: the CPU that the accepted payloads cost in all.
             results.drained_cpu = results.server_cpu + cpu_seconds(pids) - results.cpu_at_end
         report(args, fleet, results, elapsed, drain)
+        if rolled_up is not None:  # embedded: the server's own digest
+            print(f"rollup buckets recomputed during the run: {rolled_up:.0f}")
         if not args.url:
             for log in sorted(workdir.glob("*.log")):
                 text = log.read_text()

@@ -84,6 +84,11 @@ def build_server(settings: ServerSettings) -> Server:
     batch_latency = Histogram(
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
+    rolled_up = Counter(
+        "fleetscope_rollup_buckets_total",
+        "Rollup buckets (minutes and hours) recomputed by this process's digest",
+        registry=registry,
+    )
     writer = StoreWriter(
         engine,
         raw_retention_days=settings.raw_retention_days,
@@ -108,6 +113,7 @@ def build_server(settings: ServerSettings) -> Server:
         writer,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
+        on_rolled_up=rolled_up.inc,
         on_written=live.publish_written if notifier is None else relay.on_written,
     )
     app = create_app(

@@ -38,6 +38,7 @@ class DigestStats:
     batches_written: int = 0
     batches_duplicate: int = 0
     messages_dead_lettered: int = 0
+    buckets_rolled_up: int = 0
     last_batch_seconds: float = 0.0
 
 
@@ -51,6 +52,7 @@ class DigestWorker:
         batch_size: int = 256,
         on_batch: Callable[[float], None] | None = None,
         on_written: Callable[[Sequence[BatchRows], WriteResult], None] | None = None,
+        on_rolled_up: Callable[[int], None] | None = None,
         linger_seconds: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
         """linger_seconds: after a batch that was not full, run() waits this long before the
@@ -63,13 +65,14 @@ class DigestWorker:
         self.stats = DigestStats()
         self._on_batch = on_batch
         self._on_written = on_written
+        self._on_rolled_up = on_rolled_up
         self._stop = threading.Event()
 
     def run_once(self, block_seconds: float = 1.0) -> int:
         """Digest one batch of messages; returns how many were acknowledged."""
         messages = self.stream.read(self.consumer, self.batch_size, block_seconds)
         if not messages:
-            self.writer.roll_up()  # idle: catch up on settled buckets
+            self._roll_up()  # idle: catch up on settled buckets
             return 0
         started = time.perf_counter()
         rows: list[BatchRows] = []
@@ -99,8 +102,15 @@ class DigestWorker:
             self._on_batch(elapsed)
         # After the acknowledgement: rollups are recomputed from what is stored, so a failure
         # here loses nothing; the marks stay for the next round.
-        self.writer.roll_up()
+        self._roll_up()
         return len(good)
+
+    def _roll_up(self) -> None:
+        result = self.writer.roll_up()
+        if result is not None and result.buckets:
+            self.stats.buckets_rolled_up += result.buckets
+            if self._on_rolled_up is not None:
+                self._on_rolled_up(result.buckets)
 
     def pause_after(self, handled: int) -> float:
         """Seconds run() waits after a batch of `handled` messages: the linger after one that

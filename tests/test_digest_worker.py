@@ -1,10 +1,12 @@
-"""Digest's linger (digest/worker.py pause_after): below saturation run() waits after a batch
-that was not full, so a trickle of payloads is written a batch at a time instead of one
-transaction per payload; a full batch (a backlog) and an idle read wait for nothing more."""
+"""digest/worker.py: the linger (pause_after: below saturation run() waits after a batch that
+was not full, so a trickle of payloads is written a batch at a time instead of one transaction
+per payload; a full batch, a backlog, and an idle read wait for nothing more) and the count of
+recomputed rollup buckets (/metrics fleetscope_rollup_buckets_total)."""
 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -75,5 +77,21 @@ def test_run_pauses_after_the_partial_batch_only(engine: Engine, tmp_path: Path)
         assert stream.batches == [8, 2, 0]  # full, partial, idle
         assert waits.pauses == [0.25]  # only after the partial one
         assert stream.depth() == 0
+    finally:
+        stream.close()
+
+
+def test_rolled_up_buckets_are_counted(engine: Engine, tmp_path: Path) -> None:
+    stream = SQLiteStream(tmp_path / "stream.db")
+    try:
+        counted: list[int] = []
+        # A day long settled: the round after the write recomputes its minute, then its hour.
+        old = payload(3, machine_id="m-1", start=datetime(2026, 1, 1, tzinfo=UTC))
+        worker = DigestWorker(stream, StoreWriter(engine), on_rolled_up=counted.append)
+        stream.enqueue([NewMessage(AGENT_PAYLOAD, 1, payload_json(old))])
+        assert worker.run_once(block_seconds=0) == 1
+        for _ in range(5):  # bounded: each round recomputes what settled before it
+            worker.run_once(block_seconds=0)
+        assert sum(counted) == worker.stats.buckets_rolled_up > 0
     finally:
         stream.close()
