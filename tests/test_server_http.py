@@ -4,12 +4,11 @@ is asked again every time) and the request metrics middleware."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from fleetscope.cli.server import EMBEDDED_SWITCH_INTERVAL_SECONDS, CachedKeys
+from fleetscope.cli.server import CachedKeys
 from fleetscope.model.auth import Principal
 from fleetscope.store import auth
 from tests.helpers import payload, payload_json
@@ -60,12 +59,3 @@ def test_requests_are_counted_by_route_template_and_status(tmp_path: Path) -> No
         ):
             assert f"fleetscope_http_requests_total{{{labels}}} 1.0" in metrics, labels
         assert 'fleetscope_http_request_seconds_count{route="/api/v1/ingest"} 2.0' in metrics
-
-
-def test_the_embedded_digest_runs_with_a_short_gil_switch_interval(tmp_path: Path) -> None:
-    before = sys.getswitchinterval()
-    for _live in start_server(tmp_path / "data"):
-        assert sys.getswitchinterval() == EMBEDDED_SWITCH_INTERVAL_SECONDS
-    assert sys.getswitchinterval() == before
-    for _live in start_server(tmp_path / "other", embedded_digest=False):
-        assert sys.getswitchinterval() == before  # no digest thread to share the GIL with
