@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -176,15 +175,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         thread = None
-        switch_interval = sys.getswitchinterval()
         if digest is not None:
-            sys.setswitchinterval(EMBEDDED_SWITCH_INTERVAL_SECONDS)
             thread = threading.Thread(target=digest.run, name="digest", daemon=True)
             thread.start()
         try:
             yield
         finally:
-            sys.setswitchinterval(switch_interval)
             if digest is not None and thread is not None:
                 digest.stop()
                 thread.join(timeout=10)
@@ -253,12 +249,6 @@ def create_app(
 
     return app
 
-
-# The embedded layout's digest thread shares the GIL with the event loop. Every time the loop
-# gives the GIL up (each socket call, each wake-up from the stream's writer thread) it waits
-# for digest to hand it back, at most this long; Python's default is 5 ms, which several times
-# per request put ingest's p99 at tens of ms whenever digest (or a rollup slice) was busy.
-EMBEDDED_SWITCH_INTERVAL_SECONDS = 0.001
 
 # A revoked API key is refused within this long. Without the cache every payload cost a
 # database query (and, with more requests in flight than the pool holds, a new SQLite
