@@ -547,7 +547,7 @@ def main() -> None:
             # Until the backlog is digested: the CPU that the accepted payloads cost in all.
             results.drained_cpu = results.server_cpu + cpu_seconds(pids) - results.cpu_at_end
         report(args, fleet, results, elapsed, drain)
-        if rolled_up is not None:  # embedded: the server's own digest
+        if rolled_up is not None and args.embedded:  # the workers' digest is not in /metrics
             print(f"rollup buckets recomputed during the run: {rolled_up:.0f}")
         if not args.url:
             for log in sorted(workdir.glob("*.log")):
