@@ -24,7 +24,10 @@ PostgreSQL database and under a Redis key prefix of its own, dropped/deleted at 
 the issue's targets use); values incl. the process groups are printed beside them. Latency is
 measured per request from send to answer. With a fixed schedule (--rate), a generator that falls
 behind says so ("behind schedule"): the offered rate was then not sustained. At the end the
-digest backlog (fleetscope_stream_depth from /metrics) is followed until it is 0 or --drain-timeout.
+digest backlog (fleetscope_stream_depth from /metrics) is followed until it is 0 or --drain-timeout;
+with its depth when the measured window began, that gives the rate digest kept up with ("digested
+while measured"), which is the rate the server sustains: above it the backlog grows until the
+stream's limit answers 429.
 """
 
 from __future__ import annotations
@@ -172,6 +175,7 @@ class Results:
     generator_cpu: float = 0.0  # this process's
     cpu_at_end: float = 0.0  # the fleetscope processes' CPU seconds when the load stopped
     drained_cpu: float | None = None  # server_cpu plus what digesting the backlog took
+    depth_from: float | None = None  # digest backlog when the measured window began
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -285,6 +289,8 @@ async def run_load(
     async def cpu_mark() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
         cpu_from.extend((cpu_seconds(pids), time.process_time()))
+        base = urls[0].removesuffix("/api/v1/ingest")
+        results.depth_from = await asyncio.to_thread(metric, base, "fleetscope_stream_depth")
 
     marker = asyncio.create_task(cpu_mark())
     if args.max:
@@ -536,10 +542,13 @@ def main() -> None:
         print(f"mode: {mode}; load: {load}; {args.duration:g} s measured after {args.warmup:g} s")
         results, elapsed = asyncio.run(run_load(args, fleet, urls, key, pids))
         drain = follow_backlog(bases[0], args.drain_timeout) if not args.url else None
+        rolled_up = metric(bases[0], "fleetscope_rollup_buckets_total")
         if results.server_cpu is not None:
             # Until the backlog is digested: the CPU that the accepted payloads cost in all.
             results.drained_cpu = results.server_cpu + cpu_seconds(pids) - results.cpu_at_end
         report(args, fleet, results, elapsed, drain)
+        if rolled_up is not None and args.embedded:  # the workers' digest is not in /metrics
+            print(f"rollup buckets recomputed during the run: {rolled_up:.0f}")
         if not args.url:
             for log in sorted(workdir.glob("*.log")):
                 text = log.read_text()
@@ -582,6 +591,14 @@ def report(
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if not args.max:
         print(f"behind schedule: at most {results.behind_max * 1000:.0f} ms")
+    if drain is not None and drain[0] is not None and results.depth_from is not None:
+        # What digest kept up with: accepted minus what the backlog grew by while measured.
+        digested = (results.accepted - (drain[0] - results.depth_from)) / elapsed
+        print(
+            f"digested while measured: {digested:,.0f} payloads/s,"
+            f" {digested * fleet.samples_per_payload:,.0f} samples/s"
+            f" (backlog {results.depth_from:.0f} -> {drain[0]:.0f})"
+        )
     if drain is not None:
         first, last, seconds = drain
         caught_up = "caught up" if last == 0 else f"still {last:.0f} undigested"

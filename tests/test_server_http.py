@@ -27,13 +27,17 @@ def test_a_revoked_key_is_refused_once_its_cache_entry_expires(
         return auth.verify_api_key(engine, k)
 
     keys = CachedKeys(verify, ttl_seconds=10, clock=lambda: now[0])
+    assert keys.known(key) is None  # not verified yet: ingest asks verify in a thread
     first = keys(key)
     assert first is not None and first.tenant_id == 1
     assert auth.revoke_api_key(engine, key)
     now[0] += 9.9
     assert keys(key) == first  # still cached: no lookup
+    assert keys.known(key) == first
     assert len(lookups) == 1
     now[0] += 0.2
+    assert keys.known(key) is None  # expired: never answered from memory, never a lookup
+    assert len(lookups) == 1
     assert keys(key) is None
     assert keys(key) is None  # refusals are not cached: asked again
     assert len(lookups) == 3

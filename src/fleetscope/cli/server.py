@@ -83,6 +83,11 @@ def build_server(settings: ServerSettings) -> Server:
     batch_latency = Histogram(
         "fleetscope_digest_batch_seconds", "Time to digest one batch of messages", registry=registry
     )
+    rolled_up = Counter(
+        "fleetscope_rollup_buckets_total",
+        "Rollup buckets (minutes and hours) recomputed by this process's digest",
+        registry=registry,
+    )
     writer = StoreWriter(
         engine,
         raw_retention_days=settings.raw_retention_days,
@@ -108,6 +113,7 @@ def build_server(settings: ServerSettings) -> Server:
         writer,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
+        on_rolled_up=rolled_up.inc,
         on_written=live.publish_written if notifier is None else relay.on_written,
     )
     app = create_app(
@@ -189,13 +195,15 @@ def create_app(
 
     app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
     _instrument(app, registry, stream)
+    keys = CachedKeys(lambda key: store_auth.verify_api_key(engine, key))
     app.include_router(
         ingest_router(
             IngestDeps(
                 settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
                 stream=stream,
-                verify_key=CachedKeys(lambda key: store_auth.verify_api_key(engine, key)),
+                verify_key=keys,
                 metrics=IngestMetrics(registry),
+                known_key=keys.known,
             )
         )
     )
@@ -264,6 +272,13 @@ class CachedKeys:
         self._ttl = ttl_seconds
         self._clock = clock
         self._known: dict[str, tuple[float, Principal]] = {}
+
+    def known(self, key: str) -> Principal | None:
+        """The principal of a key verified less than the TTL ago; None otherwise. No I/O."""
+        known = self._known.get(key)
+        if known is not None and known[0] > self._clock():
+            return known[1]
+        return None
 
     def __call__(self, key: str) -> Principal | None:
         now = self._clock()

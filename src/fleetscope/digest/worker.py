@@ -22,6 +22,13 @@ from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Below saturation digest would otherwise wake for every group the stream commits and write
+# one or two payloads a transaction: at 1,000 hosts every 10 s (bench/fleet_simulator.py
+# --embedded) three transactions, three fsyncs and the per-batch statements for every one or
+# two payloads, on the cores and the disk that ingest's answers wait for. Lingering bounds the
+# transactions to about 1 / linger per second; a payload is then digested at most this much
+# later. At saturation batches are full and nothing waits.
+DEFAULT_LINGER_SECONDS = 0.2
 
 
 @dataclass
@@ -31,6 +38,7 @@ class DigestStats:
     batches_written: int = 0
     batches_duplicate: int = 0
     messages_dead_lettered: int = 0
+    buckets_rolled_up: int = 0
     last_batch_seconds: float = 0.0
 
 
@@ -44,21 +52,27 @@ class DigestWorker:
         batch_size: int = 256,
         on_batch: Callable[[float], None] | None = None,
         on_written: Callable[[Sequence[BatchRows], WriteResult], None] | None = None,
+        on_rolled_up: Callable[[int], None] | None = None,
+        linger_seconds: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
+        """linger_seconds: after a batch that was not full, run() waits this long before the
+        next read, so that a trickle of payloads is written in batches (pause_after)."""
         self.stream = stream
+        self.linger_seconds = linger_seconds
         self.writer = writer
         self.consumer = consumer
         self.batch_size = batch_size
         self.stats = DigestStats()
         self._on_batch = on_batch
         self._on_written = on_written
+        self._on_rolled_up = on_rolled_up
         self._stop = threading.Event()
 
     def run_once(self, block_seconds: float = 1.0) -> int:
         """Digest one batch of messages; returns how many were acknowledged."""
         messages = self.stream.read(self.consumer, self.batch_size, block_seconds)
         if not messages:
-            self.writer.roll_up()  # idle: catch up on settled buckets
+            self._roll_up()  # idle: catch up on settled buckets
             return 0
         started = time.perf_counter()
         rows: list[BatchRows] = []
@@ -88,16 +102,30 @@ class DigestWorker:
             self._on_batch(elapsed)
         # After the acknowledgement: rollups are recomputed from what is stored, so a failure
         # here loses nothing; the marks stay for the next round.
-        self.writer.roll_up()
+        self._roll_up()
         return len(good)
+
+    def _roll_up(self) -> None:
+        result = self.writer.roll_up()
+        if result is not None and result.buckets:
+            self.stats.buckets_rolled_up += result.buckets
+            if self._on_rolled_up is not None:
+                self._on_rolled_up(result.buckets)
+
+    def pause_after(self, handled: int) -> float:
+        """Seconds run() waits after a batch of `handled` messages: the linger after one that
+        was not full; none when idle (the read itself blocked) or when more are waiting."""
+        return self.linger_seconds if 0 < handled < self.batch_size else 0.0
 
     def run(self) -> None:
         """Digest until stop(); back off on database or stream errors instead of dying."""
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                self.run_once(block_seconds=0.5)
+                pause = self.pause_after(self.run_once(block_seconds=0.5))
                 backoff = 0.5
+                if pause > 0:
+                    self._stop.wait(pause)
             except (SQLAlchemyError, StreamUnavailable) as exc:
                 log.warning("digest: %s; retrying in %.1f s", exc, backoff)
                 self._stop.wait(backoff)

@@ -4,10 +4,22 @@ small compressed bomb cannot expand without bound."""
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import AsyncIterator
 
 import zstandard
+
+
+class _Decompressors(threading.local):
+    """A zstd context per thread, reused: making one per request cost more than decoding a
+    payload with it (16 µs against 7 µs for a 14 KiB one). Contexts are not thread-safe."""
+
+    def __init__(self) -> None:
+        self.zstd = zstandard.ZstdDecompressor()
+
+
+_decompressors = _Decompressors()
 
 
 class BodyTooLarge(ValueError):
@@ -51,7 +63,7 @@ def decode(body: bytes, encoding: str | None, limit: int) -> bytes:
         parts: list[bytes] = []
         size = 0
         try:
-            with zstandard.ZstdDecompressor().stream_reader(body) as reader:
+            with _decompressors.zstd.stream_reader(body) as reader:
                 while chunk := reader.read(65536):
                     size += len(chunk)
                     if size > limit:

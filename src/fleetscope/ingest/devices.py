@@ -135,12 +135,12 @@ async def _enqueue_aggregator(
     devices = {m.device_name for m in batch.metrics}
     key = device_machine_id(next(iter(devices))) if len(devices) == 1 else None
     body = batch.model_dump_json().encode()
-    await enqueue(deps.stream, NewMessage(AGGREGATOR_METRICS, tenant_id, body, key=key))
+    await enqueue(deps, NewMessage(AGGREGATOR_METRICS, tenant_id, body, key=key))
     return {"samples": len(batch.metrics), "devices": len(devices)}
 
 
 async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     body = await read_body(request, deps.settings.max_body_bytes, JSON)
     try:
         metric = AggregatorMetric.model_validate_json(body)
@@ -150,7 +150,7 @@ async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
 
 
 async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     body = await read_body(request, deps.settings.max_body_bytes, JSON)
     try:
         batch = AggregatorBatch.model_validate_json(body)
@@ -160,7 +160,7 @@ async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, A
 
 
 async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     device = _query_param(_device_name, request, "device_name", required=True)
     at = _query_param(_timestamp, request, "timestamp", required=False)
     body = await read_body(request, deps.settings.max_body_bytes, EXPOSITION)
@@ -191,12 +191,12 @@ async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any
             push.model_dump_json().encode(),
             key=device_machine_id(device),
         )
-        await enqueue(deps.stream, message)
+        await enqueue(deps, message)
     return {"samples": len(samples), "device_name": device}
 
 
 async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    principal = await authenticate(request, deps.verify_key)
+    principal = await authenticate(request, deps.verify_key, deps.known_key)
     body = await read_body(request, deps.settings.max_body_bytes, COLLECTION_TYPES)
     if media_type(request) == MULTIPART:
         body = multipart_file(body, request.headers["content-type"])
@@ -215,7 +215,7 @@ async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any
         header.model_dump_json().encode() + b"\n" + body,
         key=machine_id,
     )
-    await enqueue(deps.stream, message)
+    await enqueue(deps, message)
     stamps = [s.timestamp for p in payloads for s in p.snapshots]
     return {
         "collection": sha256,

@@ -9,8 +9,9 @@ writing idempotently and acknowledging only after its commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class StreamUnavailable(RuntimeError):
@@ -91,3 +92,15 @@ class Stream(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Submits(Protocol):
+    """A stream whose enqueue can be awaited without a thread of the caller's own: the embedded
+    stream's group-commit thread does the writing (stream/sqlite.py)."""
+
+    def submit(self, messages: Sequence[NewMessage]) -> Future[list[str]]:
+        """enqueue without waiting: the future's result (the ids) is set once the messages
+        survive a crash of this process, as enqueue's return. Raises what enqueue raises for
+        a stream that refuses at once (closed, backlog full)."""
+        ...

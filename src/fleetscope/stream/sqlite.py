@@ -107,12 +107,17 @@ class SQLiteStream:
 
     # -- enqueue: group commit -------------------------------------------------------------
     def enqueue(self, messages: Sequence[NewMessage]) -> list[str]:
+        return self.submit(messages).result()
+
+    def submit(self, messages: Sequence[NewMessage]) -> Future[list[str]]:
+        """stream.base.Submits: ingest awaits the commit on its event loop (asyncio.wrap_future)
+        instead of blocking a pool thread in enqueue."""
         if self._closed:
             raise StreamUnavailable("the stream is closed")
         self._check_backlog(messages)
         done: Future[list[str]] = Future()
         self._pending.put((messages, done))
-        return done.result()
+        return done
 
     def _check_backlog(self, messages: Sequence[NewMessage]) -> None:
         count, size = self._backlog
@@ -151,6 +156,11 @@ class SQLiteStream:
             self._commit_group(group)
 
     def _commit_group(self, group: list[tuple[Sequence[NewMessage], Future[list[str]]]]) -> None:
+        # A submitter that gave up (its future cancelled) was never told "stored": its
+        # messages are not written, and its future cannot take a result any more.
+        group = [item for item in group if item[1].set_running_or_notify_cancel()]
+        if not group:
+            return
         now = time.time()
         try:
             conn = self._writer_conn
