@@ -86,6 +86,25 @@ def test_wrong_key_is_401(live: LiveServer, key: str | None) -> None:
     assert live.server.stream.depth() == 0
 
 
+def test_a_login_session_may_read_but_not_send(live: LiveServer) -> None:
+    # Known but not allowed: 403 on every ingest endpoint, and nothing enqueued.
+    user = live.user_headers()
+    sends = [
+        ("/api/v1/ingest", payload_json(payload(1)), "application/json"),
+        ("/api/v1/ingest/prometheus?host=web-1", b"up 1\n", "text/plain"),
+        (
+            "/api/v1/aggregator/metrics/",
+            b'{"device_name":"d","metric_name":"m","value":1,"timestamp":1795852800}',
+            "application/json",
+        ),
+    ]
+    for path, body, media in sends:
+        response = live.client.post(path, content=body, headers=user | {"Content-Type": media})
+        assert response.status_code == 403, (path, response.text)
+        assert "agent API key" in response.json()["error"]
+    assert live.server.stream.depth() == 0
+
+
 def test_oversized_body_is_413(tmp_path: Path) -> None:
     for small in start_server(tmp_path / "d", max_body_bytes=4096):
         big = payload_json(payload(40))

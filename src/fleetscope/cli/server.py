@@ -195,7 +195,11 @@ def create_app(
 
     app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
     _instrument(app, registry, stream)
-    keys = CachedKeys(lambda key: store_auth.verify_api_key(engine, key))
+    # A login session's token is recognised too, so ingest can answer it 403 (known, but
+    # only agent keys send data) instead of 401.
+    keys = CachedKeys(
+        lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
+    )
     app.include_router(
         ingest_router(
             IngestDeps(

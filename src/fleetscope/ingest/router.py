@@ -138,6 +138,13 @@ async def authenticate(
             "unauthorized",
             "missing, wrong or revoked API key (send 'Authorization: Bearer <key>')",
         )
+    if principal.kind != "agent_key":
+        raise Rejected(
+            403,
+            "forbidden",
+            "a login session cannot send data: send an agent API key "
+            "('Authorization: Bearer <key>')",
+        )
     return principal
 
 
