@@ -85,3 +85,14 @@ def test_disk_collector_remembers_each_names_verdict(tmp_path: Path) -> None:
         + line.format(major=8, minor=16, name="sdb")
     )
     assert [d.device for d in collector.collect().devices] == ["sda", "sdb"]
+
+
+def test_stat_takes_the_interrupt_total_without_splitting_every_irq() -> None:
+    from fleetscope.agent.linux.parsers.stat import parse_stat  # noqa: PLC0415
+
+    base = "cpu 1 2 3 4\nctxt 5\nbtime 6\nprocesses 7\nprocs_running 1\nprocs_blocked 0\n"
+    assert parse_stat(base + "intr 448139 0 0 13 " + "0 " * 4000 + "\n").interrupts_total == 448139
+    assert parse_stat(base + "intr 12\n").interrupts_total == 12
+    for bad in ("intr\n", "intr x 1 2\n"):
+        with pytest.raises(ParseError, match="intr has no integer value"):
+            parse_stat(base + bad)
