@@ -1,8 +1,9 @@
 """CPU time of one agent collection cycle on this machine, against Debian's node_exporter.
 
-Prints median and p95 CPU per cycle for the default collectors without the process scan, and
-with it (with the process count), then the CPU node_exporter (default collectors) spends per
-scrape in the same run, paced the same way, and our ratio to it.
+Prints median and p95 CPU per cycle for the default collectors without the process scan (and
+each collector's median duration inside it), and with it (with the process count), then the
+CPU node_exporter (default collectors) spends per scrape in the same run, paced the same way,
+and our ratio to it.
 
     .venv/bin/python bench/bench_agent_cycle.py [--cycles 200] [--pace 0.25] [--scrapes 120]
         [--spawn N] [--without-tcp-states]
@@ -40,7 +41,11 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def measure(
-    names: list[str], cycles: int, pace: float, settings: Mapping[str, SettingsStruct] | None = None
+    names: list[str],
+    cycles: int,
+    pace: float,
+    settings: Mapping[str, SettingsStruct] | None = None,
+    per_collector: dict[str, list[float]] | None = None,
 ) -> tuple[list[float], int]:
     context = CollectorContext(ProcFS("/proc"), SysFS("/sys"), Path("/"), settings=settings or {})
     runner = CollectorRunner(select_collectors(names), context)
@@ -53,6 +58,9 @@ def measure(
         snapshot = runner.collect()
         costs.append(time.process_time() - started)
         assert all(s.success for s in snapshot.collectors), snapshot.collectors
+        if per_collector is not None:
+            for status in snapshot.collectors:
+                per_collector.setdefault(status.name, []).append(status.duration_seconds)
         if snapshot.processes is not None:
             processes = snapshot.processes.count
         time.sleep(pace)
@@ -143,8 +151,13 @@ def run(args: argparse.Namespace) -> None:
     defaults = [spec.name for spec in select_collectors(None)]
     light = [name for name in defaults if name != "processes"]
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; pace {args.pace:g} s")
-    costs, _ = measure(light, args.cycles, args.pace)
+    durations: dict[str, list[float]] = {}
+    costs, _ = measure(light, args.cycles, args.pace, per_collector=durations)
     print(f"fleetscope cycle without processes ({', '.join(light)}): {summary(costs)}")
+    print(
+        "  per collector, median wall time inside that cycle (inline ones: about their CPU): "
+        + ", ".join(f"{n} {statistics.median(d) * 1000:.2f} ms" for n, d in durations.items())
+    )
     if args.without_tcp_states:
         settings = {"network": NetworkSettings(tcp_states=False)}
         no_tcp, _ = measure(light, args.cycles, args.pace, settings)

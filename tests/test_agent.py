@@ -590,3 +590,56 @@ def test_registry_marks_only_counter_readers_inline() -> None:
         "network",
         "disk",
     }
+
+
+class _MayBlock(_Recording):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = True
+
+    def may_block(self) -> bool:
+        return self.blocks
+
+
+def test_a_blocking_collector_that_will_not_block_runs_inline(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    recording = _MayBlock()
+    specs = [CollectorSpec("memory", "memory", "", True, lambda _ctx: recording)]
+    runner = CollectorRunner(specs, _context(proc), timeout_seconds=5)
+    try:
+        assert runner.collect().memory is not None
+        recording.blocks = False
+        assert runner.collect().memory is not None
+        recording.blocks = True
+        assert runner.collect().memory is not None
+    finally:
+        runner.close()
+    here = threading.current_thread().name
+    assert recording.threads[0] != here and recording.threads[2] != here
+    assert recording.threads[1] == here
+
+
+def test_cpu_may_block_only_where_the_last_cycle_found_sensors(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    _write_stat(proc, {0: (1, 1, 1)})
+    bare = LinuxCpuCollector(_context(proc))  # no sys tree: no hwmon, no thermal zone
+    assert bare.may_block()  # nothing known before the first cycle
+    bare.collect()
+    assert not bare.may_block()
+    (tmp_path / "sys" / "class" / "thermal" / "thermal_zone0").mkdir(parents=True)
+    (tmp_path / "sys" / "class" / "thermal" / "thermal_zone0" / "type").write_text("x86_pkg\n")
+    (tmp_path / "sys" / "class" / "thermal" / "thermal_zone0" / "temp").write_text("42000\n")
+    assert bare.collect().temperatures  # a zone that appears is read (once, inline) ...
+    assert bare.may_block()  # ... and from then on in a worker
+    tree = fixtures_dir / "node_exporter" / "tree"
+    parts = ("class/hwmon", "class/thermal", "devices/platform", "devices/virtual/thermal")
+    fixture = materialize_links(tree / "sys", tmp_path / "fixture", parts)
+    sensors = LinuxCpuCollector(
+        CollectorContext(ProcFS(tree / "proc"), SysFS(fixture), tree, platform="linux")
+    )
+    sensors.collect()
+    assert sensors.may_block()

@@ -318,3 +318,26 @@ def test_in_memory_filesystems_are_statted_in_the_collector_thread(tmp_path: Pat
     assert mounts["/data"].device_error and mounts["/data"].size_bytes is None
     assert mounts["/"].size_bytes == 4096 * 1000 and mounts["/mnt/nfs"].files == 100
     collector.close()
+
+
+def test_only_a_table_with_a_remote_mount_may_block(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    (proc / "1").mkdir(parents=True)
+    mounts = proc / "1" / "mounts"
+    mounts.write_text("/dev/sda1 / ext4 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n")
+    context = CollectorContext(ProcFS(proc), SysFS(tmp_path / "sys"), tmp_path, platform="linux")
+    collector = LinuxFilesystemCollector(
+        context, FilesystemSettings(), lambda _p: _statvfs_result(8)
+    )
+    try:
+        assert collector.may_block()  # the table is not known yet
+        collector.collect()
+        assert not collector.may_block()  # ext4 and tmpfs answer statfs from memory
+        mounts.write_text("/dev/sda1 / ext4 rw 0 0\nnfs:/export /mnt/nfs nfs4 rw 0 0\n")
+        assert {m.mountpoint for m in collector.collect().mounts} == {"/", "/mnt/nfs"}
+        assert collector.may_block()
+        mounts.write_text("/dev/sda1 / ext4 rw 0 0\n")
+        collector.collect()
+        assert not collector.may_block()
+    finally:
+        collector.close()

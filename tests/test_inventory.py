@@ -279,11 +279,14 @@ def test_sent_at_start_on_change_and_daily(tmp_path: Path) -> None:
         users=lambda: list(sessions),
         sensors_battery=lambda: battery[0],
     )
+    assert collector.may_block()  # gathering is due: run it in a worker
     first = collector.collect()
     assert first is not None  # at start
     clock.now += 10
+    assert not collector.may_block()  # nothing to gather before the check interval
     assert collector.collect() is None  # not even gathered before the check interval
     clock.now += CHECK_INTERVAL_SECONDS
+    assert collector.may_block()  # the check interval has passed
     battery[0] = Battery(49.0, 3500, False)
     assert collector.collect() is None  # unchanged, apart from the charge level
     sessions.append(User("alice", "pts/0", "10.0.0.9", 1_700_000_000.0, 4242))
@@ -296,6 +299,7 @@ def test_sent_at_start_on_change_and_daily(tmp_path: Path) -> None:
     clock.now += CHECK_INTERVAL_SECONDS
     assert collector.collect() is None
     clock.now += RESEND_SECONDS
+    assert collector.may_block()
     daily = collector.collect()
     assert daily is not None and daily.content_sha256 == changed.content_sha256
 

@@ -4,7 +4,9 @@ Each collector that can block (CollectorSpec.blocking) runs in its own worker th
 deadline; one that overruns is reported as timed out and is not started again until its
 previous call returns, so a hung read (a dead NFS mount, a wedged exporter) cannot pile up
 threads or delay the others. Collectors that only read kernel counters run inline in the
-caller's thread while the workers run, which saves a thread hand-off each. One that raises,
+caller's thread while the workers run, which saves a thread hand-off each; so does a blocking
+collector whose may_block() says its next call only reads kernel memory (cpu without sensors,
+filesystem with only local mounts, inventory between its checks). One that raises,
 inline or not, is reported as failed and the others carry on. Every snapshot carries every
 collector's duration and success. A collector that returns None succeeded with nothing to
 report (the inventory between its changes).
@@ -25,6 +27,7 @@ from fleetscope.agent.collectors.base import (
     CollectorSpec,
     Section,
     close_collector,
+    collector_may_block,
 )
 from fleetscope.agent.selfmetrics import agent_self
 from fleetscope.model.payload import CollectorStatus, Snapshot
@@ -62,14 +65,16 @@ class CollectorRunner:
         ]
         sections: dict[str, Section] = {}
         started: dict[str, Future[tuple[Section | None, float]]] = {}
+        here: list[tuple[str, Collector]] = []
         for name, (spec, collector) in self._collectors.items():
-            if spec.blocking and name not in self._in_flight:
+            if name in self._in_flight:
+                continue  # its previous call has not returned: never two calls at once
+            if spec.blocking and collector_may_block(collector):
                 started[name] = self._pool.submit(_timed, collector)
+            else:
+                here.append((name, collector))
         deadline = time.monotonic() + self.timeout
-        inline: dict[str, Future[tuple[Section | None, float]]] = {}
-        for name, (spec, collector) in self._collectors.items():
-            if not spec.blocking:
-                inline[name] = _run_inline(collector)
+        inline = {name: _run_inline(collector) for name, collector in here}
         wait(started.values(), timeout=max(0.0, deadline - time.monotonic()))
         now = time.monotonic()
         for name, (spec, _) in self._collectors.items():

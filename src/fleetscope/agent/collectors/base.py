@@ -1,6 +1,8 @@
 """The collector contract: `collect()` returns one payload section (a model, or a list of
 models for a section that is a list), or None when it has nothing to report this cycle (a
-success without a section); `close()` is optional.
+success without a section); `close()` is optional, and so is `may_block()`: a collector whose
+spec is blocking may answer False when its next collect() only reads kernel memory (see
+collector_may_block), and the runner then calls it in its own thread.
 
 A collector may keep state between calls (previous counters for rates). It raises on failure;
 the runner isolates it, so one broken collector never stops the others.
@@ -58,6 +60,15 @@ class CollectorSpec:
     # on a dead NFS mount, exporters over HTTP, /proc/<pid>/cmdline waiting on a process's
     # mmap lock, sensors behind I2C or ACPI; those run in worker threads with a deadline.
     blocking: bool = True
+
+
+def collector_may_block(collector: Collector) -> bool:
+    """Whether the next collect() of a blocking collector may wait on something slow. A
+    collector without `may_block` always may. The runner hands a collector to a worker thread
+    only when it may block: a thread hand-off costs more CPU than most collectors' reads (on
+    the 2-core VM of bench/bench_agent_cycle.py, three hand-offs were a quarter of a cycle)."""
+    may_block = getattr(collector, "may_block", None)
+    return True if may_block is None else bool(may_block())
 
 
 def close_collector(collector: Collector) -> None:

@@ -191,8 +191,15 @@ class FrequencyReader:
 def read_temperatures(sysfs: SysFS) -> list[Temperature]:
     """hwmon temperature inputs and thermal zones. Both can describe one physical sensor;
     both are kept, named by source, because neither is a superset of the other."""
+    return _sensor_readings(sysfs)[0]
+
+
+def _sensor_readings(sysfs: SysFS) -> tuple[list[Temperature], bool]:
+    """read_temperatures' list, and whether any hwmon chip or thermal zone was there (one
+    without a temperature input, a fan controller, is still a driver that was read)."""
     temperatures = []
-    for chip in sysfs.hwmon():
+    chips = sysfs.hwmon()
+    for chip in chips:
         for sensor in chip.sensors.values():
             if sensor.kind != "temp" or sensor.input is None:
                 continue
@@ -207,7 +214,8 @@ def read_temperatures(sysfs: SysFS) -> list[Temperature]:
                     critical_celsius=sensor.crit,
                 )
             )
-    for zone in sysfs.thermal_zones():
+    zones = sysfs.thermal_zones()
+    for zone in zones:
         temperatures.append(
             Temperature(
                 source="thermal_zone",
@@ -216,7 +224,7 @@ def read_temperatures(sysfs: SysFS) -> list[Temperature]:
                 celsius=zone.temp_celsius,
             )
         )
-    return temperatures
+    return temperatures, bool(chips or zones)
 
 
 class LinuxCpuCollector:
@@ -227,16 +235,28 @@ class LinuxCpuCollector:
         self.pressure = PressureReader(self.procfs, "cpu")
         self.frequencies = FrequencyReader(context.sysfs)
         self._last_sensor_error: str | None = None
+        # Whether the last cycle found a sensor (or could not tell); see may_block.
+        self._sensors = True
+
+    def may_block(self) -> bool:
+        """Sensor drivers may wait on a slow bus or ACPI firmware; everything else here reads
+        kernel memory. A host where the last cycle found no hwmon chip or thermal zone (most
+        VMs) has nothing to wait for, and its cycle runs without a thread hand-off; listing
+        the empty class directories each cycle still notices a sensor driver loaded later,
+        whose first read then happens in the caller's thread once."""
+        return self._sensors
 
     def _temperatures(self) -> list[Temperature]:
         # Sensors are an extra: an unreadable or malformed one must not cost the CPU figures.
         try:
-            return read_temperatures(self.sysfs)
+            temperatures, self._sensors = _sensor_readings(self.sysfs)
         except (OSError, ValueError) as exc:
             if str(exc) != self._last_sensor_error:
                 log.warning("temperature sensors unreadable: %s", exc)
                 self._last_sensor_error = str(exc)
+            self._sensors = True
             return []
+        return temperatures
 
     def close(self) -> None:
         self.procfs.close()

@@ -143,6 +143,9 @@ def diskstats_counters(disk: DiskStats) -> dict[str, float | None]:
     return {field: getattr(disk, field) for field in COUNTER_FIELDS}
 
 
+_EXCLUDE_CACHE_LIMIT = 4096
+
+
 class LinuxDiskCollector:
     def __init__(
         self,
@@ -154,16 +157,24 @@ class LinuxDiskCollector:
         self.procfs = procfs
         self.device_exclude = device_exclude
         self.rates = DeviceRates(clock)
+        # Device name -> excluded: the pattern's answer for a name never changes, and the
+        # same few names come back every cycle. Bounded, for hosts that churn device names.
+        self._excluded: dict[str, bool] = {}
+
+    def _skip(self, name: str) -> bool:
+        excluded = self._excluded.get(name)
+        if excluded is None:
+            if len(self._excluded) >= _EXCLUDE_CACHE_LIMIT:
+                self._excluded.clear()
+            pattern = self.device_exclude
+            excluded = self._excluded[name] = pattern is not None and bool(pattern.search(name))
+        return excluded
 
     def close(self) -> None:
         self.procfs.close()
 
     def collect(self) -> DiskSection:
-        disks = {
-            name: disk
-            for name, disk in self.procfs.diskstats().items()
-            if self.device_exclude is None or not self.device_exclude.search(name)
-        }
+        disks = self.procfs.diskstats(self._skip)
         return DiskSection(
             devices=self.rates.devices(
                 {name: diskstats_counters(disk) for name, disk in disks.items()},

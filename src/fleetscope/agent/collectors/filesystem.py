@@ -270,6 +270,15 @@ class LinuxFilesystemCollector:
             self._table = (text, linux_mounts(mounts, self.settings, self.rootfs))
         return self._table[1]
 
+    def may_block(self) -> bool:
+        """Only a mount outside IN_MEMORY_STATFS has something to wait for (its worker and
+        deadline, up to mount_timeout_seconds); a table of local mounts only, as the last
+        cycle read it, is collected without a thread hand-off. Should a remote mount appear
+        in the meantime, that one cycle waits for its deadline in the caller's thread."""
+        if self._table is None:
+            return True
+        return any(mount.fstype not in IN_MEMORY_STATFS for mount, _ in self._table[1])
+
     def close(self) -> None:
         self.calls.close()
         self.procfs.close()

@@ -169,14 +169,20 @@ class InventoryCollector:
         self._last_sent = 0.0
         self._last_checked: float | None = None
 
+    def _due(self, now: float) -> tuple[bool, bool]:
+        """(check due, resend due) at `now`."""
+        resend_due = self._last_digest is None or now - self._last_sent >= RESEND_SECONDS
+        checked = self._last_checked
+        return resend_due or checked is None or now - checked >= CHECK_INTERVAL_SECONDS, resend_due
+
+    def may_block(self) -> bool:
+        """Gathering runs lpstat and walks sysfs; between checks collect() returns at once."""
+        return self._due(self._clock())[0]
+
     def collect(self) -> InventorySection | None:
         now = self._clock()
-        resend_due = self._last_digest is None or now - self._last_sent >= RESEND_SECONDS
-        if (
-            not resend_due
-            and self._last_checked is not None
-            and now - self._last_checked < CHECK_INTERVAL_SECONDS
-        ):
+        check_due, resend_due = self._due(now)
+        if not check_due:
             return None
         self._last_checked = now
         content = self.gather()

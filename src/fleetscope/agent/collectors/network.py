@@ -155,6 +155,10 @@ _SLOW_CHANGING = ("speed", "mtu")
 SLOW_ATTRIBUTES_SECONDS = 60.0
 
 
+_V4 = ("TCP", "UDP")
+_V6 = ("TCP6", "UDP6")
+
+
 class LinuxNetworkCollector:
     def __init__(
         self,
@@ -218,20 +222,19 @@ class LinuxNetworkCollector:
         ESTABLISHED or CLOSE-WAIT (RFC 1213 tcpCurrEstab), so when the per-state counts are
         at hand it is their sum and /proc/net/snmp is not read."""
         counts: dict[str, int | None] = {}
-        sockstat = _optional(self.procfs.sockstat, "/proc/net/sockstat")
-        sockstat6 = _optional(self.procfs.sockstat6, "/proc/net/sockstat6")
-        protocols = {} if sockstat is None else sockstat.protocols
-        protocols6 = {} if sockstat6 is None else sockstat6.protocols
-        tcp, udp = protocols.get("TCP"), protocols.get("UDP")
-        tcp6, udp6 = protocols6.get("TCP6"), protocols6.get("UDP6")
-        counts["tcp_in_use"] = _sum(
-            None if tcp is None else tcp.in_use, None if tcp6 is None else tcp6.in_use
-        )
-        counts["tcp_time_wait"] = None if tcp is None else tcp.time_wait
-        counts["tcp_orphans"] = None if tcp is None else tcp.orphan
-        counts["udp_in_use"] = _sum(
-            None if udp is None else udp.in_use, None if udp6 is None else udp6.in_use
-        )
+        # Only the lines used, found directly (parse_sockstat_protocol): the file's other
+        # protocols cost a record each per cycle otherwise.
+        none: dict[str, dict[str, int] | None] = {}
+        four = _optional(lambda: self.procfs.sockstat_protocols(_V4), "/proc/net/sockstat")
+        six = _optional(lambda: self.procfs.sockstat_protocols(_V6, True), "/proc/net/sockstat6")
+        tcp: dict[str, int] = (four or none).get("TCP") or {}
+        udp: dict[str, int] = (four or none).get("UDP") or {}
+        tcp6: dict[str, int] = (six or none).get("TCP6") or {}
+        udp6: dict[str, int] = (six or none).get("UDP6") or {}
+        counts["tcp_in_use"] = _sum(tcp.get("inuse"), tcp6.get("inuse"))
+        counts["tcp_time_wait"] = tcp.get("tw")
+        counts["tcp_orphans"] = tcp.get("orphan")
+        counts["udp_in_use"] = _sum(udp.get("inuse"), udp6.get("inuse"))
         if by_state is not None:
             counts["tcp_curr_estab"] = by_state.get("ESTABLISHED", 0) + by_state.get(
                 "CLOSE_WAIT", 0

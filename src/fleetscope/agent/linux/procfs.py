@@ -53,7 +53,11 @@ from fleetscope.agent.linux.parsers.proc_pid import (
 )
 from fleetscope.agent.linux.parsers.snmp import Snmp, parse_netstat, parse_snmp, parse_snmp6
 from fleetscope.agent.linux.parsers.sockets import SocketTable, parse_socket_table
-from fleetscope.agent.linux.parsers.sockstat import SockStat, parse_sockstat
+from fleetscope.agent.linux.parsers.sockstat import (
+    SockStat,
+    parse_sockstat,
+    parse_sockstat_protocol,
+)
 from fleetscope.agent.linux.parsers.stat import Stat, parse_stat
 from fleetscope.agent.linux.parsers.thermal import (
     COOLING_DEVICE_FILES,
@@ -338,8 +342,8 @@ class ProcFS:
     def loadavg(self) -> LoadAvg:
         return parse_loadavg(self.read_text("loadavg"))
 
-    def diskstats(self) -> dict[str, DiskStats]:
-        return parse_diskstats(self.read_text("diskstats"))
+    def diskstats(self, skip: Callable[[str], bool] | None = None) -> dict[str, DiskStats]:
+        return parse_diskstats(self.read_text("diskstats"), skip)
 
     def net_dev(self) -> dict[str, NetDevStats]:
         return parse_net_dev(self.read_text("net/dev"))
@@ -363,6 +367,16 @@ class ProcFS:
 
     def sockstat(self) -> SockStat:
         return parse_sockstat(self.read_text("net/sockstat"), self.page_size)
+
+    def sockstat_protocols(
+        self, protocols: tuple[str, ...], ipv6: bool = False
+    ) -> dict[str, dict[str, int] | None]:
+        """parse_sockstat_protocol of each named protocol, from /proc/net/sockstat6 when
+        `ipv6`, else /proc/net/sockstat."""
+        relative = "net/sockstat6" if ipv6 else "net/sockstat"
+        text = self.read_text(relative)
+        source = f"/proc/{relative}"
+        return {p: parse_sockstat_protocol(text, p, source) for p in protocols}
 
     def sockstat6(self) -> SockStat:
         text = self.read_text("net/sockstat6")

@@ -93,7 +93,9 @@ def parse_stat(text: str) -> Stat:
     softirqs_total: int | None = None
     softirqs: dict[str, int] = {}
     for line_no, line in enumerate(text.splitlines(), start=1):
-        parts = line.split()
+        # `intr` has a count per IRQ number after its total (thousands on large hosts) and
+        # only the total is kept: split that off alone.
+        parts = line.split(None, 2)[:2] if line.startswith("intr ") else line.split()
         if not parts:
             continue
         key, fields = parts[0], parts[1:]
