@@ -28,14 +28,42 @@ def _page_size() -> int:
     return os.sysconf("SC_PAGE_SIZE")
 
 
+class _Statm:
+    """/proc/self/statm kept open and read again with pread at offset 0 (a fresh reading, as
+    for the collectors' kept /proc files). The descriptor names the process that opened it:
+    a forked child (the pid changed) opens its own, or it would report its parent's memory."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._pid = 0
+
+    def read(self) -> bytes:
+        pid = os.getpid()
+        fd = self._fd
+        if fd is not None and pid == self._pid:
+            try:
+                return os.pread(fd, 256, 0)
+            except OSError:
+                self.close()  # opened afresh below, so an error is a fresh open's
+        elif fd is not None:
+            # A child's copy of its parent's descriptor: not ours to keep reading.
+            self.close()
+        fd = os.open(_STATM, os.O_RDONLY | os.O_CLOEXEC)
+        self._fd, self._pid = fd, pid
+        return os.pread(fd, 256, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_statm = _Statm()
+
+
 def _resident_bytes() -> int:
     if sys.platform.startswith("linux"):
-        fd = os.open(_STATM, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            statm = os.read(fd, 256)
-        finally:
-            os.close(fd)
-        return int(statm.split()[1]) * _page_size()
+        return int(_statm.read().split()[1]) * _page_size()
     return int(_me().memory_info().rss)
 
 
