@@ -4,6 +4,8 @@ trip of both sections into the store."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import uuid
 from collections import namedtuple
@@ -523,3 +525,94 @@ def test_speed_and_mtu_are_reread_once_a_minute_link_state_every_cycle(tmp_path:
     assert (half_minute.operstate, half_minute.speed_bits_per_second) == ("down", 1e9)
     now[0] += 30
     assert collector.collect().interfaces[0].speed_bits_per_second == 1e10
+
+
+def test_kept_open_sysfs_reads_what_fresh_reads_do_on_this_host() -> None:
+    """Every interface here, down ones included (carrier and speed answer EINVAL): the kept
+    descriptors give the same attributes as opening each file, cycle after cycle, and stay
+    open between reads."""
+    fresh = SysFS("/sys")
+    kept = fresh.kept_open()
+    assert kept is not fresh and kept._files is not None
+    try:
+        devices = sorted(entry.name for entry in os.scandir("/sys/class/net"))
+        for _ in range(3):
+            for device in devices:
+                assert kept.net_class(device) == fresh.net_class(device)
+        operstates = [p for p in kept._files._fds if p.endswith("/operstate")]
+        assert len(operstates) == len(devices)
+        before = dict(kept._files._fds)
+        for device in devices:
+            kept.net_class(device, ("operstate",))
+        assert all(kept._files._fds[p] == before[p] for p in operstates)  # reused, not reopened
+        assert kept.net_class("no-such-interface") == fresh.net_class("no-such-interface")
+    finally:
+        kept.close()
+    assert kept._files._fds == {}
+
+
+def test_sysfs_on_a_fixture_tree_is_not_kept_open(tmp_path: Path) -> None:
+    sysfs = SysFS(tmp_path)
+    assert sysfs.kept_open() is sysfs
+
+
+def _kept_sysfs_tree(tmp_path: Path) -> tuple[Path, Path, SysFS]:
+    """The fixture network tree with a SysFS that keeps its files open as on a real sysfs
+    (kept_open refuses a fixture tree, so it is built directly)."""
+    proc, sys_ = _net_tree(tmp_path)
+    return proc, sys_, SysFS(sys_, keep_open=True)
+
+
+def test_kept_sysfs_files_of_an_interface_that_disappears_are_closed(tmp_path: Path) -> None:
+    """An interface gone from /proc/net/dev has its kept files closed; when one of the same
+    name comes back (another sysfs node) its attributes are read afresh, not through the
+    old descriptors (which on this tmpfs would still show the removed files)."""
+    proc, sys_, sysfs = _kept_sysfs_tree(tmp_path)
+    collector = LinuxNetworkCollector(ProcFS(proc), sysfs, None, tcp_states=False)
+    _write_netdev(proc, {"eth0": (1, 1, 1, 1), "docker0": (1, 1, 1, 1)})
+    first = collector.collect()
+    assert [(i.device, i.operstate) for i in first.interfaces] == [
+        ("eth0", "up"),
+        ("docker0", "down"),
+    ]
+    assert sysfs._files is not None
+    eth0 = str(sys_ / "class" / "net" / "eth0")
+    assert any(path.startswith(eth0 + "/") for path in sysfs._files._fds)
+
+    _write_netdev(proc, {"docker0": (2, 2, 2, 2)})  # eth0 is gone
+    shutil.rmtree(sys_ / "class" / "net" / "eth0")
+    assert [i.device for i in collector.collect().interfaces] == ["docker0"]
+    assert not any(path.startswith(eth0 + "/") for path in sysfs._files._fds)
+
+    directory = sys_ / "class" / "net" / "eth0"  # back, as another device, down this time
+    directory.mkdir()
+    (directory / "operstate").write_text("lowerlayerdown\n")
+    _write_netdev(proc, {"eth0": (3, 3, 3, 3), "docker0": (3, 3, 3, 3)})
+    back = {i.device: i for i in collector.collect().interfaces}
+    assert (back["eth0"].operstate, back["eth0"].up, back["eth0"].carrier) == (
+        "lowerlayerdown",
+        False,
+        None,
+    )
+    collector.close()
+    assert sysfs._files._fds == {}
+
+
+def test_kept_sysfs_file_that_fails_to_read_is_opened_again(tmp_path: Path) -> None:
+    """A kept descriptor that errors (a removed sysfs node answers ENODEV) is closed and the
+    file opened afresh by path: a missing file then gives None, like a fresh read."""
+    _, sys_, sysfs = _kept_sysfs_tree(tmp_path)
+    assert sysfs.net_class("eth0").operstate == "up"
+    assert sysfs._files is not None
+    path = str(sys_ / "class" / "net" / "eth0" / "operstate")
+    os.close(sysfs._files._fds[path])
+    # A descriptor whose read fails (EISDIR here; ENODEV from a removed sysfs node).
+    sysfs._files._fds[path] = os.open(tmp_path, os.O_RDONLY)
+    shutil.rmtree(sys_ / "class" / "net" / "eth0")
+    try:
+        # (The other attributes' kept descriptors still show the removed tmpfs files; on
+        # sysfs they too would fail and be opened afresh.)
+        assert sysfs.net_class("eth0", ("operstate",)).operstate is None
+        assert path not in sysfs._files._fds  # closed, and nothing there to keep
+    finally:
+        sysfs.close()

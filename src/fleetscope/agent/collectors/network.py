@@ -194,6 +194,7 @@ class LinuxNetworkCollector:
         devices = _included(self.procfs.net_dev(), self.device_exclude)
         for gone in self._slow.keys() - devices.keys():
             del self._slow[gone]  # an interface that comes back is read afresh
+            self.sysfs.forget_net_class(gone)
         links: dict[str, dict[str, object]] = {}
         for name in devices:
             link = self.sysfs.net_class(name, _EVERY_CYCLE)
@@ -250,6 +251,7 @@ class LinuxNetworkCollector:
     def close(self) -> None:
         self.tcp_counter.close()
         self.procfs.close()
+        self.sysfs.close()
 
 
 class TcpStateCounter:
@@ -400,5 +402,7 @@ def make_network_collector(
     exclude = device_filter(settings.device_exclude)
     tcp_states = settings.tcp_states
     if context.linux:
-        return LinuxNetworkCollector(context.procfs.kept_open(), context.sysfs, exclude, tcp_states)
+        return LinuxNetworkCollector(
+            context.procfs.kept_open(), context.sysfs.kept_open(), exclude, tcp_states
+        )
     return PsutilNetworkCollector(exclude, tcp_states)

@@ -170,6 +170,11 @@ class _KeptFiles:
             os.close(fd)
         return data
 
+    def forget(self, prefix: str) -> None:
+        """Close the kept files whose path starts with `prefix`."""
+        for path in [path for path in self._fds if path.startswith(prefix)]:
+            os.close(self._fds.pop(path))
+
     def close(self) -> None:
         _close_kept(self._fds)
 
@@ -246,13 +251,19 @@ class ProcessStatic:
 def _on_procfs(root: Path) -> bool:
     """Whether `root` is a mounted proc filesystem (not a fixture tree): the mount that holds
     it, per this process's mountinfo (proc(5)), has type proc."""
+    return _mount_type(root) == "proc"
+
+
+def _mount_type(root: Path) -> str:
+    """The filesystem type of the mount that holds `root`, per this process's mountinfo;
+    "" when that cannot be read."""
     try:
         target = os.path.realpath(root)
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
             lines = handle.read().splitlines()
     except OSError as exc:
-        log.debug("cannot tell whether %s is procfs: %s", root, exc)
-        return False
+        log.debug("cannot tell the filesystem of %s: %s", root, exc)
+        return ""
     best, fstype = "", ""
     for line in lines:
         fields, _, after = line.partition(" - ")
@@ -263,7 +274,7 @@ def _on_procfs(root: Path) -> bool:
         inside = target == mountpoint or target.startswith(mountpoint.rstrip("/") + "/")
         if inside and len(mountpoint) >= len(best):
             best, fstype = mountpoint, after.split()[0]
-    return fstype == "proc"
+    return fstype
 
 
 def _numbered(directory: Path, prefix: str) -> list[tuple[str, Path]]:
@@ -710,8 +721,32 @@ class ProcFS:
 
 
 class SysFS:
-    def __init__(self, root: str | Path = "/sys") -> None:
+    def __init__(self, root: str | Path = "/sys", *, keep_open: bool = False) -> None:
+        """`keep_open`: see kept_open."""
         self.root = Path(root)
+        self._files = _KeptFiles() if keep_open else None
+
+    def kept_open(self) -> SysFS:
+        """A SysFS over the same root whose net_class attribute files stay open between
+        reads (_KeptFiles: pread at offset 0 shows a sysfs attribute afresh, as it does a
+        /proc file), for the network collector, which reads operstate and carrier of every
+        interface every cycle. Only on a mounted sysfs: a fixture tree's files may be
+        replaced between reads, so there this SysFS itself. Not to be shared between
+        threads; forget_net_class when an interface is gone, and close()."""
+        if _mount_type(self.root) != "sysfs":
+            return self
+        return SysFS(self.root, keep_open=True)
+
+    def forget_net_class(self, device: str) -> None:
+        """Close the kept attribute files of an interface that is gone (a descriptor of a
+        removed sysfs node only answers ENODEV; one of the same name that comes back is
+        another node, opened afresh)."""
+        if self._files is not None:
+            self._files.forget(f"{self.root}/class/net/{device}/")
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
 
     def read_text(self, relative: str) -> str:
         return _read_text(f"{self.root}/{relative}")
@@ -736,12 +771,16 @@ class SysFS:
         # cost of reading two attributes (this runs per interface per cycle).
         directory = f"{self.root}/class/net/{device}"
         files: dict[str, str] = {}
-        if not os.path.isdir(directory):
+        kept = self._files
+        # With kept files the directory check is left out: a missing directory makes every
+        # attribute FileNotFoundError below, which gives the same all-None result.
+        if kept is None and not os.path.isdir(directory):
             log.debug("%s does not exist: no link attributes for %s", directory, device)
             return parse_net_class(device, files)
         for name in attributes:
             try:
-                files[name] = _read_text(f"{directory}/{name}")
+                path = f"{directory}/{name}"
+                files[name] = _text(_read_bytes(path) if kept is None else kept.read(path))
             except (FileNotFoundError, PermissionError) as exc:
                 log.debug("optional sysfs file %s/%s unavailable: %s", directory, name, exc)
             except OSError as exc:
