@@ -4,6 +4,7 @@ trip of both sections into the store."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -29,7 +30,7 @@ from fleetscope.agent.collectors.network import (
     PsutilNetworkCollector,
 )
 from fleetscope.agent.linux.errors import ParseError
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.procfs import ProcFS, SysFS, _KeptFiles
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.digest.transform import agent_payload_rows
@@ -616,3 +617,45 @@ def test_kept_sysfs_file_that_fails_to_read_is_opened_again(tmp_path: Path) -> N
         assert path not in sysfs._files._fds  # closed, and nothing there to keep
     finally:
         sysfs.close()
+
+
+def test_a_kept_file_with_no_value_now_stays_open(tmp_path: Path) -> None:
+    """An errno that says "no value at the moment" (EINVAL from the carrier of a link that is
+    down; EISDIR stands in for it here) is raised without closing the kept file, so a down
+    link's attributes are not opened afresh every cycle; any other error reopens the file."""
+    kept = _KeptFiles()
+    directory = str(tmp_path)
+    try:
+        with pytest.raises(IsADirectoryError):
+            kept.read(directory, frozenset({errno.EISDIR}))
+        fd = kept._fds[directory]
+        with pytest.raises(IsADirectoryError):
+            kept.read(directory, frozenset({errno.EISDIR}))
+        assert kept._fds[directory] == fd
+        with pytest.raises(IsADirectoryError):
+            kept.read(directory)  # not a "no value now" error here: closed, not kept
+        assert directory not in kept._fds
+    finally:
+        kept.close()
+
+
+@pytest.mark.skipif(not Path("/sys/class/net").is_dir(), reason="needs /sys/class/net")
+def test_kept_attributes_of_down_links_stay_open_on_this_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second reading of every interface's attributes opens no file, down links' (whose
+    carrier and speed answer EINVAL) included."""
+    kept = SysFS("/sys").kept_open()
+    devices = [entry.name for entry in os.scandir("/sys/class/net")]
+    try:
+        first = [kept.net_class(device) for device in devices]
+        opened: list[str] = []
+        real_open = os.open
+        monkeypatch.setattr(
+            os, "open", lambda path, *a: (opened.append(path), real_open(path, *a))[1]
+        )
+        assert [kept.net_class(device) for device in devices] == first
+        monkeypatch.undo()
+        assert opened == []
+    finally:
+        kept.close()

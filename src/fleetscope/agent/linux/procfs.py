@@ -149,22 +149,34 @@ class _KeptFiles:
         self._fds: dict[str, int] = {}
         weakref.finalize(self, _close_kept, self._fds)
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, no_value_now: frozenset[int] = frozenset()) -> bytes:
+        """`no_value_now`: errnos with which a read says the file has no value at the moment
+        (a sysfs attribute of a link that is down answers EINVAL) rather than that it is
+        broken; the file then stays open (or is kept) and the error is raised."""
         fd = self._fds.get(path)
         if fd is not None:
             try:
                 return _pread_to_end(fd)
             except OSError as exc:
+                if exc.errno in no_value_now:
+                    raise
                 log.debug("kept file %s unreadable (%s); opening it again", path, exc)
                 del self._fds[path]
                 os.close(fd)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        keep = len(self._fds) < self.LIMIT
         try:
             data = _read_fd(fd)
+        except OSError as exc:
+            if keep and exc.errno in no_value_now:
+                self._fds[path] = fd
+            else:
+                os.close(fd)
+            raise
         except BaseException:
             os.close(fd)
             raise
-        if len(self._fds) < self.LIMIT:
+        if keep:
             self._fds[path] = fd
         else:
             os.close(fd)
@@ -780,7 +792,11 @@ class SysFS:
         for name in attributes:
             try:
                 path = f"{directory}/{name}"
-                files[name] = _text(_read_bytes(path) if kept is None else kept.read(path))
+                files[name] = _text(
+                    _read_bytes(path)
+                    if kept is None
+                    else kept.read(path, _NET_ATTRIBUTE_UNAVAILABLE)
+                )
             except (FileNotFoundError, PermissionError) as exc:
                 log.debug("optional sysfs file %s/%s unavailable: %s", directory, name, exc)
             except OSError as exc:
