@@ -13,12 +13,14 @@ process scan at a higher process count than the machine has.
 
 CPU is process time (all threads: collectors run in worker threads). node_exporter's CPU is
 read from /proc/<pid>/stat (utime+stime, 10 ms ticks) across all scrapes and divided by their
-number, so it needs enough scrapes to be precise.
+number, so it needs enough scrapes to be precise. The garbage collector's passes during the
+timed light cycles are counted too (gc.callbacks): a pass would land in some cycle's time.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import socket
@@ -45,7 +47,9 @@ def measure(
     cycles: int,
     pace: float,
     settings: Mapping[str, SettingsStruct] | None = None,
+    *,
     per_collector: dict[str, list[float]] | None = None,
+    gc_passes: list[int] | None = None,
 ) -> tuple[list[float], int]:
     context = CollectorContext(ProcFS("/proc"), SysFS("/sys"), Path("/"), settings=settings or {})
     runner = CollectorRunner(select_collectors(names), context)
@@ -53,6 +57,13 @@ def measure(
         runner.collect()
     costs = []
     processes = 0
+    passes = [0]
+
+    def count_pass(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes[0] += 1
+
+    gc.callbacks.append(count_pass)
     for _ in range(cycles):
         started = time.process_time()
         snapshot = runner.collect()
@@ -64,7 +75,10 @@ def measure(
         if snapshot.processes is not None:
             processes = snapshot.processes.count
         time.sleep(pace)
+    gc.callbacks.remove(count_pass)
     runner.close()
+    if gc_passes is not None:
+        gc_passes.append(passes[0])
     return costs, processes
 
 
@@ -152,8 +166,12 @@ def run(args: argparse.Namespace) -> None:
     light = [name for name in defaults if name != "processes"]
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; pace {args.pace:g} s")
     durations: dict[str, list[float]] = {}
-    costs, _ = measure(light, args.cycles, args.pace, per_collector=durations)
-    print(f"fleetscope cycle without processes ({', '.join(light)}): {summary(costs)}")
+    passes: list[int] = []
+    costs, _ = measure(light, args.cycles, args.pace, per_collector=durations, gc_passes=passes)
+    print(
+        f"fleetscope cycle without processes ({', '.join(light)}): {summary(costs)}; "
+        f"garbage collector passes during its {args.cycles} cycles: {passes[0]}"
+    )
     print(
         "  per collector, median wall time inside that cycle (inline ones: about their CPU): "
         + ", ".join(f"{n} {statistics.median(d) * 1000:.2f} ms" for n, d in durations.items())
