@@ -30,6 +30,7 @@ from fleetscope.agent.collectors.network import (
     PsutilNetworkCollector,
 )
 from fleetscope.agent.linux.errors import ParseError
+from fleetscope.agent.linux.parsers.netclass import NET_CLASS_FILES
 from fleetscope.agent.linux.procfs import ProcFS, SysFS, _KeptFiles
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
@@ -644,7 +645,7 @@ def test_kept_attributes_of_down_links_stay_open_on_this_host(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The second reading of every interface's attributes opens no file, down links' (whose
-    carrier and speed answer EINVAL) included."""
+    carrier and speed answer EINVAL) included, and reads each with a single pread."""
     kept = SysFS("/sys").kept_open()
     devices = [entry.name for entry in os.scandir("/sys/class/net")]
     try:
@@ -654,8 +655,13 @@ def test_kept_attributes_of_down_links_stay_open_on_this_host(
         monkeypatch.setattr(
             os, "open", lambda path, *a: (opened.append(path), real_open(path, *a))[1]
         )
+        reads: list[int] = []
+        real_pread = os.pread
+        monkeypatch.setattr(os, "pread", lambda fd, *a: (reads.append(fd), real_pread(fd, *a))[1])
         assert [kept.net_class(device) for device in devices] == first
         monkeypatch.undo()
         assert opened == []
+        # One pread per attribute: a sysfs value is one page, no second read for the end.
+        assert len(reads) == len(NET_CLASS_FILES) * len(devices)
     finally:
         kept.close()

@@ -149,14 +149,18 @@ class _KeptFiles:
         self._fds: dict[str, int] = {}
         weakref.finalize(self, _close_kept, self._fds)
 
-    def read(self, path: str, no_value_now: frozenset[int] = frozenset()) -> bytes:
+    def read(
+        self, path: str, no_value_now: frozenset[int] = frozenset(), *, one_page: bool = False
+    ) -> bytes:
         """`no_value_now`: errnos with which a read says the file has no value at the moment
         (a sysfs attribute of a link that is down answers EINVAL) rather than that it is
-        broken; the file then stays open (or is kept) and the error is raised."""
+        broken; the file then stays open (or is kept) and the error is raised. `one_page`: a
+        sysfs attribute, whose value is one show() into a page, so a kept one is read with a
+        single pread (_pread_all) instead of a second one that only finds the end."""
         fd = self._fds.get(path)
         if fd is not None:
             try:
-                return _pread_to_end(fd)
+                return _pread_all(fd) if one_page else _pread_to_end(fd)
             except OSError as exc:
                 if exc.errno in no_value_now:
                     raise
@@ -795,7 +799,7 @@ class SysFS:
                 files[name] = _text(
                     _read_bytes(path)
                     if kept is None
-                    else kept.read(path, _NET_ATTRIBUTE_UNAVAILABLE)
+                    else kept.read(path, _NET_ATTRIBUTE_UNAVAILABLE, one_page=True)
                 )
             except (FileNotFoundError, PermissionError) as exc:
                 log.debug("optional sysfs file %s/%s unavailable: %s", directory, name, exc)
