@@ -140,7 +140,7 @@ _Outcome = tuple[Section | None, float] | Exception
 
 def _run_inline(collector: Collector) -> _Outcome:
     """Call in this thread. The outcome as is, not in a done Future like a worker's: a Future
-    is a Condition and an RLock, about 10 us a collector per cycle."""
+    builds a Condition and an RLock, per inline collector per cycle."""
     try:
         return _timed(collector)
     except Exception as exc:  # noqa: BLE001 (reported in the snapshot, like a worker's)
