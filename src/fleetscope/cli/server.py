@@ -31,6 +31,7 @@ from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.ingest.router import (
     IngestDeps,
+    IngestFastPath,
     IngestMetrics,
     IngestSettings,
 )
@@ -194,23 +195,23 @@ def create_app(
             engine.dispose()
 
     app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
-    _instrument(app, registry, stream)
     # A login session's token is recognised too, so ingest can answer it 403 (known, but
     # only agent keys send data) instead of 401.
     keys = CachedKeys(
         lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
     )
-    app.include_router(
-        ingest_router(
-            IngestDeps(
-                settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
-                stream=stream,
-                verify_key=keys,
-                metrics=IngestMetrics(registry),
-                known_key=keys.known,
-            )
-        )
+    ingest_deps = IngestDeps(
+        settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
+        stream=stream,
+        verify_key=keys,
+        metrics=IngestMetrics(registry),
+        known_key=keys.known,
     )
+    app.include_router(ingest_router(ingest_deps))
+    # Added before _instrument: the last middleware added is the outermost, and the request
+    # metrics must see what the fast path answers.
+    app.add_middleware(IngestFastPath, deps=ingest_deps)
+    _instrument(app, registry, stream)
     services = ReadServices(
         AuthService(engine),
         HostQueries(engine),
