@@ -141,6 +141,9 @@ def _listen_while_serving(app: FastAPI, notifier: RedisNotifier, relay: LiveRela
     app.router.lifespan_context = lifespan
 
 
+SOFT_BACKLOG_BATCHES = 4
+
+
 def make_stream(settings: ServerSettings) -> Stream:
     """The embedded SQLite stream in data_dir, or Redis Streams at stream_url."""
     if settings.stream_url is None:
@@ -150,6 +153,13 @@ def make_stream(settings: ServerSettings) -> Stream:
             max_backlog=settings.stream_max_backlog,
             max_backlog_bytes=settings.stream_max_backlog_bytes,
             retry_after_seconds=settings.stream_retry_after_seconds,
+            # Backpressure (stream/sqlite.py) when digest shares this process's GIL: a few
+            # batches of backlog keep digest's batches full; more only waits in the stream.
+            soft_backlog=(
+                SOFT_BACKLOG_BATCHES * settings.digest_batch_size
+                if settings.digest_in_process
+                else None
+            ),
         )
     return RedisStream.from_url(
         settings.stream_url,
