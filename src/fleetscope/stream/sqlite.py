@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 _MAX_GROUP = 512  # enqueue calls folded into one transaction at most
+_MAX_DECODED = 2048  # NewMessage.decoded kept for digest at most; beyond, it decodes the body
 _IDS_PER_STATEMENT = 500  # ids per DELETE ... IN (...): far below SQLite's parameter limit
 
 
@@ -92,9 +93,11 @@ class SQLiteStream:
         retry_after_seconds: float = 10.0,
         soft_backlog: int | None = None,
         backpressure_max_wait_seconds: float = 1.0,
+        keep_decoded: bool = False,
     ) -> None:
         """max_backlog, max_backlog_bytes: None for no limit; soft_backlog: None for no
-        backpressure (module docstring)."""
+        backpressure (module docstring); keep_decoded: hand NewMessage.decoded to the reader
+        in this process (for a digest that runs in it: nothing else pops them)."""
         self.path = path
         self.visibility_timeout = visibility_timeout_seconds
         self.max_backlog = max_backlog
@@ -102,6 +105,10 @@ class SQLiteStream:
         self.retry_after_seconds = retry_after_seconds
         self.soft_backlog = soft_backlog
         self.backpressure_max_wait = backpressure_max_wait_seconds
+        self.keep_decoded = keep_decoded
+        # Message id -> NewMessage.decoded, until read. Set by the writer thread, popped by
+        # the reader's: single dict operations, atomic under the GIL.
+        self._decoded: dict[int, object] | None = {} if keep_decoded else None
         self._conn = _connect(path)
         self._conn.executescript(_SCHEMA)
         count, size = self._conn.execute(
@@ -205,7 +212,14 @@ class SQLiteStream:
                         " VALUES (?, ?, ?, ?)",
                         (m.kind, m.tenant_id, m.body, now),
                     )
-                    ids.append(str(cursor.lastrowid))
+                    row_id = cursor.lastrowid
+                    ids.append(str(row_id))
+                    if row_id is not None and (
+                        m.decoded is not None
+                        and self._decoded is not None
+                        and len(self._decoded) < _MAX_DECODED
+                    ):
+                        self._decoded[row_id] = m.decoded
                 results.append(ids)
             conn.execute("COMMIT")
             self._count(
@@ -215,6 +229,8 @@ class SQLiteStream:
         except sqlite3.Error as exc:
             if self._writer_conn.in_transaction:
                 self._writer_conn.execute("ROLLBACK")
+            if self._decoded is not None:  # ids of the rolled-back rows may be used again
+                self._decoded.clear()
             error = StreamUnavailable(f"embedded stream {self.path}: {exc}")
             for _, future in group:
                 future.set_exception(error)
@@ -264,7 +280,13 @@ class SQLiteStream:
                     [(consumer, now + self.visibility_timeout, r[0]) for r in rows],
                 )
             conn.execute("COMMIT")
-        return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5]) for r in rows]
+        decoded = self._decoded
+        if decoded is None:
+            return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5]) for r in rows]
+        return [
+            StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5], decoded.pop(r[0], None))
+            for r in rows
+        ]
 
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:
