@@ -4,6 +4,7 @@ a Redis stream, `fleetscope worker` processes digest instead (cli/worker.py)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -187,6 +188,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tuned = _tune_gc()
         thread = None
         if digest is not None:
             thread = threading.Thread(target=digest.run, name="digest", daemon=True)
@@ -204,6 +206,7 @@ def create_app(
                 )
             stream.close()
             engine.dispose()
+            _restore_gc(tuned)
 
     app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
     # A login session's token is recognised too, so ingest can answer it 403 (known, but
@@ -265,6 +268,31 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+# Python's cyclic GC ran a young collection every 700 allocations, and every tenth of those
+# further, full ones walking the whole heap (FastAPI, SQLAlchemy, pydantic: ~100,000 objects
+# that live as long as the process), for a few cycles a minute: every payload allocates a
+# thousand short-lived objects (decoded Structs, series tuples, rows), which reference
+# counting frees anyway. Freezing what start-up built keeps it out of every collection, and
+# a higher first threshold makes collections rarer: digest's CPU per payload fell by about
+# 15 % (0.53 -> 0.45 ms, 5,120 payloads digested in-process, ad hoc; the simulator run is in
+# docs/deployment.md).
+GC_GEN0_THRESHOLD = 10_000
+
+
+def _tune_gc() -> tuple[int, int, int]:
+    """Freeze the objects start-up made and raise the first GC threshold while serving;
+    returns the thresholds to restore."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, before[1], before[2])
+    return before
+
+
+def _restore_gc(before: tuple[int, int, int]) -> None:
+    gc.set_threshold(*before)
+    gc.unfreeze()
 
 
 # A revoked API key is refused within this long. Without the cache every payload cost a
