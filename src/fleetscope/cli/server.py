@@ -161,7 +161,6 @@ def make_stream(settings: ServerSettings) -> Stream:
                 if settings.digest_in_process
                 else None
             ),
-            keep_decoded=settings.digest_in_process,
         )
     return RedisStream.from_url(
         settings.stream_url,

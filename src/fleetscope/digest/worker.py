@@ -79,9 +79,7 @@ class DigestWorker:
         good: list[StreamMessage] = []
         for message in messages:
             try:
-                rows.extend(
-                    message_rows(message.kind, message.tenant_id, message.body, message.decoded)
-                )
+                rows.extend(message_rows(message.kind, message.tenant_id, message.body))
                 good.append(message)
             except (ValidationError, ValueError) as exc:
                 if self.stream.fail(message.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS):

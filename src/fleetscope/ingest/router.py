@@ -242,9 +242,7 @@ async def accept_payload(
             payload = decode_payload(body)
         except PayloadError as exc:
             raise invalid(exc) from exc
-        message = NewMessage(
-            AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id, decoded=payload
-        )
+        message = NewMessage(AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id)
         await enqueue(deps, message)
     except Rejected as rejected:
         deps.metrics.rejected.labels(rejected.reason).inc()

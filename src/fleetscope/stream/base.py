@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
@@ -36,10 +36,6 @@ class NewMessage:
     # What a sharded backend spreads by and keeps in order: the host's machine id for agent
     # payloads. None: the tenant.
     key: str | None = None
-    # What ingest decoded (and validated) from body, never stored: a stream that hands it
-    # over (SQLiteStream keep_decoded) gives it to an in-process digest with the message, so
-    # that digest need not decode the body again. Others ignore it.
-    decoded: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +46,6 @@ class StreamMessage:
     body: bytes
     attempts: int  # deliveries so far, including this one
     enqueued_at: float  # unix seconds
-    # NewMessage.decoded, on a first delivery by a stream that hands it over; else None.
-    decoded: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

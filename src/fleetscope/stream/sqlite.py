@@ -68,7 +68,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 _MAX_GROUP = 512  # enqueue calls folded into one transaction at most
-_MAX_DECODED = 2048  # NewMessage.decoded kept for digest at most; beyond, it decodes the body
 _IDS_PER_STATEMENT = 500  # ids per DELETE ... IN (...): far below SQLite's parameter limit
 
 
@@ -93,11 +92,9 @@ class SQLiteStream:
         retry_after_seconds: float = 10.0,
         soft_backlog: int | None = None,
         backpressure_max_wait_seconds: float = 1.0,
-        keep_decoded: bool = False,
     ) -> None:
         """max_backlog, max_backlog_bytes: None for no limit; soft_backlog: None for no
-        backpressure (module docstring); keep_decoded: hand NewMessage.decoded to the reader
-        in this process (for a digest that runs in it: nothing else pops them)."""
+        backpressure (module docstring)."""
         self.path = path
         self.visibility_timeout = visibility_timeout_seconds
         self.max_backlog = max_backlog
@@ -105,10 +102,6 @@ class SQLiteStream:
         self.retry_after_seconds = retry_after_seconds
         self.soft_backlog = soft_backlog
         self.backpressure_max_wait = backpressure_max_wait_seconds
-        self.keep_decoded = keep_decoded
-        # Message id -> NewMessage.decoded, until read. Set by the writer thread, popped by
-        # the reader's: single dict operations, atomic under the GIL.
-        self._decoded: dict[int, object] | None = {} if keep_decoded else None
         self._conn = _connect(path)
         self._conn.executescript(_SCHEMA)
         count, size = self._conn.execute(
@@ -212,14 +205,7 @@ class SQLiteStream:
                         " VALUES (?, ?, ?, ?)",
                         (m.kind, m.tenant_id, m.body, now),
                     )
-                    row_id = cursor.lastrowid
-                    ids.append(str(row_id))
-                    if row_id is not None and (
-                        m.decoded is not None
-                        and self._decoded is not None
-                        and len(self._decoded) < _MAX_DECODED
-                    ):
-                        self._decoded[row_id] = m.decoded
+                    ids.append(str(cursor.lastrowid))
                 results.append(ids)
             conn.execute("COMMIT")
             self._count(
@@ -229,8 +215,6 @@ class SQLiteStream:
         except sqlite3.Error as exc:
             if self._writer_conn.in_transaction:
                 self._writer_conn.execute("ROLLBACK")
-            if self._decoded is not None:  # ids of the rolled-back rows may be used again
-                self._decoded.clear()
             error = StreamUnavailable(f"embedded stream {self.path}: {exc}")
             for _, future in group:
                 future.set_exception(error)
@@ -280,13 +264,7 @@ class SQLiteStream:
                     [(consumer, now + self.visibility_timeout, r[0]) for r in rows],
                 )
             conn.execute("COMMIT")
-        decoded = self._decoded
-        if decoded is None:
-            return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5]) for r in rows]
-        return [
-            StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5], decoded.pop(r[0], None))
-            for r in rows
-        ]
+        return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5]) for r in rows]
 
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:
