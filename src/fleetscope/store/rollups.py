@@ -83,8 +83,9 @@ def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
     """The stats of snapshots that share one layout; NaN is an absent value.
 
     min, max and sum of every column run as map() over the columns, in C; only a column whose
-    sum is NaN (it holds an absent value) is filtered and done again value by value. About a
-    quarter faster than one Python loop over the columns (bench/bench_digest_rollup_stats.py)."""
+    sum is NaN (it holds an absent value) is filtered and done again value by value: 299 ->
+    232 µs for a minute of 478 series (bench/bench_digest_rollup_stats.py). merge_stats done
+    the same way was slower (3.1 -> 3.7 ms an hour) and stays a loop."""
     columns = list(zip(*frames, strict=True))
     sums = array("d", map(sum, columns))
     mins = array("d", map(min, columns))
@@ -105,28 +106,28 @@ def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
 
 
 def merge_stats(parts: Sequence[Stats]) -> Stats:
-    """The stats of the union of the parts' buckets (same layout): an hour from its minutes.
-    As frames_stats, map() over the columns; a column that some part lacks (count 0, its min
-    and max NaN) is done again without those parts."""
-    count_columns = list(zip(*(p.count for p in parts), strict=True))
-    counts = array("d", map(sum, count_columns))
-    sums = array("d", map(sum, zip(*(p.sum for p in parts), strict=True)))
-    min_columns = list(zip(*(p.min for p in parts), strict=True))
-    max_columns = list(zip(*(p.max for p in parts), strict=True))
-    mins = array("d", map(min, min_columns))
-    maxs = array("d", map(max, max_columns))
-    fewest = array("d", map(min, count_columns))
-    if min(fewest, default=1.0) > 0:
-        return Stats(mins, maxs, sums, counts)
-    for index, least in enumerate(fewest):
-        if least > 0:
-            continue
-        if counts[index] == 0:
-            mins[index] = maxs[index] = NAN
-            continue
-        count = count_columns[index]
-        mins[index] = min(v for v, c in zip(min_columns[index], count, strict=True) if c > 0)
-        maxs[index] = max(v for v, c in zip(max_columns[index], count, strict=True) if c > 0)
+    """The stats of the union of the parts' buckets (same layout): an hour from its minutes."""
+    mins, maxs, sums, counts = array("d"), array("d"), array("d"), array("d")
+    columns = zip(
+        zip(*(p.min for p in parts), strict=True),
+        zip(*(p.max for p in parts), strict=True),
+        zip(*(p.sum for p in parts), strict=True),
+        zip(*(p.count for p in parts), strict=True),
+        strict=True,
+    )
+    for lo, hi, total, count in columns:
+        n = sum(count)
+        if n == 0:
+            mins.append(NAN)
+            maxs.append(NAN)
+        elif all(c > 0 for c in count):
+            mins.append(min(lo))
+            maxs.append(max(hi))
+        else:
+            mins.append(min(v for v, c in zip(lo, count, strict=True) if c > 0))
+            maxs.append(max(v for v, c in zip(hi, count, strict=True) if c > 0))
+        sums.append(sum(total))
+        counts.append(n)
     return Stats(mins, maxs, sums, counts)
 
 
