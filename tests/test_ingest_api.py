@@ -227,7 +227,8 @@ def test_read_endpoints_need_a_login(live: LiveServer) -> None:
     agent_key_is_not_a_session = live.client.get(
         "/api/v1/hosts", headers={"Authorization": f"Bearer {live.agent_key}"}
     )
-    assert agent_key_is_not_a_session.status_code == 401
+    # Known, but it may only send data (web/api.py not_a_user, 8ede08f).
+    assert agent_key_is_not_a_session.status_code == 403
     bad = live.client.post("/api/v1/auth/login", json={"username": "admin", "password": "nope"})
     assert bad.status_code == 401
 
