@@ -4,11 +4,12 @@ is asked again every time) and the request metrics middleware."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from fleetscope.cli.server import CachedKeys
+from fleetscope.cli.server import GC_GEN0_THRESHOLD, CachedKeys
 from fleetscope.model.auth import Principal
 from fleetscope.store import auth
 from tests.helpers import payload, payload_json
@@ -59,3 +60,13 @@ def test_requests_are_counted_by_route_template_and_status(tmp_path: Path) -> No
         ):
             assert f"fleetscope_http_requests_total{{{labels}}} 1.0" in metrics, labels
         assert 'fleetscope_http_request_seconds_count{route="/api/v1/ingest"} 2.0' in metrics
+
+
+def test_gc_is_tuned_while_serving_and_restored_after(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    for live in start_server(tmp_path / "data", embedded_digest=False):
+        assert live.client.get("/livez").status_code == 200
+        assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD
+        assert gc.get_freeze_count() > 0  # what start-up built is out of every collection
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from fleetscope import __version__
 from fleetscope.ingest.router import (
     IngestDeps,
+    IngestFastPath,
     IngestMetrics,
     IngestSettings,
     KeyVerifier,
@@ -26,7 +27,9 @@ def create_app(
 ) -> FastAPI:
     app = FastAPI(title="fleetscope ingest", version=__version__)
     metrics = IngestMetrics(registry or CollectorRegistry())
-    app.include_router(build_router(IngestDeps(settings, stream, verify_key, metrics)))
+    deps = IngestDeps(settings, stream, verify_key, metrics)
+    app.include_router(build_router(deps))
+    app.add_middleware(IngestFastPath, deps=deps)
 
     @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
     def payload_schema() -> dict[str, object]:

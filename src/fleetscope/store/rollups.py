@@ -80,24 +80,28 @@ class Stats:
 
 
 def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
-    """The stats of snapshots that share one layout; NaN is an absent value."""
-    mins, maxs, sums, counts = array("d"), array("d"), array("d"), array("d")
-    for column in zip(*frames, strict=True):
-        total = sum(column)
-        # A NaN anywhere makes the sum NaN: only then filter, value by value.
-        present: Sequence[float] = (
-            column if not math.isnan(total) else [v for v in column if not math.isnan(v)]
-        )
-        if len(present) != len(column):
-            total = sum(present)
-        if present:
-            mins.append(min(present))
-            maxs.append(max(present))
-        else:
-            mins.append(NAN)
-            maxs.append(NAN)
-        sums.append(total if present else 0.0)
-        counts.append(float(len(present)))
+    """The stats of snapshots that share one layout; NaN is an absent value.
+
+    min, max and sum of every column run as map() over the columns, in C; only a column whose
+    sum is NaN (it holds an absent value) is filtered and done again value by value: 299 ->
+    232 µs for a minute of 478 series (bench/bench_digest_rollup_stats.py). merge_stats done
+    the same way was slower (3.1 -> 3.7 ms an hour) and stays a loop."""
+    columns = list(zip(*frames, strict=True))
+    sums = array("d", map(sum, columns))
+    mins = array("d", map(min, columns))
+    maxs = array("d", map(max, columns))
+    counts = array("d", [float(len(frames))]) * len(columns)
+    if math.isnan(sum(sums)):  # some column has an absent value (or +inf and -inf)
+        for index, total in enumerate(sums):
+            if not math.isnan(total):
+                continue
+            column = columns[index]
+            present = [v for v in column if not math.isnan(v)]
+            filtered = sum(present) if len(present) != len(column) else total
+            mins[index] = min(present) if present else NAN
+            maxs[index] = max(present) if present else NAN
+            sums[index] = filtered if present else 0.0
+            counts[index] = float(len(present))
     return Stats(mins, maxs, sums, counts)
 
 

@@ -12,6 +12,15 @@ does. Both are counted in memory, from a count at open and every commit, ack and
 this process is the stream's only writer (the server that owns data_dir), and a count(*) per
 enqueue would cost a scan of the table. Enqueues already waiting for the writer thread are
 not counted yet, so the limit can be passed by at most one group.
+
+Backpressure (soft_backlog): the embedded server runs ingest and digest in one process, under
+one GIL. Left alone, ingest's event loop wins most of it at saturation: it accepted 176,000
+samples/s while digest kept up with 77,000 (bench/fleet_simulator.py --max 32), so the
+backlog grew until the limit above answered 429, and the rate sustained was digest's. With
+soft_backlog, the group-commit thread waits (at most backpressure_max_wait_seconds a group)
+while that many messages are unacknowledged: ingest's answers slow down, senders send less
+often, and digest gets the time it needs. A 2xx still means committed; only the answer waits.
+Only for a stream whose digest runs in this process (its acks are what the count sees).
 """
 
 from __future__ import annotations
@@ -81,19 +90,25 @@ class SQLiteStream:
         max_backlog: int | None = None,
         max_backlog_bytes: int | None = None,
         retry_after_seconds: float = 10.0,
+        soft_backlog: int | None = None,
+        backpressure_max_wait_seconds: float = 1.0,
     ) -> None:
-        """max_backlog, max_backlog_bytes: None for no limit (module docstring)."""
+        """max_backlog, max_backlog_bytes: None for no limit; soft_backlog: None for no
+        backpressure (module docstring)."""
         self.path = path
         self.visibility_timeout = visibility_timeout_seconds
         self.max_backlog = max_backlog
         self.max_backlog_bytes = max_backlog_bytes
         self.retry_after_seconds = retry_after_seconds
+        self.soft_backlog = soft_backlog
+        self.backpressure_max_wait = backpressure_max_wait_seconds
         self._conn = _connect(path)
         self._conn.executescript(_SCHEMA)
         count, size = self._conn.execute(
             "SELECT count(*), coalesce(sum(length(body)), 0) FROM messages"
         ).fetchone()
         self._backlog_lock = threading.Lock()
+        self._drained = threading.Condition(self._backlog_lock)  # notified when it shrinks
         self._backlog = (int(count), int(size))  # unacknowledged messages, their body bytes
         self._lock = threading.Lock()  # one connection serves readers and ackers
         self._arrived = threading.Condition()
@@ -137,6 +152,21 @@ class SQLiteStream:
         with self._backlog_lock:
             count, total = self._backlog
             self._backlog = (count + messages, total + size)
+            if messages < 0:
+                self._drained.notify_all()
+
+    def _wait_for_digest(self) -> None:
+        """Backpressure (module docstring): before committing a group, wait while digest is
+        soft_backlog messages behind, at most backpressure_max_wait seconds."""
+        if self.soft_backlog is None:
+            return
+        deadline = time.monotonic() + self.backpressure_max_wait
+        with self._drained:
+            while self._backlog[0] >= self.soft_backlog and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._drained.wait(remaining)
 
     def _write_loop(self) -> None:
         while True:
@@ -153,6 +183,7 @@ class SQLiteStream:
                     self._pending.put(None)  # finish this group, then stop
                     break
                 group.append(item)
+            self._wait_for_digest()
             self._commit_group(group)
 
     def _commit_group(self, group: list[tuple[Sequence[NewMessage], Future[list[str]]]]) -> None:
@@ -311,6 +342,8 @@ class SQLiteStream:
         if self._closed:
             return
         self._closed = True
+        with self._drained:
+            self._drained.notify_all()
         self._pending.put(None)
         self._writer.join(timeout=10)
         with self._arrived:
