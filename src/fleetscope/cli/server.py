@@ -187,7 +187,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tuned = _tune_gc()
+        tuned = tune_gc()
         thread = None
         if digest is not None:
             thread = threading.Thread(target=digest.run, name="digest", daemon=True)
@@ -205,7 +205,7 @@ def create_app(
                 )
             stream.close()
             engine.dispose()
-            _restore_gc(tuned)
+            restore_gc(tuned)
 
     app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
     # A login session's token is recognised too, so ingest can answer it 403 (known, but
@@ -280,7 +280,7 @@ def create_app(
 GC_GEN0_THRESHOLD = 10_000
 
 
-def _tune_gc() -> tuple[int, int, int]:
+def tune_gc() -> tuple[int, int, int]:
     """Freeze the objects start-up made and raise the first GC threshold while serving;
     returns the thresholds to restore."""
     before = gc.get_threshold()
@@ -289,7 +289,7 @@ def _tune_gc() -> tuple[int, int, int]:
     return before
 
 
-def _restore_gc(before: tuple[int, int, int]) -> None:
+def restore_gc(before: tuple[int, int, int]) -> None:
     gc.set_threshold(*before)
     gc.unfreeze()
 

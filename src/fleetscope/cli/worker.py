@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import make_url
 
-from fleetscope.cli.server import make_stream
+from fleetscope.cli.server import make_stream, restore_gc, tune_gc
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.query.live import LiveRelay
@@ -138,4 +138,10 @@ def run_workers(settings: ServerSettings, consumer: str | None, concurrency: int
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    return pool.run()
+    # The same garbage-collector tuning as the server's (cli/server.py, GC_GEN0_THRESHOLD):
+    # digest allocates the same thousand short-lived objects per payload here.
+    tuned = tune_gc()
+    try:
+        return pool.run()
+    finally:
+        restore_gc(tuned)
