@@ -202,6 +202,23 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         shown = [float(text.rstrip("%")) for text in cpu_column if text != "\N{EN DASH}"]
         assert len(shown) >= len(FED_HOSTS)
         assert shown == sorted(shown, reverse=True)
+        # Live points keep the sorted table in order: the lowest fed host jumps to the top.
+        names = page.locator("#hosts tbody tr td:nth-child(2)").all_inner_texts()
+        lowest = [name for name in names if name in FED_HOSTS][-1]
+        at = datetime.now(UTC)
+        point = (
+            snapshot(at, cpu_percent=99.9, used=6e9)
+            if lowest == FED_HOSTS[-1]
+            else full_snapshot(at, 99.9)
+        )
+        feed(base, key, lowest, [point])
+        page.wait_for_function(
+            "name => document.querySelector('#hosts tbody tr td:nth-child(2)').innerText === name",
+            arg=lowest,
+        )
+        cpu_column = page.locator('#hosts tbody [data-field="cpu_percent"]').all_inner_texts()
+        shown = [float(text.rstrip("%")) for text in cpu_column if text != "\N{EN DASH}"]
+        assert shown == sorted(shown, reverse=True)
 
         # The host page: cards only for sections the host has.
         page.click("#hosts a:text-is('db-1')")

@@ -116,13 +116,17 @@ def test_compose_has_the_scaled_out_layout() -> None:
     assert (DEPLOY / server["build"]["dockerfile"].removeprefix("deploy/")).exists()
 
 
-def test_dockerfile_installs_the_package_on_python_311_slim() -> None:
+def test_dockerfile_installs_the_lock_on_python_311_slim() -> None:
     lines = [
         line.strip()
         for line in (DEPLOY / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "FROM python:3.11-slim"
-    assert any(line.startswith("RUN pip install .") for line in lines)
+    text = "\n".join(lines)
+    # the image gets exactly what was tested: the pinned uv, then the lock without the dev group
+    assert "--require-hashes --no-deps -r scripts/uv-requirements.txt" in text
+    assert "uv sync --locked --no-dev --no-editable" in text
+    assert "COPY pyproject.toml uv.lock" in text
     assert 'ENTRYPOINT ["fleetscope"]' in lines
     assert any(line.startswith("USER ") and "root" not in line for line in lines)

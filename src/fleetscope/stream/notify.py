@@ -65,9 +65,7 @@ class RedisNotifier:
     def _listen(self, on_message: Callable[[bytes], None]) -> None:
         delay = RECONNECT_SECONDS
         while not self._stop.is_set():
-            pubsub = self.client.pubsub(  # type: ignore[no-untyped-call]
-                ignore_subscribe_messages=True
-            )
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
                 self.subscribed.set()

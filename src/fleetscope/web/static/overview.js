@@ -89,6 +89,8 @@
 
   function onPoints(points) {
     let added = false;
+    // Sorted by a value that moves: the whole table is drawn again so the order stays true.
+    const reorder = sortKey !== "name";
     for (const p of points) {
       const h = hosts.get(p.host_id);
       if (!h) { added = true; continue; } // a new host: reload the list once below
@@ -100,9 +102,10 @@
       }
       h.network_bytes_per_second = p.network_bytes_per_second;
       const tr = rows.get(h.id);
-      if (tr) tr.innerHTML = rowHtml(h);
+      if (tr && !reorder) tr.innerHTML = rowHtml(h);
     }
     if (added) load();
+    else if (reorder && points.length) render();
   }
 
   document.querySelectorAll("#hosts th[data-sort]").forEach((th) =>
