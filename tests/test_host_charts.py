@@ -185,5 +185,9 @@ def test_the_charts_endpoint_refuses_strangers_and_unknown_hosts(live: LiveServe
     assert live.client.get("/api/v1/hosts/1/charts").status_code == 401
     headers = live.user_headers()
     assert live.client.get("/api/v1/hosts/424242/charts", headers=headers).status_code == 404
-    bad = live.client.get("/api/v1/hosts/1/charts?start_time=yesterday", headers=headers)
+    _send(live, [BusyHost().snapshot(datetime.now(UTC), 0)])
+    live.wait_digested()
+    host_id = live.client.get("/api/v1/hosts", headers=headers).json()[0]["id"]
+    bad = live.client.get(f"/api/v1/hosts/{host_id}/charts?start_time=yesterday", headers=headers)
     assert bad.status_code == 400
+    assert "start_time" in bad.text
