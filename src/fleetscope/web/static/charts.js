@@ -99,13 +99,7 @@ const FSCharts = (() => {
     destroy() { this.plot.destroy(); }
   }
 
-  // Light to dark in one hue, so it reads in grey too.
-  function heat(v) {
-    if (v == null) return null;
-    const x = Math.max(0, Math.min(1, v / 100));
-    const l = 96 - x * 66;
-    return `hsl(215, ${40 + x * 45}%, ${l}%)`;
-  }
+  const heat = FS.heat;
 
   class Heatmap {
     constructor(el, chart) {
@@ -217,5 +211,5 @@ const FSCharts = (() => {
     return { ...old, times: [...old.times.slice(from), ...newer.map(([t]) => t)], lines };
   }
 
-  return { create, merge, formatter, heat };
+  return { create, merge, formatter };
 })();
