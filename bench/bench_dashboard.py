@@ -36,13 +36,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fleetscope.digest.transform import payload_rows  # noqa: E402
-from fleetscope.model.payload import AgentInfo, HostIdentity, Payload  # noqa: E402
-from fleetscope.store.engine import make_engine, sqlite_url  # noqa: E402
-from fleetscope.store.writer import StoreWriter  # noqa: E402
-from tests.busy_host import INTERVAL_SECONDS, BusyHost  # noqa: E402
-from tests.helpers import free_port, payload_json, snapshot  # noqa: E402
-from tests.processes import credentials, running, wait_ready  # noqa: E402
+from tests.busy_host import INTERVAL_SECONDS, BusyHost
+from tests.helpers import free_port, payload_json, snapshot
+from tests.processes import credentials, running, wait_ready
+
+from fleetscope.digest.transform import payload_rows
+from fleetscope.model.payload import AgentInfo, HostIdentity, Payload
+from fleetscope.store.engine import make_engine, sqlite_url
+from fleetscope.store.writer import StoreWriter
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -60,9 +61,9 @@ def payload(host: str, snapshots: list[Any]) -> Payload:
     )
 
 
-def load_week(data_dir: Path, busy: BusyHost, days: int, now: datetime) -> int:
+def load_week(data_dir: Path, busy: BusyHost, days: float, now: datetime) -> int:
     engine = make_engine(sqlite_url(data_dir))
-    writer = StoreWriter(engine, clock=lambda: now.timestamp())
+    writer = StoreWriter(engine, clock=now.timestamp)
     count = int(days * 86400 / INTERVAL_SECONDS)
     start = now - timedelta(seconds=count * INTERVAL_SECONDS)
     started = time.perf_counter()
@@ -210,7 +211,8 @@ def main() -> None:
         with running(cmd, data_dir, env) as process:  # first start: schema and credentials
             wait_ready(base, process)
         print(
-            f"loading {args.days:g} days of a {args.cores}-core host (load {os.getloadavg()[0]:.1f})"
+            f"loading {args.days:g} days of a {args.cores}-core host "
+            f"(load {os.getloadavg()[0]:.1f})"
         )
         load_week(data_dir, busy, args.days, datetime.now(UTC))
         with running(cmd, data_dir, env) as process, sync_playwright() as p:
