@@ -100,6 +100,16 @@
   });
   window.addEventListener("resize", drawStrip);
 
+  // Live messages come one per digest commit, many a second at fleet scale: the table or the
+  // strip is drawn at most once per animation frame, whatever the number of messages.
+  let pending = null;
+  function schedule(draw) {
+    if (pending === render) return;
+    const first = pending == null;
+    pending = draw === render ? render : pending || draw;
+    if (first) requestAnimationFrame(() => { const d = pending; pending = null; d(); });
+  }
+
   // One innerHTML write for the whole table: fast enough at 1,000 hosts (a few ms).
   function render() {
     const text = filterBox.value.trim().toLowerCase();
@@ -158,8 +168,7 @@
       if (tr && !reorder) tr.innerHTML = rowHtml(h);
     }
     if (added) load();
-    else if (reorder && points.length) render();
-    else if (points.length) drawStrip();
+    else if (points.length) schedule(reorder ? render : drawStrip);
   }
 
   document.querySelectorAll("#hosts th[data-sort]").forEach((th) =>
