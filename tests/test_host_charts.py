@@ -13,7 +13,7 @@ from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
 from fleetscope.query.charts import Chart, charts_of, counter_rate, fill_trend
 from fleetscope.query.metrics import Series
 from tests.busy_host import FILL_BYTES_PER_SECOND, GROUPS, INTERVAL_SECONDS, ROOT_SIZE, BusyHost
-from tests.helpers import payload_json
+from tests.helpers import payload_json, snapshot
 from tests.server import LiveServer, start_server
 
 
@@ -191,3 +191,12 @@ def test_the_charts_endpoint_refuses_strangers_and_unknown_hosts(live: LiveServe
     bad = live.client.get(f"/api/v1/hosts/{host_id}/charts?start_time=yesterday", headers=headers)
     assert bad.status_code == 400
     assert "start_time" in bad.text
+
+
+def test_without_moving_mode_counters_the_cpu_chart_is_the_utilisation() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    snaps = [snapshot(start + timedelta(seconds=10 * i), cpu_percent=10.0 + i) for i in range(5)]
+    charts, _ = charts_of(_series_of(snaps), ())
+    cpu = next(c for c in charts if c.key == "cpu")
+    assert (cpu.kind, cpu.title) == ("line", "CPU")
+    assert cpu.lines[0].values == [10.0, 11.0, 12.0, 13.0, 14.0]

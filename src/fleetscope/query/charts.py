@@ -26,6 +26,7 @@ Kind = Literal["line", "stacked", "heatmap"]
 CHART_METRICS = frozenset(
     {
         "cpu_seconds_total",
+        "cpu_utilization_percent",
         "cpu_core_utilization_percent",
         "cpu_core_frequency_hz",
         "cpu_temperature_celsius",
@@ -224,8 +225,13 @@ def cpu_charts(index: _Index) -> list[Chart | None]:
     cores = index.by("cpu_core_utilization_percent", "cpu")
     frequency = list(index.by("cpu_core_frequency_hz", "cpu").values())
     temperatures = index.by("cpu_temperature_celsius", "sensor")
+    by_mode = _chart("cpu", "CPU by mode", "percent", "stacked", modes)
+    if by_mode is None:  # no mode counters that moved (a device, or rollups of one sample)
+        by_mode = _chart(
+            "cpu", "CPU", "percent", "line", [("busy", index.one("cpu_utilization_percent"))]
+        )
     return [
-        _chart("cpu", "CPU by mode", "percent", "stacked", modes),
+        by_mode,
         _chart(
             "cpu_cores",
             "CPU per core",

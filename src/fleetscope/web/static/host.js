@@ -220,7 +220,8 @@
     document.querySelectorAll("[data-trend]").forEach((el) => {
       const t = trends.get(el.dataset.trend);
       if (!t || t.days_to_full == null) {
-        el.textContent = t && t.bytes_per_day != null && t.bytes_per_day <= 0 ? "not filling" : "–";
+        el.textContent = "–";
+        el.title = t && t.bytes_per_day != null && t.bytes_per_day <= 0 ? "not filling over the range" : "";
         return;
       }
       const d = t.days_to_full;
