@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
@@ -191,10 +192,17 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         page.wait_for_selector('#conn[data-state="open"]')
         assert page.locator("#summary .tile.live .value").inner_text() != "0"
         assert page.locator("#hosts tbody tr svg.spark polyline").count() >= 3 * 3
+        # The heat strip has a cell per row of the table.
+        rows = page.locator("#hosts tbody tr").count()
+        page.wait_for_function(
+            "n => Number(document.querySelector('#heatstrip canvas').dataset.cells) === n",
+            arg=rows,
+        )
         screenshot(page, "overview.png")
 
         page.fill("#filter", "web-")
         assert page.locator("#hosts tbody tr").count() == 2
+        assert page.locator("#heatstrip canvas").get_attribute("data-cells") == "2"
         page.fill("#filter", "")
         page.click('#hosts th[data-sort="cpu_percent"]')
         page.click('#hosts th[data-sort="cpu_percent"]')  # descending
@@ -224,7 +232,7 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         page.click("#hosts a:text-is('db-1')")
         page.wait_for_url("**/hosts/*")
         page.wait_for_selector('[data-testid="cpu-value"]')
-        page.wait_for_selector("#chart-cpu canvas")
+        page.wait_for_selector('[data-chart="cpu_cores"] canvas, [data-chart="memory"] canvas')
         cards = page.locator("article.card").evaluate_all("els => els.map(e => e.dataset.card)")
         assert set(cards) == {"cpu", "memory", "filesystem", "network"}
         page.wait_for_selector('#conn[data-state="open"]')
@@ -241,7 +249,14 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         assert page.evaluate("window.__same_page") is True
 
         # The time range: 6 h asks the API for six hours.
-        with page.expect_response(lambda r: "/api/v1/reports/metrics/" in r.url) as answer:
+        def six_hours(response: Any) -> bool:  # not a live update's short stretch
+            query = parse_qs(urlparse(response.url).query)
+            if "/charts?" not in response.url:
+                return False
+            span = float(query["end_time"][0]) - float(query["start_time"][0])
+            return span > 3600
+
+        with page.expect_response(six_hours) as answer:
             page.click("#ranges button[data-range='21600']")
         report = answer.value.json()
         start = datetime.fromisoformat(report["start_time"])
@@ -263,7 +278,7 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         assert "Intel 0x9a49" in page.locator('article[data-card="gpu"]').inner_text()
         system = page.locator('article[data-card="inventory"]').inner_text()
         assert "Debian GNU/Linux 12" in system and "SAMSUNG MZVL2512HCJQ" in system
-        page.wait_for_selector("#chart-cpu canvas")
+        page.wait_for_selector('[data-chart="memory"] canvas')
         page.locator('article[data-card="inventory"]').scroll_into_view_if_needed()
         page.wait_for_timeout(300)
         screenshot(page, "host-inventory.png")
@@ -279,7 +294,7 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         names = page.locator("#hosts tbody td:nth-child(2) a").all_inner_texts()
         [local] = [name for name in names if name not in FED_HOSTS]
         page.click(f"#hosts a:text-is('{local}')")
-        page.wait_for_selector("#chart-memory canvas")
+        page.wait_for_selector('[data-chart="memory"] canvas')
         page.wait_for_selector('#conn[data-state="open"]')
         # Its process groups (the processes collector is on by default), top by CPU.
         page.wait_for_selector('article[data-card="processes"] tbody tr', timeout=15_000)

@@ -31,6 +31,7 @@ from fleetscope.query.metrics import MetricQueries, Series
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
 from fleetscope.web.fleetjson import FleetJson
+from fleetscope.web.routes.charts import add_chart_routes
 
 # The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
 # WebSocket authenticate without script access to the token. API clients send it as Bearer.
@@ -242,7 +243,8 @@ def _points(series: list[Series]) -> Iterator[CsvPoint]:
 
 
 def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> None:
-    """A host's process groups and inventory history."""
+    """A host's process groups, inventory history and charts."""
+    add_chart_routes(router, services, User)
 
     def known_host(tenant_id: int, host_id: int) -> str:
         host = services.hosts.by_id(tenant_id, host_id)

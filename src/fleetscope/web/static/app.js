@@ -125,5 +125,12 @@ const FS = (() => {
     return document.getElementById("conn");
   }
 
-  return { api, pct, num, bytes, rate, ago, esc, spark, status, LiveSocket, header };
+  // Light to dark in one hue, so it reads in grey and in both themes; null: no colour.
+  function heat(v) {
+    if (v == null) return null;
+    const x = Math.max(0, Math.min(1, v / 100));
+    return `hsl(215, ${40 + x * 45}%, ${96 - x * 66}%)`;
+  }
+
+  return { api, pct, num, bytes, rate, ago, esc, spark, status, heat, LiveSocket, header };
 })();

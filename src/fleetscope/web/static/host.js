@@ -4,7 +4,10 @@
   const cards = document.getElementById("cards");
   let host = null;
   let range = { seconds: 3600 }; // or { start, end } in unix seconds for a custom range
-  const charts = {}; // "cpu" | "memory" → { plot, data, zoomed }
+  const drawn = new Map(); // chart key → { chart (the API's), view (FSCharts), el }
+  let zoom = null; // [min, max] while zoomed in, for every chart at once
+  let trends = new Map(); // mountpoint → fill trend, from the charts answer
+  let lastSample = 0;
 
   // Rows whose values are all absent are left out: a VM without swap gets no swap row.
   const kv = (pairs) => `<dl class="kv">${pairs.filter(([, v]) => v.replace(/[–/ ]/g, "") !== "").map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>`;
@@ -28,7 +31,7 @@
       html.push(`<article class="card" data-card="cpu"><h2>CPU <span class="big" data-testid="cpu-value">${FS.pct(v.utilization_percent)}</span></h2>
         ${kv([["load 1 / 5 / 15", `${FS.num(v.load1)} / ${FS.num(v.load5)} / ${FS.num(v.load15)}`],
               ["running / blocked", `${FS.num(v.procs_running, 0)} / ${FS.num(v.procs_blocked, 0)}`]])}
-        <div class="chart" id="chart-cpu"></div></article>`);
+</article>`);
     }
     if (s.memory) {
       const v = s.memory.values;
@@ -36,15 +39,16 @@
         ${kv([["used / total", `${FS.bytes(v.used_bytes)} / ${FS.bytes(v.total_bytes)}`],
               ["available", FS.bytes(v.available_bytes)], ["cached", FS.bytes(v.cached_bytes)],
               ["swap used / total", `${FS.bytes(v.swap_used_bytes)} / ${FS.bytes(v.swap_total_bytes)}`]])}
-        <div class="chart" id="chart-memory"></div></article>`);
+</article>`);
     }
     if (s.filesystem && Object.keys(s.filesystem.items).length) {
       const rows = Object.entries(s.filesystem.items).sort().map(([mount, f]) => {
         const used = f.used_bytes != null && f.avail_bytes != null && f.used_bytes + f.avail_bytes > 0
           ? (100 * f.used_bytes) / (f.used_bytes + f.avail_bytes) : null;
-        return [FS.esc(mount), FS.bytes(f.size_bytes), `<div class="metric">${bar(used)}<span class="v">${FS.pct(used)}</span></div>`, FS.bytes(f.avail_bytes)];
+        return [FS.esc(mount), FS.bytes(f.size_bytes), `<div class="metric">${bar(used)}<span class="v">${FS.pct(used)}</span></div>`, FS.bytes(f.avail_bytes),
+          `<span data-trend="${FS.esc(mount)}">–</span>`];
       });
-      html.push(`<article class="card" data-card="filesystem"><h2>Filesystems</h2>${table(["Mount", "Size", "Used", "Available"], rows)}</article>`);
+      html.push(`<article class="card" data-card="filesystem"><h2>Filesystems</h2>${table(["Mount", "Size", "Used", "Available", "Full in"], rows)}</article>`);
     }
     if (s.disk && Object.keys(s.disk.items).length) {
       const rows = Object.entries(s.disk.items).sort().map(([dev, v]) => [
@@ -117,23 +121,38 @@
       d.removable ? "removable" : d.rotational == null ? "–" : d.rotational ? "HDD" : "SSD"]);
     out.push(`<article class="card" data-card="inventory"><h2>System <span class="muted small">audited ${FS.ago(Date.parse(inventory.updated_at) / 1000)}</span></h2>
       ${kv(pairs)}${drives.length ? table(["Drive", "Model", "Size", "Type"], drives) : ""}</article>`);
+    // The rest of the audit, each card only when the host reported that part.
+    const nics = (a.network_interfaces || []).map((n) => [text(n.name), text(n.mac) || "–",
+      (n.addresses || []).map(FS.esc).join("<br>") || "–", n.speed_mbps == null ? "–" : `${n.speed_mbps} Mb/s`]);
+    if (nics.length) out.push(`<article class="card" data-card="interfaces"><h2>Interfaces</h2>${table(["Name", "MAC", "Addresses", "Speed"], nics)}</article>`);
+    const users = (a.users || []).map((u) => [text(u.name), text(u.terminal) || "–", text(u.host) || "–",
+      u.started ? FS.ago(Date.parse(u.started) / 1000) : "–"]);
+    if (users.length) out.push(`<article class="card" data-card="users"><h2>Users logged in</h2>${table(["User", "Terminal", "From", "Since"], users)}</article>`);
+    const printers = (a.printers || []).map((p) => [text(p.name), p.enabled == null ? "–" : p.enabled ? "enabled" : "disabled"]);
+    if (printers.length) out.push(`<article class="card" data-card="printers"><h2>Printers</h2>${table(["Printer", "State"], printers)}</article>`);
+    const kernelModules = (a.kernel_modules || []).slice().sort((x, y) => x.name.localeCompare(y.name));
+    if (kernelModules.length) {
+      out.push(`<article class="card" data-card="drivers"><h2>Drivers <span class="muted small">${kernelModules.length} kernel modules</span></h2>
+        <details><summary>show all</summary>${table(["Module", "Size", "Used by"], kernelModules.map((m) => [text(m.name), FS.bytes(m.size_bytes), (m.used_by || []).map(FS.esc).join(", ") || "–"]))}</details></article>`);
+    }
     return out;
   }
 
-  function makeChart(key, label, color) {
-    const el = document.getElementById("chart-" + key);
-    if (!el) return;
-    const state = { data: [[], []], zoomed: false };
-    state.plot = new uPlot({
-      width: Math.max(300, el.clientWidth), height: 200,
-      scales: { y: { range: [0, 100] } },
-      series: [{}, { label, stroke: color, fill: color + "22", width: 1.5, spanGaps: false, value: (u, v) => FS.pct(v) }],
-      axes: [{}, { values: (u, ticks) => ticks.map((t) => t + "%") }],
-      cursor: { drag: { x: true, y: false } },
-      hooks: { setSelect: [(u) => { if (u.select.width > 0) state.zoomed = true; }] },
-    }, state.data, el);
-    el.addEventListener("dblclick", () => { state.zoomed = false; });
-    charts[key] = state;
+  // The page's panels, in order; a chart goes to the panel its key starts with.
+  const PANELS = [
+    ["cpu", "CPU", ["cpu", "cpu_cores", "cpu_frequency", "temperatures", "load"]],
+    ["memory", "Memory", ["memory", "hugepages"]],
+    ["network", "Network", ["net:", "net_errors:", "tcp"]],
+    ["disk", "Disks", ["disk_"]],
+    ["filesystems", "Filesystems", ["filesystems"]],
+    ["processes", "Process groups", ["process_"]],
+  ];
+
+  function panelOf(key) {
+    for (const [id, , prefixes] of PANELS) {
+      if (prefixes.some((p) => (p.endsWith(":") || p.endsWith("_") ? key.startsWith(p) : key === p))) return id;
+    }
+    return null;
   }
 
   function window_() {
@@ -141,50 +160,150 @@
     return [range.start, range.end];
   }
 
-  async function loadSeries() {
+  function shownRange() {
+    return zoom || window_();
+  }
+
+  function setZoom(min, max) {
+    zoom = min == null ? null : [min, max];
+    const [start, end] = shownRange();
+    for (const { view } of drawn.values()) view.setRange(start, end);
+    document.getElementById("zoom-reset").hidden = zoom == null;
+  }
+
+  function chartUrl(start, end, extra = {}) {
+    const params = new URLSearchParams({ start_time: start.toFixed(3), end_time: end.toFixed(3), ...extra });
+    return `/api/v1/hosts/${hostId}/charts?${params}`;
+  }
+
+  // Every chart again for the page's range: on load, on a range change and after a reconnect.
+  async function loadCharts() {
     const [start, end] = window_();
-    const params = new URLSearchParams({
-      start_time: start.toFixed(3), end_time: end.toFixed(3),
-      metrics: "cpu_utilization_percent,memory_used_bytes,memory_total_bytes",
-    });
-    const report = await FS.api(`/api/v1/reports/metrics/${encodeURIComponent(host.name)}?${params}`);
-    const by = (metric) => (report.series.find((s) => s.metric === metric) || { points: [] }).points;
-    const cpu = by("cpu_utilization_percent");
-    const total = new Map(by("memory_total_bytes"));
-    const used = by("memory_used_bytes");
-    const set = (key, points) => {
-      const c = charts[key];
-      if (!c) return;
-      c.data = [points.map((p) => p[0]), points.map((p) => p[1])];
-      c.zoomed = false;
-      c.plot.setData(c.data);
-      c.plot.setScale("x", { min: start, max: end });
-    };
-    set("cpu", cpu);
-    set("memory", used.map(([t, u]) => [t, u != null && total.get(t) ? (100 * u) / total.get(t) : null]));
+    const answer = await FS.api(chartUrl(start, end));
+    zoom = null;
+    document.getElementById("zoom-reset").hidden = true;
+    for (const { view } of drawn.values()) view.destroy();
+    drawn.clear();
+    const root = document.getElementById("panels");
+    root.innerHTML = PANELS.map(([id, title]) =>
+      `<section class="panel" data-panel="${id}"><h2>${title}</h2><div class="chart-grid"></div></section>`).join("");
+    // Panels are visible while the charts are made (uPlot sizes itself to its box), then the
+    // ones left without a chart are hidden.
+    for (const chart of answer.charts) addChart(chart);
+    for (const [id] of PANELS) {
+      const panel = root.querySelector(`[data-panel="${id}"]`);
+      panel.hidden = !panel.querySelector(".chart-box");
+    }
+    document.getElementById("tier").textContent = answer.tier === "raw" ? "every sample" : `${answer.tier} averages`;
+    trends = new Map(answer.filesystems.map((f) => [f.mountpoint, f]));
+    renderTrends();
+    setZoom(null, null);
+    for (const { chart } of drawn.values()) lastSample = Math.max(lastSample, chart.times[chart.times.length - 1] || 0);
     await loadProcesses(start, end);
+    // Counted, so a test or benchmark can wait for the charts of a range it picked.
+    document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
   }
 
-  // Top process groups over the selected range; no card when the host reports none.
+  function addChart(chart) {
+    const panel = document.querySelector(`[data-panel="${panelOf(chart.key)}"] .chart-grid`);
+    if (!panel) return;
+    const box = document.createElement("div");
+    box.className = "chart-box" + (chart.kind === "heatmap" || chart.key === "cpu" ? " wide" : "");
+    box.dataset.chart = chart.key;
+    box.innerHTML = `<h3>${FS.esc(chart.title)}</h3><div class="chart"></div>`;
+    panel.append(box);
+    const el = box.querySelector(".chart");
+    drawn.set(chart.key, { chart, el, view: FSCharts.create(el, chart, setZoom) });
+  }
+
+  function renderTrends() {
+    document.querySelectorAll("[data-trend]").forEach((el) => {
+      const t = trends.get(el.dataset.trend);
+      if (!t || t.days_to_full == null) {
+        el.textContent = "–";
+        el.title = t && t.bytes_per_day != null && t.bytes_per_day <= 0 ? "not filling over the range" : "";
+        return;
+      }
+      const d = t.days_to_full;
+      el.textContent = d < 1 ? `${(d * 24).toFixed(1)} h` : d < 365 ? `${d.toFixed(d < 10 ? 1 : 0)} days` : "> 1 year";
+      el.title = `${FS.bytes(t.bytes_per_day)} a day over the range`;
+      el.classList.toggle("hot", d < 7);
+    });
+  }
+
+  // Live: a point for this host means new samples are stored; fetch only the charts' newest
+  // stretch (from one interval before the last drawn point, so counters have their previous
+  // value) and append it. The rates come from the same server code as the full load.
+  let fetching = false, again = false;
+  async function advance() {
+    if (fetching) { again = true; return; }
+    if (!range.seconds || !drawn.size) return; // a fixed custom range does not move
+    fetching = true;
+    try {
+      const margin = 3 * (host.interval_seconds || 10);
+      const answer = await FS.api(chartUrl(lastSample - margin, Date.now() / 1000 + 1));
+      const [start] = window_();
+      let added = false;
+      for (const fresh of answer.charts) {
+        const known = drawn.get(fresh.key);
+        if (!known) { added = true; continue; }
+        known.chart = FSCharts.merge(known.chart, fresh, start);
+        known.view.update(known.chart);
+        lastSample = Math.max(lastSample, known.chart.times[known.chart.times.length - 1] || 0);
+      }
+      if (added) { await loadCharts(); return; } // a new device or panel: lay the page out again
+      if (!zoom) setZoom(null, null);
+    } finally {
+      fetching = false;
+      if (again) { again = false; advance(); }
+    }
+  }
+
+  // Process groups over the range: the top by CPU and by memory, sortable, a row opens the
+  // group's own history.
+  let groups = [], groupSort = { key: "cpu_percent", dir: -1 };
   async function loadProcesses(start, end) {
-    const params = new URLSearchParams({ start_time: start.toFixed(3), end_time: end.toFixed(3), sort: "cpu", limit: "10" });
-    const report = await FS.api(`/api/v1/hosts/${hostId}/processes?${params}`);
-    const el = document.getElementById("processes");
-    if (!report.groups.length) { el.innerHTML = ""; return; }
-    const rows = report.groups.map((g) => [
-      FS.esc(g.name), FS.pct(g.cpu_percent), FS.bytes(g.memory_avg_bytes), FS.bytes(g.memory_max_bytes), FS.num(g.max_num_procs, 0)]);
-    el.innerHTML = `<article class="card" data-card="processes"><h2>Top processes</h2>${
-      table(["Group", "CPU (of one core)", "Memory avg", "Memory max", "Processes"], rows)}</article>`;
+    const get = (sort) => FS.api(`/api/v1/hosts/${hostId}/processes?${new URLSearchParams({ start_time: start.toFixed(3), end_time: end.toFixed(3), sort, limit: "25" })}`);
+    const [byCpu, byMemory] = await Promise.all([get("cpu"), get("memory")]);
+    const seen = new Map();
+    for (const g of [...byCpu.groups, ...byMemory.groups]) seen.set(g.name, g);
+    groups = [...seen.values()];
+    renderProcesses();
   }
 
-  function append(key, t, value) {
-    const c = charts[key];
-    if (!c || !range.seconds) return; // a fixed custom range does not move
+  const GROUP_COLUMNS = [["name", "Group"], ["cpu_percent", "CPU (of one core)"], ["memory_avg_bytes", "Memory avg"],
+    ["memory_max_bytes", "Memory max"], ["max_num_procs", "Processes"]];
+
+  function renderProcesses() {
+    const el = document.getElementById("processes");
+    if (!groups.length) { el.innerHTML = ""; return; }
+    const { key, dir } = groupSort;
+    const rows = groups.slice().sort((a, b) => {
+      const x = a[key], y = b[key];
+      if (x == null) return 1;
+      if (y == null) return -1;
+      return (typeof x === "string" ? x.localeCompare(y) : x - y) * dir;
+    });
+    const head = GROUP_COLUMNS.map(([k, label]) =>
+      `<th data-sort="${k}" class="${k === key ? (dir > 0 ? "sorted-asc" : "sorted-desc") : ""}">${label}</th>`).join("");
+    const body = rows.map((g) => `<tr data-group="${FS.esc(g.name)}"><td class="group">${FS.esc(g.name)}</td><td class="num">${FS.pct(g.cpu_percent)}</td>
+      <td class="num">${FS.bytes(g.memory_avg_bytes)}</td><td class="num">${FS.bytes(g.memory_max_bytes)}</td><td class="num">${FS.num(g.max_num_procs, 0)}</td></tr>`).join("");
+    el.innerHTML = `<article class="card wide" data-card="processes"><h2>Process groups <span class="muted small">click a group for its history</span></h2>
+      <table class="grid" id="group-table"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table><div id="group-history"></div></article>`;
+    el.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
+      groupSort = { key: th.dataset.sort, dir: groupSort.key === th.dataset.sort ? -groupSort.dir : th.dataset.sort === "name" ? 1 : -1 };
+      renderProcesses();
+    }));
+    el.querySelectorAll("tr[data-group]").forEach((tr) => tr.addEventListener("click", () => showGroup(tr.dataset.group)));
+  }
+
+  async function showGroup(name) {
     const [start, end] = window_();
-    const keep = c.data[0].findIndex((x) => x >= start);
-    c.data = [[...c.data[0].slice(Math.max(keep, 0)), t], [...c.data[1].slice(Math.max(keep, 0)), value]];
-    c.plot.setData(c.data, false);
-    if (!c.zoomed) c.plot.setScale("x", { min: start, max: Math.max(end, t) });
+    const answer = await FS.api(chartUrl(start, end, { group: name }));
+    const el = document.getElementById("group-history");
+    el.innerHTML = `<h3>${FS.esc(name)}</h3><div class="chart-grid">${answer.charts.map((c) =>
+      `<div class="chart-box" data-chart="${FS.esc(c.key)}"><h3>${FS.esc(c.title)}</h3><div class="chart"></div></div>`).join("")}</div>`;
+    answer.charts.forEach((c, i) => FSCharts.create(el.querySelectorAll(".chart")[i], c, () => {}));
   }
 
   function onPoints(points) {
@@ -194,40 +313,38 @@
       if (cpu) cpu.textContent = FS.pct(p.cpu_percent);
       const mem = document.querySelector('[data-testid="memory-value"]');
       if (mem) mem.textContent = FS.pct(p.memory_percent);
-      append("cpu", p.t, p.cpu_percent);
-      append("memory", p.t, p.memory_percent);
       host.lastSeen = Math.max(host.lastSeen, p.t);
-      renderStatus();
     }
+    if (points.some((p) => p.host_id === hostId)) { renderStatus(); advance(); }
   }
 
   function renderStatus() {
     const status = FS.status(host.lastSeen, host.interval_seconds);
     document.getElementById("host-status").innerHTML = `<span class="badge ${status}">${status}</span>`;
     document.getElementById("host-meta").textContent =
-      `last sample ${FS.ago(host.lastSeen)} · agent ${host.agent_version || "?"} · machine ${host.machine_id}`;
+      `last sample ${FS.ago(host.lastSeen)} (${new Date(host.lastSeen * 1000).toLocaleTimeString()}) · agent ${host.agent_version || "?"} · machine ${host.machine_id}`;
   }
 
   function selectRange(button) {
     document.querySelectorAll("#ranges button[data-range]").forEach((b) => b.classList.toggle("on", b === button));
     const custom = button.dataset.range === "custom";
     document.getElementById("custom").classList.toggle("on", custom);
-    if (!custom) { range = { seconds: Number(button.dataset.range) }; loadSeries(); }
+    if (!custom) { range = { seconds: Number(button.dataset.range) }; loadCharts(); }
   }
 
   document.querySelectorAll("#ranges button[data-range]").forEach((b) => b.addEventListener("click", () => selectRange(b)));
+  document.getElementById("zoom-reset").addEventListener("click", () => setZoom(null, null));
   document.getElementById("custom-apply").addEventListener("click", () => {
     const start = Date.parse(document.getElementById("custom-start").value) / 1000;
     const end = Date.parse(document.getElementById("custom-end").value) / 1000;
     if (!(start < end)) return;
     range = { start, end };
-    loadSeries();
+    loadCharts();
   });
+  let resizing = null;
   window.addEventListener("resize", () => {
-    for (const [key, c] of Object.entries(charts)) {
-      const el = document.getElementById("chart-" + key);
-      c.plot.setSize({ width: Math.max(300, el.clientWidth), height: 200 });
-    }
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { for (const { view } of drawn.values()) view.resize(); }, 100);
   });
 
   async function load() {
@@ -237,12 +354,11 @@
     document.getElementById("title").textContent = detail.name;
     renderStatus();
     renderCards(detail);
-    makeChart("cpu", "CPU", "#2563eb");
-    makeChart("memory", "Memory", "#7c3aed");
-    await loadSeries();
+    await loadCharts();
+    document.body.dataset.ready = "1";
   }
 
   const indicator = FS.header("host");
-  load().then(() => new FS.LiveSocket({ hostId, onPoints, onOpen: loadSeries, indicator }));
+  load().then(() => new FS.LiveSocket({ hostId, onPoints, onOpen: loadCharts, indicator }));
   setInterval(renderStatus, 5000);
 })();

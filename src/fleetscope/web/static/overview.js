@@ -49,6 +49,67 @@
     return c * sortDir || a.name.localeCompare(b.name);
   }
 
+  // The heat strip: one canvas, a cell per shown host in the table's order, coloured by its
+  // CPU now; cheap to redraw on every live point even at thousands of hosts.
+  const strip = document.querySelector("#heatstrip canvas");
+  const stripTip = document.querySelector("#heatstrip .heat-tip");
+  let stripHosts = [];
+  const CELL = 14, GAP = 2;
+
+  function drawStrip() {
+    const width = strip.parentElement.clientWidth - 20;
+    const perRow = Math.max(1, Math.floor((width + GAP) / (CELL + GAP)));
+    const rows = Math.max(1, Math.ceil(stripHosts.length / perRow));
+    const ratio = window.devicePixelRatio || 1;
+    strip.width = width * ratio;
+    strip.height = rows * (CELL + GAP) * ratio;
+    strip.style.height = rows * (CELL + GAP) + "px";
+    const g = strip.getContext("2d");
+    g.scale(ratio, ratio);
+    const empty = getComputedStyle(document.documentElement).getPropertyValue("--line").trim() || "#e3e7ec";
+    stripHosts.forEach((h, i) => {
+      const status = FS.status(h.last_seen, h.interval);
+      g.fillStyle = status === "offline" ? empty : FS.heat(h.cpu_percent) || empty;
+      g.fillRect((i % perRow) * (CELL + GAP), Math.floor(i / perRow) * (CELL + GAP), CELL, CELL);
+    });
+    strip.dataset.cells = String(stripHosts.length);
+    strip.dataset.perRow = String(perRow);
+  }
+
+  function stripHost(event) {
+    const box = strip.getBoundingClientRect();
+    const perRow = Number(strip.dataset.perRow || 1);
+    const col = Math.floor((event.clientX - box.left) / (CELL + GAP));
+    const row = Math.floor((event.clientY - box.top) / (CELL + GAP));
+    return col < perRow ? stripHosts[row * perRow + col] : undefined;
+  }
+
+  strip.addEventListener("mousemove", (event) => {
+    const h = stripHost(event);
+    if (!h) { stripTip.style.display = "none"; return; }
+    const box = strip.getBoundingClientRect();
+    stripTip.textContent = `${h.name} · CPU ${FS.pct(h.cpu_percent)} · ${FS.status(h.last_seen, h.interval)}`;
+    stripTip.style.display = "block";
+    stripTip.style.left = Math.min(event.clientX - box.left + 12, box.width - 200) + "px";
+    stripTip.style.top = event.clientY - box.top + 16 + "px";
+  });
+  strip.addEventListener("mouseleave", () => { stripTip.style.display = "none"; });
+  strip.addEventListener("click", (event) => {
+    const h = stripHost(event);
+    if (h) location.href = `/hosts/${h.id}`;
+  });
+  window.addEventListener("resize", drawStrip);
+
+  // Live messages come one per digest commit, many a second at fleet scale: the table or the
+  // strip is drawn at most once per animation frame, whatever the number of messages.
+  let pending = null;
+  function schedule(draw) {
+    if (pending === render) return;
+    const first = pending == null;
+    pending = draw === render ? render : pending || draw;
+    if (first) requestAnimationFrame(() => { const d = pending; pending = null; d(); });
+  }
+
   // One innerHTML write for the whole table: fast enough at 1,000 hosts (a few ms).
   function render() {
     const text = filterBox.value.trim().toLowerCase();
@@ -60,6 +121,8 @@
     rows.clear();
     for (const tr of tbody.rows) rows.set(Number(tr.dataset.hostId), tr);
     document.getElementById("count").textContent = `${shown.length} of ${hosts.size} hosts`;
+    stripHosts = shown;
+    drawStrip();
     document.querySelectorAll("#hosts th[data-sort]").forEach((th) => {
       th.classList.toggle("sorted-asc", th.dataset.sort === sortKey && sortDir === 1);
       th.classList.toggle("sorted-desc", th.dataset.sort === sortKey && sortDir === -1);
@@ -105,7 +168,7 @@
       if (tr && !reorder) tr.innerHTML = rowHtml(h);
     }
     if (added) load();
-    else if (reorder && points.length) render();
+    else if (points.length) schedule(reorder ? render : drawStrip);
   }
 
   document.querySelectorAll("#hosts th[data-sort]").forEach((th) =>
