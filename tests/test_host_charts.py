@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
+from fleetscope.model.payload import Snapshot
 from fleetscope.query.charts import Chart, charts_of, counter_rate, fill_trend
 from fleetscope.query.metrics import Series
 from tests.busy_host import FILL_BYTES_PER_SECOND, GROUPS, INTERVAL_SECONDS, ROOT_SIZE, BusyHost
-from tests.helpers import payload_json, snapshot
+from tests.helpers import snapshot
 from tests.server import LiveServer, start_server
+from tests.test_dashboard_api import send
 
 
 def test_a_counter_rate_skips_the_first_point_gaps_and_resets() -> None:
@@ -123,26 +123,13 @@ def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     yield from start_server(tmp_path / "data", database_url=database_url)
 
 
-def _send(live: LiveServer, snapshots: list[Snapshot], hostname: str = "busy-1") -> None:
-    body = Payload(
-        schema_version=1,
-        batch_id=uuid.uuid4(),
-        agent=AgentInfo(version="test"),
-        host=HostIdentity(machine_id=f"m-{hostname}", hostname=hostname),
-        snapshots=snapshots,
-    )
-    response = live.client.post(
-        "/api/v1/ingest", content=payload_json(body), headers=live.agent_headers()
-    )
-    assert response.status_code == 202, response.text
-
-
 def test_the_charts_endpoint_answers_what_the_page_draws(live: LiveServer) -> None:
     host = BusyHost()
     end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(minutes=30)
-    _send(
+    send(
         live,
+        "busy-1",
         [host.snapshot(start + timedelta(seconds=INTERVAL_SECONDS * i), i) for i in range(180)],
     )
     live.wait_digested()
@@ -185,7 +172,7 @@ def test_the_charts_endpoint_refuses_strangers_and_unknown_hosts(live: LiveServe
     assert live.client.get("/api/v1/hosts/1/charts").status_code == 401
     headers = live.user_headers()
     assert live.client.get("/api/v1/hosts/424242/charts", headers=headers).status_code == 404
-    _send(live, [BusyHost().snapshot(datetime.now(UTC), 0)])
+    send(live, "busy-1", [BusyHost().snapshot(datetime.now(UTC), 0)])
     live.wait_digested()
     host_id = live.client.get("/api/v1/hosts", headers=headers).json()[0]["id"]
     bad = live.client.get(f"/api/v1/hosts/{host_id}/charts?start_time=yesterday", headers=headers)
