@@ -56,8 +56,10 @@
   let stripHosts = [];
   const CELL = 14, GAP = 2;
 
+  let stripWidth = 0; // read on load and resize only: reading it forces a layout
   function drawStrip() {
-    const width = strip.parentElement.clientWidth - 20;
+    if (!stripWidth) stripWidth = strip.parentElement.clientWidth - 20;
+    const width = stripWidth;
     const perRow = Math.max(1, Math.floor((width + GAP) / (CELL + GAP)));
     const rows = Math.max(1, Math.ceil(stripHosts.length / perRow));
     const ratio = window.devicePixelRatio || 1;
@@ -98,16 +100,29 @@
     const h = stripHost(event);
     if (h) location.href = `/hosts/${h.id}`;
   });
-  window.addEventListener("resize", drawStrip);
+  window.addEventListener("resize", () => { stripWidth = 0; drawStrip(); });
 
-  // Live messages come one per digest commit, many a second at fleet scale: the table or the
-  // strip is drawn at most once per animation frame, whatever the number of messages.
-  let pending = null;
-  function schedule(draw) {
-    if (pending === render) return;
-    const first = pending == null;
-    pending = draw === render ? render : pending || draw;
-    if (first) requestAnimationFrame(() => { const d = pending; pending = null; d(); });
+  // Live messages come one per digest commit, many a second at fleet scale. They only mark
+  // rows as changed; every FLUSH_MS the changed rows are written (or, sorted by a value, the
+  // whole table) and the strip drawn in one animation frame: the cost of laying out a large
+  // table is paid twice a second, whatever the number of messages.
+  const dirty = new Set();
+  const FLUSH_MS = 500; // a 1,000-row table laid out twice a second, not at every frame
+  let fullRender = false, frame = false;
+  function schedule(full) {
+    fullRender = fullRender || full;
+    if (frame) return;
+    frame = true;
+    setTimeout(() => requestAnimationFrame(() => {
+      frame = false;
+      if (fullRender) { fullRender = false; dirty.clear(); render(); return; }
+      for (const id of dirty) {
+        const tr = rows.get(id);
+        if (tr) tr.innerHTML = rowHtml(hosts.get(id));
+      }
+      dirty.clear();
+      drawStrip();
+    }), FLUSH_MS);
   }
 
   // One innerHTML write for the whole table: fast enough at 1,000 hosts (a few ms).
@@ -164,11 +179,10 @@
         h.spark[key] = [...h.spark[key], p[key]].slice(-SPARK_POINTS);
       }
       h.network_bytes_per_second = p.network_bytes_per_second;
-      const tr = rows.get(h.id);
-      if (tr && !reorder) tr.innerHTML = rowHtml(h);
+      dirty.add(h.id);
     }
     if (added) load();
-    else if (points.length) schedule(reorder ? render : drawStrip);
+    else if (points.length) schedule(reorder);
   }
 
   document.querySelectorAll("#hosts th[data-sort]").forEach((th) =>
