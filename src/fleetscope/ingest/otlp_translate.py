@@ -135,12 +135,15 @@ def _resource(attributes: Sequence[KeyValue]) -> tuple[str, Labels]:
 
 def _labels(base: Labels, attributes: Iterable[KeyValue], *extra: tuple[str, str]) -> Labels:
     labels = dict(base)
+    # Keys that translate to one label name ("a.b" and "a_b") have their values joined with
+    # ";" in the order of the original keys, as Prometheus' translator does.
+    joined: dict[str, list[tuple[str, str]]] = {}
     for kv in attributes:
         name = prometheus_label_name(kv.key)
         if name:
-            text = attribute_text(kv.value)
-            # Two keys that translate to one label: joined with ";" as Prometheus does.
-            labels[name] = f"{labels[name]};{text}" if name in labels and kv.key != name else text
+            joined.setdefault(name, []).append((kv.key, attribute_text(kv.value)))
+    for name, pairs in joined.items():
+        labels[name] = ";".join(text for _, text in sorted(pairs))
     labels.update(extra)
     return tuple(sorted((k, v) for k, v in labels.items() if v))
 
