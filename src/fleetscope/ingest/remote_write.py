@@ -34,7 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from google.protobuf.message import DecodeError
 
 from fleetscope.ingest.body import BodyTooLarge, read_limited
-from fleetscope.ingest.prompb.remote_pb2 import MetricMetadata, WriteRequest
+from fleetscope.ingest.prompb.remote_pb2 import Label, MetricMetadata, WriteRequestView
 from fleetscope.ingest.router import (
     IngestDeps,
     Rejected,
@@ -90,9 +90,16 @@ def host_of(instance: str) -> str:
     return instance
 
 
-def _labels(index: int, pairs: Iterable[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+def _labels(index: int, encoded: Iterable[bytes]) -> tuple[str, dict[str, str]]:
     labels: dict[str, str] = {}
-    for name, value in pairs:
+    for raw in encoded:
+        try:
+            label = Label.FromString(raw)
+        except DecodeError as exc:
+            raise Rejected(
+                400, "invalid", f"timeseries[{index}]: a label is not a prometheus.Label: {exc}"
+            ) from exc
+        name, value = label.name, label.value
         if name in labels:
             raise Rejected(400, "invalid", f"timeseries[{index}]: label {name!r} appears twice")
         if value:  # an empty value is the same as no label (remote-write spec)
@@ -116,6 +123,30 @@ def _labels(index: int, pairs: Iterable[tuple[str, str]]) -> tuple[str, dict[str
     return metric, labels
 
 
+# A series' encoded labels (and the host label in force) -> its host, name and sorted labels,
+# checked. Prometheus sends the same series every scrape, and decoding and checking their
+# labels was most of a request's CPU (upb builds a Python object per field read). Cleared
+# when full: label sets are not bounded. Only valid series are kept.
+_Identity = tuple[str, str, tuple[tuple[str, str], ...]]
+_SERIES: dict[tuple[str, tuple[bytes, ...]], _Identity] = {}
+_MAX_CACHED_SERIES = 200_000
+
+
+def _identity(index: int, encoded: tuple[bytes, ...], host_label: str) -> _Identity:
+    key = (host_label, encoded)
+    known = _SERIES.get(key)
+    if known is not None:
+        return known
+    metric, labels = _labels(index, encoded)
+    instance = labels.get(host_label)
+    host = DEFAULT_HOST if instance is None else _device_name(index, instance)
+    known = (host, metric, tuple(sorted(labels.items())))
+    if len(_SERIES) >= _MAX_CACHED_SERIES:
+        _SERIES.clear()
+    _SERIES[key] = known
+    return known
+
+
 def _device_name(index: int, value: str) -> str:
     host = host_of(value)
     if len(host) > 255 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in host):
@@ -128,32 +159,25 @@ def _device_name(index: int, value: str) -> str:
     return host
 
 
-def translate(request: WriteRequest, host_label: str, received_ms: int) -> Translated:
+def translate(request: WriteRequestView, host_label: str, received_ms: int) -> Translated:
     """The WriteRequest as a SamplesBatch; Rejected (400) naming the first bad series."""
     series: list[SeriesSamples] = []
     samples = skipped = 0
-    hosts: dict[str, str] = {}
     for index, ts in enumerate(request.timeseries):
-        metric, labels = _labels(index, ((label.name, label.value) for label in ts.labels))
+        host, metric, labels = _identity(index, tuple(ts.labels), host_label)
         skipped += len(ts.exemplars) + len(ts.histograms)
         if not ts.samples:
             continue
-        instance = labels.get(host_label)
-        host = DEFAULT_HOST
-        if instance is not None:
-            host = hosts.get(instance) or ""
-            if not host:
-                host = hosts[instance] = _device_name(index, instance)
         stamps = [s.timestamp for s in ts.samples]
         values = [s.value for s in ts.samples]
-        if any(map(math.isnan, values)):  # NaN: maybe stale markers, which are no samples
+        if any(map(math.isnan, values)):  # maybe stale markers, which are no samples
             kept = [(t, v) for t, v in zip(stamps, values, strict=True) if not is_stale_marker(v)]
             skipped += len(values) - len(kept)
             if not kept:
                 continue
             stamps, values = [t for t, _ in kept], [v for _, v in kept]
         samples += len(values)
-        series.append(SeriesSamples(host, metric, tuple(sorted(labels.items())), stamps, values))
+        series.append(SeriesSamples(host, metric, labels, stamps, values))
     metadata = [
         SeriesMetadata(m.metric_family_name, _TYPES.get(m.type, "unknown"), m.help, m.unit)
         for m in request.metadata
@@ -162,7 +186,7 @@ def translate(request: WriteRequest, host_label: str, received_ms: int) -> Trans
     return Translated(SamplesBatch("remote_write", received_ms, series, metadata), samples, skipped)
 
 
-def decode_write_request(body: bytes, limit: int) -> WriteRequest:
+def decode_write_request(body: bytes, limit: int) -> WriteRequestView:
     """Snappy block format (not framed), then protobuf; the decoded size is bounded by
     `limit` before anything is decompressed (snappy states it in the first bytes)."""
     try:
@@ -175,7 +199,7 @@ def decode_write_request(body: bytes, limit: int) -> WriteRequest:
             400, "encoding", f"body is not snappy-compressed (block format): {exc}"
         ) from exc
     try:
-        return WriteRequest.FromString(raw)
+        return WriteRequestView.FromString(raw)
     except DecodeError as exc:
         raise Rejected(
             400, "invalid", f"body is not a protobuf prometheus.WriteRequest: {exc}"

@@ -43,6 +43,26 @@ class Sample(_message.Message):
     timestamp: int
     def __init__(self, value: _Optional[float] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
+class WriteRequestView(_message.Message):
+    __slots__ = ("timeseries", "metadata")
+    TIMESERIES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    timeseries: _containers.RepeatedCompositeFieldContainer[TimeSeriesView]
+    metadata: _containers.RepeatedCompositeFieldContainer[MetricMetadata]
+    def __init__(self, timeseries: _Optional[_Iterable[_Union[TimeSeriesView, _Mapping]]] = ..., metadata: _Optional[_Iterable[_Union[MetricMetadata, _Mapping]]] = ...) -> None: ...
+
+class TimeSeriesView(_message.Message):
+    __slots__ = ("labels", "samples", "exemplars", "histograms")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    EXEMPLARS_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedScalarFieldContainer[bytes]
+    samples: _containers.RepeatedCompositeFieldContainer[Sample]
+    exemplars: _containers.RepeatedScalarFieldContainer[bytes]
+    histograms: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, labels: _Optional[_Iterable[bytes]] = ..., samples: _Optional[_Iterable[_Union[Sample, _Mapping]]] = ..., exemplars: _Optional[_Iterable[bytes]] = ..., histograms: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class MetricMetadata(_message.Message):
     __slots__ = ("type", "metric_family_name", "help", "unit")
     class MetricType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
