@@ -15,7 +15,7 @@ import cramjam
 import pytest
 from sqlalchemy import func, select
 
-from fleetscope.ingest.prompb.remote_pb2 import MetricMetadata, WriteRequest
+from fleetscope.ingest.prompb.remote_pb2 import MetricMetadata, WriteRequest, WriteRequestView
 from fleetscope.ingest.remote_write import host_of, is_stale_marker
 from fleetscope.store.tables import hosts, metric_frames, series_metadata
 from tests.helpers import T0
@@ -207,6 +207,18 @@ def test_refusals_name_what_was_wrong(tmp_path: Path) -> None:
                 headers(live),
                 400,
                 "timeseries[0]: label __name__",
+            ),
+            (
+                bytes(
+                    cramjam.snappy.compress_raw(
+                        WriteRequestView(
+                            timeseries=[{"labels": [b"\x0a\x20cut short"]}]
+                        ).SerializeToString()
+                    )
+                ),
+                headers(live),
+                400,
+                "timeseries[0]: a label is not a prometheus.Label",
             ),
             (
                 write_body(series({"__name__": "up", "bad-label": "x"}, (MS, 1.0))),
