@@ -221,6 +221,12 @@ def test_refusals_name_what_was_wrong(tmp_path: Path) -> None:
                 "timeseries[0]: a label is not a prometheus.Label",
             ),
             (
+                write_body(series({"__name__": "up"}, (MS, 1.0), (MS // 1000, 1.0))),
+                headers(live),
+                400,
+                f"timeseries[0] up: sample timestamp {MS // 1000} ms is not between",
+            ),
+            (
                 write_body(series({"__name__": "up", "bad-label": "x"}, (MS, 1.0))),
                 headers(live),
                 400,

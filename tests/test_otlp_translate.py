@@ -96,7 +96,7 @@ def test_summary_delta_histogram_flags_and_rejections() -> None:
     attrs.add(key="room_id").value.bool_value = True  # the same label once translated
     result = translate(request_with(summary, delta, gauge))
     assert (result.samples, result.rejected) == (4 + 4 + 1, 1)
-    assert result.errors == ["temp: data point without time_unix_nano"]
+    assert result.errors == ["temp: data point without a plausible time_unix_nano"]
     got = {(s.name, s.labels): (s.timestamps_ms, s.values) for s in result.series}
     base = (("job", "shop/api"),)
     assert got[("rpc_latency", (*base, ("quantile", "0.5")))] == ([MS], [0.2])

@@ -14,7 +14,8 @@ differences docs/interop.md lists:
 - histogram (explicit buckets): `_bucket{le=...}` cumulative counts, `le="+Inf"` = count,
   `_count`, and `_sum` when the point has one; delta histograms are stored as sent like delta
   sums. Summary: `{quantile=...}`, `_count`, `_sum`.
-- rejected (OTLP partial success): exponential histograms, points without a time, and
+- rejected (OTLP partial success): exponential histograms, points without a time (or one
+  outside the years 2000 to 2200), and
   metrics with no name; points flagged "no recorded value" are skipped silently, as
   Prometheus turns them into stale markers.
 """
@@ -42,6 +43,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 
 from fleetscope.model.samples import (
+    MAX_TIMESTAMP_MS,
+    MIN_TIMESTAMP_MS,
     SamplesBatch,
     SeriesMetadata,
     SeriesSamples,
@@ -153,10 +156,12 @@ def _number(point: NumberDataPoint) -> float:
 
 
 def _usable(point: NumberDataPoint | HistogramDataPoint | SummaryDataPoint) -> int | None:
-    """The point's time in ms, or None when it carries no value (flag) or no time."""
+    """The point's time in ms; None when it carries no value (flag), -1 when its time is
+    missing or implausible (model/samples.py MIN_TIMESTAMP_MS)."""
     if point.flags & _NO_VALUE:
         return None
-    return point.time_unix_nano // _NS_PER_MS if point.time_unix_nano else -1
+    ts_ms = point.time_unix_nano // _NS_PER_MS
+    return ts_ms if MIN_TIMESTAMP_MS <= ts_ms < MAX_TIMESTAMP_MS else -1
 
 
 def _gauge_like(
@@ -167,7 +172,7 @@ def _gauge_like(
         if ts_ms is None:
             continue
         if ts_ms < 0:
-            result.reject(1, f"{name}: data point without time_unix_nano")
+            result.reject(1, f"{name}: data point without a plausible time_unix_nano")
             continue
         out.add(name, _labels(out.base, point.attributes), ts_ms, _number(point))
         result.samples += 1
@@ -181,7 +186,9 @@ def _histogram(
         if ts_ms is None:
             continue
         if ts_ms < 0 or len(point.bucket_counts) not in (0, len(point.explicit_bounds) + 1):
-            result.reject(1, f"{name}: histogram point without time or with mismatched buckets")
+            result.reject(
+                1, f"{name}: histogram point without a plausible time or with mismatched buckets"
+            )
             continue
         labels = _labels(out.base, point.attributes)
         cumulative = 0
@@ -204,7 +211,7 @@ def _summary(out: _Out, result: Translation, name: str, points: Sequence[Summary
         if ts_ms is None:
             continue
         if ts_ms < 0:
-            result.reject(1, f"{name}: summary point without time_unix_nano")
+            result.reject(1, f"{name}: summary point without a plausible time_unix_nano")
             continue
         labels = _labels(out.base, point.attributes)
         for q in point.quantile_values:

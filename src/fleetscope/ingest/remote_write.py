@@ -46,7 +46,9 @@ from fleetscope.ingest.router import (
 from fleetscope.model.kinds import SERIES_SAMPLES
 from fleetscope.model.samples import (
     LABEL_NAME,
+    MAX_TIMESTAMP_MS,
     METRIC_NAME,
+    MIN_TIMESTAMP_MS,
     SamplesBatch,
     SeriesMetadata,
     SeriesSamples,
@@ -170,6 +172,14 @@ def translate(request: WriteRequestView, host_label: str, received_ms: int) -> T
             continue
         stamps = [s.timestamp for s in ts.samples]
         values = [s.value for s in ts.samples]
+        if min(stamps) < MIN_TIMESTAMP_MS or max(stamps) >= MAX_TIMESTAMP_MS:
+            bad = next(t for t in stamps if not MIN_TIMESTAMP_MS <= t < MAX_TIMESTAMP_MS)
+            raise Rejected(
+                400,
+                "invalid",
+                f"timeseries[{index}] {metric}: sample timestamp {bad} ms is not between the"
+                " years 2000 and 2200 (epoch milliseconds expected)",
+            )
         if any(map(math.isnan, values)):  # maybe stale markers, which are no samples
             kept = [(t, v) for t, v in zip(stamps, values, strict=True) if not is_stale_marker(v)]
             skipped += len(values) - len(kept)

@@ -27,6 +27,10 @@ __all__ = [
 # Prometheus' data model (prometheus.io/docs/concepts/data_model), as model/devices.py.
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# The plausible sample times (model/devices.py takes the same years): a time outside them is a
+# sender's bug, and on PostgreSQL each day of them would be a partition of its own.
+MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TIMESTAMP_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
 _INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _UNDERSCORES = re.compile(r"__+")
