@@ -214,7 +214,9 @@ def create_app(
         lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
     )
     ingest_deps = IngestDeps(
-        settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
+        settings=IngestSettings(
+            max_body_bytes=settings.max_body_bytes, host_label=settings.remote_write_host_label
+        ),
         stream=stream,
         verify_key=keys,
         metrics=IngestMetrics(registry),

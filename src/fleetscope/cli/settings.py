@@ -61,6 +61,13 @@ class ServerSettings(FleetscopeSettings, frozen=True):
     ) = 730
     admin_password: Secret | None = None
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 16 * 1024 * 1024  # after decoding
+    remote_write_host_label: Annotated[
+        str,
+        Meta(
+            pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+            description="the label of a remote_write series that names its host",
+        ),
+    ] = "instance"
     embedded_digest: Annotated[
         bool | None,
         Meta(

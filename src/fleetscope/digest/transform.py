@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from fleetscope.model.devices import (
@@ -18,9 +20,12 @@ from fleetscope.model.kinds import (
     AGGREGATOR_METRICS,
     COLLECTION_FILE,
     PROMETHEUS_TEXT,
+    SERIES_SAMPLES,
 )
 from fleetscope.model.payload import Payload, decode_payload, encode
+from fleetscope.model.samples import decode_samples
 from fleetscope.model.series import flatten_snapshot, series_key
+from fleetscope.store.metadata import MetadataRow, MetadataRows
 from fleetscope.store.writer import (
     BatchRows,
     CollectionRow,
@@ -34,16 +39,34 @@ __all__ = [
     "AGGREGATOR_METRICS",
     "COLLECTION_FILE",
     "PROMETHEUS_TEXT",
+    "SERIES_SAMPLES",
+    "Digested",
     "agent_payload_rows",
     "aggregator_rows",
     "collection_rows",
+    "digest_message",
     "message_rows",
     "prometheus_rows",
+    "samples_rows",
 ]
 
 
 def _ms(at: datetime) -> int:
     return round(at.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Digested:
+    """What one message becomes: rows per host, and metric metadata (which has no host)."""
+
+    batches: list[BatchRows]
+    metadata: MetadataRows | None = None
+
+
+def digest_message(kind: str, tenant_id: int, body: bytes) -> Digested:
+    if kind == SERIES_SAMPLES:
+        return samples_rows(tenant_id, body)
+    return Digested(message_rows(kind, tenant_id, body))
 
 
 def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
@@ -58,6 +81,8 @@ def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
         return prometheus_rows(tenant_id, body)
     if kind == COLLECTION_FILE:
         return collection_rows(tenant_id, body)
+    if kind == SERIES_SAMPLES:
+        return samples_rows(tenant_id, body).batches
     raise ValueError(f"unknown message kind {kind!r}")
 
 
@@ -206,3 +231,44 @@ def collection_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
         collection=collection,
     )
     return rows
+
+
+@functools.lru_cache(maxsize=100_000)
+def _samples_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """series_key, kept: the same series come back every scrape, and building their keys
+    was a third of this transform's time."""
+    return series_key(name, dict(labels))
+
+
+def samples_rows(tenant_id: int, body: bytes) -> Digested:
+    """Series from remote_write or OTLP, one device batch per host. A frame per (time, metric
+    name) rather than per time: senders split what one scrape saw over requests at arbitrary
+    points (Prometheus cuts its queues every max_samples_per_send samples), so a frame of
+    everything a request had at one instant would make a new layout at nearly every request;
+    per metric name the layouts repeat. NaN and ±Inf are stored as absent (prometheus_rows);
+    Prometheus' stale markers never reach here (ingest drops them)."""
+    batch = decode_samples(body)
+    by_host: dict[str, dict[tuple[int, str], dict[str, float | None]]] = {}
+    for series in batch.series:
+        key = _samples_key(series.name, series.labels)
+        frames = by_host.setdefault(series.host, {})
+        for ts_ms, value in zip(series.timestamps_ms, series.values, strict=True):
+            frames.setdefault((ts_ms, series.name), {}).setdefault(
+                key, value if math.isfinite(value) else None
+            )
+    batches = []
+    for host, frames in by_host.items():
+        rows = []
+        for ts_ms, name in sorted(frames):
+            values = frames[(ts_ms, name)]
+            keys = tuple(sorted(values))
+            rows.append(FrameRow(ts_ms, keys, tuple(values[k] for k in keys)))
+        batches.append(_device_batch(tenant_id, host, tuple(rows)))
+    metadata = None
+    if batch.metadata:
+        metadata = MetadataRows(
+            tenant_id,
+            batch.received_ms,
+            tuple(MetadataRow(m.name, m.type, m.help, m.unit) for m in batch.metadata),
+        )
+    return Digested(batches, metadata)

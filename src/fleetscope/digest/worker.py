@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetscope.digest.transform import message_rows
+from fleetscope.digest.transform import digest_message
+from fleetscope.store.metadata import MetadataRows
 from fleetscope.store.writer import BatchRows, StoreWriter, WriteResult
 from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
 
@@ -76,17 +77,21 @@ class DigestWorker:
             return 0
         started = time.perf_counter()
         rows: list[BatchRows] = []
+        metadata: list[MetadataRows] = []
         good: list[StreamMessage] = []
         for message in messages:
             try:
-                rows.extend(message_rows(message.kind, message.tenant_id, message.body))
+                digested = digest_message(message.kind, message.tenant_id, message.body)
+                rows.extend(digested.batches)
+                if digested.metadata is not None:
+                    metadata.append(digested.metadata)
                 good.append(message)
             except (ValidationError, ValueError) as exc:
                 if self.stream.fail(message.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS):
                     self.stats.messages_dead_lettered += 1
         result = None
-        if rows:
-            result = self.writer.write_batches(rows)
+        if rows or metadata:
+            result = self.writer.write_batches(rows, metadata)
             self.stats.batches_written += result.batches_written
             self.stats.batches_duplicate += result.batches_skipped
         self.stream.ack([m.id for m in good])

@@ -36,6 +36,7 @@ KeyVerifier = Callable[[str], Principal | None]
 
 class IngestSettings(BaseModel):
     max_body_bytes: int = 16 * 1024 * 1024  # after decoding; a day of 10 s snapshots is ~15 MB
+    host_label: str = "instance"  # the remote_write label that names a series' host
 
 
 class IngestMetrics:
@@ -323,6 +324,13 @@ def build_router(deps: IngestDeps) -> APIRouter:
 
     # Imported here: ingest/devices.py builds on this module's helpers.
     from fleetscope.ingest.devices import build_device_router  # noqa: PLC0415
+    from fleetscope.ingest.otlp import build_otlp_router  # noqa: PLC0415
+    from fleetscope.ingest.remote_write import build_remote_write_router  # noqa: PLC0415
 
     router.include_router(build_device_router(deps))
-    return router
+    # Outside /api/v1: Prometheus' and OTLP's own paths (Mimir's /prometheus prefix).
+    root = APIRouter()
+    root.include_router(router)
+    root.include_router(build_remote_write_router(deps))
+    root.include_router(build_otlp_router(deps))
+    return root

@@ -8,3 +8,6 @@ PROMETHEUS_TEXT = "prometheus_text"
 # A model.devices.CollectionHeader as one JSON line, then the collection file's lines as they
 # were uploaded (each a model.payload.Payload).
 COLLECTION_FILE = "collection_file"
+# A model.samples.SamplesBatch as MessagePack: series with their samples and metadata, from
+# Prometheus remote_write or OTLP/HTTP metrics, hosts already named by ingest.
+SERIES_SAMPLES = "series_samples"

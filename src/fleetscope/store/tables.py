@@ -256,3 +256,18 @@ process_group_rollups_1h = Table(
     Index(None, "tenant_id", "bucket_ms"),
     sqlite_with_rowid=False,
 )
+
+# Metric metadata as senders declare it (Prometheus remote_write's MetricMetadata, OTLP's
+# metric type, description and unit), per tenant and metric family; the latest wins. Not per
+# host: Prometheus sends it without the target it came from.
+series_metadata = Table(
+    "series_metadata",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), primary_key=True),
+    Column("metric_family_name", String(256), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("help", Text, nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from fleetscope.store.engine import now_ms
 from fleetscope.store.frames import encode_frame, layout_digest, layout_json
 from fleetscope.store.inventory import upsert_inventory
+from fleetscope.store.metadata import MetadataRows, upsert_metadata
 from fleetscope.store.partitions import (
     FramePartitions,
     MaintenanceResult,
@@ -396,14 +397,16 @@ class StoreWriter:
         self._rollup_backlog = result.buckets + result.skipped_expired >= self.rollups.batch_buckets
         return result
 
-    def write_batches(self, batches: Sequence[BatchRows]) -> WriteResult:
+    def write_batches(
+        self, batches: Sequence[BatchRows], metadata: Sequence[MetadataRows] = ()
+    ) -> WriteResult:
         try:
             if (
                 self._maintained_at is None
                 or self._clock() - self._maintained_at >= self.maintenance_interval_seconds
             ):
                 self.maintain()
-            return self._write(batches)
+            return self._write(batches, metadata)
         except BaseException:
             # Host and layout ids learnt inside a rolled-back transaction may not exist, and a
             # partition this writer knew may have been dropped by another one's retention.
@@ -412,11 +415,14 @@ class StoreWriter:
             self._partitions.forget()
             raise
 
-    def _write(self, batches: Sequence[BatchRows]) -> WriteResult:
+    def _write(
+        self, batches: Sequence[BatchRows], metadata: Sequence[MetadataRows] = ()
+    ) -> WriteResult:
         # Before the write transaction: creating a partition locks metric_frames, which must
         # not be held for as long as a COPY.
         self._partitions.ensure(frame.ts_ms for batch in batches for frame in batch.frames)
         with self.engine.begin() as conn:
+            upsert_metadata(conn, metadata)
             host_of = self._resolve_hosts(conn, batches)
             for batch, host_id in zip(batches, host_of, strict=True):
                 if batch.collection is not None:
