@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import signal
 import sys
@@ -548,7 +549,14 @@ def _serve(
     built = build_server(settings)
     uv_server = uvicorn.Server(
         uvicorn.Config(
-            built.app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+            built.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=server_keep_alive_seconds(
+                None if agent_settings is None else agent_settings.interval_seconds
+            ),
         )
     )
     address = f"http://{settings.host}:{settings.port}"
@@ -599,6 +607,14 @@ def _serve(
     )
     _when_listening(uv_server, lambda: _announce(banner, agent_thread))
     uv_server.run()
+
+
+def server_keep_alive_seconds(agent_interval_seconds: float | None) -> int:
+    """How long the server keeps an idle connection: uvicorn's 5 s, or longer than our own
+    local agent waits between uploads, so its kept-alive connection is still open then."""
+    if agent_interval_seconds is None:
+        return 5
+    return max(5, math.ceil(agent_interval_seconds) + 5)
 
 
 def _when_listening(uv_server: Any, action: Any) -> None:
