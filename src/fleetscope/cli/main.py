@@ -35,6 +35,8 @@ app = typer.Typer(
     help="Fleet performance monitoring: agent, server, dashboard.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are plain: as Rich markup, "[server]" or "[default: 10s]" would vanish.
+    rich_markup_mode=None,
 )
 log = logging.getLogger("fleetscope")
 S = TypeVar("S", bound=FleetscopeSettings)
@@ -224,6 +226,7 @@ def _on_signals(handler: Any) -> None:
 
 
 agent_app = typer.Typer(
+    rich_markup_mode=None,
     help="Collect this host's metrics and stream them to a server, or write them to a file. "
     "`fleetscope agent status` shows what waits in its spool.",
 )
@@ -652,7 +655,9 @@ SAMPLE_CONFIG_HEADER = """\
 """
 
 
-export_app = typer.Typer(no_args_is_help=True, help="Export series for other tools.")
+export_app = typer.Typer(
+    no_args_is_help=True, help="Export series for other tools.", rich_markup_mode=None
+)
 app.add_typer(export_app, name="export")
 
 
