@@ -174,9 +174,13 @@ class ProcessGroupOut(BaseModel):
     cpu_seconds: float = Field(
         description="CPU time (user + system) used in the range, summed across counter resets"
     )
+    covered_seconds: float = Field(
+        description="from the group's first to its last sample in the range: the span its "
+        "data covers"
+    )
     cpu_cores: float | None = Field(
-        description="cpu_seconds / range seconds: the average number of cores busy over the "
-        "whole range; null for an empty range"
+        description="cpu_seconds / covered_seconds: the average number of cores busy while the "
+        "group was seen; null when one sample covers no span"
     )
     cpu_percent: float | None = Field(
         description="cpu_cores x 100: percent of one core, as top shows it (may exceed 100)"
@@ -302,7 +306,6 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
             raise HTTPException(400, f"limit={limit!r} must be a whole number from 1 to 100")
         by: Literal["cpu", "memory"] = "cpu" if sort == "cpu" else "memory"
         name = known_host(user.tenant_id, host_id)
-        seconds = (window.end_ms - window.start_ms) / 1000
         groups = services.processes.top_groups(
             user.tenant_id, window.start_ms, window.end_ms, by=by, limit=count, host_id=host_id
         )
@@ -316,8 +319,9 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
                 ProcessGroupOut(
                     name=g.group_name,
                     cpu_seconds=g.cpu_seconds,
-                    cpu_cores=g.cpu_seconds / seconds if seconds > 0 else None,
-                    cpu_percent=100 * g.cpu_seconds / seconds if seconds > 0 else None,
+                    covered_seconds=g.covered_seconds,
+                    cpu_cores=g.cpu_cores,
+                    cpu_percent=None if g.cpu_cores is None else 100 * g.cpu_cores,
                     memory_avg_bytes=g.avg_memory_bytes,
                     memory_max_bytes=g.max_memory_bytes,
                     max_num_procs=g.max_num_procs,
