@@ -7,6 +7,11 @@ most, ~37 µs a decoded minute row on SQLite, bench/bench_rollups.py); beyond, t
 (720 points for 30 days). A step picks the coarsest tier no
 coarser than the step, and buckets are merged up to the step.
 
+Stitching: a tier answers only the buckets it holds complete. The buckets marked in
+rollup_dirty (not rolled up yet, or changed by late data since) come from the finer tier and,
+for marked minutes, the raw frames, merged into the same points: a host that started today
+shows its newest hours on a 30-day range (docs/data-model.md, "Tiers").
+
 Counters (`*_total`): rollups keep min, max, sum and count of every series alike; an average
 of a counter means nothing. A rate over a bucket is (max - min) / bucket length for a
 monotonic counter that did not reset, computed by the caller from agg=min/max.
@@ -15,10 +20,10 @@ monotonic counter that did not reset, computed by the caller from agg=min/max.
 from __future__ import annotations
 
 import struct
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, or_, select
 
 from fleetscope.model.series import split_series_key
 from fleetscope.store.frames import decode_frame, decompress_frame, value_or_none
@@ -30,10 +35,16 @@ from fleetscope.store.rollups import (
     TIER_1M,
     Stats,
     decode_stats,
+    frames_stats,
     merge_stats,
     value_of,
 )
-from fleetscope.store.tables import metric_frames, metric_layouts
+from fleetscope.store.tables import (
+    metric_frames,
+    metric_layouts,
+    metric_rollups_1m,
+    rollup_dirty,
+)
 from fleetscope.store.writer import decode_layout
 
 Point = tuple[float, float | None]  # (unix seconds, value); None = absent at that instant
@@ -172,22 +183,39 @@ class MetricQueries:
         agg: str,
     ) -> list[Series]:
         """One point per step (a multiple of the tier's bucket) whose start lies in the range,
-        or in the bucket holding start_ms: one primary-key range scan."""
+        or in the bucket holding start_ms. Buckets the tier has complete come from it (one
+        primary-key range scan); the others, not rolled up yet or changed by late data since,
+        from the finer tier and the raw frames (module doc, "Stitching")."""
+        first, past = start_ms // bucket_ms * bucket_ms, (end_ms // bucket_ms + 1) * bucket_ms
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
-                .where(
-                    table.c.tenant_id == tenant_id,
-                    table.c.host_id == host_id,
-                    table.c.bucket_ms >= start_ms // bucket_ms * bucket_ms,
-                    table.c.bucket_ms <= end_ms,
-                )
-                .order_by(table.c.bucket_ms)
-            ).all()
-            self._learn_layouts(conn, {layout_id for _, layout_id, _ in rows})
+            dirty_minutes, dirty_hours = _dirty(conn, host_id, first, past)
+            stale = dirty_hours if bucket_ms == HOUR_MS else dirty_minutes
+            rows = [
+                row
+                for row in conn.execute(
+                    select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
+                    .where(
+                        table.c.tenant_id == tenant_id,
+                        table.c.host_id == host_id,
+                        table.c.bucket_ms >= first,
+                        table.c.bucket_ms < past,
+                    )
+                    .order_by(table.c.bucket_ms)
+                ).all()
+                if row[0] not in stale
+            ]
+            finer: list[tuple[int, int, Stats]] = []
+            if stale:
+                if bucket_ms == HOUR_MS:
+                    finer += self._minute_parts(
+                        conn, tenant_id, host_id, dirty_hours, dirty_minutes, step_ms
+                    )
+                finer += self._raw_parts(conn, tenant_id, host_id, dirty_minutes, step_ms)
+            layout_ids = {layout_id for _, layout_id, _ in rows}
+            self._learn_layouts(conn, layout_ids | {layout_id for _, layout_id, _ in finer})
         by_key: dict[str, Series] = {}
         plans: dict[int, list[tuple[int, Series]]] = {}
-        if step_ms == bucket_ms:
+        if step_ms == bucket_ms and not finer:
             # One row per point: read only the wanted series' numbers out of each blob
             # instead of unpacking all four arrays (most of this call's time otherwise).
             for bucket, layout_id, blob in rows:
@@ -200,12 +228,14 @@ class MetricQueries:
                 for index, series in plan:
                     series.points.append((ts, _stats_value(raw, width, index, agg)))
             return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
-        # Buckets merged up to the step, per (step start, layout), in time order.
+        # Buckets (and the finer parts) merged up to the step, per (step start, layout).
         merged: dict[tuple[int, int], list[Stats]] = {}
         for bucket, layout_id, blob in rows:
             merged.setdefault((bucket // step_ms * step_ms, layout_id), []).append(
                 decode_stats(blob)
             )
+        for at, layout_id, stats in finer:
+            merged.setdefault((at, layout_id), []).append(stats)
         for (start, layout_id), parts in sorted(merged.items()):
             plan = plans.get(layout_id)
             if plan is None:
@@ -215,6 +245,55 @@ class MetricQueries:
             for index, series in plan:
                 series.points.append((ts, value_of(stats, index, agg)))
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
+
+    @staticmethod
+    def _minute_parts(  # noqa: PLR0917 (private)
+        conn: Connection,
+        tenant_id: int,
+        host_id: int,
+        hours: set[int],
+        dirty_minutes: set[int],
+        step_ms: int,
+    ) -> list[tuple[int, int, Stats]]:
+        """The 1-minute rows of hours the hour tier lacks, but for minutes that are dirty
+        themselves (read raw), as (step start, layout, stats)."""
+        m = metric_rollups_1m.c
+        found = conn.execute(
+            select(m.bucket_ms, m.layout_id, m.stats).where(
+                m.tenant_id == tenant_id,
+                m.host_id == host_id,
+                or_(*(m.bucket_ms.between(lo, hi - 1) for lo, hi in _spans(hours, HOUR_MS))),
+            )
+        ).all()
+        return [
+            (bucket // step_ms * step_ms, layout_id, decode_stats(blob))
+            for bucket, layout_id, blob in found
+            if bucket not in dirty_minutes
+        ]
+
+    @staticmethod
+    def _raw_parts(
+        conn: Connection, tenant_id: int, host_id: int, minutes: set[int], step_ms: int
+    ) -> list[tuple[int, int, Stats]]:
+        """The raw frames of minutes not rolled up (or changed since), as (step start, layout,
+        stats)."""
+        if not minutes:
+            return []
+        f = metric_frames.c
+        found = conn.execute(
+            select(f.ts_ms, f.layout_id, f.vals).where(
+                f.tenant_id == tenant_id,
+                f.host_id == host_id,
+                or_(*(f.ts_ms.between(lo, hi - 1) for lo, hi in _spans(minutes, MINUTE_MS))),
+            )
+        ).all()
+        frames: dict[tuple[int, int], list[Sequence[float]]] = {}
+        for ts_ms, layout_id, blob in found:
+            if ts_ms // MINUTE_MS * MINUTE_MS in minutes:
+                frames.setdefault((ts_ms // step_ms * step_ms, layout_id), []).append(
+                    decode_frame(blob)
+                )
+        return [(at, layout_id, frames_stats(group)) for (at, layout_id), group in frames.items()]
 
     def _learn_layouts(self, conn: Connection, layout_ids: set[int]) -> None:
         missing = layout_ids - self._layouts.keys()
@@ -240,3 +319,40 @@ class MetricQueries:
                 series = by_key[key] = Series(name, labels)
             plan.append((index, series))
         return plan
+
+
+# Bucket runs further apart than this are read by separate ranges; more ranges than
+# _MAX_SPANS are read as one (late data scattered over a long range is rare and short-lived).
+_MAX_SPANS = 32
+
+
+def _spans(buckets: set[int], size_ms: int) -> list[tuple[int, int]]:
+    """Sorted buckets as [start, end) ranges of adjacent buckets."""
+    spans: list[list[int]] = []
+    for bucket in sorted(buckets):
+        if spans and bucket <= spans[-1][1]:
+            spans[-1][1] = bucket + size_ms
+        else:
+            spans.append([bucket, bucket + size_ms])
+    if len(spans) > _MAX_SPANS:
+        return [(spans[0][0], spans[-1][1])]
+    return [(lo, hi) for lo, hi in spans]
+
+
+def _dirty(conn: Connection, host_id: int, first: int, past: int) -> tuple[set[int], set[int]]:
+    """The host's minutes and hours in [first, past) that their tier lacks or holds out of
+    date: the writer marks every minute it stores frames in until the 1-minute step has rolled
+    it up, which marks the hour until the 1-hour step has (store/rollups.py). An hour that
+    holds a dirty minute is dirty too."""
+    d = rollup_dirty.c
+    found = conn.execute(
+        select(d.step_ms, d.bucket_ms).where(
+            d.step_ms.in_((MINUTE_MS, HOUR_MS)),
+            d.bucket_ms >= first // HOUR_MS * HOUR_MS,
+            d.bucket_ms < past,
+            d.host_id == host_id,
+        )
+    ).all()
+    minutes = {int(b) for step, b in found if step == MINUTE_MS and first <= b < past}
+    hours = {int(b) for step, b in found if step == HOUR_MS and first <= b < past}
+    return minutes, hours | {m // HOUR_MS * HOUR_MS for m in minutes}
