@@ -23,9 +23,10 @@ import struct
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, Table, or_, select
+from sqlalchemy import Connection, Engine, Table, select
 
 from fleetscope.model.series import split_series_key
+from fleetscope.query.stitch import dirty_buckets, minute_parts, raw_parts
 from fleetscope.store.frames import decode_frame, decompress_frame, value_or_none
 from fleetscope.store.rollups import (
     DAY_MS,
@@ -39,12 +40,7 @@ from fleetscope.store.rollups import (
     merge_stats,
     value_of,
 )
-from fleetscope.store.tables import (
-    metric_frames,
-    metric_layouts,
-    metric_rollups_1m,
-    rollup_dirty,
-)
+from fleetscope.store.tables import metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 
 Point = tuple[float, float | None]  # (unix seconds, value); None = absent at that instant
@@ -72,6 +68,18 @@ class Series:
     metric: str
     labels: dict[str, str]
     points: list[Point] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesStats:
+    """One series over a whole range: avg is sum / count."""
+
+    metric: str
+    labels: dict[str, str]
+    min: float
+    max: float
+    sum: float
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,33 +194,7 @@ class MetricQueries:
         or in the bucket holding start_ms. Buckets the tier has complete come from it (one
         primary-key range scan); the others, not rolled up yet or changed by late data since,
         from the finer tier and the raw frames (module doc, "Stitching")."""
-        first, past = start_ms // bucket_ms * bucket_ms, (end_ms // bucket_ms + 1) * bucket_ms
-        with self.engine.connect() as conn:
-            dirty_minutes, dirty_hours = _dirty(conn, host_id, first, past)
-            stale = dirty_hours if bucket_ms == HOUR_MS else dirty_minutes
-            rows = [
-                row
-                for row in conn.execute(
-                    select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
-                    .where(
-                        table.c.tenant_id == tenant_id,
-                        table.c.host_id == host_id,
-                        table.c.bucket_ms >= first,
-                        table.c.bucket_ms < past,
-                    )
-                    .order_by(table.c.bucket_ms)
-                ).all()
-                if row[0] not in stale
-            ]
-            finer: list[tuple[int, int, Stats]] = []
-            if stale:
-                if bucket_ms == HOUR_MS:
-                    finer += self._minute_parts(
-                        conn, tenant_id, host_id, dirty_hours, dirty_minutes, step_ms
-                    )
-                finer += self._raw_parts(conn, tenant_id, host_id, dirty_minutes, step_ms)
-            layout_ids = {layout_id for _, layout_id, _ in rows}
-            self._learn_layouts(conn, layout_ids | {layout_id for _, layout_id, _ in finer})
+        rows, finer = self._tier_parts(table, tenant_id, host_id, start_ms, end_ms, step_ms)
         by_key: dict[str, Series] = {}
         plans: dict[int, list[tuple[int, Series]]] = {}
         if step_ms == bucket_ms and not finer:
@@ -246,54 +228,99 @@ class MetricQueries:
                 series.points.append((ts, value_of(stats, index, agg)))
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
 
-    @staticmethod
-    def _minute_parts(  # noqa: PLR0917 (private)
-        conn: Connection,
+    def _tier_parts(  # noqa: PLR0917 (private)
+        self,
+        table: Table,
         tenant_id: int,
         host_id: int,
-        hours: set[int],
-        dirty_minutes: set[int],
+        start_ms: int,
+        end_ms: int,
         step_ms: int,
-    ) -> list[tuple[int, int, Stats]]:
-        """The 1-minute rows of hours the hour tier lacks, but for minutes that are dirty
-        themselves (read raw), as (step start, layout, stats)."""
-        m = metric_rollups_1m.c
-        found = conn.execute(
-            select(m.bucket_ms, m.layout_id, m.stats).where(
-                m.tenant_id == tenant_id,
-                m.host_id == host_id,
-                or_(*(m.bucket_ms.between(lo, hi - 1) for lo, hi in _spans(hours, HOUR_MS))),
-            )
-        ).all()
-        return [
-            (bucket // step_ms * step_ms, layout_id, decode_stats(blob))
-            for bucket, layout_id, blob in found
-            if bucket not in dirty_minutes
-        ]
+    ) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, Stats]]]:
+        """The tier's complete rows (bucket, layout, stats blob) of the buckets from the one
+        holding start_ms to the one holding end_ms, and the finer parts of its incomplete
+        buckets as (step start, layout, stats)."""
+        bucket_ms = HOUR_MS if table is TIER_1H.table else MINUTE_MS
+        first, past = start_ms // bucket_ms * bucket_ms, (end_ms // bucket_ms + 1) * bucket_ms
+        with self.engine.connect() as conn:
+            dirty_minutes, dirty_hours = dirty_buckets(conn, host_id, first, past)
+            stale = dirty_hours if bucket_ms == HOUR_MS else dirty_minutes
+            rows: list[tuple[int, int, bytes]] = [
+                (bucket, layout_id, blob)
+                for bucket, layout_id, blob in conn.execute(
+                    select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
+                    .where(
+                        table.c.tenant_id == tenant_id,
+                        table.c.host_id == host_id,
+                        table.c.bucket_ms >= first,
+                        table.c.bucket_ms < past,
+                    )
+                    .order_by(table.c.bucket_ms)
+                ).all()
+                if bucket not in stale
+            ]
+            finer: list[tuple[int, int, Stats]] = []
+            if stale:
+                if bucket_ms == HOUR_MS:
+                    finer += minute_parts(
+                        conn, tenant_id, host_id, dirty_hours, dirty_minutes, step_ms
+                    )
+                finer += raw_parts(conn, tenant_id, host_id, dirty_minutes, step_ms)
+            layout_ids = {layout_id for _, layout_id, _ in rows}
+            self._learn_layouts(conn, layout_ids | {layout_id for _, layout_id, _ in finer})
+        return rows, finer
 
-    @staticmethod
-    def _raw_parts(
-        conn: Connection, tenant_id: int, host_id: int, minutes: set[int], step_ms: int
-    ) -> list[tuple[int, int, Stats]]:
-        """The raw frames of minutes not rolled up (or changed since), as (step start, layout,
-        stats)."""
-        if not minutes:
-            return []
-        f = metric_frames.c
-        found = conn.execute(
-            select(f.ts_ms, f.layout_id, f.vals).where(
-                f.tenant_id == tenant_id,
-                f.host_id == host_id,
-                or_(*(f.ts_ms.between(lo, hi - 1) for lo, hi in _spans(minutes, MINUTE_MS))),
+    def range_stats(
+        self, tenant_id: int, host_id: int, start_ms: int, end_ms: int
+    ) -> list[SeriesStats]:
+        """Min, max, sum and count of each of the host's series over the whole range, from
+        the tier that suits it, stitched like series() (a summary's figures)."""
+        tier = choose_tier(start_ms, end_ms)
+        parts: dict[int, list[Stats]] = {}
+        if tier == "raw":
+            with self.engine.connect() as conn:
+                f = metric_frames.c
+                found = conn.execute(
+                    select(f.layout_id, f.vals).where(
+                        f.tenant_id == tenant_id,
+                        f.host_id == host_id,
+                        f.ts_ms.between(start_ms, end_ms),
+                    )
+                ).all()
+                self._learn_layouts(conn, {layout_id for layout_id, _ in found})
+            frames: dict[int, list[Sequence[float]]] = {}
+            for layout_id, blob in found:
+                frames.setdefault(layout_id, []).append(decode_frame(blob))
+            parts = {layout_id: [frames_stats(group)] for layout_id, group in frames.items()}
+        else:
+            table = TIER_1M.table if tier == TIER_1M.name else TIER_1H.table
+            rows, finer = self._tier_parts(
+                table, tenant_id, host_id, start_ms, end_ms, TIER_STEP_MS[tier]
             )
-        ).all()
-        frames: dict[tuple[int, int], list[Sequence[float]]] = {}
-        for ts_ms, layout_id, blob in found:
-            if ts_ms // MINUTE_MS * MINUTE_MS in minutes:
-                frames.setdefault((ts_ms // step_ms * step_ms, layout_id), []).append(
-                    decode_frame(blob)
+            for _, layout_id, blob in rows:
+                parts.setdefault(layout_id, []).append(decode_stats(blob))
+            for _, layout_id, stats in finer:
+                parts.setdefault(layout_id, []).append(stats)
+        by_key: dict[str, list[tuple[Stats, int]]] = {}
+        for layout_id, stats_parts in parts.items():
+            stats = stats_parts[0] if len(stats_parts) == 1 else merge_stats(stats_parts)
+            for index, key in enumerate(self._layouts[layout_id]):
+                if stats.count[index] > 0:
+                    by_key.setdefault(key, []).append((stats, index))
+        out = []
+        for key, present in sorted(by_key.items()):
+            name, labels = split_series_key(key)
+            out.append(
+                SeriesStats(
+                    metric=name,
+                    labels=labels,
+                    min=min(s.min[i] for s, i in present),
+                    max=max(s.max[i] for s, i in present),
+                    sum=sum(s.sum[i] for s, i in present),
+                    count=round(sum(s.count[i] for s, i in present)),
                 )
-        return [(at, layout_id, frames_stats(group)) for (at, layout_id), group in frames.items()]
+            )
+        return out
 
     def _learn_layouts(self, conn: Connection, layout_ids: set[int]) -> None:
         missing = layout_ids - self._layouts.keys()
@@ -319,40 +346,3 @@ class MetricQueries:
                 series = by_key[key] = Series(name, labels)
             plan.append((index, series))
         return plan
-
-
-# Bucket runs further apart than this are read by separate ranges; more ranges than
-# _MAX_SPANS are read as one (late data scattered over a long range is rare and short-lived).
-_MAX_SPANS = 32
-
-
-def _spans(buckets: set[int], size_ms: int) -> list[tuple[int, int]]:
-    """Sorted buckets as [start, end) ranges of adjacent buckets."""
-    spans: list[list[int]] = []
-    for bucket in sorted(buckets):
-        if spans and bucket <= spans[-1][1]:
-            spans[-1][1] = bucket + size_ms
-        else:
-            spans.append([bucket, bucket + size_ms])
-    if len(spans) > _MAX_SPANS:
-        return [(spans[0][0], spans[-1][1])]
-    return [(lo, hi) for lo, hi in spans]
-
-
-def _dirty(conn: Connection, host_id: int, first: int, past: int) -> tuple[set[int], set[int]]:
-    """The host's minutes and hours in [first, past) that their tier lacks or holds out of
-    date: the writer marks every minute it stores frames in until the 1-minute step has rolled
-    it up, which marks the hour until the 1-hour step has (store/rollups.py). An hour that
-    holds a dirty minute is dirty too."""
-    d = rollup_dirty.c
-    found = conn.execute(
-        select(d.step_ms, d.bucket_ms).where(
-            d.step_ms.in_((MINUTE_MS, HOUR_MS)),
-            d.bucket_ms >= first // HOUR_MS * HOUR_MS,
-            d.bucket_ms < past,
-            d.host_id == host_id,
-        )
-    ).all()
-    minutes = {int(b) for step, b in found if step == MINUTE_MS and first <= b < past}
-    hours = {int(b) for step, b in found if step == HOUR_MS and first <= b < past}
-    return minutes, hours | {m // HOUR_MS * HOUR_MS for m in minutes}

@@ -23,6 +23,7 @@ from fleetscope.model.auth import Principal
 from fleetscope.model.csvexport import CsvPoint, csv_lines
 from fleetscope.model.duration import parse_seconds
 from fleetscope.query.auth import AuthService
+from fleetscope.query.devices import device_summaries
 from fleetscope.query.fleet import FleetQueries, Headline
 from fleetscope.query.hosts import HostQueries
 from fleetscope.query.inventory import InventoryQueries
@@ -30,6 +31,7 @@ from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries, Series
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
+from fleetscope.web.devices import DeviceSummaryOut
 from fleetscope.web.fleetjson import FleetJson
 
 # The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
@@ -140,6 +142,9 @@ class SummaryOut(BaseModel):
     hosts: dict[Status, int]
     averages: HeadlineOut
     worst: dict[str, list[HostAverageOut]]
+    devices: list[DeviceSummaryOut] = Field(
+        description="aggregator and pushed devices with data in the range, and their own metrics"
+    )
 
 
 class SectionOut(BaseModel):
@@ -435,7 +440,7 @@ def build_router(services: ReadServices) -> APIRouter:
     ) -> SummaryOut:
         now = services.now_ms()
         found = services.fleet.summary(
-            user.tenant_id, now - round(time_range * 3_600_000), now, now
+            user.tenant_id, start := now - round(time_range * 3_600_000), now, now
         )
         return SummaryOut(
             start_time=found.start,
@@ -451,6 +456,10 @@ def build_router(services: ReadServices) -> APIRouter:
                 ]
                 for metric, hosts in found.worst.items()
             },
+            devices=[
+                DeviceSummaryOut.of(d)
+                for d in device_summaries(services.metrics, user.tenant_id, start, now)
+            ],
         )
 
     @router.get("/hosts", tags=["hosts"])
