@@ -32,6 +32,8 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta, field
 
+from fleetscope.model.names import MAX_NAME_LENGTH, check_name
+
 SCHEMA_VERSION = 1
 MAX_SNAPSHOTS_PER_BATCH = 10_000
 
@@ -65,7 +67,13 @@ class HostIdentity(_Strict, frozen=True, kw_only=True):
     `hostname` is what people call the host and may change."""
 
     machine_id: Annotated[str, Meta(min_length=1, max_length=128)]
-    hostname: Annotated[str, Meta(min_length=1, max_length=255)]
+    hostname: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+    def __post_init__(self) -> None:
+        try:
+            check_name(self.hostname)
+        except ValueError as exc:
+            raise ValueError(f"hostname: {exc}") from None
 
 
 class AgentInfo(_Strict, frozen=True, kw_only=True):

@@ -470,7 +470,8 @@ def build_router(services: ReadServices) -> APIRouter:
         ]
 
     @router.get(
-        "/reports/metrics/{device_name}",
+        # :path, so a name with "/" (sent URL-encoded) is read back like any other.
+        "/reports/metrics/{device_name:path}",
         tags=["reports"],
         response_model=MetricsReport,
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
