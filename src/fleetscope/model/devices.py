@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from fleetscope.model.names import MAX_NAME_LENGTH, check_name
+from fleetscope.model.names import (
+    MAX_NAME_LENGTH,
+    check_label_name,
+    check_metric_name,
+    check_name,
+)
 
 DEVICE_MACHINE_PREFIX = "device:"
 MAX_MACHINE_ID_LENGTH = 128  # hosts.machine_id, and HostIdentity.machine_id
 MAX_METRICS_PER_BATCH = 10_000
 MAX_LABELS = 32
 MAX_LABEL_VALUE = 1024
-
-# Prometheus' data model (prometheus.io/docs/concepts/data_model): metric and label names.
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class _Strict(BaseModel):
@@ -45,21 +45,11 @@ def device_machine_id(device_name: str) -> str:
     return f"{DEVICE_MACHINE_PREFIX}sha256:{hashlib.sha256(device_name.encode()).hexdigest()}"
 
 
-def _metric_name(value: str) -> str:
-    if not _METRIC_NAME.match(value):
-        raise ValueError("must match [a-zA-Z_:][a-zA-Z0-9_:]* (a Prometheus metric name)")
-    return value
-
-
 def _labels(value: dict[str, str]) -> dict[str, str]:
     if len(value) > MAX_LABELS:
         raise ValueError(f"at most {MAX_LABELS} labels")
     for key, text in value.items():
-        if not _LABEL_NAME.match(key) or key.startswith("__") or len(key) > 128:
-            raise ValueError(
-                f"label name {key[:64]!r} must match [a-zA-Z_][a-zA-Z0-9_]*, be at most 128"
-                " characters and not start with '__' (reserved)"
-            )
+        check_label_name(key)
         if len(text) > MAX_LABEL_VALUE:
             raise ValueError(f"label {key!r}: value longer than {MAX_LABEL_VALUE} characters")
     return value
@@ -93,7 +83,11 @@ def _plausible(value: datetime) -> datetime:
     return value
 
 
-MetricName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_metric_name)]
+MetricName = Annotated[
+    str,
+    Field(description="any UTF-8 name (dots too), not empty, at most 200 characters"),
+    AfterValidator(check_metric_name),
+]
 DeviceName = Annotated[
     str,
     Field(description=f"not empty, at most {MAX_NAME_LENGTH} characters, no control characters"),
