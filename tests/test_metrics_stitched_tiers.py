@@ -14,6 +14,7 @@ from msgspec.structs import replace
 from sqlalchemy import Engine, select
 
 from fleetscope.digest.transform import agent_payload_rows
+from fleetscope.model.payload import Snapshot
 from fleetscope.query.metrics import MetricQueries, choose_tier
 from fleetscope.store.rollups import DAY_MS, HOUR_MS, MINUTE_MS
 from fleetscope.store.tables import hosts
@@ -35,11 +36,17 @@ def _value(i: int) -> float:
     return float(i * 7 % 97)  # whole numbers: every sum is exact in any order
 
 
+def _layout(second: int, shot: Snapshot) -> Snapshot:
+    """Every 7th snapshot without its memory section: a second layout in most buckets, whose
+    values must merge with the first one's into one point per step."""
+    return replace(shot, memory=None) if second // STEP_S % 7 == 0 else shot
+
+
 def _write(writer: StoreWriter, seconds: list[int]) -> None:
     for chunk in range(0, len(seconds), 200):
         p = payload(1, batch_id=uuid.uuid4())
         shots = [
-            snapshot(T0 + timedelta(seconds=s), cpu_percent=_value(s // STEP_S))
+            _layout(s, snapshot(T0 + timedelta(seconds=s), cpu_percent=_value(s // STEP_S)))
             for s in seconds[chunk : chunk + 200]
         ]
         writer.write_batches([agent_payload_rows(1, payload_json(replace(p, snapshots=shots)))])

@@ -20,6 +20,7 @@ monotonic counter that did not reset, computed by the caller from agg=min/max.
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
@@ -111,6 +112,34 @@ def _stats_value(raw: bytes, width: int, index: int, agg: str) -> float | None:
     return value
 
 
+def _emit_points(
+    start: int | None,
+    at_step: dict[int, list[tuple[Stats, int]]],
+    series_of: dict[int, Series],
+    agg: str,
+) -> None:
+    """One point per series for the step at `start`, from its parts in every layout."""
+    if start is None:
+        return
+    ts = start / 1000
+    for key, parts in at_step.items():
+        if len(parts) == 1:
+            value = value_of(parts[0][0], parts[0][1], agg)
+        else:
+            value = value_of(merge_stats([_column(s, i) for s, i in parts]), 0, agg)
+        series_of[key].points.append((ts, value))
+    at_step.clear()
+
+
+def _column(stats: Stats, index: int) -> Stats:
+    return Stats(
+        array("d", [stats.min[index]]),
+        array("d", [stats.max[index]]),
+        array("d", [stats.sum[index]]),
+        array("d", [stats.count[index]]),
+    )
+
+
 class MetricQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -197,7 +226,8 @@ class MetricQueries:
         rows, finer = self._tier_parts(table, tenant_id, host_id, start_ms, end_ms, step_ms)
         by_key: dict[str, Series] = {}
         plans: dict[int, list[tuple[int, Series]]] = {}
-        if step_ms == bucket_ms and not finer:
+        one_layout_per_bucket = len({bucket for bucket, _, _ in rows}) == len(rows)
+        if step_ms == bucket_ms and not finer and one_layout_per_bucket:
             # One row per point: read only the wanted series' numbers out of each blob
             # instead of unpacking all four arrays (most of this call's time otherwise).
             for bucket, layout_id, blob in rows:
@@ -218,14 +248,23 @@ class MetricQueries:
             )
         for at, layout_id, stats in finer:
             merged.setdefault((at, layout_id), []).append(stats)
+        # A series in several layouts of one step (an agent whose sections came and went) is
+        # one point: its stats from every layout combined.
+        at_step: dict[int, list[tuple[Stats, int]]] = {}  # id(Series) -> its parts
+        series_of: dict[int, Series] = {}
+        current: int | None = None
         for (start, layout_id), parts in sorted(merged.items()):
+            if start != current:
+                _emit_points(current, at_step, series_of, agg)
+                current = start
             plan = plans.get(layout_id)
             if plan is None:
                 plan = plans[layout_id] = self._plan(self._layouts[layout_id], metrics, by_key)
             stats = parts[0] if len(parts) == 1 else merge_stats(parts)
-            ts = start / 1000
             for index, series in plan:
-                series.points.append((ts, value_of(stats, index, agg)))
+                at_step.setdefault(id(series), []).append((stats, index))
+                series_of[id(series)] = series
+        _emit_points(current, at_step, series_of, agg)
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
 
     def _tier_parts(  # noqa: PLR0917 (private)
