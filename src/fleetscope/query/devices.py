@@ -12,12 +12,17 @@ from fleetscope.model.devices import DEVICE_MACHINE_PREFIX
 from fleetscope.query.metrics import MetricQueries, SeriesStats
 from fleetscope.store.tables import hosts
 
+# A pushed node_exporter is a device of ~500 series; the summary is read at every dashboard
+# refresh, so it carries the first ones by name and says how many there are.
+MAX_DEVICE_METRICS = 100
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceSummary:
     id: int
     name: str
-    metrics: list[SeriesStats]  # every series of the device with a value in the range
+    metrics: list[SeriesStats]  # the device's series with a value in the range, by name
+    metrics_total: int  # how many there are (metrics holds at most MAX_DEVICE_METRICS)
 
 
 def device_summaries(
@@ -35,5 +40,5 @@ def device_summaries(
     for host_id, name in found:
         stats = metrics.range_stats(tenant_id, host_id, start_ms, end_ms)
         if stats:
-            out.append(DeviceSummary(host_id, name, stats))
+            out.append(DeviceSummary(host_id, name, stats[:MAX_DEVICE_METRICS], len(stats)))
     return out

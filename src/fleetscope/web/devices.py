@@ -19,7 +19,11 @@ class DeviceMetricOut(BaseModel):
 class DeviceSummaryOut(BaseModel):
     id: int
     name: str
-    metrics: list[DeviceMetricOut] = Field(description="the device's own series, by name")
+    metrics: list[DeviceMetricOut] = Field(
+        description="the device's own series, by name: the first 100 (metrics_total says how "
+        "many it has; the report API reads them all)"
+    )
+    metrics_total: int
 
     @staticmethod
     def of(device: DeviceSummary) -> DeviceSummaryOut:
@@ -37,4 +41,5 @@ class DeviceSummaryOut(BaseModel):
                 )
                 for s in device.metrics
             ],
+            metrics_total=device.metrics_total,
         )
