@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate
+from tests.env import variable_for_tests
 from tests.server import LiveServer, start_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,9 @@ def require(condition: bool, why: str) -> None:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """../shared/fixtures beside the clone, or FLEETSCOPE_FIXTURES."""
-    path = Path(os.environ.get("FLEETSCOPE_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+    path = Path(
+        variable_for_tests("FLEETSCOPE_FIXTURES", str(REPO_ROOT.parent / "shared" / "fixtures"))
+    )
     require(path.is_dir(), f"shared fixtures not found at {path}")
     return path
 
@@ -50,7 +53,7 @@ def redis_prefix() -> Iterator[str]:
     yield from private_prefix()
 
 
-POSTGRES_URL = os.environ.get(
+POSTGRES_URL = variable_for_tests(
     "FLEETSCOPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 

@@ -4,7 +4,6 @@ so tests (and other users of that Redis) never see each other's data."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -15,8 +14,9 @@ from pathlib import Path
 import redis
 
 from tests.conftest import require
+from tests.env import variable_for_tests
 
-REDIS_URL = os.environ.get("FLEETSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = variable_for_tests("FLEETSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def redis_client() -> redis.Redis:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from fleetscope.model.exposition import ExpositionError, ExpositionSample, parse_exposition
 from tests.conftest import REPO_ROOT
+from tests.env import variable_for_tests
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -61,7 +61,9 @@ EXPECTED_INVALID_REJECTED = 324
 
 
 def _fixtures_root() -> Path:
-    return Path(os.environ.get("FLEETSCOPE_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+    return Path(
+        variable_for_tests("FLEETSCOPE_FIXTURES", str(REPO_ROOT.parent / "shared" / "fixtures"))
+    )
 
 
 def _load_cases() -> list[dict[str, Any]]:

@@ -217,7 +217,7 @@ def test_413_per_endpoint(tmp_path: Path) -> None:
 
 def test_422_says_where(live: LiveServer) -> None:
     headers = live.agent_headers()
-    one = live.client.post(AGG, json=metric("d", "bad-name", 1, EPOCH), headers=headers)
+    one = live.client.post(AGG, json=metric("d", "bad\x00name", 1, EPOCH), headers=headers)
     assert one.status_code == 422
     assert [d["field"] for d in one.json()["details"]] == ["metric_name"]
     batch = {"metrics": [metric("d", "m", 1, EPOCH), metric("d", "m", "NaN", "yesterday")]}

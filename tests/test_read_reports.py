@@ -128,8 +128,9 @@ def test_processes_endpoint(live: LiveServer) -> None:
     app_group = body["groups"][0]
     assert app_group["name"] == "app"
     assert app_group["cpu_seconds"] == APP_CPU_USED
-    assert app_group["cpu_cores"] == pytest.approx(APP_CPU_USED / 50)
-    assert app_group["cpu_percent"] == pytest.approx(100 * APP_CPU_USED / 50)
+    assert app_group["covered_seconds"] == 30  # its samples span 30 s of the 50 asked
+    assert app_group["cpu_cores"] == pytest.approx(APP_CPU_USED / 30)
+    assert app_group["cpu_percent"] == pytest.approx(100 * APP_CPU_USED / 30)
     assert app_group["memory_max_bytes"] == 300_000_000
     memory = live.client.get(
         url,

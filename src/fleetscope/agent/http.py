@@ -34,6 +34,12 @@ class HttpTransport(Protocol):
     def close(self) -> None: ...
 
 
+# How a send over a connection the server already closed fails before any byte of an answer:
+# the write hits the closed socket (EPIPE / ECONNRESET), or the read finds the connection's
+# end instead of a status line (http.client.RemoteDisconnected, a ConnectionResetError).
+_CLOSED_WHILE_IDLE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
 class StdlibTransport:
     def __init__(self, timeout_seconds: float, ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout_seconds
@@ -62,14 +68,34 @@ class StdlibTransport:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
+        reused = self._connection is not None
         connection = self._connect(parts.scheme, parts.hostname or "", parts.port)
+        try:
+            return self._exchange(connection, path, body, headers)
+        except _CLOSED_WHILE_IDLE:
+            # The server closed the kept-alive connection while it sat idle (uvicorn does after
+            # 5 s): nothing of an answer came back, so the request was never handled. Sent
+            # again at once on a fresh connection, once; a fresh connection that fails the
+            # same way is the caller's to retry (the batch id makes any resend harmless).
+            if not reused:
+                raise
+        connection = self._connect(parts.scheme, parts.hostname or "", parts.port)
+        return self._exchange(connection, path, body, headers)
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> HttpResponse:
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
             # A kept-alive connection the server closed, a refused or timed-out one: start
-            # afresh next time (the caller retries; the batch id makes a resend harmless).
+            # afresh next time.
             self.close()
             raise
         if response.will_close:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import msgspec
 from msgspec import Meta
@@ -22,13 +23,31 @@ def _lower(value: Any) -> Any:
 
 
 def _log_level(value: Any) -> Any:
-    # "warn" is how Go loggers (perfcollector's PCC_LOGLEVEL among them) spell it.
     value = _lower(value)
+    if isinstance(value, str) and "=" in value:
+        value = _pcc_level(value)
+    # "warn" is how Go loggers (perfcollector's PCC_LOGLEVEL among them) spell it.
     return "warning" if value == "warn" else value
+
+
+def _pcc_level(value: str) -> str:
+    """perfcollector's PCC_LOGLEVEL names a level per component ("pcc=INFO;hoarder=INFO");
+    pcc is the agent's part, so its level is the one that applies here."""
+    levels = dict(part.strip().partition("=")[::2] for part in value.split(";") if part.strip())
+    if "pcc" not in levels:
+        raise ValueError(f"{value!r} names no level for pcc (e.g. pcc=INFO;hoarder=INFO)")
+    return levels["pcc"].strip()
 
 
 AgentMode = Annotated[Literal["trickle", "local"], Before(_lower)]
 LogLevelName = Annotated[Literal["debug", "info", "warning", "error"], Before(_log_level)]
+
+# perfcollector's defaults for what PCC_MODE=local needs (its README): an existing deployment
+# that sets only PCC_MODE=local runs as it did under pcc.
+PCC_LOCAL_DEFAULTS = {
+    "output": Path("/tmp/pcc.json"),  # noqa: S108 (pcc's documented default, kept on purpose)
+    "duration_seconds": 24 * 3600.0,
+}
 
 # perfcollector's variable names, so an existing deployment keeps its environment. They rank
 # below FLEETSCOPE_* and above the file. PCC_IDENTIFIER overrides the hostname reported; the
@@ -134,6 +153,14 @@ class AgentSettings(FleetscopeSettings, frozen=True):
             "(name, url, timeout_seconds, include, exclude, max_samples)"
         ),
     ] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Self:
+        settings = super().load(config_file, **overrides)
+        if settings.mode != "local" or _lower(os.environ.get("PCC_MODE")) != "local":
+            return settings
+        unset = {k: v for k, v in PCC_LOCAL_DEFAULTS.items() if getattr(settings, k) is None}
+        return msgspec.structs.replace(settings, **unset)
 
     def collector_settings(self) -> dict[str, SettingsStruct]:
         """The per-collector settings, by collector name, for CollectorContext."""

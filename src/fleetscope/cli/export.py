@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import quote
 
 import httpx
 
@@ -70,7 +71,7 @@ def export_server(
         params["metrics"] = metrics
     headers = {"Authorization": f"Bearer {login.json()['token']}", "Accept": "text/csv"}
     with client.stream(
-        "GET", f"/api/v1/reports/metrics/{device}", params=params, headers=headers
+        "GET", f"/api/v1/reports/metrics/{quote(device, safe='')}", params=params, headers=headers
     ) as response:
         if response.status_code != httpx.codes.OK:
             response.read()

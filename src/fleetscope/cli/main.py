@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import signal
 import sys
@@ -34,6 +35,8 @@ app = typer.Typer(
     help="Fleet performance monitoring: agent, server, dashboard.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are plain: as Rich markup, "[server]" or "[default: 10s]" would vanish.
+    rich_markup_mode=None,
 )
 log = logging.getLogger("fleetscope")
 S = TypeVar("S", bound=FleetscopeSettings)
@@ -223,6 +226,7 @@ def _on_signals(handler: Any) -> None:
 
 
 agent_app = typer.Typer(
+    rich_markup_mode=None,
     help="Collect this host's metrics and stream them to a server, or write them to a file. "
     "`fleetscope agent status` shows what waits in its spool.",
 )
@@ -548,7 +552,14 @@ def _serve(
     built = build_server(settings)
     uv_server = uvicorn.Server(
         uvicorn.Config(
-            built.app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+            built.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=server_keep_alive_seconds(
+                None if agent_settings is None else agent_settings.interval_seconds
+            ),
         )
     )
     address = f"http://{settings.host}:{settings.port}"
@@ -601,6 +612,14 @@ def _serve(
     uv_server.run()
 
 
+def server_keep_alive_seconds(agent_interval_seconds: float | None) -> int:
+    """How long the server keeps an idle connection: uvicorn's 5 s, or longer than our own
+    local agent waits between uploads, so its kept-alive connection is still open then."""
+    if agent_interval_seconds is None:
+        return 5
+    return max(5, math.ceil(agent_interval_seconds) + 5)
+
+
 def _when_listening(uv_server: Any, action: Any) -> None:
     """Run `action` once the server accepts connections (never, if it fails to start)."""
 
@@ -636,7 +655,9 @@ SAMPLE_CONFIG_HEADER = """\
 """
 
 
-export_app = typer.Typer(no_args_is_help=True, help="Export series for other tools.")
+export_app = typer.Typer(
+    no_args_is_help=True, help="Export series for other tools.", rich_markup_mode=None
+)
 app.add_typer(export_app, name="export")
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limited
+from fleetscope.ingest.versions import UnknownFieldLog
 from fleetscope.model.auth import Principal
 from fleetscope.model.kinds import AGENT_PAYLOAD
 from fleetscope.model.payload import PayloadError, decode_payload
@@ -69,6 +70,7 @@ class IngestDeps:
     # Answers from memory only, never blocks (cli/server.py CachedKeys.known): a key it knows
     # is checked on the event loop; None or an unknown key goes to verify_key in a thread.
     known_key: KeyVerifier | None = None
+    unknown_fields: UnknownFieldLog = field(default_factory=UnknownFieldLog)
     # The stream's awaitable enqueue, if it has one. Resolved once: isinstance against a
     # runtime-checkable Protocol walks its attributes every time (about 3 % of the embedded
     # server's CPU per payload, py-spy).
@@ -243,6 +245,7 @@ async def accept_payload(
             payload = decode_payload(body)
         except PayloadError as exc:
             raise invalid(exc) from exc
+        deps.unknown_fields.check(payload.agent.version, body)
         message = NewMessage(AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id)
         await enqueue(deps, message)
     except Rejected as rejected:

@@ -9,22 +9,25 @@ lands on the same host, and never a real /etc/machine-id (those are 32 hex digit
 
 from __future__ import annotations
 
+import hashlib
 import math
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from fleetscope.model.names import (
+    MAX_NAME_LENGTH,
+    check_label_name,
+    check_metric_name,
+    check_name,
+)
+
 DEVICE_MACHINE_PREFIX = "device:"
+MAX_MACHINE_ID_LENGTH = 128  # hosts.machine_id, and HostIdentity.machine_id
 MAX_METRICS_PER_BATCH = 10_000
 MAX_LABELS = 32
 MAX_LABEL_VALUE = 1024
-
-# Prometheus' data model (prometheus.io/docs/concepts/data_model): metric and label names.
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Strict(BaseModel):
@@ -32,32 +35,23 @@ class _Strict(BaseModel):
 
 
 def device_machine_id(device_name: str) -> str:
-    return DEVICE_MACHINE_PREFIX + device_name
-
-
-def _metric_name(value: str) -> str:
-    if not _METRIC_NAME.match(value):
-        raise ValueError("must match [a-zA-Z_:][a-zA-Z0-9_:]* (a Prometheus metric name)")
-    return value
+    """device:<name>; a name too long for the machine_id column (128) as device:sha256:<hex>
+    of it, still deterministic. PostgreSQL's column refused the longer ids before (digest
+    retried them forever); a SQLite store, which does not check lengths, gets a new host for
+    such a device."""
+    machine_id = DEVICE_MACHINE_PREFIX + device_name
+    if len(machine_id) <= MAX_MACHINE_ID_LENGTH:
+        return machine_id
+    return f"{DEVICE_MACHINE_PREFIX}sha256:{hashlib.sha256(device_name.encode()).hexdigest()}"
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
     if len(value) > MAX_LABELS:
         raise ValueError(f"at most {MAX_LABELS} labels")
     for key, text in value.items():
-        if not _LABEL_NAME.match(key) or key.startswith("__") or len(key) > 128:
-            raise ValueError(
-                f"label name {key[:64]!r} must match [a-zA-Z_][a-zA-Z0-9_]*, be at most 128"
-                " characters and not start with '__' (reserved)"
-            )
+        check_label_name(key)
         if len(text) > MAX_LABEL_VALUE:
             raise ValueError(f"label {key!r}: value longer than {MAX_LABEL_VALUE} characters")
-    return value
-
-
-def _device_name(value: str) -> str:
-    if _CONTROL.search(value) or value != value.strip():
-        raise ValueError("must not contain control characters or surrounding spaces")
     return value
 
 
@@ -89,8 +83,16 @@ def _plausible(value: datetime) -> datetime:
     return value
 
 
-MetricName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_metric_name)]
-DeviceName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_device_name)]
+MetricName = Annotated[
+    str,
+    Field(description="any UTF-8 name (dots too), not empty, at most 200 characters"),
+    AfterValidator(check_metric_name),
+]
+DeviceName = Annotated[
+    str,
+    Field(description=f"not empty, at most {MAX_NAME_LENGTH} characters, no control characters"),
+    AfterValidator(check_name),
+]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_plausible)]
 

@@ -4,9 +4,12 @@ This is the contract between the agent, ingest and digest (and the local collect
 which is JSON Lines of exactly these envelopes). It is published as JSON Schema at
 GET /api/v1/schema/payload and committed as model/payload.schema.json.
 
-Versioning: `schema_version` changes only for a breaking change. Every model forbids unknown
-keys, so a misspelt field is an error that names it instead of data silently dropped; upgrade
-servers before agents when a new optional section appears.
+Versioning: `schema_version` is the major version: it changes only for a breaking change, and
+a payload of another one is refused with an error naming both versions. Within it the payload
+only grows (new optional fields and sections), and a field this server does not know is
+ignored, so agents may be upgraded before the server; ingest logs what it ignored once per
+agent version (model/compat.py). The JSON Schema says the same: no model there forbids
+additional properties.
 
 The models are msgspec Structs, not pydantic models: the agent ships them and must stay small
 (importing this module peaked at ~31 MB resident with pydantic models, ~18 MB with Structs;
@@ -32,6 +35,8 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta, field
 
+from fleetscope.model.names import MAX_NAME_LENGTH, check_name
+
 SCHEMA_VERSION = 1
 MAX_SNAPSHOTS_PER_BATCH = 10_000
 
@@ -44,9 +49,7 @@ Percent = Annotated[float, Meta(ge=0, le=100)]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 
 
-class _Strict(
-    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
-):
+class _Strict(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Metric sections. A field at its default (None, an empty list, False) is left out of the
     JSON, which decoding fills in again; it keeps the spool and the uploads smaller.
 
@@ -55,7 +58,7 @@ class _Strict(
     both."""
 
 
-class _Audit(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class _Audit(msgspec.Struct, frozen=True, kw_only=True):
     """The inventory is stored and served as the agent sent it (web/api.py, store/inventory.py
     diffs it key by key), so its JSON keeps every key, absent parts as null."""
 
@@ -65,7 +68,13 @@ class HostIdentity(_Strict, frozen=True, kw_only=True):
     `hostname` is what people call the host and may change."""
 
     machine_id: Annotated[str, Meta(min_length=1, max_length=128)]
-    hostname: Annotated[str, Meta(min_length=1, max_length=255)]
+    hostname: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+    def __post_init__(self) -> None:
+        try:
+            check_name(self.hostname)
+        except ValueError as exc:
+            raise ValueError(f"hostname: {exc}") from None
 
 
 class AgentInfo(_Strict, frozen=True, kw_only=True):
@@ -660,12 +669,41 @@ def payload_error(exc: msgspec.MsgspecError) -> PayloadError:
     return PayloadError(".".join(steps), message, kind)
 
 
+class _Version(msgspec.Struct):
+    schema_version: Any = None
+
+
+_version_decoder = msgspec.json.Decoder(_Version)
+
+
 def decode_payload(data: bytes | str) -> Payload:
-    """Decode and validate a Payload's JSON; PayloadError names the first bad field."""
+    """Decode and validate a Payload's JSON; PayloadError names the first bad field, or the
+    schema_version when the payload is of another major version than this server's."""
     try:
         return _payload_decoder.decode(data)
     except msgspec.MsgspecError as exc:
+        other = _other_version(data)
+        if other is not None:
+            raise other from exc
         raise payload_error(exc) from exc
+
+
+def _other_version(data: bytes | str) -> PayloadError | None:
+    """The error for a payload of another major version: whatever else failed to decode in
+    it, the version is what to say."""
+    try:
+        version = _version_decoder.decode(data).schema_version
+    except msgspec.MsgspecError:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version == SCHEMA_VERSION:
+        return None
+    fix = "upgrade the server" if version > SCHEMA_VERSION else "upgrade the agent"
+    return PayloadError(
+        "schema_version",
+        f"the payload is schema_version {version}; this server reads schema_version "
+        f"{SCHEMA_VERSION} only ({fix})",
+        "value_error",
+    )
 
 
 def decode_snapshot(data: bytes | str) -> Snapshot:

@@ -8,6 +8,7 @@ A series key is the metric name plus its labels in Prometheus text form, e.g.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 
 from msgspec import Struct
@@ -38,35 +39,57 @@ Keys = tuple[str | None, ...]
 
 
 def series_key(name: str, labels: dict[str, str] | None = None) -> str:
-    if not labels:
-        return name
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{inner}}}"
+    """Prometheus text form. A name outside the classic character set (a dotted or UTF-8 name)
+    is quoted as Prometheus 3 writes it: `{"cpu.usage_user",host="a"}`, `up{"host.name"="a"}`;
+    classic names keep their form, so stored layouts do not change."""
+    inner = ",".join(f'{_label_name(k)}="{_escape(v)}"' for k, v in sorted((labels or {}).items()))
+    if _CLASSIC_METRIC.fullmatch(name):
+        return f"{name}{{{inner}}}" if inner else name
+    quoted = f'"{_escape(name)}"'
+    return f"{{{quoted},{inner}}}" if inner else f"{{{quoted}}}"
 
 
 def split_series_key(key: str) -> tuple[str, dict[str, str]]:
     """Inverse of series_key."""
-    name, brace, rest = key.partition("{")
-    if not brace:
-        return name, {}
+    if key.startswith("{"):
+        name, i = _quoted(key, 1)
+    else:
+        name, brace, _ = key.partition("{")
+        if not brace:
+            return name, {}
+        i = len(name)
     labels: dict[str, str] = {}
-    body = rest[:-1]
-    i = 0
-    while i < len(body):
-        eq = body.index("=", i)
-        label = body[i:eq]
-        j = eq + 2  # skip ="
-        value_chars: list[str] = []
-        while body[j] != '"':
-            if body[j] == "\\":
-                j += 1
-                value_chars.append({"n": "\n"}.get(body[j], body[j]))
-            else:
-                value_chars.append(body[j])
-            j += 1
-        labels[label] = "".join(value_chars)
-        i = j + 2  # skip ",
+    while key[i] != "}":
+        i += 1  # the "{" or "," before a label
+        if key[i] == '"':
+            label, i = _quoted(key, i)
+        else:
+            eq = key.index("=", i)
+            label, i = key[i:eq], eq
+        labels[label], i = _quoted(key, i + 1)  # past the "="
     return name, labels
+
+
+_CLASSIC_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_CLASSIC_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _label_name(name: str) -> str:
+    return name if _CLASSIC_LABEL.fullmatch(name) else f'"{_escape(name)}"'
+
+
+def _quoted(key: str, i: int) -> tuple[str, int]:
+    """The escaped string that starts with the quote at key[i], and the index past its end."""
+    chars: list[str] = []
+    j = i + 1
+    while key[j] != '"':
+        if key[j] == "\\":
+            j += 1
+            chars.append("\n" if key[j] == "n" else key[j])
+        else:
+            chars.append(key[j])
+        j += 1
+    return "".join(chars), j + 1
 
 
 def _escape(value: str) -> str:

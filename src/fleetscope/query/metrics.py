@@ -7,6 +7,11 @@ most, ~37 µs a decoded minute row on SQLite, bench/bench_rollups.py); beyond, t
 (720 points for 30 days). A step picks the coarsest tier no
 coarser than the step, and buckets are merged up to the step.
 
+Stitching: a tier answers only the buckets it holds complete. The buckets marked in
+rollup_dirty (not rolled up yet, or changed by late data since) come from the finer tier and,
+for marked minutes, the raw frames, merged into the same points: a host that started today
+shows its newest hours on a 30-day range (docs/data-model.md, "Tiers").
+
 Counters (`*_total`): rollups keep min, max, sum and count of every series alike; an average
 of a counter means nothing. A rate over a bucket is (max - min) / bucket length for a
 monotonic counter that did not reset, computed by the caller from agg=min/max.
@@ -15,12 +20,14 @@ monotonic counter that did not reset, computed by the caller from agg=min/max.
 from __future__ import annotations
 
 import struct
-from collections.abc import Collection
+from array import array
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, Table, select
 
 from fleetscope.model.series import split_series_key
+from fleetscope.query.stitch import dirty_buckets, minute_parts, raw_parts
 from fleetscope.store.frames import decode_frame, decompress_frame, value_or_none
 from fleetscope.store.rollups import (
     DAY_MS,
@@ -30,6 +37,7 @@ from fleetscope.store.rollups import (
     TIER_1M,
     Stats,
     decode_stats,
+    frames_stats,
     merge_stats,
     value_of,
 )
@@ -64,6 +72,18 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class SeriesStats:
+    """One series over a whole range: avg is sum / count."""
+
+    metric: str
+    labels: dict[str, str]
+    min: float
+    max: float
+    sum: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class TieredSeries:
     tier: str  # raw, 1m or 1h
     step_ms: int | None  # the points' spacing; None for raw (the agents' own interval)
@@ -90,6 +110,34 @@ def _stats_value(raw: bytes, width: int, index: int, agg: str) -> float | None:
         raise ValueError(f"unknown aggregate {agg!r}: avg, min, max, sum or count")
     value: float = _FLOAT64.unpack_from(raw, (_ARRAY_OF[agg] * width + index) * 8)[0]
     return value
+
+
+def _emit_points(
+    start: int | None,
+    at_step: dict[int, list[tuple[Stats, int]]],
+    series_of: dict[int, Series],
+    agg: str,
+) -> None:
+    """One point per series for the step at `start`, from its parts in every layout."""
+    if start is None:
+        return
+    ts = start / 1000
+    for key, parts in at_step.items():
+        if len(parts) == 1:
+            value = value_of(parts[0][0], parts[0][1], agg)
+        else:
+            value = value_of(merge_stats([_column(s, i) for s, i in parts]), 0, agg)
+        series_of[key].points.append((ts, value))
+    at_step.clear()
+
+
+def _column(stats: Stats, index: int) -> Stats:
+    return Stats(
+        array("d", [stats.min[index]]),
+        array("d", [stats.max[index]]),
+        array("d", [stats.sum[index]]),
+        array("d", [stats.count[index]]),
+    )
 
 
 class MetricQueries:
@@ -172,22 +220,14 @@ class MetricQueries:
         agg: str,
     ) -> list[Series]:
         """One point per step (a multiple of the tier's bucket) whose start lies in the range,
-        or in the bucket holding start_ms: one primary-key range scan."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
-                .where(
-                    table.c.tenant_id == tenant_id,
-                    table.c.host_id == host_id,
-                    table.c.bucket_ms >= start_ms // bucket_ms * bucket_ms,
-                    table.c.bucket_ms <= end_ms,
-                )
-                .order_by(table.c.bucket_ms)
-            ).all()
-            self._learn_layouts(conn, {layout_id for _, layout_id, _ in rows})
+        or in the bucket holding start_ms. Buckets the tier has complete come from it (one
+        primary-key range scan); the others, not rolled up yet or changed by late data since,
+        from the finer tier and the raw frames (module doc, "Stitching")."""
+        rows, finer = self._tier_parts(table, tenant_id, host_id, start_ms, end_ms, step_ms)
         by_key: dict[str, Series] = {}
         plans: dict[int, list[tuple[int, Series]]] = {}
-        if step_ms == bucket_ms:
+        one_layout_per_bucket = len({bucket for bucket, _, _ in rows}) == len(rows)
+        if step_ms == bucket_ms and not finer and one_layout_per_bucket:
             # One row per point: read only the wanted series' numbers out of each blob
             # instead of unpacking all four arrays (most of this call's time otherwise).
             for bucket, layout_id, blob in rows:
@@ -200,21 +240,126 @@ class MetricQueries:
                 for index, series in plan:
                     series.points.append((ts, _stats_value(raw, width, index, agg)))
             return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
-        # Buckets merged up to the step, per (step start, layout), in time order.
+        # Buckets (and the finer parts) merged up to the step, per (step start, layout).
         merged: dict[tuple[int, int], list[Stats]] = {}
         for bucket, layout_id, blob in rows:
             merged.setdefault((bucket // step_ms * step_ms, layout_id), []).append(
                 decode_stats(blob)
             )
+        for at, layout_id, stats in finer:
+            merged.setdefault((at, layout_id), []).append(stats)
+        # A series in several layouts of one step (an agent whose sections came and went) is
+        # one point: its stats from every layout combined.
+        at_step: dict[int, list[tuple[Stats, int]]] = {}  # id(Series) -> its parts
+        series_of: dict[int, Series] = {}
+        current: int | None = None
         for (start, layout_id), parts in sorted(merged.items()):
+            if start != current:
+                _emit_points(current, at_step, series_of, agg)
+                current = start
             plan = plans.get(layout_id)
             if plan is None:
                 plan = plans[layout_id] = self._plan(self._layouts[layout_id], metrics, by_key)
             stats = parts[0] if len(parts) == 1 else merge_stats(parts)
-            ts = start / 1000
             for index, series in plan:
-                series.points.append((ts, value_of(stats, index, agg)))
+                at_step.setdefault(id(series), []).append((stats, index))
+                series_of[id(series)] = series
+        _emit_points(current, at_step, series_of, agg)
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
+
+    def _tier_parts(  # noqa: PLR0917 (private)
+        self,
+        table: Table,
+        tenant_id: int,
+        host_id: int,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+    ) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, Stats]]]:
+        """The tier's complete rows (bucket, layout, stats blob) of the buckets from the one
+        holding start_ms to the one holding end_ms, and the finer parts of its incomplete
+        buckets as (step start, layout, stats)."""
+        bucket_ms = HOUR_MS if table is TIER_1H.table else MINUTE_MS
+        first, past = start_ms // bucket_ms * bucket_ms, (end_ms // bucket_ms + 1) * bucket_ms
+        with self.engine.connect() as conn:
+            dirty_minutes, dirty_hours = dirty_buckets(conn, host_id, first, past)
+            stale = dirty_hours if bucket_ms == HOUR_MS else dirty_minutes
+            rows: list[tuple[int, int, bytes]] = [
+                (bucket, layout_id, blob)
+                for bucket, layout_id, blob in conn.execute(
+                    select(table.c.bucket_ms, table.c.layout_id, table.c.stats)
+                    .where(
+                        table.c.tenant_id == tenant_id,
+                        table.c.host_id == host_id,
+                        table.c.bucket_ms >= first,
+                        table.c.bucket_ms < past,
+                    )
+                    .order_by(table.c.bucket_ms)
+                ).all()
+                if bucket not in stale
+            ]
+            finer: list[tuple[int, int, Stats]] = []
+            if stale:
+                if bucket_ms == HOUR_MS:
+                    finer += minute_parts(
+                        conn, tenant_id, host_id, dirty_hours, dirty_minutes, step_ms
+                    )
+                finer += raw_parts(conn, tenant_id, host_id, dirty_minutes, step_ms)
+            layout_ids = {layout_id for _, layout_id, _ in rows}
+            self._learn_layouts(conn, layout_ids | {layout_id for _, layout_id, _ in finer})
+        return rows, finer
+
+    def range_stats(
+        self, tenant_id: int, host_id: int, start_ms: int, end_ms: int
+    ) -> list[SeriesStats]:
+        """Min, max, sum and count of each of the host's series over the whole range, from
+        the tier that suits it, stitched like series() (a summary's figures)."""
+        tier = choose_tier(start_ms, end_ms)
+        parts: dict[int, list[Stats]] = {}
+        if tier == "raw":
+            with self.engine.connect() as conn:
+                f = metric_frames.c
+                found = conn.execute(
+                    select(f.layout_id, f.vals).where(
+                        f.tenant_id == tenant_id,
+                        f.host_id == host_id,
+                        f.ts_ms.between(start_ms, end_ms),
+                    )
+                ).all()
+                self._learn_layouts(conn, {layout_id for layout_id, _ in found})
+            frames: dict[int, list[Sequence[float]]] = {}
+            for layout_id, blob in found:
+                frames.setdefault(layout_id, []).append(decode_frame(blob))
+            parts = {layout_id: [frames_stats(group)] for layout_id, group in frames.items()}
+        else:
+            table = TIER_1M.table if tier == TIER_1M.name else TIER_1H.table
+            rows, finer = self._tier_parts(
+                table, tenant_id, host_id, start_ms, end_ms, TIER_STEP_MS[tier]
+            )
+            for _, layout_id, blob in rows:
+                parts.setdefault(layout_id, []).append(decode_stats(blob))
+            for _, layout_id, stats in finer:
+                parts.setdefault(layout_id, []).append(stats)
+        by_key: dict[str, list[tuple[Stats, int]]] = {}
+        for layout_id, stats_parts in parts.items():
+            stats = stats_parts[0] if len(stats_parts) == 1 else merge_stats(stats_parts)
+            for index, key in enumerate(self._layouts[layout_id]):
+                if stats.count[index] > 0:
+                    by_key.setdefault(key, []).append((stats, index))
+        out = []
+        for key, present in sorted(by_key.items()):
+            name, labels = split_series_key(key)
+            out.append(
+                SeriesStats(
+                    metric=name,
+                    labels=labels,
+                    min=min(s.min[i] for s, i in present),
+                    max=max(s.max[i] for s, i in present),
+                    sum=sum(s.sum[i] for s, i in present),
+                    count=round(sum(s.count[i] for s, i in present)),
+                )
+            )
+        return out
 
     def _learn_layouts(self, conn: Connection, layout_ids: set[int]) -> None:
         missing = layout_ids - self._layouts.keys()

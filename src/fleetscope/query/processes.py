@@ -63,6 +63,20 @@ class GroupUsage:
     max_memory_bytes: int
     max_num_procs: int
     samples: int
+    # The group's first and last sample in the range: cpu_seconds is what it used between them.
+    first_ts_ms: int
+    last_ts_ms: int
+
+    @property
+    def covered_seconds(self) -> float:
+        return (self.last_ts_ms - self.first_ts_ms) / 1000
+
+    @property
+    def cpu_cores(self) -> float | None:
+        """CPU time over the span the group's data covers, not over the range asked: a group
+        seen for one minute of an hour used its cores in that minute. None for one sample."""
+        span = self.covered_seconds
+        return self.cpu_seconds / span if span > 0 else None
 
 
 def _step(counter: Any, previous: Any) -> Any:
@@ -146,6 +160,7 @@ class ProcessQueries:
         in_range = select(
             pg.host_id,
             pg.group_name,
+            pg.ts_ms,
             pg.memory_bytes,
             pg.num_procs,
             pg.cpu_seconds_total.label("counter"),
@@ -169,6 +184,8 @@ class ProcessQueries:
                 func.max(s.c.memory_bytes),
                 func.max(s.c.num_procs),
                 func.count(),
+                func.min(s.c.ts_ms),
+                func.max(s.c.ts_ms),
             )
             .join(hosts, hosts.c.id == s.c.host_id)
             .group_by(s.c.host_id, hosts.c.name, s.c.group_name)
@@ -197,6 +214,7 @@ class ProcessQueries:
                 pg.host_id,
                 pg.group_name,
                 pg.ts_ms.label("first_ts"),
+                pg.ts_ms.label("last_ts"),
                 pg.cpu_seconds_total.label("first_cpu"),
                 pg.cpu_seconds_total.label("last_cpu"),
                 zero.label("increase"),
@@ -211,6 +229,7 @@ class ProcessQueries:
             ru.host_id,
             ru.group_name,
             ru.first_ts_ms,
+            ru.last_ts_ms,
             ru.first_cpu,
             ru.last_cpu,
             ru.cpu_increase,
@@ -234,6 +253,8 @@ class ProcessQueries:
             p.memory_sum,
             p.memory_max,
             p.procs_max,
+            p.first_ts,
+            p.last_ts,
             func.lag(p.last_cpu)
             .over(partition_by=(p.host_id, p.group_name), order_by=p.first_ts)
             .label("previous"),
@@ -254,6 +275,8 @@ class ProcessQueries:
                 func.max(s.memory_max),
                 func.max(s.procs_max),
                 samples,
+                func.min(s.first_ts),
+                func.max(s.last_ts),
             )
             .join(hosts, hosts.c.id == s.host_id)
             .group_by(s.host_id, hosts.c.name, s.group_name)
@@ -273,6 +296,8 @@ def _usages(rows: Any) -> list[GroupUsage]:
             max_memory_bytes=int(r[5]),
             max_num_procs=int(r[6]),
             samples=int(r[7]),
+            first_ts_ms=int(r[8]),
+            last_ts_ms=int(r[9]),
         )
         for r in rows
     ]

@@ -23,6 +23,7 @@ from fleetscope.model.auth import Principal
 from fleetscope.model.csvexport import CsvPoint, csv_lines
 from fleetscope.model.duration import parse_seconds
 from fleetscope.query.auth import AuthService
+from fleetscope.query.devices import device_summaries
 from fleetscope.query.fleet import FleetQueries, Headline
 from fleetscope.query.hosts import HostQueries
 from fleetscope.query.inventory import InventoryQueries
@@ -30,6 +31,7 @@ from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries, Series
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
+from fleetscope.web.devices import DeviceSummaryOut
 from fleetscope.web.fleetjson import FleetJson
 from fleetscope.web.routes.charts import add_chart_routes
 
@@ -141,6 +143,9 @@ class SummaryOut(BaseModel):
     hosts: dict[Status, int]
     averages: HeadlineOut
     worst: dict[str, list[HostAverageOut]]
+    devices: list[DeviceSummaryOut] = Field(
+        description="aggregator and pushed devices with data in the range, and their own metrics"
+    )
 
 
 class SectionOut(BaseModel):
@@ -175,9 +180,13 @@ class ProcessGroupOut(BaseModel):
     cpu_seconds: float = Field(
         description="CPU time (user + system) used in the range, summed across counter resets"
     )
+    covered_seconds: float = Field(
+        description="from the group's first to its last sample in the range: the span its "
+        "data covers"
+    )
     cpu_cores: float | None = Field(
-        description="cpu_seconds / range seconds: the average number of cores busy over the "
-        "whole range; null for an empty range"
+        description="cpu_seconds / covered_seconds: the average number of cores busy while the "
+        "group was seen; null when one sample covers no span"
     )
     cpu_percent: float | None = Field(
         description="cpu_cores x 100: percent of one core, as top shows it (may exceed 100)"
@@ -304,7 +313,6 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
             raise HTTPException(400, f"limit={limit!r} must be a whole number from 1 to 100")
         by: Literal["cpu", "memory"] = "cpu" if sort == "cpu" else "memory"
         name = known_host(user.tenant_id, host_id)
-        seconds = (window.end_ms - window.start_ms) / 1000
         groups = services.processes.top_groups(
             user.tenant_id, window.start_ms, window.end_ms, by=by, limit=count, host_id=host_id
         )
@@ -318,8 +326,9 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
                 ProcessGroupOut(
                     name=g.group_name,
                     cpu_seconds=g.cpu_seconds,
-                    cpu_cores=g.cpu_seconds / seconds if seconds > 0 else None,
-                    cpu_percent=100 * g.cpu_seconds / seconds if seconds > 0 else None,
+                    covered_seconds=g.covered_seconds,
+                    cpu_cores=g.cpu_cores,
+                    cpu_percent=None if g.cpu_cores is None else 100 * g.cpu_cores,
                     memory_avg_bytes=g.avg_memory_bytes,
                     memory_max_bytes=g.max_memory_bytes,
                     max_num_procs=g.max_num_procs,
@@ -433,7 +442,7 @@ def build_router(services: ReadServices) -> APIRouter:
     ) -> SummaryOut:
         now = services.now_ms()
         found = services.fleet.summary(
-            user.tenant_id, now - round(time_range * 3_600_000), now, now
+            user.tenant_id, start := now - round(time_range * 3_600_000), now, now
         )
         return SummaryOut(
             start_time=found.start,
@@ -449,6 +458,10 @@ def build_router(services: ReadServices) -> APIRouter:
                 ]
                 for metric, hosts in found.worst.items()
             },
+            devices=[
+                DeviceSummaryOut.of(d)
+                for d in device_summaries(services.metrics, user.tenant_id, start, now)
+            ],
         )
 
     @router.get("/hosts", tags=["hosts"])
@@ -459,7 +472,8 @@ def build_router(services: ReadServices) -> APIRouter:
         ]
 
     @router.get(
-        "/reports/metrics/{device_name}",
+        # :path, so a name with "/" (sent URL-encoded) is read back like any other.
+        "/reports/metrics/{device_name:path}",
         tags=["reports"],
         response_model=MetricsReport,
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
