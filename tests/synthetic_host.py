@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,23 +43,23 @@ def const(value: float) -> Curve:
 @dataclass
 class Scenario:
     cpus: int = 4
-    busy: Curve = const(0.03)  # share of every CPU busy
-    iowait: Curve = const(0.0)
-    load_per_cpu: Curve = const(0.05)
+    busy: Curve = field(default_factory=lambda: const(0.03))  # share of every CPU busy
+    iowait: Curve = field(default_factory=lambda: const(0.0))
+    load_per_cpu: Curve = field(default_factory=lambda: const(0.05))
     memory_total: float = 16 * GIB
-    memory_used: Curve = const(3 * GIB)
+    memory_used: Curve = field(default_factory=lambda: const(3 * GIB))
     swap_total: float = 4 * GIB
-    swap_used: Curve = const(0.0)
-    swap_out_per_second: Curve = const(0.0)
+    swap_used: Curve = field(default_factory=lambda: const(0.0))
+    swap_out_per_second: Curve = field(default_factory=lambda: const(0.0))
     fs_size: float = 200 * GIB
-    fs_used: Curve = const(40 * GIB)
+    fs_used: Curve = field(default_factory=lambda: const(40 * GIB))
     link_up: Callable[[int], bool] = lambda _i: True
     link_bits_per_second: float = 1e9
-    rx_bytes_per_second: Curve = const(20_000.0)
-    disk_iops: Curve = const(5.0)
-    disk_busy: Curve = const(0.01)
+    rx_bytes_per_second: Curve = field(default_factory=lambda: const(20_000.0))
+    disk_iops: Curve = field(default_factory=lambda: const(5.0))
+    disk_busy: Curve = field(default_factory=lambda: const(0.01))
     app_cpu_share: float = 0.9  # the share of busy CPU the "app" group uses
-    app_resident: Curve = const(1 * GIB)
+    app_resident: Curve = field(default_factory=lambda: const(1 * GIB))
 
 
 def snapshots(s: Scenario, count: int, interval: float = 10.0) -> Iterator[Snapshot]:

@@ -19,7 +19,7 @@ import msgspec
 
 from fleetscope.report.cpu_memory import analyse_cpu, analyse_memory, cpu_count
 from fleetscope.report.findings import SEVERITY_RANK, Fact, Finding, Subsystem, fmt_bytes
-from fleetscope.report.frame import HostFrame
+from fleetscope.report.frame import Array, HostFrame
 from fleetscope.report.io import analyse_disk, analyse_filesystems, analyse_network
 from fleetscope.report.processes import analyse_processes, group_use
 from fleetscope.report.thresholds import Thresholds
@@ -42,6 +42,7 @@ class Analysis:
     subsystems: list[Subsystem]
     host_facts: tuple[Fact, ...]
     thresholds: Thresholds
+    ts: Array  # the frame's instants, which every plot's lines share
 
     @property
     def findings(self) -> list[Finding]:
@@ -104,6 +105,7 @@ def analyse(
         subsystems=subsystems,
         host_facts=host_facts(frame),
         thresholds=t,
+        ts=frame.ts,
     )
 
 
@@ -115,7 +117,9 @@ def host_facts(frame: HostFrame) -> tuple[Fact, ...]:
             facts.append(Fact("OS", inv.os.pretty_name or inv.os.name or "n/a"))
             facts.append(Fact("kernel", inv.os.kernel or "n/a"))
         if inv.cpu is not None:
-            facts.append(Fact("CPU", f"{inv.cpu.model or 'n/a'} ({inv.cpu.threads or '?'} threads)"))
+            facts.append(
+                Fact("CPU", f"{inv.cpu.model or 'n/a'} ({inv.cpu.threads or '?'} threads)")
+            )
         if inv.memory_total_bytes is not None:
             facts.append(Fact("memory", fmt_bytes(inv.memory_total_bytes)))
         if inv.dmi is not None and inv.dmi.product_name:

@@ -8,6 +8,7 @@ from fleetscope.report.findings import (
     Fact,
     Finding,
     Plot,
+    Row,
     Subsystem,
     by_share,
     fmt,
@@ -103,7 +104,8 @@ def analyse_cpu(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Subs
                 "cpu.saturation",
                 "run queue",
                 by_share(share, t),
-                f"Run queue ({load_label}) above {t.run_queue_per_cpu:g} per CPU for {fmt_share(share)}",
+                f"Run queue ({load_label}) above {t.run_queue_per_cpu:g} per CPU"
+                f" for {fmt_share(share)}",
                 (
                     Fact("CPUs", str(cpus)),
                     Fact(f"p95 {load_label}", fmt(percentile(load, 95), "", 2)),
@@ -115,8 +117,20 @@ def analyse_cpu(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Subs
             )
         )
     for check, values, limit, what, advice in (
-        ("cpu.iowait", iowait, t.cpu_iowait_percent, "iowait", "CPUs idle waiting on disk: see the disk page."),
-        ("cpu.steal", steal, t.cpu_steal_percent, "steal", "The hypervisor gives this VM's CPU time to others: move it or resize."),
+        (
+            "cpu.iowait",
+            iowait,
+            t.cpu_iowait_percent,
+            "iowait",
+            "CPUs idle waiting on disk: see the disk page.",
+        ),
+        (
+            "cpu.steal",
+            steal,
+            t.cpu_steal_percent,
+            "steal",
+            "The hypervisor gives this VM's CPU time to others: move it or resize.",
+        ),
     ):
         share = share_above(values, limit)
         findings.append(
@@ -156,13 +170,36 @@ def analyse_cpu(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Subs
                 driver=cpu_driver(groups, mask) if share > 0 else None,
             )
         )
-    table = [("measure", "p50", "p95", "max")]
+    table: list[Row] = [("measure", "p50", "p95", "max")]
     for label, values in (("busy %", busy), ("iowait %", iowait), ("steal %", steal)):
-        table.append((label, fmt(percentile(values, 50)), fmt(percentile(values, 95)), fmt(maximum(values))))
-    plots = [Plot("CPU time", "%", (("busy", busy), ("iowait", iowait), ("steal", steal)), t.cpu_busy_percent)]
+        table.append(
+            (label, fmt(percentile(values, 50)), fmt(percentile(values, 95)), fmt(maximum(values)))
+        )
+    plots = [
+        Plot(
+            "CPU time",
+            "%",
+            (("busy", busy), ("iowait", iowait), ("steal", steal)),
+            t.cpu_busy_percent,
+        )
+    ]
     if per_cpu is not None:
-        table.append((f"{load_label} per CPU", fmt(percentile(per_cpu, 50), "", 2), fmt(percentile(per_cpu, 95), "", 2), fmt(maximum(per_cpu), "", 2)))
-        plots.append(Plot(f"Run queue ({load_label}) per CPU", "tasks per CPU", (("per CPU", per_cpu),), t.run_queue_per_cpu))
+        table.append(
+            (
+                f"{load_label} per CPU",
+                fmt(percentile(per_cpu, 50), "", 2),
+                fmt(percentile(per_cpu, 95), "", 2),
+                fmt(maximum(per_cpu), "", 2),
+            )
+        )
+        plots.append(
+            Plot(
+                f"Run queue ({load_label}) per CPU",
+                "tasks per CPU",
+                (("per CPU", per_cpu),),
+                t.run_queue_per_cpu,
+            )
+        )
     return Subsystem("cpu", "CPU", findings, table, plots)
 
 
@@ -198,7 +235,7 @@ def analyse_memory(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> S
             f"Available memory below {t.memory_available_percent:g} % for {fmt_share(share)}",
             (
                 Fact("total", fmt_bytes(maximum(total))),
-                Fact("min available", fmt_bytes(-maximum(-available))),
+                Fact("min available", fmt_bytes(percentile(available, 0))),
                 Fact("p95 used", fmt(percentile(used_pct, 95), " %")),
             ),
             "Add memory or cap the largest consumers.",
@@ -219,7 +256,10 @@ def analyse_memory(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> S
                 f"Swapping above {fmt_bytes(t.swap_bytes_per_second)}/s for {fmt_share(share)}",
                 (
                     Fact("p95 swap in+out", fmt_bytes(percentile(swap, 95)) + "/s"),
-                    Fact("peak swap used", fmt_bytes(maximum(swap_used) if swap_used is not None else None)),
+                    Fact(
+                        "peak swap used",
+                        fmt_bytes(maximum(swap_used) if swap_used is not None else None),
+                    ),
                 ),
                 "The working set does not fit in RAM: add memory or find the growing process.",
                 *window(ts, swap > t.swap_bytes_per_second),
@@ -252,9 +292,18 @@ def analyse_memory(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> S
             )
         )
     pressure = frame.get('memory_pressure_avg10_percent{kind="some"}')
-    plots = [Plot("Memory used", "% of RAM", (("used", used_pct),), 100 - t.memory_available_percent)]
-    table = [("measure", "p50", "p95", "max")]
-    table.append(("used %", fmt(percentile(used_pct, 50)), fmt(percentile(used_pct, 95)), fmt(maximum(used_pct))))
+    plots = [
+        Plot("Memory used", "% of RAM", (("used", used_pct),), 100 - t.memory_available_percent)
+    ]
+    table: list[Row] = [("measure", "p50", "p95", "max")]
+    table.append(
+        (
+            "used %",
+            fmt(percentile(used_pct, 50)),
+            fmt(percentile(used_pct, 95)),
+            fmt(maximum(used_pct)),
+        )
+    )
     if pressure is not None:
         share = share_above(pressure, t.memory_pressure_percent)
         findings.append(
@@ -263,14 +312,22 @@ def analyse_memory(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> S
                 "memory.pressure",
                 "RAM",
                 by_share(share, t),
-                f"Tasks stalled on memory (PSI some avg10 > {t.memory_pressure_percent:g} %) for {fmt_share(share)}",
+                f"Tasks stalled on memory (PSI some avg10 > {t.memory_pressure_percent:g} %)"
+                f" for {fmt_share(share)}",
                 (Fact("p95 stall", fmt(percentile(pressure, 95), " %")),),
                 "Reclaim is slowing tasks down: add memory or reduce the working set.",
                 *window(ts, pressure > t.memory_pressure_percent),
             )
         )
     if swap is not None:
-        table.append(("swap in+out B/s", fmt(percentile(swap, 50), "", 0), fmt(percentile(swap, 95), "", 0), fmt(maximum(swap), "", 0)))
+        table.append(
+            (
+                "swap in+out B/s",
+                fmt(percentile(swap, 50), "", 0),
+                fmt(percentile(swap, 95), "", 0),
+                fmt(maximum(swap), "", 0),
+            )
+        )
     if swap_used is not None:
         plots.append(Plot("Swap used", "GiB", (("swap used", swap_used / 2**30),)))
     note = "Major faults and OOM kills are not collected by the agent yet; not judged."
@@ -278,8 +335,14 @@ def analyse_memory(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> S
 
 
 def _swap_rate(frame: HostFrame) -> Array | None:
-    swap_in, swap_out = frame.get("memory_swap_in_bytes_total"), frame.get("memory_swap_out_bytes_total")
+    swap_in, swap_out = (
+        frame.get("memory_swap_in_bytes_total"),
+        frame.get("memory_swap_out_bytes_total"),
+    )
     if swap_in is None and swap_out is None:
         return None
-    parts = [rate(s, frame.ts) for s in (swap_in, swap_out) if s is not None]
-    return np.sum(parts, axis=0)
+    total = np.zeros(len(frame))
+    for counter in (swap_in, swap_out):
+        if counter is not None:
+            total = total + rate(counter, frame.ts)
+    return total

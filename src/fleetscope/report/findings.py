@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from fleetscope.report.frame import Array
+from fleetscope.report.frame import Array, Mask
 from fleetscope.report.thresholds import Thresholds
 
 Severity = Literal["ok", "info", "warning", "critical"]
@@ -53,13 +53,16 @@ class Plot:
     forecast: tuple[tuple[float, float], tuple[float, float]] | None = None
 
 
+Row = tuple[str, ...]
+
+
 @dataclass(slots=True)
 class Subsystem:
     name: str
     title: str
     findings: list[Finding]
     # The numbers table: a header row, then one row per resource.
-    table: list[tuple[str, ...]]
+    table: list[Row]
     plots: list[Plot]
     note: str | None = None  # e.g. what the host did not report
 
@@ -96,7 +99,7 @@ def maximum(values: Array) -> float | None:
     return None if len(valid) == 0 else float(valid.max())
 
 
-def window(ts: Array, mask: Array) -> tuple[float | None, float | None]:
+def window(ts: Array, mask: Mask) -> tuple[float | None, float | None]:
     where = np.flatnonzero(mask)
     if len(where) == 0:
         return None, None
@@ -111,7 +114,7 @@ def by_share(share: float, t: Thresholds) -> Severity:
 
 def trend(ts: Array, values: Array) -> tuple[float, float] | None:
     """Least-squares slope (per second) and r² of `values` over time; None with fewer than
-    three points or no spread."""
+    three points or no spread in time. A flat line has r² 0: there is no trend to explain."""
     valid = ~np.isnan(values)
     x, y = ts[valid], values[valid]
     if len(x) < 3 or float(np.ptp(x)) == 0:
@@ -120,7 +123,7 @@ def trend(ts: Array, values: Array) -> tuple[float, float] | None:
     slope, intercept = np.polyfit(x0, y, 1)
     fitted = slope * x0 + intercept
     total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 if total == 0 else 1.0 - float(np.sum((y - fitted) ** 2)) / total
+    r2 = 0.0 if total == 0 else 1.0 - float(np.sum((y - fitted) ** 2)) / total
     return float(slope), r2
 
 

@@ -20,6 +20,7 @@ from fleetscope.model.series import flatten_snapshot, series_key, split_series_k
 from fleetscope.query.metrics import Series
 
 Array = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
 # Series the analysis never reads: per-exporter samples and the agent's own bookkeeping are
 # most of a snapshot's keys on some hosts, and keeping them would only cost memory.

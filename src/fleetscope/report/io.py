@@ -10,6 +10,7 @@ from fleetscope.report.findings import (
     Fact,
     Finding,
     Plot,
+    Row,
     Severity,
     Subsystem,
     by_share,
@@ -32,8 +33,23 @@ from fleetscope.report.thresholds import Thresholds
 _NOT_DISKS = re.compile(r"^(loop|ram|sr|fd|zram)\d+$")
 # Filesystems with no device behind them (df -x would leave them out as well).
 _PSEUDO_FS = frozenset(
-    {"tmpfs", "devtmpfs", "overlay", "squashfs", "proc", "sysfs", "cgroup", "cgroup2", "nsfs",
-     "ramfs", "devpts", "fuse.lxcfs", "efivarfs", "autofs", "iso9660"}
+    {
+        "tmpfs",
+        "devtmpfs",
+        "overlay",
+        "squashfs",
+        "proc",
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+        "nsfs",
+        "ramfs",
+        "devpts",
+        "fuse.lxcfs",
+        "efivarfs",
+        "autofs",
+        "iso9660",
+    }
 )
 DAY = 86_400.0
 _TOP_PLOTTED = 4
@@ -50,7 +66,9 @@ def _whole_disks(names: list[str]) -> list[str]:
     for name in names:
         if _NOT_DISKS.match(name):
             continue
-        if any(name != other and re.fullmatch(re.escape(other) + r"p?\d+", name) for other in names):
+        if any(
+            name != other and re.fullmatch(re.escape(other) + r"p?\d+", name) for other in names
+        ):
             continue
         keep.append(name)
     return keep
@@ -65,7 +83,9 @@ def analyse_disk(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Sub
     write_time = _by_label(frame, "disk_write_time_seconds_total", "device")
     weighted = _by_label(frame, "disk_io_time_weighted_seconds_total", "device")
     findings: list[Finding] = []
-    table = [("device", "p95 busy %", "p95 await ms", "p95 queue", "p95 IOPS", "max IOPS")]
+    table: list[Row] = [
+        ("device", "p95 busy %", "p95 await ms", "p95 queue", "p95 IOPS", "max IOPS")
+    ]
     util_lines, await_lines = [], []
     driver = io_driver(groups)
     for device in _whole_disks(sorted(reads)):
@@ -83,11 +103,16 @@ def analyse_disk(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Sub
             share = share_above(busy, t.disk_busy_percent)
             findings.append(
                 Finding(
-                    "disk", "disk.utilization", device, by_share(share, t),
+                    "disk",
+                    "disk.utilization",
+                    device,
+                    by_share(share, t),
                     f"{device} busy above {t.disk_busy_percent:g} % for {fmt_share(share)}",
-                    (Fact("p95 busy", fmt(percentile(busy, 95), " %")),
-                     Fact("p95 IOPS", fmt(percentile(ops, 95), "", 0)),
-                     Fact("max IOPS reached", fmt(maximum(ops), "", 0))),
+                    (
+                        Fact("p95 busy", fmt(percentile(busy, 95), " %")),
+                        Fact("p95 IOPS", fmt(percentile(ops, 95), "", 0)),
+                        Fact("max IOPS reached", fmt(maximum(ops), "", 0)),
+                    ),
                     "The device is rarely idle: spread I/O over more devices or a faster one.",
                     *window(ts, busy > t.disk_busy_percent),
                     driver=driver if share > 0 else None,
@@ -98,10 +123,15 @@ def analyse_disk(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Sub
             share = share_above(await_ms, t.disk_await_ms)
             findings.append(
                 Finding(
-                    "disk", "disk.latency", device, by_share(share, t),
+                    "disk",
+                    "disk.latency",
+                    device,
+                    by_share(share, t),
                     f"{device} await above {t.disk_await_ms:g} ms for {fmt_share(share)}",
-                    (Fact("p50 await", fmt(percentile(await_ms, 50), " ms")),
-                     Fact("p95 await", fmt(percentile(await_ms, 95), " ms"))),
+                    (
+                        Fact("p50 await", fmt(percentile(await_ms, 50), " ms")),
+                        Fact("p95 await", fmt(percentile(await_ms, 95), " ms")),
+                    ),
                     "Requests wait long: check the queue depth and the device's health.",
                     *window(ts, await_ms > t.disk_await_ms),
                     driver=driver if share > 0 else None,
@@ -112,21 +142,26 @@ def analyse_disk(frame: HostFrame, t: Thresholds, groups: list[GroupUse]) -> Sub
             share = share_above(queue, t.disk_queue_depth)
             findings.append(
                 Finding(
-                    "disk", "disk.saturation", device, by_share(share, t),
+                    "disk",
+                    "disk.saturation",
+                    device,
+                    by_share(share, t),
                     f"{device} queue above {t.disk_queue_depth:g} for {fmt_share(share)}",
                     (Fact("p95 queue depth", fmt(percentile(queue, 95), "", 2)),),
                     "More requests are queued than the device serves: reduce or spread the I/O.",
                     *window(ts, queue > t.disk_queue_depth),
                 )
             )
-        table.append((
-            device,
-            fmt(percentile(busy, 95)) if busy is not None else "n/a",
-            fmt(percentile(await_ms, 95)) if await_ms is not None else "n/a",
-            fmt(percentile(queue, 95), "", 2) if queue is not None else "n/a",
-            fmt(percentile(ops, 95), "", 0),
-            fmt(maximum(ops), "", 0),
-        ))
+        table.append(
+            (
+                device,
+                fmt(percentile(busy, 95)) if busy is not None else "n/a",
+                fmt(percentile(await_ms, 95)) if await_ms is not None else "n/a",
+                fmt(percentile(queue, 95), "", 2) if queue is not None else "n/a",
+                fmt(percentile(ops, 95), "", 0),
+                fmt(maximum(ops), "", 0),
+            )
+        )
     plots = []
     if util_lines:
         plots.append(Plot("Disk busy", "%", tuple(util_lines[:_TOP_PLOTTED]), t.disk_busy_percent))
@@ -174,7 +209,7 @@ def forecast_days(ts: Array, avail: Array, r2_min: float) -> tuple[float | None,
 def analyse_filesystems(frame: HostFrame, t: Thresholds) -> Subsystem:
     ts = frame.ts
     findings: list[Finding] = []
-    table = [("mount", "size", "used %", "fill rate / day", "days to full")]
+    table: list[Row] = [("mount", "size", "used %", "fill rate / day", "days to full")]
     lines = []
     forecast = None
     for mountpoint, used, avail in _mounts(frame):
@@ -185,27 +220,44 @@ def analyse_filesystems(frame: HostFrame, t: Thresholds) -> Subsystem:
             continue
         days, per_day = forecast_days(ts, avail, t.trend_r2)
         level: Severity = (
-            "critical" if last_pct >= t.filesystem_critical_percent
-            else "warning" if last_pct >= t.filesystem_warning_percent else "ok"
+            "critical"
+            if last_pct >= t.filesystem_critical_percent
+            else "warning"
+            if last_pct >= t.filesystem_warning_percent
+            else "ok"
         )
         findings.append(
             Finding(
-                "filesystem", "filesystem.fill", mountpoint, level,
+                "filesystem",
+                "filesystem.fill",
+                mountpoint,
+                level,
                 f"{mountpoint} is {last_pct:.1f} % full",
-                (Fact("used", fmt_bytes(float(used[~np.isnan(used)][-1]))),
-                 Fact("available", fmt_bytes(float(avail[~np.isnan(avail)][-1])))),
+                (
+                    Fact("used", fmt_bytes(float(used[~np.isnan(used)][-1]))),
+                    Fact("available", fmt_bytes(float(avail[~np.isnan(avail)][-1]))),
+                ),
                 "Free space or grow the filesystem before it fills.",
             )
         )
         soon: Severity = "ok"
         if days is not None:
-            soon = ("critical" if days <= t.filesystem_days_critical
-                    else "warning" if days <= t.filesystem_days_warning else "ok")
+            soon = (
+                "critical"
+                if days <= t.filesystem_days_critical
+                else "warning"
+                if days <= t.filesystem_days_warning
+                else "ok"
+            )
         findings.append(
             Finding(
-                "filesystem", "filesystem.forecast", mountpoint, soon,
+                "filesystem",
+                "filesystem.forecast",
+                mountpoint,
+                soon,
                 f"{mountpoint} full in {fmt(days, ' days')} at the current rate"
-                if days is not None else f"{mountpoint} is not filling up",
+                if days is not None
+                else f"{mountpoint} is not filling up",
                 (Fact("fill rate", fmt_bytes(-per_day) + "/day"), Fact("days to full", fmt(days))),
                 "Find what writes there (logs, caches, dumps) and rotate or move it.",
                 float(ts[0]) if soon != "ok" else None,
@@ -219,7 +271,19 @@ def analyse_filesystems(frame: HostFrame, t: Thresholds) -> Subsystem:
             end = float(ts[-1]) + days * DAY
             forecast = ((float(ts[-1]), last_pct), (end, 100.0))
     lines.sort(key=lambda line: -np.nanmax(line[1]))
-    plots = [Plot("Filesystem use", "%", tuple(lines[:_TOP_PLOTTED]), t.filesystem_warning_percent)] if lines else []
+    plots = (
+        [
+            Plot(
+                "Filesystem use",
+                "%",
+                tuple(lines[:_TOP_PLOTTED]),
+                t.filesystem_warning_percent,
+                forecast,
+            )
+        ]
+        if lines
+        else []
+    )
     note = None if lines else "The host reported no filesystems."
     return Subsystem("filesystem", "Filesystems", findings, table, plots, note)
 
@@ -236,7 +300,9 @@ def analyse_network(frame: HostFrame, t: Thresholds) -> Subsystem:
     speed = _by_label(frame, "network_speed_bits_per_second", "device")
     up = _by_label(frame, "network_carrier", "device") or _by_label(frame, "network_up", "device")
     findings: list[Finding] = []
-    table = [("interface", "p95 in", "p95 out", "link", "p95 link %", "errors", "drops", "flaps")]
+    table: list[Row] = [
+        ("interface", "p95 in", "p95 out", "link", "p95 link %", "errors", "drops", "flaps")
+    ]
     lines = []
     for device in sorted(rx):
         if device == "lo":
@@ -249,20 +315,32 @@ def analyse_network(frame: HostFrame, t: Thresholds) -> Subsystem:
             share = share_above(link_pct, t.link_busy_percent)
             findings.append(
                 Finding(
-                    "network", "network.utilization", device, by_share(share, t),
+                    "network",
+                    "network.utilization",
+                    device,
+                    by_share(share, t),
                     f"{device} above {t.link_busy_percent:g} % of its link for {fmt_share(share)}",
-                    (Fact("link speed", fmt(link / 1e6, " Mbit/s", 0)),
-                     Fact("p95 of link", fmt(percentile(link_pct, 95), " %"))),
+                    (
+                        Fact("link speed", fmt(link / 1e6, " Mbit/s", 0)),
+                        Fact("p95 of link", fmt(percentile(link_pct, 95), " %")),
+                    ),
                     "The link is the limit: bond, upgrade it or move traffic.",
                     *window(ts, link_pct > t.link_busy_percent),
                 )
             )
-        errors = _increase(frame, device, ("network_receive_errors_total", "network_transmit_errors_total"))
-        drops_rate = _rate_sum(frame, device, ("network_receive_drops_total", "network_transmit_drops_total"))
+        errors = _increase(
+            frame, device, ("network_receive_errors_total", "network_transmit_errors_total")
+        )
+        drops_rate = _rate_sum(
+            frame, device, ("network_receive_drops_total", "network_transmit_drops_total")
+        )
         drops_share = share_above(drops_rate, t.network_drops_per_second)
         findings.append(
             Finding(
-                "network", "network.errors", device, "warning" if errors > 0 else "ok",
+                "network",
+                "network.errors",
+                device,
+                "warning" if errors > 0 else "ok",
                 f"{device}: {errors:,.0f} errors in the window",
                 (Fact("errors", f"{errors:,.0f}"),),
                 "Errors point at cabling, the NIC or its driver: check ethtool -S.",
@@ -270,8 +348,12 @@ def analyse_network(frame: HostFrame, t: Thresholds) -> Subsystem:
         )
         findings.append(
             Finding(
-                "network", "network.drops", device, by_share(drops_share, t),
-                f"{device} dropped above {t.network_drops_per_second:g} packets/s for {fmt_share(drops_share)}",
+                "network",
+                "network.drops",
+                device,
+                by_share(drops_share, t),
+                f"{device} dropped above {t.network_drops_per_second:g} packets/s"
+                f" for {fmt_share(drops_share)}",
                 (Fact("p95 drops/s", fmt(percentile(drops_rate, 95), "", 2)),),
                 "Drops mean full queues: raise ring buffers or spread the load over queues.",
                 *window(ts, drops_rate > t.network_drops_per_second),
@@ -279,30 +361,40 @@ def analyse_network(frame: HostFrame, t: Thresholds) -> Subsystem:
         )
         flaps = _flaps(up[device]) if device in up else 0
         level: Severity = (
-            "critical" if flaps >= t.link_flaps_critical
-            else "warning" if flaps >= t.link_flaps_warning else "ok"
+            "critical"
+            if flaps >= t.link_flaps_critical
+            else "warning"
+            if flaps >= t.link_flaps_warning
+            else "ok"
         )
         down = up[device] == 0 if device in up else np.zeros(len(ts), dtype=bool)
         findings.append(
             Finding(
-                "network", "network.flapping", device, level,
+                "network",
+                "network.flapping",
+                device,
+                level,
                 f"{device} lost its link {flaps} times",
-                (Fact("link losses", str(flaps)),
-                 Fact("time down", fmt_share(float(np.mean(down))) if len(ts) else "n/a")),
+                (
+                    Fact("link losses", str(flaps)),
+                    Fact("time down", fmt_share(float(np.mean(down))) if len(ts) else "n/a"),
+                ),
                 "A flapping link: check the cable, the switch port and auto-negotiation.",
                 *window(ts, down),
             )
         )
-        table.append((
-            device,
-            fmt_bytes(percentile(rx_rate, 95)) + "/s",
-            fmt_bytes(percentile(tx_rate, 95)) + "/s",
-            fmt(link / 1e6, " Mb/s", 0) if link else "n/a",
-            fmt(percentile(link_pct, 95)) if link_pct is not None else "n/a",
-            f"{errors:,.0f}",
-            fmt(float(np.nansum(drops_rate * np.append(0, np.diff(ts)))), "", 0),
-            str(flaps),
-        ))
+        table.append(
+            (
+                device,
+                fmt_bytes(percentile(rx_rate, 95)) + "/s",
+                fmt_bytes(percentile(tx_rate, 95)) + "/s",
+                fmt(link / 1e6, " Mb/s", 0) if link else "n/a",
+                fmt(percentile(link_pct, 95)) if link_pct is not None else "n/a",
+                f"{errors:,.0f}",
+                fmt(float(np.nansum(drops_rate * np.append(0, np.diff(ts)))), "", 0),
+                str(flaps),
+            )
+        )
         lines.append((f"{device} in", rx_rate * 8 / 1e6))
         lines.append((f"{device} out", tx_rate * 8 / 1e6))
     lines.sort(key=lambda line: -(maximum(line[1]) or 0))

@@ -10,13 +10,14 @@ from fleetscope.report.findings import (
     Fact,
     Finding,
     Plot,
+    Row,
     Subsystem,
     fmt,
     fmt_bytes,
     maximum,
     rate,
 )
-from fleetscope.report.frame import Array, HostFrame
+from fleetscope.report.frame import Array, HostFrame, Mask
 
 TOP = 5
 
@@ -34,12 +35,16 @@ def group_use(frame: HostFrame) -> list[GroupUse]:
     for ref in frame.labelled("process_group_cpu_seconds_total"):
         group = ref.labels.get("group", "")
         cpu[group] = cpu.get(group, np.zeros(len(frame))) + np.nan_to_num(ref.values)
-    resident = {r.labels.get("group", ""): r.values for r in frame.labelled("process_group_resident_bytes")}
+    resident = {
+        r.labels.get("group", ""): r.values for r in frame.labelled("process_group_resident_bytes")
+    }
     io: dict[str, Array] = {}
     for name in ("process_group_read_bytes_total", "process_group_write_bytes_total"):
         for ref in frame.labelled(name):
             group = ref.labels.get("group", "")
-            io[group] = np.nansum([io.get(group, np.zeros(len(frame))), rate(ref.values, frame.ts)], axis=0)
+            io[group] = np.nansum(
+                [io.get(group, np.zeros(len(frame))), rate(ref.values, frame.ts)], axis=0
+            )
     empty = np.full(len(frame), np.nan)
     return [
         GroupUse(g, rate(cpu[g], frame.ts), resident.get(g, empty), io.get(g, empty))
@@ -47,13 +52,13 @@ def group_use(frame: HostFrame) -> list[GroupUse]:
     ]
 
 
-def _mean(values: Array, mask: Array | None = None) -> float:
+def _mean(values: Array, mask: Mask | None = None) -> float:
     picked = values if mask is None else values[mask]
     picked = picked[~np.isnan(picked)]
     return float(picked.mean()) if len(picked) else 0.0
 
 
-def cpu_driver(groups: list[GroupUse], mask: Array | None) -> str | None:
+def cpu_driver(groups: list[GroupUse], mask: Mask | None) -> str | None:
     """The group that used the most CPU while `mask` held (or over the window)."""
     best = max(groups, key=lambda g: (_mean(g.cpu_cores, mask), g.name), default=None)
     return None if best is None or _mean(best.cpu_cores, mask) == 0 else best.name
@@ -76,9 +81,7 @@ def io_driver(groups: list[GroupUse]) -> str | None:
 
 
 def analyse_processes(frame: HostFrame, groups: list[GroupUse]) -> Subsystem:
-    table: list[tuple[str, ...]] = [
-        ("group", "mean CPUs", "peak CPUs", "peak resident", "mean disk I/O")
-    ]
+    table: list[Row] = [("group", "mean CPUs", "peak CPUs", "peak resident", "mean disk I/O")]
     ranked = sorted(groups, key=lambda g: (-_mean(g.cpu_cores), g.name))[:TOP]
     for g in ranked:
         table.append(
@@ -111,7 +114,9 @@ def analyse_processes(frame: HostFrame, groups: list[GroupUse]) -> Subsystem:
     plots = []
     if ranked:
         plots.append(
-            Plot("CPU by process group (top 5)", "CPUs", tuple((g.name, g.cpu_cores) for g in ranked))
+            Plot(
+                "CPU by process group (top 5)", "CPUs", tuple((g.name, g.cpu_cores) for g in ranked)
+            )
         )
     note = None if groups else "The host reported no process groups."
     return Subsystem("processes", "Process groups", findings, table, plots, note)
