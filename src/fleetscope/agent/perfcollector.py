@@ -14,9 +14,10 @@ parsers; only counters and gauges come out (the analysis derives every rate from
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from fleetscope.agent.collectors.cpu import _modes
 from fleetscope.agent.collectors.disk import diskstats_counters
@@ -58,6 +59,7 @@ def looks_like_capture(first_line: bytes) -> bool:
 class _Cycle:
     timestamp: str
     texts: dict[str, str] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # system -> "file:line" it came from
 
 
 def capture_host(first_line: bytes) -> str:
@@ -92,6 +94,7 @@ def read_capture(lines: Iterable[bytes], source: str = "capture") -> Iterator[Sn
             cycle = _Cycle(stamp)
         if system in SYSTEMS:
             cycle.texts[system] = text
+            cycle.where[system] = where
     if cycle is not None:
         yield _snapshot(cycle, source)
 
@@ -108,19 +111,20 @@ def _timestamp(text: str, where: str) -> datetime:
 
 def _snapshot(cycle: _Cycle, where: str) -> Snapshot:
     texts = cycle.texts
-    try:
-        cpu = _cpu(texts["/proc/stat"]) if "/proc/stat" in texts else None
-        memory = _memory(texts["/proc/meminfo"]) if "/proc/meminfo" in texts else None
-        disk = _disk(texts["/proc/diskstats"]) if "/proc/diskstats" in texts else None
-        network = _network(texts["/proc/net/dev"]) if "/proc/net/dev" in texts else None
-    except ValueError as exc:
-        raise CaptureError(f"{where}: {exc}") from exc
+    sections: dict[str, object] = {}
+    for system, name, build in _SECTIONS:
+        if system in texts:
+            try:
+                sections[name] = build(texts[system])
+            except ValueError as exc:
+                raise CaptureError(f"{cycle.where[system]}: {exc}") from exc
+    first = next(iter(cycle.where.values()), where)
     return Snapshot(
-        timestamp=_timestamp(cycle.timestamp, where),
-        cpu=cpu,
-        memory=memory,
-        disk=disk,
-        network=network,
+        timestamp=_timestamp(cycle.timestamp, first),
+        cpu=cast(CpuSection | None, sections.get("cpu")),
+        memory=cast(MemorySection | None, sections.get("memory")),
+        disk=cast(DiskSection | None, sections.get("disk")),
+        network=cast(NetworkSection | None, sections.get("network")),
     )
 
 
@@ -158,3 +162,11 @@ def _network(text: str) -> NetworkSection:
             for name, stats in sorted(interfaces.items())
         ]
     )
+
+
+_SECTIONS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+    ("/proc/stat", "cpu", _cpu),
+    ("/proc/meminfo", "memory", _memory),
+    ("/proc/diskstats", "disk", _disk),
+    ("/proc/net/dev", "network", _network),
+)
