@@ -62,7 +62,9 @@ class Scenario:
     app_resident: Curve = field(default_factory=lambda: const(1 * GIB))
 
 
-def snapshots(s: Scenario, count: int, interval: float = 10.0) -> Iterator[Snapshot]:
+def snapshots(
+    s: Scenario, count: int, interval: float = 10.0, start: datetime = START
+) -> Iterator[Snapshot]:
     user = idle = iowait = 0.0
     core_user = [0.0] * s.cpus
     core_idle = [0.0] * s.cpus
@@ -91,7 +93,7 @@ def snapshots(s: Scenario, count: int, interval: float = 10.0) -> Iterator[Snaps
         used = s.memory_used(t)
         fs_used = s.fs_used(t)
         yield Snapshot(
-            timestamp=START + timedelta(seconds=t),
+            timestamp=start + timedelta(seconds=t),
             cpu=CpuSection(
                 seconds_total=CpuModeSeconds(user=user, system=0.0, idle=idle, iowait=iowait),
                 cores=[

@@ -22,13 +22,37 @@ from fleetscope.query.metrics import Series
 Array = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 
-# Series the analysis never reads: per-exporter samples and the agent's own bookkeeping are
-# most of a snapshot's keys on some hosts, and keeping them would only cost memory.
-_SKIPPED_PREFIXES = ("exporter_", "collector_", "agent_", "cpu_core_frequency", "cpu_temperature")
+# The metrics the checks read (report/cpu_memory.py, io.py, processes.py); the rest of a
+# snapshot (exporter samples, temperatures, the agent's own figures) would only cost memory:
+# a week read from the store is ~10,000 frames of a few hundred series each.
+ANALYSED_METRICS = frozenset(
+    {
+        "cpu_seconds_total", "cpu_core_seconds_total", "cpu_load1", "cpu_procs_running",
+        "memory_total_bytes", "memory_used_bytes", "memory_available_bytes",
+        "memory_swap_used_bytes", "memory_swap_in_bytes_total", "memory_swap_out_bytes_total",
+        "memory_pressure_avg10_percent",
+        "disk_io_time_seconds_total", "disk_reads_completed_total", "disk_writes_completed_total",
+        "disk_read_time_seconds_total", "disk_write_time_seconds_total",
+        "disk_io_time_weighted_seconds_total",
+        "filesystem_used_bytes", "filesystem_avail_bytes", "filesystem_readonly",
+        "network_receive_bytes_total", "network_transmit_bytes_total",
+        "network_speed_bits_per_second", "network_carrier", "network_up",
+        "network_receive_errors_total", "network_transmit_errors_total",
+        "network_receive_drops_total", "network_transmit_drops_total",
+        "process_group_cpu_seconds_total", "process_group_resident_bytes",
+        "process_group_read_bytes_total", "process_group_write_bytes_total",
+    }
+)  # fmt: skip
+_WANTED: dict[str, bool] = {}
 
 
 def _wanted(key: str) -> bool:
-    return not key.startswith(_SKIPPED_PREFIXES)
+    wanted = _WANTED.get(key)
+    if wanted is None:
+        if len(_WANTED) > 100_000:
+            _WANTED.clear()
+        wanted = _WANTED[key] = key.partition("{")[0] in ANALYSED_METRICS
+    return wanted
 
 
 @dataclass(frozen=True, slots=True)
