@@ -31,9 +31,9 @@ class AnalysisRequest(BaseModel):
     @model_validator(mode="after")
     def _one_target(self) -> "AnalysisRequest":
         if (self.host is None) == (self.collection_file is None):
-            raise ValueError('give either "host" with "start" and "end", or "collection_file"')
+            raise ValueError("give either host with start and end, or collection_file")
         if self.host is not None and (self.start is None or self.end is None):
-            raise ValueError('"host" needs "start" and "end" (ISO-8601 or epoch seconds)')
+            raise ValueError("host needs start and end (ISO-8601 or epoch seconds)")
         return self
 
 
