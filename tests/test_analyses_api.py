@@ -88,9 +88,7 @@ def test_a_host_range_is_analysed_and_its_reports_download(
     assert live.client.get(ANALYSES, params={"host": "nope"}, headers=user).json() == []
 
 
-def test_an_uploaded_collection_is_analysed_automatically(
-    live: LiveServer, tmp_path: Path
-) -> None:
+def test_an_uploaded_collection_is_analysed_automatically(live: LiveServer, tmp_path: Path) -> None:
     runner = live.server.app.state.analysis_runner
     runner.poll_seconds = 0.2
     runner.submit(0)  # wakes the thread so the shorter poll takes effect (no row 0: a no-op)

@@ -136,3 +136,33 @@ def test_a_real_local_mode_capture_end_to_end(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr
     assert report.stdout.startswith("fitness ")
     assert out.read_bytes().startswith(b"%PDF-")
+
+
+def test_report_from_a_server(tmp_path: Path) -> None:
+    from fleetscope.cli.report import ReportError, report_server  # noqa: PLC0415
+    from tests.server import ADMIN_PASSWORD, start_server  # noqa: PLC0415
+
+    for live in start_server(tmp_path / "data", analyse_uploads=False):
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        path = write_collection(tmp_path / "c.jsonl", snapshots(Scenario(), 120, 10.0, start))
+        sent = live.client.post(
+            "/api/v1/collections",
+            files={"file": ("c.jsonl", path.read_bytes(), "application/x-ndjson")},
+            headers={"Authorization": f"Bearer {live.agent_key}"},
+        )
+        assert sent.status_code == 202, sent.text
+        live.wait_digested()
+        out = tmp_path / "server.pdf"
+        common = {
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+            "username": "admin",
+            "password": ADMIN_PASSWORD,
+            "output": out,
+        }
+        body = report_server(live.client, host="synthetic-1", **common)  # type: ignore[arg-type]
+        assert body["state"] == "done"
+        assert body["status"] == "success"
+        assert out.read_bytes().startswith(b"%PDF-")
+        with pytest.raises(ReportError, match="host: no host named 'nope'"):
+            report_server(live.client, host="nope", **common)  # type: ignore[arg-type]

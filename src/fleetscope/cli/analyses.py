@@ -20,7 +20,7 @@ def install_analyses(
 ) -> None:
     # Imported here: numpy and matplotlib load with the report package, and only the server
     # needs them (`fleetscope agent` imports cli/server.py's module too).
-    from fleetscope.report.runner import AnalysisRunner  # noqa: PLC0415
+    from fleetscope.report.runner import AnalysisRunner
 
     queries = AnalysisQueries(engine)
     runner = AnalysisRunner(

@@ -15,7 +15,9 @@ from fleetscope.store.tables import analyses, collections, hosts, users
 State = Literal["queued", "running", "done", "failed"]
 STATES = ("queued", "running", "done", "failed")
 STATUSES = ("primary", "success", "warning", "danger", "info")
-_SUMMARY_COLUMNS = [c for c in analyses.c if c.name not in {"report_html", "report_pdf", "findings"}]
+_SUMMARY_COLUMNS = [
+    c for c in analyses.c if c.name not in {"report_html", "report_pdf", "findings"}
+]
 
 
 class NotFound(LookupError):
@@ -95,14 +97,17 @@ class AnalysisQueries:
     def user_id(self, tenant_id: int, username: str) -> int | None:
         with self.engine.connect() as conn:
             found = conn.execute(
-                select(users.c.id).where(users.c.tenant_id == tenant_id, users.c.username == username)
+                select(users.c.id).where(
+                    users.c.tenant_id == tenant_id, users.c.username == username
+                )
             ).scalar()
         return None if found is None else int(found)
 
-    def create(  # noqa: PLR0913 (the row's fields)
+    def create(
         self,
         tenant_id: int,
         host_id: int,
+        *,
         start_ms: int,
         end_ms: int,
         now_ms: int,
@@ -132,14 +137,15 @@ class AnalysisQueries:
     ) -> int:
         with self.engine.connect() as conn:
             found = conn.execute(
-                select(collections.c.host_id, collections.c.first_ts_ms, collections.c.last_ts_ms)
-                .where(collections.c.tenant_id == tenant_id, collections.c.id == collection_id)
+                select(
+                    collections.c.host_id, collections.c.first_ts_ms, collections.c.last_ts_ms
+                ).where(collections.c.tenant_id == tenant_id, collections.c.id == collection_id)
             ).first()
         if found is None:
             raise NotFound(f"collection_file: no collection file with id {collection_id}")
         return self.create(
-            tenant_id, found.host_id, found.first_ts_ms, found.last_ts_ms, now_ms,
-            created_by, collection_id,
+            tenant_id, found.host_id, start_ms=found.first_ts_ms, end_ms=found.last_ts_ms,
+            now_ms=now_ms, created_by=created_by, collection_id=collection_id,
         )  # fmt: skip
 
     def unanalysed_collections(self, since_ms: int) -> list[tuple[int, int]]:
@@ -182,7 +188,7 @@ class AnalysisQueries:
                 .values(state=state, progress=progress)
             )
 
-    def finish(  # noqa: PLR0913 (the result's parts)
+    def finish(
         self,
         analysis_id: int,
         now_ms: int,
@@ -224,7 +230,7 @@ class AnalysisQueries:
             raise NotFound(f"no analysis with id {analysis_id}")
         return _row(r, r.host_name, r.findings)
 
-    def list(  # noqa: PLR0913 (the filters)
+    def list(
         self,
         tenant_id: int,
         *,

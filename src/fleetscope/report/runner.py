@@ -31,7 +31,7 @@ _STOP = -1
 
 
 class AnalysisRunner:
-    def __init__(  # noqa: PLR0913 (injected parts)
+    def __init__(
         self,
         analyses: AnalysisQueries,
         metrics: MetricQueries,

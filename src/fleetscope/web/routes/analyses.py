@@ -87,6 +87,34 @@ def _out(row: AnalysisRow) -> AnalysisOut:
     )
 
 
+def _create(analyses: AnalysisQueries, body: AnalysisRequest, user: Principal, now: int) -> int:
+    created_by = analyses.user_id(user.tenant_id, user.subject)
+    try:
+        if body.collection_file is not None:
+            return analyses.create_for_collection(
+                user.tenant_id, body.collection_file, now, created_by
+            )
+        assert body.host is not None and body.start and body.end
+        first = parse_time(body.start, "start")
+        last = parse_time(body.end, "end")
+        if last <= first:
+            raise HTTPException(422, "end: must be after start")
+        if (last - first).days > MAX_RANGE_DAYS:
+            raise HTTPException(422, f"end: the range may span {MAX_RANGE_DAYS} days")
+        return analyses.create(
+            user.tenant_id,
+            analyses.host_id(user.tenant_id, body.host),
+            start_ms=round(first.timestamp() * 1000),
+            end_ms=round(last.timestamp() * 1000),
+            now_ms=now,
+            created_by=created_by,
+        )
+    except BadTimeRange as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
 def build_analyses_router(
     services: ReadServices, analyses: AnalysisQueries, submit: Callable[[int], None]
 ) -> APIRouter:
@@ -102,39 +130,12 @@ def build_analyses_router(
 
     @router.post("", status_code=202, summary="Start an analysis; answers at once with its id")
     def start(body: AnalysisRequest, user: User) -> AnalysisStarted:
-        now = services.now_ms()
-        created_by = analyses.user_id(user.tenant_id, user.subject)
-        try:
-            if body.collection_file is not None:
-                analysis_id = analyses.create_for_collection(
-                    user.tenant_id, body.collection_file, now, created_by
-                )
-            else:
-                assert body.host is not None and body.start and body.end
-                first = parse_time(body.start, "start")
-                last = parse_time(body.end, "end")
-                if last <= first:
-                    raise HTTPException(422, "end: must be after start")
-                if (last - first).days > MAX_RANGE_DAYS:
-                    raise HTTPException(422, f"end: the range may span {MAX_RANGE_DAYS} days")
-                host_id = analyses.host_id(user.tenant_id, body.host)
-                analysis_id = analyses.create(
-                    user.tenant_id,
-                    host_id,
-                    round(first.timestamp() * 1000),
-                    round(last.timestamp() * 1000),
-                    now,
-                    created_by,
-                )
-        except BadTimeRange as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        analysis_id = _create(analyses, body, user, services.now_ms())
         submit(analysis_id)
         return AnalysisStarted(id=analysis_id, state="queued")
 
     @router.get("", summary="Analyses, newest first")
-    def list_analyses(
+    def list_analyses(  # noqa: PLR0917 (FastAPI passes query parameters by name anyway)
         user: User,
         status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
         host: Annotated[str | None, Query(description="host name")] = None,
@@ -145,8 +146,12 @@ def build_analyses_router(
         if status is not None and status not in STATUSES:
             raise HTTPException(422, f"status: one of {', '.join(STATUSES)}, not {status!r}")
         try:
-            since_ms = None if since is None else round(parse_time(since, "since").timestamp() * 1000)
-            until_ms = None if until is None else round(parse_time(until, "until").timestamp() * 1000)
+            since_ms = (
+                None if since is None else round(parse_time(since, "since").timestamp() * 1000)
+            )
+            until_ms = (
+                None if until is None else round(parse_time(until, "until").timestamp() * 1000)
+            )
         except BadTimeRange as exc:
             raise HTTPException(422, str(exc)) from exc
         rows = analyses.list(

@@ -43,7 +43,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("report_html", sa.LargeBinary(), nullable=True),
         sa.Column("report_pdf", sa.LargeBinary(), nullable=True),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_analyses_tenant_id_tenants"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_analyses_tenant_id_tenants"
+        ),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], name="fk_analyses_created_by_users"),
         sa.ForeignKeyConstraint(["host_id"], ["hosts.id"], name="fk_analyses_host_id_hosts"),
         sa.ForeignKeyConstraint(
