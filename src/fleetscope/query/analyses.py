@@ -236,6 +236,8 @@ class AnalysisQueries:
         *,
         status: str | None = None,
         host: str | None = None,
+        host_id: int | None = None,
+        state: str | None = None,
         since_ms: int | None = None,
         until_ms: int | None = None,
         limit: int = 100,
@@ -246,6 +248,10 @@ class AnalysisQueries:
             conditions.append(analyses.c.status == status)
         if host is not None:
             conditions.append(hosts.c.name == host)
+        if host_id is not None:
+            conditions.append(analyses.c.host_id == host_id)
+        if state is not None:
+            conditions.append(analyses.c.state == state)
         if since_ms is not None:
             conditions.append(analyses.c.created_ms >= since_ms)
         if until_ms is not None:

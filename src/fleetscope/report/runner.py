@@ -22,7 +22,6 @@ from fleetscope.query.analyses import AnalysisQueries, Job
 from fleetscope.query.inventory import InventoryQueries
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.report.analysis import analyse, findings_json
-from fleetscope.report.document import render_html, render_pdf
 from fleetscope.report.frame import ANALYSED_METRICS, frame_from_series
 from fleetscope.report.thresholds import Thresholds
 
@@ -106,6 +105,10 @@ class AnalysisRunner:
             self.analyses.fail(analysis_id, self.now_ms(), f"{type(exc).__name__}: {exc}")
 
     def _analyse(self, job: Job) -> None:
+        # matplotlib and WeasyPrint load at the first analysis, in this thread, not while the
+        # server starts (a second or more of imports, and most servers may never need them).
+        from fleetscope.report.document import render_html, render_pdf  # noqa: PLC0415
+
         self.analyses.set_progress(job.id, "running", 5)
         found = self.metrics.host_series(
             job.tenant_id, job.host_id, job.start_ms, job.end_ms, ANALYSED_METRICS

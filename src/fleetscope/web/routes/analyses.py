@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from fleetscope.model.auth import Principal
-from fleetscope.query.analyses import STATUSES, AnalysisQueries, AnalysisRow, NotFound
+from fleetscope.query.analyses import STATES, STATUSES, AnalysisQueries, AnalysisRow, NotFound
 from fleetscope.query.timerange import BadTimeRange, parse_time
 from fleetscope.web.api import ReadServices, not_a_user
 
@@ -139,12 +139,16 @@ def build_analyses_router(
         user: User,
         status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
         host: Annotated[str | None, Query(description="host name")] = None,
+        host_id: Annotated[int | None, Query(description="host id")] = None,
+        state: Annotated[str | None, Query(description=" | ".join(STATES))] = None,
         since: Annotated[str | None, Query(description="created at or after (ISO/epoch)")] = None,
         until: Annotated[str | None, Query(description="created at or before")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[AnalysisOut]:
         if status is not None and status not in STATUSES:
             raise HTTPException(422, f"status: one of {', '.join(STATUSES)}, not {status!r}")
+        if state is not None and state not in STATES:
+            raise HTTPException(422, f"state: one of {', '.join(STATES)}, not {state!r}")
         try:
             since_ms = (
                 None if since is None else round(parse_time(since, "since").timestamp() * 1000)
@@ -155,8 +159,8 @@ def build_analyses_router(
         except BadTimeRange as exc:
             raise HTTPException(422, str(exc)) from exc
         rows = analyses.list(
-            user.tenant_id, status=status, host=host, since_ms=since_ms, until_ms=until_ms,
-            limit=limit,
+            user.tenant_id, status=status, host=host, host_id=host_id, state=state,
+            since_ms=since_ms, until_ms=until_ms, limit=limit,
         )  # fmt: skip
         return [_out(r) for r in rows]
 
