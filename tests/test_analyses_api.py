@@ -135,3 +135,35 @@ def test_errors_name_the_field(live: LiveServer) -> None:
     bad = live.client.get(ANALYSES, params={"status": "red"}, headers=user)
     assert bad.status_code == 422
     assert "status: one of" in bad.text
+
+
+class _BrokenMetrics:
+    def host_series(self, *_args: object) -> list[object]:
+        raise RuntimeError("boom: the store is gone")
+
+
+def test_a_failing_analysis_is_recorded_and_a_stopping_runner_leaves_it_for_later(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    from fleetscope.query.analyses import AnalysisQueries  # noqa: PLC0415
+    from fleetscope.report.runner import AnalysisRunner  # noqa: PLC0415
+
+    live.server.app.state.analysis_runner.analyse_uploads = False
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    _upload(live, tmp_path, Scenario(), start)
+    queries = AnalysisQueries(live.server.engine)
+    host_id = queries.host_id(1, "web-4")
+    now = round(time.time() * 1000)
+    broken = AnalysisRunner(
+        queries, _BrokenMetrics(), live.server.app.state.analysis_runner.inventory
+    )  # type: ignore[arg-type]
+    failing = queries.create(1, host_id, start_ms=0, end_ms=now, now_ms=now)
+    broken.run_one(failing)
+    row = queries.get(1, failing)
+    assert (row.state, row.error) == ("failed", "RuntimeError: boom: the store is gone")
+    # A runner asked to stop leaves its row unfinished, to be run again at the next start.
+    interrupted = queries.create(1, host_id, start_ms=0, end_ms=now, now_ms=now)
+    broken._stopping.set()
+    broken.run_one(interrupted)
+    assert queries.get(1, interrupted).state == "queued"
+    assert interrupted in queries.pending()

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 _STOP = -1
 
 
+class _Stopped(Exception):
+    """The server is stopping: the row stays `running` and runs again at the next start."""
+
+
 class AnalysisRunner:
     def __init__(
         self,
@@ -48,6 +52,7 @@ class AnalysisRunner:
         self.clock = clock
         self._queue: queue.Queue[int] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         # Uploads received before this start are not analysed automatically.
         self._uploads_since_ms = round(clock() * 1000)
 
@@ -58,6 +63,7 @@ class AnalysisRunner:
         self._queue.put(analysis_id)
 
     def start(self) -> None:
+        self._stopping.clear()
         for analysis_id in self.analyses.pending():
             self._queue.put(analysis_id)
         self._thread = threading.Thread(target=self._run, name="analyses", daemon=True)
@@ -65,20 +71,20 @@ class AnalysisRunner:
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
+            self._stopping.set()
             self._queue.put(_STOP)
             self._thread.join(timeout)
             self._thread = None
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 analysis_id = self._queue.get(timeout=self.poll_seconds)
             except queue.Empty:
                 self._queue_uploads()
                 continue
-            if analysis_id == _STOP:
-                return
-            self.run_one(analysis_id)
+            if analysis_id != _STOP:
+                self.run_one(analysis_id)
 
     def _queue_uploads(self) -> None:
         if not self.analyse_uploads:
@@ -94,22 +100,33 @@ class AnalysisRunner:
             log.exception("looking for uploaded collection files to analyse failed")
 
     def run_one(self, analysis_id: int) -> None:
-        """Analyse one stored row to done or failed; never raises."""
-        job = self.analyses.job(analysis_id)
-        if job is None:
-            return
+        """Analyse one stored row to done or failed; never raises (it runs in a thread)."""
         try:
-            self._analyse(job)
+            job = self.analyses.job(analysis_id)
+            if job is not None:
+                self._analyse(job)
+        except _Stopped:
+            log.info(
+                "analysis %d interrupted by shutdown; it runs again at the next start", analysis_id
+            )
         except Exception as exc:
             log.exception("analysis %d failed", analysis_id)
-            self.analyses.fail(analysis_id, self.now_ms(), f"{type(exc).__name__}: {exc}")
+            try:
+                self.analyses.fail(analysis_id, self.now_ms(), f"{type(exc).__name__}: {exc}")
+            except Exception:  # the database itself is failing: the row runs again at start
+                log.exception("analysis %d: recording the failure failed too", analysis_id)
+
+    def _step(self, job: Job, progress: int) -> None:
+        if self._stopping.is_set():
+            raise _Stopped
+        self.analyses.set_progress(job.id, "running", progress)
 
     def _analyse(self, job: Job) -> None:
         # matplotlib and WeasyPrint load at the first analysis, in this thread, not while the
         # server starts (a second or more of imports, and most servers may never need them).
         from fleetscope.report.document import render_html, render_pdf  # noqa: PLC0415
 
-        self.analyses.set_progress(job.id, "running", 5)
+        self._step(job, 5)
         found = self.metrics.host_series(
             job.tenant_id, job.host_id, job.start_ms, job.end_ms, ANALYSED_METRICS
         )
@@ -121,12 +138,14 @@ class AnalysisRunner:
             except msgspec.ValidationError:
                 log.warning("analysis %d: stored inventory does not decode; left out", job.id)
         frame = frame_from_series(job.host_name, found, inventory)
-        self.analyses.set_progress(job.id, "running", 40)
+        self._step(job, 40)
         result = analyse(frame, self.thresholds)
-        self.analyses.set_progress(job.id, "running", 50)
+        self._step(job, 50)
         html = render_html(result)
-        self.analyses.set_progress(job.id, "running", 75)
+        self._step(job, 75)
         pdf = render_pdf(html)
+        if self._stopping.is_set():
+            raise _Stopped
         self.analyses.finish(
             job.id,
             self.now_ms(),
