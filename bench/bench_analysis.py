@@ -62,7 +62,8 @@ def main() -> None:
     from tests.synthetic_host import Scenario, snapshots, write_collection  # noqa: PLC0415
 
     print(f"{'case':<14}{'snaps':>7}{'read s':>8}{'analyse':>8}{'html s':>8}{'pdf s':>7}"
-          f"{'total s':>9}{'peak MB':>9}{'file MB':>9}")  # fmt: skip
+          f"{'total s':>9}{'peak MB':>9}{'file MB':>9}{'html KB':>9}{'pdf KB':>8}"
+          f"{'fit':>5}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for name, count, interval in CASES:
             path = Path(tmp) / f"{count}.jsonl"
@@ -76,6 +77,7 @@ def main() -> None:
                 f"{name:<14}{r['snapshots']:>7}{r['read_s']:>8.2f}{r['analyse_s']:>8.2f}"
                 f"{r['html_s']:>8.2f}{r['pdf_s']:>7.2f}{r['total_s']:>9.2f}"
                 f"{r['peak_rss_mb']:>9.0f}{path.stat().st_size / 2**20:>9.1f}"
+                f"{r['html_kb']:>9.0f}{r['pdf_kb']:>8.0f}{r['fit']:>5}"
             )
 
 
