@@ -42,6 +42,22 @@ def test_html_report_of_a_collection_file(tmp_path: Path) -> None:
     assert 'src="http' not in html
 
 
+def test_thresholds_from_a_file(tmp_path: Path) -> None:
+    source = write_collection(tmp_path / "c.jsonl", snapshots(Scenario(), 100, 10.0))
+    strict = tmp_path / "strict.toml"
+    strict.write_text("cpu_busy_percent = 1\nwarning_fraction = 0.05\n")
+    args = ["report", str(source), "-o", str(tmp_path / "r.html"), "--thresholds", str(strict)]
+    result = CliRunner().invoke(app, args, env=_clean_env())
+    assert result.exit_code == 0, result.output
+    assert (
+        "CRITICAL</span> [cpu / all CPUs] CPU busy above 1 %" in (tmp_path / "r.html").read_text()
+    )
+    strict.write_text("cpu_bussy = 1\n")
+    result = CliRunner().invoke(app, args, env=_clean_env())
+    assert result.exit_code == 1
+    assert "thresholds.cpu_bussy: unknown threshold" in result.output
+
+
 def test_pdf_report_renders_to_pages(tmp_path: Path) -> None:
     require(shutil.which("pdftoppm") is not None, "pdftoppm (poppler-utils) is not installed")
     source = write_collection(tmp_path / "c.jsonl", snapshots(Scenario(), 300, 10.0))

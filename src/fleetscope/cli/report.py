@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 if TYPE_CHECKING:
     from fleetscope.report.analysis import Analysis
     from fleetscope.report.frame import HostFrame
+    from fleetscope.report.thresholds import Thresholds
 
 FORMATS = (".html", ".pdf")
 _POLL_SECONDS = 0.5
@@ -79,7 +80,26 @@ def write_report(analysis: Analysis, output: Path) -> None:
     output.write_bytes(data)
 
 
-def report_file(path: Path, output: Path, progress: Progress | None = None) -> Analysis:
+def load_thresholds(path: Path | None) -> Thresholds | None:
+    """A TOML file of threshold names and numbers (docs/analysis.md), or the defaults."""
+    import tomllib
+
+    from fleetscope.report.thresholds import Thresholds
+
+    if path is None:
+        return None
+    try:
+        return Thresholds.from_mapping(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ReportError(f"{path}: {exc}") from exc
+
+
+def report_file(
+    path: Path,
+    output: Path,
+    progress: Progress | None = None,
+    thresholds: Thresholds | None = None,
+) -> Analysis:
     from fleetscope.report.analysis import analyse
 
     size = path.stat().st_size if path.exists() else 0
@@ -92,7 +112,7 @@ def report_file(path: Path, output: Path, progress: Progress | None = None) -> A
     frame = read_file(path, advance)
     if progress is not None and task is not None:
         progress.update(task, description="analysing and rendering", completed=size)
-    analysis = analyse(frame)
+    analysis = analyse(frame, thresholds)
     write_report(analysis, output)
     return analysis
 
@@ -183,6 +203,10 @@ def report_command(
         str | None,
         typer.Option("--password", envvar="FLEETSCOPE_PASSWORD", help="with --server"),
     ] = None,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option("--thresholds", help="TOML file of thresholds (docs/analysis.md), with FILE"),
+    ] = None,
 ) -> None:
     """An analysis report: fitness score, findings per subsystem, plots (HTML or PDF)."""
     if output.suffix.lower() not in FORMATS:
@@ -196,7 +220,7 @@ def report_command(
     try:
         with _progress() as progress:
             if file is not None:
-                analysis = report_file(file, output, progress)
+                analysis = report_file(file, output, progress, load_thresholds(thresholds))
                 fit, status = analysis.fit, analysis.status
             else:
                 if host is None or start is None or end is None or password is None:

@@ -1,6 +1,6 @@
 """The named thresholds every finding is judged by. docs/analysis.md lists each with its default
-and where the default comes from; change them by passing another `Thresholds` (the CLI and the
-server take a TOML table of the same names)."""
+and where the default comes from; change them by passing another `Thresholds`
+(`fleetscope report --thresholds FILE` reads a TOML file of the same names)."""
 
 from __future__ import annotations
 
