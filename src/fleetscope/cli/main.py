@@ -21,6 +21,7 @@ import typer
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
+from fleetscope.cli.report import report_command
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
@@ -654,6 +655,8 @@ SAMPLE_CONFIG_HEADER = """\
 # Unknown keys are errors.
 """
 
+
+app.command("report")(report_command)
 
 export_app = typer.Typer(
     no_args_is_help=True, help="Export series for other tools.", rich_markup_mode=None

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetscope import __version__
+from fleetscope.cli.analyses import install_analyses
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.ingest.router import (
@@ -237,6 +238,7 @@ def create_app(
         live or LiveHub(),
     )
     app.include_router(read_router(services))
+    install_analyses(app, settings, engine, services)
     app.include_router(build_live_router(services))
     mount_dashboard(app, services)
 

@@ -116,6 +116,9 @@ class ServerSettings(FleetscopeSettings, frozen=True):
         int, Meta(ge=1, le=64, description="digest threads per `fleetscope worker` process")
     ] = 1
     digest_batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 256
+    analyse_uploads: Annotated[
+        bool, Meta(description="analyse every uploaded collection file (docs/analysis.md)")
+    ] = True
 
     def __post_init__(self) -> None:
         """A coarser tier is computed from the finer one, so it must be kept at least as long:

@@ -271,3 +271,35 @@ series_metadata = Table(
     Column("updated_ms", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# Analyses (report/, query/analyses.py): what was analysed (a host over a range, or an uploaded
+# collection's host over its range), its state while it runs, and the result: status, fit,
+# findings (JSON) and the rendered report files, kept as bytes here so every server behind a
+# load balancer can serve them (docs/analysis.md, "Stored analyses"). created_by is the user
+# who asked (None when an upload started it); tenancy adds tenant_id later, owner until then.
+analyses = Table(
+    "analyses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("host_id", Integer, ForeignKey("hosts.id"), nullable=False),
+    Column("collection_id", Integer, ForeignKey("collections.id"), nullable=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("analysed_ms", BigInteger, nullable=True),  # when it finished
+    Column("state", String(16), nullable=False),  # queued, running, done, failed
+    Column("progress", Integer, nullable=False),  # 0-100
+    Column("status", String(16), nullable=True),  # primary, success, warning, danger, info
+    Column("fit", Integer, nullable=True),
+    Column("snapshots", Integer, nullable=True),
+    Column("findings", Text, nullable=True),  # JSON list of report.findings.Finding
+    Column("error", Text, nullable=True),
+    Column("report_html", LargeBinary, nullable=True),
+    Column("report_pdf", LargeBinary, nullable=True),
+    Index(None, "tenant_id", "created_by", "analysed_ms"),
+    Index(None, "tenant_id", "status"),
+    Index(None, "collection_id", "analysed_ms"),
+    Index(None, "host_id", "analysed_ms"),
+)

@@ -40,6 +40,10 @@ def build_pages(services: ReadServices) -> APIRouter:
     def overview_page(request: Request) -> Response:
         return logged_in(request, "overview.html")
 
+    @router.get("/analyses")
+    def analyses_page(request: Request) -> Response:
+        return logged_in(request, "analyses.html")
+
     @router.get("/hosts/{host_id}")
     def host_page(request: Request, host_id: int) -> Response:
         return logged_in(request, "host.html")

@@ -1,1 +1,1 @@
-"""The read API's routes, a module per resource."""
+"""One module per REST resource, each with its own APIRouter."""

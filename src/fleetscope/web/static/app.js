@@ -115,7 +115,8 @@ const FS = (() => {
   function header(active) {
     const el = document.getElementById("top");
     el.innerHTML = `<span class="brand">fleetscope</span>
-      <nav><a href="/"${active === "fleet" ? ' aria-current="page"' : ""}>Fleet</a></nav>
+      <nav><a href="/"${active === "fleet" ? ' aria-current="page"' : ""}>Fleet</a>
+        <a href="/analyses"${active === "analyses" ? ' aria-current="page"' : ""}>Analyses</a></nav>
       <span class="conn connecting" id="conn" data-state="connecting">connecting…</span>
       <button id="logout" type="button">Log out</button>`;
     document.getElementById("logout").addEventListener("click", async () => {
