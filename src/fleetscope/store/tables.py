@@ -256,3 +256,6 @@ process_group_rollups_1h = Table(
     Index(None, "tenant_id", "bucket_ms"),
     sqlite_with_rowid=False,
 )
+
+# Alerting registers its tables on this metadata (one import keeps migrations checked).
+from fleetscope.store import alert_tables as _alert_tables  # noqa: E402, F401
