@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetscope.alerting.evaluate import Notice
-from fleetscope.model.alerts import Rule
+from fleetscope.model.alerts import Rule, RuleSpec
 
 # Alertmanager's "no end time" (Go's zero time).
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -116,3 +116,11 @@ def idempotency_key(channel_id: int, group: AlertGroup, now_ms: int) -> str:
     hosts = ",".join(str(a.host_id) for a in sorted(group.alerts, key=lambda a: a.host_id))
     text = f"{channel_id}|{group.rule.id}|{group.status}|{now_ms}|{hosts}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def test_body(receiver: str, external_url: str, now_ms: int) -> dict[str, Any]:
+    """The test-send message: one alert named "fleetscope test", already resolved, so a
+    receiver that pages on firing alerts does not page."""
+    rule = Rule(0, 0, RuleSpec("fleetscope test", "test", ">", 0.0, severity="none"))
+    item = AlertItem(0, "fleetscope", None, {"note": "a test of this channel"}, now_ms, now_ms)
+    return webhook_body(AlertGroup(rule, "resolved", (item,)), receiver, external_url)
