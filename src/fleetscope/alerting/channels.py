@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import warnings
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -72,8 +73,12 @@ def _email(config: EmailConfig, body: dict[str, Any], key: str) -> None:
 def _apprise(config: AppriseConfig, body: dict[str, Any]) -> None:
     subject, text = text_of(body)
     notifier = apprise.Apprise()
-    for url in config.urls:
-        if not notifier.add(url):
-            raise ChannelError(f"apprise does not understand the URL {url!r}")
+    with warnings.catch_warnings():
+        # apprise loads its plugins on first use; its e-mail plugin imports the stdlib's
+        # imghdr, deprecated since Python 3.11 (PEP 594).
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        for url in config.urls:
+            if not notifier.add(url):
+                raise ChannelError(f"apprise does not understand the URL {url!r}")
     if not notifier.notify(body=text, title=subject):
         raise ChannelError("apprise: at least one service refused the message (see its log)")
