@@ -121,6 +121,7 @@ def test_a_silent_host_fires_on_schedule(engine: Engine) -> None:
     write(engine, "web-1", 0, 10.0)
     clock, outbox = Clock(), Outbox()
     ev = evaluator(engine, clock, outbox)
+    ev.run_once()
     clock.ms = T0_MS + 30_000
     ev.run_once()
     assert outbox.sent == []
@@ -213,3 +214,22 @@ def test_ready_made_rules_are_made_once_per_tenant(engine: Engine) -> None:
     write(engine, "web-1", 0, 10.0)
     evaluator(engine, clock, outbox).run_once()  # every default rule evaluates without error
     assert outbox.sent == []
+
+
+def test_a_restart_is_not_every_hosts_silence(engine: Engine) -> None:
+    """Hosts last heard before the evaluator began are not silent until it has watched them
+    for longer than the threshold; one still silent then fires."""
+    setup_rules(engine, SILENT)
+    write(engine, "web-1", 0, 10.0)
+    write(engine, "web-2", 0, 10.0)
+    clock, outbox = Clock(), Outbox()
+    clock.ms = T0_MS + 100_000  # the server was down for 100 s
+    ev = evaluator(engine, clock, outbox)
+    ev.run_once()
+    write(engine, "web-1", 101, 10.0)
+    clock.ms = T0_MS + 130_000
+    ev.run_once()
+    assert outbox.sent == []
+    clock.ms = T0_MS + 161_000
+    ev.run_once()
+    assert outbox.summary() == [("firing", "ops", ["web-2"])]

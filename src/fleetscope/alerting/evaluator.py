@@ -60,6 +60,7 @@ class AlertEvaluator:
         self.delivery = outbox.DeliveryStats()
         self.layouts = Layouts()
         self.holding = False
+        self.watching_since_ms: int | None = None
         self._stop = threading.Event()
 
     def now_ms(self) -> int:
@@ -77,6 +78,7 @@ class AlertEvaluator:
             if resumed:
                 log.warning("alerting: %d message(s) interrupted mid-send, sending again", resumed)
             log.info("alerting: %s evaluates", self.holder)
+            self.watching_since_ms = now
         self.holding = held
         if not held:
             return False
@@ -111,6 +113,7 @@ class AlertEvaluator:
             now_ms,
             older_window_ms=max(windows) if windows else None,
             groups_since_ms=now_ms - GROUPS_LOOKBACK_MS if wants_groups else None,
+            watching_since_ms=self.watching_since_ms,
         )
         states = repo.states_of(conn, tenant_id)
         silences = repo.active_silences(conn, tenant_id, now_ms)

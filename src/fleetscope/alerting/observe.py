@@ -62,6 +62,7 @@ def host_views(
     *,
     older_window_ms: int | None,
     groups_since_ms: int | None,
+    watching_since_ms: int | None = None,
 ) -> list[HostView]:
     rows = conn.execute(_LATEST, {"tenant": tenant_id}).all()
     plans = layouts.plans(conn, {r.layout_id for r in rows if r.layout_id is not None})
@@ -86,6 +87,7 @@ def host_views(
                 latest,
                 older,
                 frozenset(groups[r.id]) if r.id in groups else None,
+                watching_since_ms,
             )
         )
     return views

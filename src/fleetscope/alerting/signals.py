@@ -91,6 +91,7 @@ class HostView:
     latest: Snapshot | None = None
     older: Snapshot | None = None  # about the forecast window ago, when a rule needs it
     groups: frozenset[str] | None = None  # process groups in the latest process snapshot
+    watching_since_ms: int | None = None  # when this evaluator began (see _silent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class Reading:
 
 def read_signal(rule: RuleSpec, host: HostView, now_ms: int, previous_detail: str) -> Reading:
     if rule.signal == "host_silent_seconds":
-        return Reading(max(0.0, (now_ms - host.last_seen_ms) / 1000))
+        return _silent(rule, host, now_ms)
     if rule.signal == "process_groups_gone":
         return _groups_gone(rule, host, now_ms, previous_detail)
     if host.latest is None:
@@ -147,6 +148,21 @@ _OF_SNAPSHOT: dict[str, Callable[[LayoutPlan, Sequence[float]], Reading]] = {
     "filesystem_used_percent": _filesystem_used,
     "exporter_targets_down": _exporters_down,
 }
+
+
+def _silent(rule: RuleSpec, host: HostView, now_ms: int) -> Reading:
+    """A host not heard from since before this evaluator began is unknown (the state stays)
+    until the evaluator has itself watched longer than the threshold: after a server restart
+    every host's last report is as old as the outage, which is not the hosts' silence."""
+    silent_s = max(0.0, (now_ms - host.last_seen_ms) / 1000)
+    since = host.watching_since_ms
+    if (
+        since is not None
+        and host.last_seen_ms < since
+        and (now_ms - since) / 1000 <= rule.threshold
+    ):
+        return Reading(None)
+    return Reading(silent_s)
 
 
 def _series_max(rule: RuleSpec, latest: Snapshot) -> Reading:

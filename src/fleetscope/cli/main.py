@@ -20,6 +20,7 @@ import typer
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
+from fleetscope.cli.alerts import alerts_command
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
@@ -635,6 +636,8 @@ SAMPLE_CONFIG_HEADER = """\
 # Unknown keys are errors.
 """
 
+
+app.command("alerts")(alerts_command)
 
 export_app = typer.Typer(no_args_is_help=True, help="Export series for other tools.")
 app.add_typer(export_app, name="export")
