@@ -61,6 +61,11 @@ class AlertEvaluator:
         self.layouts = Layouts()
         self.holding = False
         self.watching_since_ms: int | None = None
+        # States as committed, per tenant: this evaluator is their only writer while it holds
+        # the lease, and reading 20,000 rows back every round was a fifth of its cost. Dropped
+        # when the lease is taken anew, a rule changes or a round fails.
+        self._states: dict[int, dict[tuple[int, int], AlertState]] = {}
+        self._rules_version: tuple[tuple[int, int], ...] = ()
         self._stop = threading.Event()
 
     def now_ms(self) -> int:
@@ -79,6 +84,7 @@ class AlertEvaluator:
                 log.warning("alerting: %d message(s) interrupted mid-send, sending again", resumed)
             log.info("alerting: %s evaluates", self.holder)
             self.watching_since_ms = now
+            self._states.clear()
         self.holding = held
         if not held:
             return False
@@ -88,18 +94,31 @@ class AlertEvaluator:
 
     def evaluate(self, now_ms: int) -> None:
         started = time.perf_counter()
-        with self.engine.begin() as conn:
-            by_tenant: dict[int, list[Rule]] = defaultdict(list)
-            for rule in repo.enabled_rules(conn):
-                by_tenant[rule.tenant_id].append(rule)
-            for tenant_id, rules in by_tenant.items():
-                self._tenant_round(conn, tenant_id, rules, now_ms)
+        pending: list[tuple[int, list[repo.StateWrite]]] = []
+        try:
+            with self.engine.begin() as conn:
+                version = repo.rules_version(conn)
+                if version != self._rules_version:
+                    self._states.clear()  # a rule changed: the REST side may have reset states
+                    self._rules_version = version
+                by_tenant: dict[int, list[Rule]] = defaultdict(list)
+                for rule in repo.enabled_rules(conn):
+                    by_tenant[rule.tenant_id].append(rule)
+                for tenant_id, rules in by_tenant.items():
+                    pending.append((tenant_id, self._tenant_round(conn, tenant_id, rules, now_ms)))
+        except BaseException:
+            self._states.clear()  # rolled back: the cache may be ahead of the database
+            raise
+        for tenant_id, writes in pending:  # committed: the cache follows
+            states = self._states.get(tenant_id)
+            if states is not None:
+                states.update({(w.rule_id, w.host_id): w.state for w in writes})
         self.stats.rounds += 1
         self.stats.last_round_seconds = time.perf_counter() - started
 
     def _tenant_round(
         self, conn: Connection, tenant_id: int, rules: list[Rule], now_ms: int
-    ) -> None:
+    ) -> list[repo.StateWrite]:
         windows = [
             int(r.spec.params.get("window_seconds", DEFAULT_FORECAST_WINDOW_S)) * 1000
             for r in rules
@@ -115,7 +134,9 @@ class AlertEvaluator:
             groups_since_ms=now_ms - GROUPS_LOOKBACK_MS if wants_groups else None,
             watching_since_ms=self.watching_since_ms,
         )
-        states = repo.states_of(conn, tenant_id)
+        states = self._states.get(tenant_id)
+        if states is None:
+            states = self._states[tenant_id] = repo.states_of(conn, tenant_id)
         silences = repo.active_silences(conn, tenant_id, now_ms)
         writes: list[repo.StateWrite] = []
         owed: dict[tuple[int, Notice], list[AlertItem]] = defaultdict(list)
@@ -160,6 +181,7 @@ class AlertEvaluator:
                     outgoing.append(repo.Outgoing(channel.id, key, json.dumps(body)))
         self.stats.messages_queued += len(outgoing)
         repo.save_round(conn, tenant_id, now_ms, writes, outgoing)
+        return writes
 
     def run(self) -> None:
         """Evaluate every interval until stop(); database errors are logged and retried."""

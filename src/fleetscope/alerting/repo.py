@@ -54,6 +54,12 @@ def ensure_default_rules(engine: Engine, now_ms: int) -> int:
     return made
 
 
+def rules_version(conn: Connection) -> tuple[tuple[int, int], ...]:
+    """Changes whenever a rule is made, changed or deleted."""
+    rows = conn.execute(select(alert_rules.c.id, alert_rules.c.updated_ms).order_by("id"))
+    return tuple((r.id, r.updated_ms) for r in rows)
+
+
 def enabled_rules(conn: Connection) -> list[Rule]:
     rows = conn.execute(select(alert_rules).where(alert_rules.c.enabled.is_(True)))
     return [rule_of(r) for r in rows]

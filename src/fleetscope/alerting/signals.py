@@ -4,6 +4,7 @@ forecast, an older one). Pure: the values come in as arrays in a layout's order,
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -204,6 +205,14 @@ def _hours_to_full(latest: Snapshot, older: Snapshot | None) -> Reading:
     return Reading(soonest[0], {"mountpoint": soonest[1]})
 
 
+@functools.lru_cache(maxsize=4096)
+def _known_groups(detail: str) -> dict[str, int]:
+    """Hosts of one role share their groups, so their details are the same few strings:
+    parsed once, not once per host per round. The caller copies before changing it."""
+    previous = json.loads(detail or "{}")
+    return {g: int(t) for g, t in json.loads(previous.get("known", "{}")).items()}
+
+
 def _groups_gone(rule: RuleSpec, host: HostView, now_ms: int, previous_detail: str) -> Reading:
     """Groups are remembered with the time they were last seen (in the state's detail);
     a group missing longer than params.forget_seconds (default a day) is forgotten."""
@@ -211,12 +220,7 @@ def _groups_gone(rule: RuleSpec, host: HostView, now_ms: int, previous_detail: s
         return Reading(None)
     pattern = rule.params.get("groups", "*")
     forget_ms = int(rule.params.get("forget_seconds", DEFAULT_FORGET_GROUP_S)) * 1000
-    previous = json.loads(previous_detail or "{}")
-    known: dict[str, int] = {
-        g: int(t)
-        for g, t in json.loads(previous.get("known", "{}")).items()
-        if now_ms - int(t) <= forget_ms
-    }
+    known = {g: t for g, t in _known_groups(previous_detail).items() if now_ms - t <= forget_ms}
     # Last seen to the hour: the state row is then rewritten once an hour, not every round.
     seen_ms = now_ms - now_ms % 3_600_000
     for group in host.groups:
