@@ -233,3 +233,10 @@ def test_a_restart_is_not_every_hosts_silence(engine: Engine) -> None:
     clock.ms = T0_MS + 161_000
     ev.run_once()
     assert outbox.summary() == [("firing", "ops", ["web-2"])]
+
+
+def test_a_server_losing_the_race_for_the_ready_made_rules_starts_anyway(engine: Engine) -> None:
+    """Another server made a rule of the same name first: nothing half-made, no error."""
+    AlertQueries(engine).create_rule(1, RuleSpec("CPU above 90 %", "cpu_percent", ">", 90.0), 0)
+    assert ensure_default_rules(engine, T0_MS) == 0
+    assert [r.spec.name for r in AlertQueries(engine).rules(1)] == ["CPU above 90 %"]

@@ -29,7 +29,15 @@ EVALUATOR_LEASE = "evaluator"
 
 def ensure_default_rules(engine: Engine, now_ms: int) -> int:
     """The ready-made rules for every tenant that has none of them yet; returns how many
-    were made. A tenant that deleted or edited them keeps what it has."""
+    were made. A tenant that deleted or edited them keeps what it has. Servers starting
+    together may race here; the one that loses finds them made (the unique name)."""
+    try:
+        return _make_default_rules(engine, now_ms)
+    except IntegrityError:
+        return 0
+
+
+def _make_default_rules(engine: Engine, now_ms: int) -> int:
     made = 0
     with engine.begin() as conn:
         have = set(
