@@ -240,3 +240,17 @@ def test_a_server_losing_the_race_for_the_ready_made_rules_starts_anyway(engine:
     AlertQueries(engine).create_rule(1, RuleSpec("CPU above 90 %", "cpu_percent", ">", 90.0), 0)
     assert ensure_default_rules(engine, T0_MS) == 0
     assert [r.spec.name for r in AlertQueries(engine).rules(1)] == ["CPU above 90 %"]
+
+
+def test_old_history_and_delivered_messages_are_pruned(engine: Engine) -> None:
+    setup_rules(engine, RuleSpec("CPU now", "cpu_percent", ">", 90.0))
+    write(engine, "web-1", 0, 99.0)
+    clock, outbox = Clock(), Outbox()
+    evaluator(engine, clock, outbox).run_once()
+    assert len(AlertQueries(engine).history(1)) == 1
+    clock.ms += 91 * 86_400_000  # the firing state stays; its history row and message go
+    evaluator(engine, clock, outbox, holder="b").run_once()
+    assert AlertQueries(engine).history(1) == []
+    with engine.connect() as conn:  # only the reminder this round sent (repeat_seconds)
+        assert conn.execute(select(alert_notifications.c.created_ms)).scalars().all() == [clock.ms]
+    assert [a.state for a in AlertQueries(engine).alerts(1)] == ["firing"]

@@ -25,6 +25,7 @@ from fleetscope.model.alerts import Rule
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_MS = 3_600_000
 # A process group counts as present when its host sent processes this recently.
 GROUPS_LOOKBACK_MS = 5 * 60_000
 
@@ -66,6 +67,7 @@ class AlertEvaluator:
         # when the lease is taken anew, a rule changes or a round fails.
         self._states: dict[int, dict[tuple[int, int], AlertState]] = {}
         self._rules_version: tuple[tuple[int, int], ...] = ()
+        self._pruned_ms = 0
         self._stop = threading.Event()
 
     def now_ms(self) -> int:
@@ -90,6 +92,9 @@ class AlertEvaluator:
             return False
         self.evaluate(now)
         outbox.deliver_due(self.engine, self.send, self.now_ms(), self.delivery)
+        if now - self._pruned_ms >= PRUNE_EVERY_MS:
+            self._pruned_ms = now
+            repo.prune(self.engine, now)
         return True
 
     def evaluate(self, now_ms: int) -> None:

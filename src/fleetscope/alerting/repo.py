@@ -238,3 +238,23 @@ def release_lease(engine: Engine, name: str, holder: str) -> None:
                 and_(alert_leases.c.name == name, alert_leases.c.holder == holder)
             )
         )
+
+
+HISTORY_RETENTION_MS = 90 * 86_400_000
+NOTIFICATION_RETENTION_MS = 30 * 86_400_000
+
+
+def prune(engine: Engine, now_ms: int) -> int:
+    """Drop state changes older than 90 days and delivered (or given-up) messages older than
+    30; returns the rows deleted. Pending messages are kept whatever their age."""
+    with engine.begin() as conn:
+        history = conn.execute(
+            delete(alert_history).where(alert_history.c.at_ms < now_ms - HISTORY_RETENTION_MS)
+        ).rowcount
+        sent = conn.execute(
+            delete(alert_notifications).where(
+                alert_notifications.c.status.in_(("sent", "failed")),
+                alert_notifications.c.created_ms < now_ms - NOTIFICATION_RETENTION_MS,
+            )
+        ).rowcount
+    return int(history) + int(sent)
