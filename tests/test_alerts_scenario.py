@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -15,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
 
+from fleetscope.cli.main import app
 from fleetscope.model.payload import AgentInfo, HostIdentity, Payload
 from tests.alert_sinks import SmtpSink, WebhookSink, wait_for
 from tests.helpers import free_port, payload_json, snapshot
-from tests.processes import FLEETSCOPE, credentials, login, running, wait_ready
+from tests.processes import credentials, login, running, wait_ready
 
 SILENT_AFTER_S = 3
 
@@ -177,28 +178,13 @@ def test_alerts_scenario_exactly_once_across_a_sigkill(tmp_path: Path) -> None:
                     "[FIRING:1] silent (web-2)",
                     "[RESOLVED:1] silent (web-2)",
                 ]
-                history = subprocess.run(
-                    [
-                        *FLEETSCOPE,
-                        "alerts",
-                        "--history",
-                        "--data-dir",
-                        str(data_dir),
-                        "--host",
-                        "web-1",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                    check=True,
-                ).stdout.splitlines()
-                assert [line.split()[1] for line in history] == ["resolved", "firing", "pending"]
-                assert all("web-1  cpu" in line for line in history)
-                now = subprocess.run(
-                    [*FLEETSCOPE, "alerts", "--data-dir", str(data_dir)],
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                    check=True,
+                cli = CliRunner()
+                history = cli.invoke(
+                    app, ["alerts", "--history", "--data-dir", str(data_dir), "--host", "web-1"]
                 )
-                assert now.stdout.strip() == "no alerts firing or pending", now.stderr
+                assert history.exit_code == 0, history.output
+                lines = history.output.splitlines()
+                assert [line.split()[1] for line in lines] == ["resolved", "firing", "pending"]
+                assert all("web-1  cpu" in line for line in lines)
+                now = cli.invoke(app, ["alerts", "--data-dir", str(data_dir)])
+                assert now.output.strip() == "no alerts firing or pending", now.output
