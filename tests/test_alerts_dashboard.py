@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.alert_sinks import wait_for
+from tests.alert_sinks import WebhookSink, wait_for
 from tests.helpers import free_port
 from tests.processes import credentials, login, running, wait_ready
 from tests.test_dashboard_api import full_snapshot
@@ -31,15 +31,17 @@ def test_alerts_on_overview_and_host_page(tmp_path: Path, browser: Any) -> None:
     data_dir, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"FLEETSCOPE_ADMIN_PASSWORD": "pw", "FLEETSCOPE_ALERT_INTERVAL_SECONDS": "0.5"}
-    with running(
-        ["server", "--data-dir", str(data_dir), "--port", str(port)], data_dir, env
-    ) as server:
+    args = ["server", "--data-dir", str(data_dir), "--port", str(port)]
+    with WebhookSink() as hook, running(args, data_dir, env) as server:
         wait_ready(base, server, timeout=90)  # chromium starts beside it on 2 shared cores
         admin = login(base, "pw")
         rule = {"name": "CPU above 50 %", "signal": "cpu_percent", "op": ">", "threshold": 50}
         assert (
             httpx.post(f"{base}/api/v1/alerts/rules", json=rule, headers=admin).status_code == 201
         )
+        channel = {"name": "hook", "kind": "webhook", "config": {"url": hook.url}}
+        made = httpx.post(f"{base}/api/v1/alerts/channels", json=channel, headers=admin)
+        assert made.status_code == 201
         key = credentials(data_dir)["agent_api_key"]
         now = datetime.now(UTC)
         for host, cpu in (("db-1", 97.0), ("web-1", 93.0), ("web-2", 12.0)):
@@ -83,6 +85,14 @@ def test_alerts_on_overview_and_host_page(tmp_path: Path, browser: Any) -> None:
         # Above the fleet's tiles and table: the first thing on the page.
         assert panel.bounding_box()["y"] < page.locator("#summary").bounding_box()["y"]
         _shot(page, shots, "alerts-overview.png")
+
+        # The test-send button of a channel.
+        page.click("#channels summary")
+        page.locator("#channels li", has_text="hook").locator("button").click()
+        page.locator("#channels li .result", has_text="sent").wait_for()
+        names = [b["alerts"][0]["labels"]["alertname"] for b in hook.bodies()]
+        assert names.count("fleetscope test") == 1
+        _shot(page, shots, "alerts-channels.png")
 
         page.goto(f"{base}/hosts/{hosts['web-1']}")
         page.locator("#alerts li.firing").wait_for()

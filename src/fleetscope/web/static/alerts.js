@@ -35,4 +35,28 @@
   const refresh = () => load().catch((err) => { panel.textContent = "Alerts: " + err.message; });
   refresh();
   setInterval(refresh, 15000);
+
+  // The overview also lists the notification channels, each with a test-send button.
+  if (onHost) return;
+  const channels = document.createElement("details");
+  channels.id = "channels";
+  channels.className = "channels";
+  panel.after(channels);
+  FS.api("/api/v1/alerts/channels").then((list) => {
+    channels.innerHTML = `<summary>Notification channels (${list.length})</summary><ul>` +
+      list.map((c) => `<li>${FS.esc(c.name)} <span class="muted">${FS.esc(c.kind)}</span> ` +
+        `<button type="button" data-id="${c.id}">Send test</button> <span class="result"></span></li>`).join("") +
+      "</ul>";
+  }).catch((err) => { channels.textContent = "Channels: " + err.message; });
+  channels.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-id]");
+    if (!button) return;
+    const result = button.nextElementSibling;
+    result.textContent = "sending…";
+    const response = await fetch(`/api/v1/alerts/channels/${button.dataset.id}/test`,
+      { method: "POST", credentials: "same-origin" });
+    const body = await response.json();
+    result.textContent = !response.ok ? (body.detail || `HTTP ${response.status}`)
+      : body.sent ? "sent" : "failed: " + body.error;
+  });
 })();
