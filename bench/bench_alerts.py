@@ -35,14 +35,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from fleetscope.alerting.evaluator import AlertEvaluator
 from fleetscope.alerting.repo import ensure_default_rules
 from fleetscope.model.alerts import RuleSpec
 from fleetscope.query.alerts import AlertQueries
 from fleetscope.store import auth
-from fleetscope.store.alert_tables import alert_channels
+from fleetscope.store.alert_tables import alert_channels, alert_rules
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.writer import BatchRows, FrameRow, ProcessGroupRow, StoreWriter
 
@@ -199,6 +199,8 @@ def latency(  # noqa: PLR0917 (the fleet's pieces from main)
     args: Any,
 ) -> None:
     hook = _Hook()
+    with engine.begin() as conn:  # only the latency rule speaks from here on
+        conn.execute(update(alert_rules).values(enabled=False))
     queries = AlertQueries(engine)
     queries.create_rule(
         1, RuleSpec("latency", "cpu_percent", ">", 99.0, 0), int(time.time() * 1000)
