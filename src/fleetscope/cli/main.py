@@ -21,6 +21,7 @@ import typer
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
+from fleetscope.cli.alerts import alerts_command
 from fleetscope.cli.report import report_command
 from fleetscope.model.settings import (
     ConfigError,
@@ -656,6 +657,7 @@ SAMPLE_CONFIG_HEADER = """\
 """
 
 
+app.command("alerts")(alerts_command)
 app.command("report")(report_command)
 
 export_app = typer.Typer(

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetscope import __version__
 from fleetscope.cli.analyses import install_analyses
+from fleetscope.cli.alerting import attach_alerts
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.ingest.router import (
@@ -124,6 +125,7 @@ def build_server(settings: ServerSettings) -> Server:
     )
     if notifier is not None:
         _listen_while_serving(app, notifier, relay)
+    attach_alerts(app, settings, engine, evaluate=settings.digest_in_process)
     return Server(settings, engine, stream, digest, app, registry, live)
 
 

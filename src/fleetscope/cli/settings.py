@@ -119,6 +119,20 @@ class ServerSettings(FleetscopeSettings, frozen=True):
     analyse_uploads: Annotated[
         bool, Meta(description="analyse every uploaded collection file (docs/analysis.md)")
     ] = True
+    alerts_evaluate: Annotated[
+        bool,
+        Meta(
+            description="evaluate alert rules where digest runs (the embedded server, or the "
+            "workers, one at a time through a lease)"
+        ),
+    ] = True
+    alert_interval_seconds: Annotated[float, Meta(gt=0, description="between rounds")] = 15.0
+    alert_lease_seconds: Annotated[
+        float, Meta(gt=0, description="another process takes over evaluation after this")
+    ] = 60.0
+    alert_external_url: Annotated[
+        str, Meta(description="the dashboard's URL, for links in notifications")
+    ] = ""
 
     def __post_init__(self) -> None:
         """A coarser tier is computed from the finer one, so it must be kept at least as long:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import make_url
 
+from fleetscope.cli.alerting import EvaluatorThread
 from fleetscope.cli.server import make_stream, restore_gc, tune_gc
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
@@ -87,6 +88,10 @@ class WorkerPool:
             threading.Thread(target=w.run, name=f"digest-{w.consumer}") for w in self.workers
         ]
         self._stopping = threading.Event()
+        # Every worker runs an evaluator; the lease lets one evaluate at a time.
+        self.alerts = (
+            EvaluatorThread(settings, self.engine, consumer) if settings.alerts_evaluate else None
+        )
         log.info(
             "digest workers %s: %s into %s",
             ", ".join(names),
@@ -100,6 +105,8 @@ class WorkerPool:
         so a supervisor restarts the whole process rather than it limping on)."""
         for thread in self._threads:
             thread.start()
+        if self.alerts is not None:
+            self.alerts.start()
         healthy = True
         while not self._stopping.wait(0.5):
             if not all(thread.is_alive() for thread in self._threads):
@@ -108,6 +115,8 @@ class WorkerPool:
                 break
         for worker in self.workers:
             worker.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         for thread in self._threads:
             thread.join()
         self.stream.close()

@@ -303,3 +303,6 @@ analyses = Table(
     Index(None, "collection_id", "analysed_ms"),
     Index(None, "host_id", "analysed_ms"),
 )
+
+# Alerting registers its tables on this metadata (one import keeps migrations checked).
+from fleetscope.store import alert_tables as _alert_tables  # noqa: E402, F401

@@ -1,0 +1,121 @@
+"""What the evaluator reads of the store each round: every host's last-seen time and the
+frame of its latest snapshot (one primary-key lookup per host, joined on hosts.last_seen_ms),
+plus, only when a rule asks for them, an older frame per host (the forecast) and the process
+groups of the latest process snapshot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select, text
+
+from fleetscope.alerting.signals import HostView, LayoutPlan, Snapshot
+from fleetscope.store.frames import decode_frame
+from fleetscope.store.tables import hosts, metric_layouts
+
+_MAX_PLANS = 4096
+
+_LATEST = text(
+    "SELECT h.id, h.name, h.last_seen_ms, f.ts_ms, f.layout_id, f.vals FROM hosts h"
+    " LEFT JOIN metric_frames f ON f.host_id = h.id AND f.ts_ms = h.last_seen_ms"
+    " WHERE h.tenant_id = :tenant"
+)
+_OLDER = text(
+    "SELECT ts_ms, layout_id, vals FROM metric_frames WHERE host_id = :host AND ts_ms >= :since"
+    " ORDER BY ts_ms LIMIT 1"
+)
+_GROUPS = text(
+    "SELECT p.host_id, p.group_name FROM process_groups p JOIN"
+    " (SELECT host_id, MAX(ts_ms) AS ts FROM process_groups"
+    "  WHERE tenant_id = :tenant AND ts_ms >= :since GROUP BY host_id) l"
+    " ON p.host_id = l.host_id AND p.ts_ms = l.ts"
+)
+
+
+# The forecast's older frame moves by one snapshot every round; re-reading it per host every
+# round cost a query per host (a third of a round at 1,000 hosts, bench/bench_alerts.py), and
+# a growth rate over 6 h hardly changes in 5 min.
+OLDER_REFRESH_MS = 5 * 60_000
+
+
+class Layouts:
+    """LayoutPlan per layout id (a layout never changes once written, so it is kept), and
+    each host's older frame for the forecast, re-read every OLDER_REFRESH_MS."""
+
+    def __init__(self) -> None:
+        self._plans: dict[int, LayoutPlan] = {}
+        self.older: dict[int, tuple[int, Snapshot | None]] = {}
+
+    def plans(self, conn: Connection, ids: Iterable[int]) -> dict[int, LayoutPlan]:
+        missing = {i for i in ids if i not in self._plans}
+        if missing:
+            if len(self._plans) + len(missing) > _MAX_PLANS:
+                self._plans.clear()
+            rows = conn.execute(
+                select(metric_layouts.c.id, metric_layouts.c.series).where(
+                    metric_layouts.c.id.in_(missing)
+                )
+            )
+            for layout_id, series in rows:
+                self._plans[layout_id] = LayoutPlan.of(json.loads(series))
+        return self._plans
+
+
+def host_views(
+    conn: Connection,
+    layouts: Layouts,
+    tenant_id: int,
+    now_ms: int,
+    *,
+    older_window_ms: int | None,
+    groups_since_ms: int | None,
+    watching_since_ms: int | None = None,
+) -> list[HostView]:
+    rows = conn.execute(_LATEST, {"tenant": tenant_id}).all()
+    plans = layouts.plans(conn, {r.layout_id for r in rows if r.layout_id is not None})
+    groups: dict[int, set[str]] = {}
+    if groups_since_ms is not None:
+        for host_id, name in conn.execute(_GROUPS, {"tenant": tenant_id, "since": groups_since_ms}):
+            groups.setdefault(host_id, set()).add(name)
+    views = []
+    for r in rows:
+        latest = None
+        if r.vals is not None and r.layout_id in plans:
+            latest = Snapshot(r.ts_ms, plans[r.layout_id], decode_frame(r.vals))
+        older = None
+        if older_window_ms is not None and latest is not None:
+            cached = layouts.older.get(r.id)
+            if cached is None or now_ms - cached[0] > OLDER_REFRESH_MS:
+                found = _older(conn, layouts, r.id, latest.ts_ms - older_window_ms, latest.ts_ms)
+                cached = layouts.older[r.id] = (now_ms, found)
+            older = cached[1]
+        views.append(
+            HostView(
+                r.id,
+                tenant_id,
+                r.name,
+                r.last_seen_ms,
+                latest,
+                older,
+                frozenset(groups[r.id]) if r.id in groups else None,
+                watching_since_ms,
+            )
+        )
+    return views
+
+
+def _older(
+    conn: Connection, layouts: Layouts, host_id: int, since_ms: int, latest_ms: int
+) -> Snapshot | None:
+    """The first frame inside the window; None unless it covers at least half of it, so a
+    host that has just appeared does not extrapolate from a few seconds of growth."""
+    row = conn.execute(_OLDER, {"host": host_id, "since": since_ms}).first()
+    if row is None or latest_ms - row.ts_ms < (latest_ms - since_ms) // 2:
+        return None
+    plan = layouts.plans(conn, [row.layout_id]).get(row.layout_id)
+    return None if plan is None else Snapshot(row.ts_ms, plan, decode_frame(row.vals))
+
+
+def tenant_ids(conn: Connection) -> list[int]:
+    return list(conn.execute(select(hosts.c.tenant_id).distinct()).scalars())
