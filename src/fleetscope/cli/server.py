@@ -28,8 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetscope import __version__
-from fleetscope.cli.analyses import install_analyses
 from fleetscope.cli.alerting import attach_alerts
+from fleetscope.cli.analyses import install_analyses
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.ingest.router import (
