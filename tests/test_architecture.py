@@ -12,15 +12,27 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "fleetscope"
 # package -> fleetscope packages it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "model": set(),
+    "edge": {"model"},
     "agent": {"model"},
     "stream": {"model"},
-    "ingest": {"model", "stream"},
+    "ingest": {"model", "stream", "edge"},
     "store": {"model"},
     "digest": {"model", "stream", "store"},
     "query": {"model", "store"},
-    "web": {"model", "query"},
+    "web": {"model", "query", "edge"},
     "report": {"model", "query"},
-    "cli": {"model", "agent", "stream", "ingest", "store", "digest", "query", "web", "report"},
+    "cli": {
+        "model",
+        "edge",
+        "agent",
+        "stream",
+        "ingest",
+        "store",
+        "digest",
+        "query",
+        "web",
+        "report",
+    },
 }
 # Third-party modules a package must never import: the agent ships alone on hosts.
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {

@@ -30,6 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fleetscope import __version__
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
+from fleetscope.edge.headers import SecurityHeaders
+from fleetscope.edge.limits import BodyLimit
+from fleetscope.edge.problem import install_problem_handlers
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -207,24 +210,41 @@ def create_app(
             engine.dispose()
             restore_gc(tuned)
 
-    app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
+    # /docs and /redoc come from the vendored assets (web/docs.py), never a CDN.
+    app = FastAPI(
+        title="fleetscope", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    install_problem_handlers(app)
     # A login session's token is recognised too, so ingest can answer it 403 (known, but
     # only agent keys send data) instead of 401.
     keys = CachedKeys(
         lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
     )
     ingest_deps = IngestDeps(
-        settings=IngestSettings(max_body_bytes=settings.max_body_bytes),
+        settings=IngestSettings(
+            max_body_bytes=settings.max_body_bytes,
+            max_future_seconds=settings.clock_skew_seconds,
+            max_age_seconds=None
+            if settings.raw_retention_days is None
+            else settings.raw_retention_days * 86400,
+        ),
         stream=stream,
         verify_key=keys,
         metrics=IngestMetrics(registry),
         known_key=keys.known,
     )
-    app.include_router(ingest_router(ingest_deps))
+    intake = ingest_router(ingest_deps)
+    app.include_router(intake)
+    # Ingest bounds its own bodies, with a larger limit; every other route gets this one.
+    ingest_paths = {getattr(route, "path", "") for route in intake.routes}
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_request_bytes, exempt=ingest_paths.__contains__
+    )
     # Added before _instrument: the last middleware added is the outermost, and the request
     # metrics must see what the fast path answers.
     app.add_middleware(IngestFastPath, deps=ingest_deps)
     _instrument(app, registry, stream)
+    app.add_middleware(SecurityHeaders)  # outermost: every response, the fast path's too
     services = ReadServices(
         AuthService(engine),
         HostQueries(engine),

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from fleetscope.model.text import control_error
+
 DEVICE_MACHINE_PREFIX = "device:"
 MAX_METRICS_PER_BATCH = 10_000
 MAX_LABELS = 32
@@ -24,7 +26,6 @@ MAX_LABEL_VALUE = 1024
 # Prometheus' data model (prometheus.io/docs/concepts/data_model): metric and label names.
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Strict(BaseModel):
@@ -52,12 +53,22 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
             )
         if len(text) > MAX_LABEL_VALUE:
             raise ValueError(f"label {key!r}: value longer than {MAX_LABEL_VALUE} characters")
+        if why := control_error(text):
+            raise ValueError(f"label {key!r}: value {why}")
     return value
 
 
 def _device_name(value: str) -> str:
-    if _CONTROL.search(value) or value != value.strip():
-        raise ValueError("must not contain control characters or surrounding spaces")
+    if why := control_error(value):
+        raise ValueError(why)
+    if value != value.strip():
+        raise ValueError("must not have surrounding spaces")
+    return value
+
+
+def _name_text(value: str) -> str:
+    if why := control_error(value):
+        raise ValueError(why)
     return value
 
 
@@ -104,7 +115,9 @@ class AggregatorMetric(_Strict):
     value: Annotated[float, Field(allow_inf_nan=False)]
     timestamp: Timestamp
     labels: Labels = Field(default_factory=dict)
-    unit: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_name_text)] | None = (
+        None
+    )
 
 
 class AggregatorBatch(_Strict):

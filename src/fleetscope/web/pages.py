@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fleetscope.web.api import ReadServices
+from fleetscope.web.api import HostId, ReadServices
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -41,7 +41,7 @@ def build_pages(services: ReadServices) -> APIRouter:
         return logged_in(request, "overview.html")
 
     @router.get("/hosts/{host_id}")
-    def host_page(request: Request, host_id: int) -> Response:
+    def host_page(request: Request, host_id: HostId) -> Response:
         return logged_in(request, "host.html")
 
     return router
