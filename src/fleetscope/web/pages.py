@@ -40,6 +40,15 @@ def build_pages(services: ReadServices) -> APIRouter:
     def overview_page(request: Request) -> Response:
         return logged_in(request, "overview.html")
 
+    # The API's documentation, from the vendored Swagger UI and ReDoc (static/vendor/README).
+    @router.get("/docs")
+    def swagger_page() -> Response:
+        return _page("docs.html")
+
+    @router.get("/redoc")
+    def redoc_page() -> Response:
+        return _page("redoc.html")
+
     @router.get("/hosts/{host_id}")
     def host_page(request: Request, host_id: HostId) -> Response:
         return logged_in(request, "host.html")
