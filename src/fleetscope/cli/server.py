@@ -32,7 +32,9 @@ from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.edge.headers import SecurityHeaders
 from fleetscope.edge.limits import BodyLimit
+from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
+from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_PARAMETERS
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -281,6 +283,15 @@ def create_app(
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    app.openapi = complete_openapi(  # type: ignore[method-assign]
+        app,
+        public={"/api/v1/auth/login", "/api/v1/auth/logout", "/livez", "/readyz"}
+        | {"/api/v1/schema/payload"},
+        bodies=INGEST_BODIES,
+        parameters=INGEST_PARAMETERS,
+        ingest=ingest_paths,
+    )
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics() -> Response:

@@ -9,7 +9,9 @@ from prometheus_client import CollectorRegistry
 from fleetscope import __version__
 from fleetscope.edge.headers import SecurityHeaders
 from fleetscope.edge.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
+from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_PARAMETERS
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -41,6 +43,13 @@ def create_app(
     )
     app.add_middleware(IngestFastPath, deps=deps)
     app.add_middleware(SecurityHeaders)
+    app.openapi = complete_openapi(  # type: ignore[method-assign]
+        app,
+        public={"/api/v1/schema/payload"},
+        bodies=INGEST_BODIES,
+        parameters=INGEST_PARAMETERS,
+        ingest=ingest_paths,
+    )
 
     @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
     def payload_schema() -> dict[str, object]:
