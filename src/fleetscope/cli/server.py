@@ -291,6 +291,7 @@ def create_app(
         bodies=INGEST_BODIES,
         parameters=INGEST_PARAMETERS,
         ingest=ingest_paths,
+        extra={("post", "/api/v1/auth/login"): (401,), ("get", "/readyz"): (503,)},
     )
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -72,10 +72,12 @@ def complete_openapi(
     bodies: Mapping[Operation, Callable[[dict[str, Any]], dict[str, Any]]],
     ingest: Collection[str],
     parameters: Mapping[Operation, list[dict[str, Any]]] | None = None,
+    extra: Mapping[Operation, Collection[int]] | None = None,
 ) -> Callable[[], dict[str, Any]]:
     """The function to set as `app.openapi`. `public`: paths that need no credentials;
     `bodies`: (method, path) -> a function of components/schemas giving the requestBody;
-    `ingest`: paths answered by ingest (their refusals differ from the read API's)."""
+    `ingest`: paths answered by ingest (their refusals differ from the read API's);
+    `parameters`: parameters the route reads itself; `extra`: further statuses of a route."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -101,7 +103,7 @@ def complete_openapi(
                     op["requestBody"] = bodies[(method, path)](schemas)
                 if parameters and (method, path) in parameters:
                     op["parameters"] = [*op.get("parameters", ()), *parameters[(method, path)]]
-                statuses: set[int] = set()
+                statuses: set[int] = set((extra or {}).get((method, path), ()))
                 if path not in public:
                     op["security"] = [{"bearer": []}]
                     statuses |= {401, 403, 503}
