@@ -21,6 +21,8 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import Failure, FailureGroup
 
+from tests.server import LiveServer
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -28,6 +30,23 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+
+
+INGEST_PREFIXES = ("/api/v1/ingest", "/api/v1/aggregator", "/api/v1/collections")
+
+
+def credentials(live: LiveServer) -> Callable[[str], dict[str, str]]:
+    """The agent key for ingest, an admin login token for the rest."""
+    user = live.user_headers()
+    agent = {"Authorization": f"Bearer {live.agent_key}"}
+
+    def headers_for(path: str) -> dict[str, str]:
+        if path.startswith(INGEST_PREFIXES):
+            return agent
+        # Logout ends the session it is sent with: a session of its own, so the others stay.
+        return live.user_headers() if path == "/api/v1/auth/logout" else user
+
+    return headers_for
 
 
 @dataclass

@@ -4,24 +4,14 @@ gate stays fast; bench/fuzz_api.py runs the same fuzzer longer."""
 
 from __future__ import annotations
 
-from tests.api_fuzz import fuzz
+from tests.api_fuzz import credentials, fuzz
 from tests.server import LiveServer
 
 FUZZ_EXAMPLES = 25
-INGEST_PREFIXES = ("/api/v1/ingest", "/api/v1/aggregator", "/api/v1/collections")
 
 
 def test_no_5xx_and_every_answer_conforms(live: LiveServer) -> None:
-    user = live.user_headers()
-    agent = {"Authorization": f"Bearer {live.agent_key}"}
-
-    def headers_for(path: str) -> dict[str, str]:
-        if path.startswith(INGEST_PREFIXES):
-            return agent
-        # Logout ends the session it is sent with: a session of its own, so the others stay.
-        return live.user_headers() if path == "/api/v1/auth/logout" else user
-
-    report = fuzz(live.server.app, headers_for, FUZZ_EXAMPLES)
+    report = fuzz(live.server.app, credentials(live), FUZZ_EXAMPLES)
     assert not report.failures, "\n\n".join(report.failures)
     # Every operation was exercised, and the fuzzer got past authentication on each.
     assert len(report.requests) >= 17 and all(report.requests.values()), report.requests
