@@ -18,24 +18,37 @@ import pytest
 from fleetscope.model.payload import PayloadError, decode_payload
 from fleetscope.model.schema import payload_json_schema
 from tests.helpers import payload, raw
-from tests.redis_support import REDIS_URL
+from tests.redis_support import REDIS_URL, private_prefix
 from tests.server import LiveServer, start_server
 
+LAYOUTS = ["embedded", "scaled"]
+RETENTION = {
+    "raw_retention_days": 30,
+    "rollup_1m_retention_days": 90,
+    "rollup_1h_retention_days": 730,
+    "process_rollup_retention_days": 730,
+}
 
-@pytest.fixture(params=["embedded", "scaled"])
-def door(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
-    overrides: dict[str, object] = {
-        "raw_retention_days": 30,
-        "rollup_1m_retention_days": 90,
-        "rollup_1h_retention_days": 730,
-        "process_rollup_retention_days": 730,
-    }
-    if request.param == "scaled":
-        overrides |= {
-            "stream_url": REDIS_URL,
-            "stream_prefix": request.getfixturevalue("redis_prefix"),
-        }
-    yield from start_server(tmp_path / "data", **overrides)
+
+def _serve(layout: str, data_dir: Path) -> Iterator[LiveServer]:
+    if layout == "embedded":
+        yield from start_server(data_dir, **RETENTION)
+        return
+    for prefix in private_prefix():
+        yield from start_server(data_dir, stream_url=REDIS_URL, stream_prefix=prefix, **RETENTION)
+
+
+@pytest.fixture(scope="module", params=LAYOUTS)
+def door(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One server per layout for the refusals (nothing they send is enqueued)."""
+    yield from _serve(request.param, tmp_path_factory.mktemp(request.param) / "data")
+
+
+@pytest.fixture(params=LAYOUTS)
+def fresh_door(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    yield from _serve(request.param, tmp_path / "data")
 
 
 def now_payload() -> dict[str, Any]:
@@ -137,7 +150,8 @@ def test_a_bad_payload_is_422_naming_the_field(
     assert door.server.stream.depth() == 0
 
 
-def test_inside_the_window_is_accepted(door: LiveServer) -> None:
+def test_inside_the_window_is_accepted(fresh_door: LiveServer) -> None:
+    door = fresh_door
     for delta in (timedelta(minutes=9), -timedelta(days=29)):
         body = now_payload()
         _shifted(delta)(body)
@@ -181,7 +195,8 @@ def test_a_bad_aggregator_metric_is_422_naming_the_field(
     assert door.server.stream.depth() == 0
 
 
-def test_names_with_a_slash_are_allowed(door: LiveServer) -> None:
+def test_names_with_a_slash_are_allowed(fresh_door: LiveServer) -> None:
+    door = fresh_door
     response = door.client.post(
         "/api/v1/aggregator/metrics/",
         json=_metric(device_name="rack 3/pdu"),
