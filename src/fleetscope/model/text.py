@@ -25,3 +25,10 @@ def control_error(value: str) -> str | None:
     """Why `value` may not be a name, or None."""
     found = _CONTROL.search(value)
     return None if found is None else f"{NAME_RULE}; found U+{ord(found[0]):04X}"
+
+
+def escape_controls(value: str) -> str:
+    """`value` with each control character spelt as \\xNN: how the agent turns a name it does
+    not control (a process's comm, which any process may set with prctl) into one the server
+    accepts, instead of losing the whole snapshot to a refused name."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", value)
