@@ -212,7 +212,7 @@ def create_app(
             engine.dispose()
             restore_gc(tuned)
 
-    # /docs and /redoc come from the vendored assets (web/docs.py), never a CDN.
+    # /docs and /redoc come from the vendored assets (web/pages.py), never a CDN.
     app = FastAPI(
         title="fleetscope", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )

@@ -30,7 +30,7 @@ def create_app(
     verify_key: KeyVerifier,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    # No /docs here: the vendored Swagger UI is served by the full server (web/docs.py).
+    # No /docs here: the vendored Swagger UI is served by the full server (web/pages.py).
     app = FastAPI(title="fleetscope ingest", version=__version__, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
     metrics = IngestMetrics(registry or CollectorRegistry())
