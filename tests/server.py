@@ -46,9 +46,18 @@ class LiveServer:
 
 
 def start_server(data_dir: Path, **overrides: object) -> Iterator[LiveServer]:
-    settings = settings_from(
-        ServerSettings, {"data_dir": data_dir, "admin_password": ADMIN_PASSWORD, **overrides}
+    # No retention unless asked: ingest refuses samples older than the raw retention, and the
+    # fixtures' times (tests/helpers.py T0) are fixed dates that the calendar leaves behind.
+    keep_all = dict.fromkeys(
+        [
+            "raw_retention_days",
+            "rollup_1m_retention_days",
+            "rollup_1h_retention_days",
+            "process_rollup_retention_days",
+        ]
     )
+    defaults = {"data_dir": data_dir, "admin_password": ADMIN_PASSWORD, **keep_all}
+    settings = settings_from(ServerSettings, defaults | overrides)
     server = build_server(settings)
     key = dict(
         line.split("=", 1) for line in (data_dir / CREDENTIALS_FILE).read_text().splitlines()

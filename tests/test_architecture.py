@@ -12,17 +12,19 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "fleetscope"
 # package -> fleetscope packages it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "model": set(),
+    "edge": {"model"},
     "agent": {"model"},
     "stream": {"model"},
-    "ingest": {"model", "stream"},
+    "ingest": {"model", "stream", "edge"},
     "store": {"model"},
     "digest": {"model", "stream", "store"},
     "alerting": {"model", "store"},
     "query": {"model", "store"},
-    "web": {"model", "query"},
+    "web": {"model", "query", "edge"},
     "report": {"model", "query"},
     "cli": {
         "model",
+        "edge",
         "agent",
         "stream",
         "ingest",

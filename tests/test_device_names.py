@@ -99,7 +99,7 @@ def test_bad_names_are_refused_on_every_write_with_a_clear_error(
         headers=headers,
     )
     assert one.status_code == 422, one.text
-    assert one.json()["details"][0]["field"] == "device_name"
+    assert one.json()["errors"][0]["field"] == "device_name"
     assert why in one.text
     push = live.client.post(
         "/api/v1/ingest/prometheus",

@@ -82,7 +82,7 @@ def test_wrong_key_is_401(live: LiveServer, key: str | None) -> None:
     headers = {"Content-Type": "application/json"} | ({"Authorization": key} if key else {})
     response = live.client.post("/api/v1/ingest", content=payload_json(payload(1)), headers=headers)
     assert response.status_code == 401
-    assert "API key" in response.json()["error"]
+    assert "API key" in response.json()["detail"]
     assert live.server.stream.depth() == 0
 
 
@@ -101,7 +101,7 @@ def test_a_login_session_may_read_but_not_send(live: LiveServer) -> None:
     for path, body, media in sends:
         response = live.client.post(path, content=body, headers=user | {"Content-Type": media})
         assert response.status_code == 403, (path, response.text)
-        assert "agent API key" in response.json()["error"]
+        assert "agent API key" in response.json()["detail"]
     assert live.server.stream.depth() == 0
 
 
@@ -111,7 +111,7 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
         assert len(big) > 4096
         response = small.client.post("/api/v1/ingest", content=big, headers=small.agent_headers())
         assert response.status_code == 413
-        assert "4096" in response.json()["error"]
+        assert "4096" in response.json()["detail"]
         # A small compressed body that expands past the limit is refused too (a zip bomb).
         bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")
         response = small.client.post(
@@ -127,8 +127,8 @@ def test_malformed_json_is_422_with_position(live: LiveServer) -> None:
         "/api/v1/ingest", content=b'{"schema_version": 1,,}', headers=live.agent_headers()
     )
     assert response.status_code == 422
-    (detail,) = response.json()["details"]
-    assert detail["type"] == "json_invalid"
+    (detail,) = response.json()["errors"]
+    assert detail["field"] == "(body)" and "malformed" in detail["message"]
 
 
 def test_schema_violation_is_422_naming_the_field(live: LiveServer) -> None:
@@ -138,7 +138,7 @@ def test_schema_violation_is_422_naming_the_field(live: LiveServer) -> None:
         "/api/v1/ingest", content=json.dumps(data), headers=live.agent_headers()
     )
     assert response.status_code == 422
-    fields = [d["field"] for d in response.json()["details"]]
+    fields = [d["field"] for d in response.json()["errors"]]
     assert fields == ["snapshots.1.memory.used_bytes"]
 
 
@@ -169,8 +169,9 @@ def test_422_details_name_the_field_and_say_why(
         "/api/v1/ingest", content=json.dumps(data), headers=live.agent_headers()
     )
     assert response.status_code == 422
-    (detail,) = response.json()["details"]
-    assert (detail["field"], detail["type"]) == (field, kind)
+    (detail,) = response.json()["errors"]
+    # The kind (extra_forbidden, missing...) is PayloadError.type; the 422 names field and why.
+    assert detail["field"] == field and kind
     assert words in detail["message"]
 
 
@@ -183,7 +184,7 @@ def test_wrong_media_type_and_encoding(live: LiveServer) -> None:
     response = live.client.post(
         "/api/v1/ingest", content=body, headers=live.agent_headers(**{"Content-Encoding": "br"})
     )
-    assert response.status_code == 400 and "br" in response.json()["error"]
+    assert response.status_code == 400 and "br" in response.json()["detail"]
     response = live.client.post(
         "/api/v1/ingest",
         content=b"\x1f\x8bnot gzip",

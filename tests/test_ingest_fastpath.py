@@ -83,7 +83,7 @@ def test_fast_path_answers_as_the_route(tmp_path: Path) -> None:
     assert fast == route
     statuses = [status for status, _ in fast]
     assert statuses == [202, 401, 401, 403, 415, 422, 422, 202, 400, 413, 202]
-    (detail,) = fast[5][1]["details"]
+    (detail,) = fast[5][1]["errors"]
     assert detail["field"] == "snapshots.0.cpu.load1"
     # Three accepted, each committed to the stream before its 202.
     assert fast_stream.depth() == route_stream.depth() == 3

@@ -180,9 +180,9 @@ def test_errors_per_endpoint(live: LiveServer, endpoint: str) -> None:
     unauthorized = live.client.post(
         endpoint, params=params, content=body, headers={"Content-Type": content_type}
     )
-    assert unauthorized.status_code == 401 and "API key" in unauthorized.json()["error"]
+    assert unauthorized.status_code == 401 and "API key" in unauthorized.json()["detail"]
     wrong_type = post(body, **{"Content-Type": "application/xml"})
-    assert wrong_type.status_code == 415 and "application/xml" in wrong_type.json()["error"]
+    assert wrong_type.status_code == 415 and "application/xml" in wrong_type.json()["detail"]
     bad_encoding = post(b"\x1f\x8bnot gzip", **{"Content-Encoding": "gzip"})
     assert bad_encoding.status_code == 400
     assert live.server.stream.depth() == 0
@@ -198,7 +198,7 @@ def test_503_when_the_stream_is_down(live: LiveServer, endpoint: str) -> None:
         content=body,
         headers=live.agent_headers(**{"Content-Type": content_type}),
     )
-    assert response.status_code == 503 and "stream" in response.json()["error"]
+    assert response.status_code == 503 and "stream" in response.json()["detail"]
 
 
 def test_413_per_endpoint(tmp_path: Path) -> None:
@@ -212,27 +212,27 @@ def test_413_per_endpoint(tmp_path: Path) -> None:
                 headers=small.agent_headers(**{"Content-Type": content_type}),
             )
             assert response.status_code == 413, endpoint
-            assert "1024" in response.json()["error"]
+            assert "1024" in response.json()["detail"]
 
 
 def test_422_says_where(live: LiveServer) -> None:
     headers = live.agent_headers()
     one = live.client.post(AGG, json=metric("d", "bad\x00name", 1, EPOCH), headers=headers)
     assert one.status_code == 422
-    assert [d["field"] for d in one.json()["details"]] == ["metric_name"]
+    assert [d["field"] for d in one.json()["errors"]] == ["metric_name"]
     batch = {"metrics": [metric("d", "m", 1, EPOCH), metric("d", "m", "NaN", "yesterday")]}
     many = live.client.post(AGG_BATCH, json=batch, headers=headers)
     assert many.status_code == 422
-    assert {d["field"] for d in many.json()["details"]} == {
+    assert {d["field"] for d in many.json()["errors"]} == {
         "metrics.1.value",
         "metrics.1.timestamp",
     }
     labels = live.client.post(
         AGG, json=metric("d", "m", 1, EPOCH, labels={"__name__": "x"}), headers=headers
     )
-    assert labels.status_code == 422 and labels.json()["details"][0]["field"] == "labels"
+    assert labels.status_code == 422 and labels.json()["errors"][0]["field"] == "labels"
     naive = live.client.post(AGG, json=metric("d", "m", 1, "2026-11-22T08:00:00"), headers=headers)
-    assert naive.status_code == 422 and "offset" in naive.json()["details"][0]["message"]
+    assert naive.status_code == 422 and "offset" in naive.json()["errors"][0]["message"]
 
     text_headers = live.agent_headers(**{"Content-Type": "text/plain"})
     bad_text = live.client.post(
@@ -241,14 +241,14 @@ def test_422_says_where(live: LiveServer) -> None:
     assert bad_text.status_code == 422 and bad_text.json()["line"] == 2
     no_device = live.client.post(PROM, content=b"ok 1\n", headers=text_headers)
     assert no_device.status_code == 422
-    assert no_device.json()["details"][0]["field"] == "query.device_name"
+    assert no_device.json()["errors"][0]["field"] == "query.device_name"
 
     lines = collection_file(3).splitlines()
     broken = b"\n".join([lines[0], lines[1][:-5], lines[2]]) + b"\n"
     ndjson = live.agent_headers(**{"Content-Type": "application/x-ndjson"})
     bad_line = live.client.post(COLLECTIONS, content=broken, headers=ndjson)
     assert bad_line.status_code == 422
-    assert bad_line.json()["line"] == 2 and "line 2" in bad_line.json()["error"]
+    assert bad_line.json()["line"] == 2 and "line 2" in bad_line.json()["detail"]
     other_host = payload_json(payload(1, hostname="db-1", machine_id="m-db-1"))
     mixed = live.client.post(COLLECTIONS, content=lines[0] + b"\n" + other_host, headers=ndjson)
     assert mixed.status_code == 422 and mixed.json()["line"] == 2

@@ -70,7 +70,7 @@ def test_a_full_backlog_is_429_with_retry_after(on_redis: LiveServer) -> None:
     )
     assert full.status_code == 429
     assert full.headers["retry-after"] == "7"
-    assert "digest is behind" in full.json()["error"]
+    assert "digest is behind" in full.json()["detail"]
     metrics = on_redis.client.get("/metrics").text
     assert 'fleetscope_ingest_payloads_rejected_total{reason="backlog"} 1.0' in metrics
     assert "fleetscope_stream_depth 3.0" in metrics

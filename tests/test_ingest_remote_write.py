@@ -236,7 +236,7 @@ def test_refusals_name_what_was_wrong(tmp_path: Path) -> None:
         for body, sent_headers, status, message in cases:
             response = live.client.post(WRITE, content=body, headers=sent_headers)
             assert response.status_code == status, (message, response.text)
-            assert message in response.json()["error"]
+            assert message in response.json()["detail"]
         assert live.server.stream.depth() == 0
         # A login session's token is known but may not send: 403.
         response = live.client.post(
@@ -258,4 +258,4 @@ def test_full_stream_is_503_with_retry_after(tmp_path: Path) -> None:
         full = live.client.post(WRITE, content=body, headers=headers(live))
         assert full.status_code == 503
         assert full.headers["retry-after"] == "7"
-        assert "digest is behind" in full.json()["error"]
+        assert "digest is behind" in full.json()["detail"]

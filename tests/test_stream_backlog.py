@@ -27,7 +27,7 @@ def test_a_full_embedded_backlog_is_429_with_retry_after(tmp_path: Path) -> None
         )
         assert full.status_code == 429
         assert full.headers["retry-after"] == "7"
-        assert "2 messages wait for digest (limit 2)" in full.json()["error"]
+        assert "2 messages wait for digest (limit 2)" in full.json()["detail"]
         metrics = live.client.get("/metrics").text
         assert 'fleetscope_ingest_payloads_rejected_total{reason="backlog"} 1.0' in metrics
         # Digest catches up: accepted again.

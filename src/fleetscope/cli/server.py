@@ -32,6 +32,11 @@ from fleetscope.cli.alerting import attach_alerts
 from fleetscope.cli.analyses import install_analyses
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
+from fleetscope.edge.headers import SecurityHeaders
+from fleetscope.edge.limits import BodyLimit, paths_of
+from fleetscope.edge.openapi import complete_openapi
+from fleetscope.edge.problem import install_problem_handlers
+from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_PARAMETERS
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -177,6 +182,29 @@ def make_stream(settings: ServerSettings) -> Stream:
     )
 
 
+def _add_fixed_routes(app: FastAPI) -> None:
+    """Routes that need nothing of the server's state."""
+
+    @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
+    def payload_schema() -> JSONResponse:
+        return JSONResponse(payload_json_schema())
+
+    @app.get("/livez", tags=["health"])
+    def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+
+def ingest_settings(settings: ServerSettings) -> IngestSettings:
+    return IngestSettings(
+        max_body_bytes=settings.max_body_bytes,
+        host_label=settings.remote_write_host_label,
+        max_future_seconds=settings.clock_skew_seconds,
+        max_age_seconds=None
+        if settings.raw_retention_days is None
+        else settings.raw_retention_days * 86400,
+    )
+
+
 def create_app(
     settings: ServerSettings,
     engine: Engine,
@@ -210,26 +238,35 @@ def create_app(
             engine.dispose()
             restore_gc(tuned)
 
-    app = FastAPI(title="fleetscope", version=__version__, lifespan=lifespan)
+    # /docs and /redoc come from the vendored assets (web/pages.py), never a CDN.
+    app = FastAPI(
+        title="fleetscope", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    install_problem_handlers(app)
     # A login session's token is recognised too, so ingest can answer it 403 (known, but
     # only agent keys send data) instead of 401.
     keys = CachedKeys(
         lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
     )
     ingest_deps = IngestDeps(
-        settings=IngestSettings(
-            max_body_bytes=settings.max_body_bytes, host_label=settings.remote_write_host_label
-        ),
+        settings=ingest_settings(settings),
         stream=stream,
         verify_key=keys,
         metrics=IngestMetrics(registry),
         known_key=keys.known,
     )
-    app.include_router(ingest_router(ingest_deps))
+    intake = ingest_router(ingest_deps)
+    app.include_router(intake)
+    # Ingest bounds its own bodies, with a larger limit; every other route gets this one.
+    ingest_paths = paths_of(intake)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_request_bytes, exempt=ingest_paths.__contains__
+    )
     # Added before _instrument: the last middleware added is the outermost, and the request
     # metrics must see what the fast path answers.
     app.add_middleware(IngestFastPath, deps=ingest_deps)
     _instrument(app, registry, stream)
+    app.add_middleware(SecurityHeaders)  # outermost: every response, the fast path's too
     services = ReadServices(
         AuthService(engine),
         HostQueries(engine),
@@ -244,13 +281,7 @@ def create_app(
     app.include_router(build_live_router(services))
     mount_dashboard(app, services)
 
-    @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
-    def payload_schema() -> JSONResponse:
-        return JSONResponse(payload_json_schema())
-
-    @app.get("/livez", tags=["health"])
-    def livez() -> dict[str, str]:
-        return {"status": "ok"}
+    _add_fixed_routes(app)
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
@@ -267,6 +298,16 @@ def create_app(
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    app.openapi = complete_openapi(  # type: ignore[method-assign]
+        app,
+        public={"/api/v1/auth/login", "/api/v1/auth/logout", "/livez", "/readyz"}
+        | {"/api/v1/schema/payload"},
+        bodies=INGEST_BODIES,
+        parameters=INGEST_PARAMETERS,
+        ingest=ingest_paths,
+        extra={("post", "/api/v1/auth/login"): (401,), ("get", "/readyz"): (503,)},
+    )
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics() -> Response:

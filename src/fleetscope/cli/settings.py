@@ -68,6 +68,13 @@ class ServerSettings(FleetscopeSettings, frozen=True):
             description="the label of a remote_write series that names its host",
         ),
     ] = "instance"
+    max_request_bytes: Annotated[
+        int, Meta(ge=1024, description="request body limit of every route but ingest's")
+    ] = 1024 * 1024
+    clock_skew_seconds: Annotated[
+        float,
+        Meta(ge=0, description="how far ahead of the server's clock a sample time may be"),
+    ] = 600
     embedded_digest: Annotated[
         bool | None,
         Meta(

@@ -7,6 +7,11 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from fleetscope import __version__
+from fleetscope.edge.headers import SecurityHeaders
+from fleetscope.edge.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, paths_of
+from fleetscope.edge.openapi import complete_openapi
+from fleetscope.edge.problem import install_problem_handlers
+from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_PARAMETERS
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -25,11 +30,26 @@ def create_app(
     verify_key: KeyVerifier,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="fleetscope ingest", version=__version__)
+    # No /docs here: the vendored Swagger UI is served by the full server (web/pages.py).
+    app = FastAPI(title="fleetscope ingest", version=__version__, docs_url=None, redoc_url=None)
+    install_problem_handlers(app)
     metrics = IngestMetrics(registry or CollectorRegistry())
     deps = IngestDeps(settings, stream, verify_key, metrics)
-    app.include_router(build_router(deps))
+    intake = build_router(deps)
+    app.include_router(intake)
+    ingest_paths = paths_of(intake)
+    app.add_middleware(
+        BodyLimit, max_bytes=DEFAULT_MAX_BODY_BYTES, exempt=ingest_paths.__contains__
+    )
     app.add_middleware(IngestFastPath, deps=deps)
+    app.add_middleware(SecurityHeaders)
+    app.openapi = complete_openapi(  # type: ignore[method-assign]
+        app,
+        public={"/api/v1/schema/payload"},
+        bodies=INGEST_BODIES,
+        parameters=INGEST_PARAMETERS,
+        ingest=ingest_paths,
+    )
 
     @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
     def payload_schema() -> dict[str, object]:

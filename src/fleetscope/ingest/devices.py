@@ -25,15 +25,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
+from fleetscope.edge.problem import FieldError, excerpt
 from fleetscope.ingest.router import (
     IngestDeps,
     Rejected,
     authenticate,
+    check_window,
     enqueue,
-    error,
     invalid,
     media_type,
     read_body,
@@ -56,6 +57,7 @@ from fleetscope.model.exposition import (
 )
 from fleetscope.model.kinds import AGGREGATOR_METRICS, COLLECTION_FILE, PROMETHEUS_TEXT
 from fleetscope.model.payload import Payload, PayloadError, decode_payload
+from fleetscope.model.text import control_error
 from fleetscope.stream.base import NewMessage
 
 JSON = ("application/json",)
@@ -76,17 +78,15 @@ def _query_param(adapter: TypeAdapter[Any], request: Request, name: str, require
                 422,
                 "invalid",
                 f"query parameter {name!r} is required",
-                details=[
-                    {"field": f"query.{name}", "message": "Field required", "type": "missing"}
-                ],
+                errors=[FieldError(f"query.{name}", "Field required")],
             )
         return None
     try:
         return adapter.validate_python(raw)
     except ValidationError as exc:
-        details = [{**d, "field": f"query.{name}"} for d in validation_details(exc)]
+        errors = [FieldError(f"query.{name}", e.message) for e in validation_details(exc)]
         raise Rejected(
-            422, "invalid", f"query parameter {name!r} is not valid", details=details
+            422, "invalid", f"query parameter {name!r} is not valid", errors=errors
         ) from exc
 
 
@@ -119,8 +119,9 @@ def validate_collection(data: bytes) -> list[Payload]:
             raise Rejected(
                 422,
                 "invalid",
-                f"line {number}: machine_id {payload.host.machine_id!r} differs from the first"
-                f" line's {payloads[0].host.machine_id!r}; a collection holds one host",
+                f"line {number}: machine_id {excerpt(payload.host.machine_id)} differs from the"
+                f" first line's {excerpt(payloads[0].host.machine_id)}; a collection holds one"
+                " host",
                 line=number,
             )
         payloads.append(payload)
@@ -146,6 +147,7 @@ async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
         metric = AggregatorMetric.model_validate_json(body)
     except ValidationError as exc:
         raise invalid(exc, "metric") from exc
+    check_window(deps, [("timestamp", metric.timestamp.timestamp())])
     return await _enqueue_aggregator(deps, principal.tenant_id, AggregatorBatch(metrics=[metric]))
 
 
@@ -156,7 +158,22 @@ async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, A
         batch = AggregatorBatch.model_validate_json(body)
     except ValidationError as exc:
         raise invalid(exc, "batch") from exc
+    check_window(
+        deps,
+        ((f"metrics.{i}.timestamp", m.timestamp.timestamp()) for i, m in enumerate(batch.metrics)),
+    )
     return await _enqueue_aggregator(deps, principal.tenant_id, batch)
+
+
+def _check_sample_text(samples: list[ExpositionSample]) -> None:
+    """Names and label values of pushed samples obey the payload's rules (model/text.py)."""
+    for sample in samples:
+        for where, text in (("name", sample.name), *sample.labels):
+            if why := control_error(text):
+                field = f"sample {excerpt(sample.name)}: " + (
+                    "name" if where == "name" else f"label {excerpt(where)}"
+                )
+                raise Rejected(422, "invalid", f"{field} {why}", errors=[FieldError(field, why)])
 
 
 async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any]:
@@ -175,8 +192,19 @@ async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any
             "invalid",
             f"not valid exposition text: {exc.reason}",
             line=exc.line_no,
-            text=exc.text,
+            text=excerpt(exc.text),
         ) from exc
+    if at is not None:
+        check_window(deps, [("query.timestamp", at.timestamp())])
+    _check_sample_text(samples)
+    check_window(
+        deps,
+        (
+            (f"sample {excerpt(s.name)}: timestamp", s.timestamp)
+            for s in samples
+            if s.timestamp is not None
+        ),
+    )
     default_ms = round((at.timestamp() if at is not None else deps.clock()) * 1000)
     if samples:
         push = PrometheusPush(
@@ -201,6 +229,14 @@ async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any
     if media_type(request) == MULTIPART:
         body = multipart_file(body, request.headers["content-type"])
     payloads = await run_in_threadpool(validate_collection, body)
+    check_window(
+        deps,
+        (
+            (f"payload {p.batch_id}: snapshots.{i}.timestamp", s.timestamp.timestamp())
+            for p in payloads
+            for i, s in enumerate(p.snapshots)
+        ),
+    )
     sha256 = hashlib.sha256(body).hexdigest()
     header = CollectionHeader(
         content_sha256=sha256,
@@ -241,13 +277,13 @@ ROUTES: tuple[tuple[str, Handler, str], ...] = (
 def build_device_router(deps: IngestDeps) -> APIRouter:
     router = APIRouter(tags=["ingest"])
 
-    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
-        async def accept(request: Request) -> JSONResponse:
+    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def accept(request: Request) -> Response:
             try:
                 result = await handler(deps, request)
             except Rejected as rejected:
                 deps.metrics.rejected.labels(rejected.reason).inc()
-                return error(rejected.status, rejected.message, rejected.headers, **rejected.extra)
+                return rejected.response()
             deps.metrics.accepted.inc()
             return JSONResponse({"status": "accepted", **result}, status_code=202)
 

@@ -7,18 +7,19 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fleetscope.edge.problem import FieldError, problem_response
 from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limited
 from fleetscope.ingest.versions import UnknownFieldLog
 from fleetscope.model.auth import Principal
@@ -38,6 +39,10 @@ KeyVerifier = Callable[[str], Principal | None]
 class IngestSettings(BaseModel):
     max_body_bytes: int = 16 * 1024 * 1024  # after decoding; a day of 10 s snapshots is ~15 MB
     host_label: str = "instance"  # the remote_write label that names a series' host
+    # The accepted time window of samples (ingest/window.py): a clock this far ahead is
+    # allowed, and nothing older than the raw retention (None: any age).
+    max_future_seconds: float = 600
+    max_age_seconds: float | None = None
 
 
 class IngestMetrics:
@@ -84,9 +89,14 @@ class IngestDeps:
 
 
 def error(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+    **extra: Any,
+) -> Response:
+    """A refusal as problem details (edge/problem.py); `extra` become extension members."""
+    return problem_response(status, message, errors, headers, **extra)
 
 
 Headers = Mapping[str, str]  # lower-case names; Starlette's Headers or a plain dict
@@ -97,17 +107,13 @@ def bearer_token(headers: Headers) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def validation_details(exc: ValidationError | PayloadError) -> list[dict[str, Any]]:
+def validation_details(exc: ValidationError | PayloadError) -> list[FieldError]:
     """The errors with the field path as a dotted string, which is what a person reads. The
     agent's payload (msgspec) reports its first error; pydantic models (model/devices.py) all."""
     if isinstance(exc, PayloadError):
-        return [{"field": exc.field or "(body)", "message": exc.message, "type": exc.type}]
+        return [FieldError(exc.field or "(body)", exc.message)]
     return [
-        {
-            "field": ".".join(str(part) for part in err["loc"]) or "(body)",
-            "message": err["msg"],
-            "type": err["type"],
-        }
+        FieldError(".".join(str(part) for part in err["loc"]) or "(body)", err["msg"])
         for err in exc.errors(include_url=False, include_input=False)
     ]
 
@@ -121,11 +127,15 @@ class Rejected(Exception):
         reason: str,
         message: str,
         headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.extra = status, reason, message, extra
-        self.headers = headers
+        self.headers, self.errors = headers, errors
+
+    def response(self) -> Response:
+        return error(self.status, self.message, self.headers, self.errors, **self.extra)
 
 
 async def authenticate(
@@ -200,11 +210,13 @@ async def read_json_body(request: Request, limit: int) -> bytes:
 
 def invalid(exc: ValidationError | PayloadError, what: str = "payload", **extra: Any) -> Rejected:
     """422 naming every field that is wrong."""
+    errors = validation_details(exc)
+    first = errors[0]
     return Rejected(
         422,
         "invalid",
-        f"{what} does not match the schema",
-        details=validation_details(exc),
+        f"{what} does not match the schema: {first.field}: {first.message}",
+        errors=errors,
         **extra,
     )
 
@@ -231,9 +243,29 @@ async def enqueue(deps: IngestDeps, message: NewMessage) -> None:
         ) from exc
 
 
+def check_window(deps: IngestDeps, stamps: Iterable[tuple[str, float]]) -> None:
+    """422 naming the first time (field, epoch seconds) outside the accepted window: later than
+    the clock-skew allowance ahead of now, or older than the raw retention."""
+    now = deps.clock()
+    latest = now + deps.settings.max_future_seconds
+    age = deps.settings.max_age_seconds
+    earliest = -math.inf if age is None else now - age
+    for name, seconds in stamps:
+        if earliest <= seconds <= latest:
+            continue
+        if seconds > latest:
+            why = (
+                f"is {seconds - now:.0f} s ahead of the server's clock; at most "
+                f"{deps.settings.max_future_seconds:.0f} s are allowed (check the sender's clock)"
+            )
+        else:
+            why = f"is older than the raw retention ({(age or 0) / 86400:g} days)"
+        raise Rejected(422, "time_window", f"{name} {why}", errors=[FieldError(name, why)])
+
+
 async def accept_payload(
     deps: IngestDeps, headers: Headers, chunks: AsyncIterator[bytes]
-) -> JSONResponse:
+) -> Response:
     """POST /api/v1/ingest, from the request's headers and body chunks: the route below and
     IngestFastPath both answer with this."""
     try:
@@ -246,11 +278,18 @@ async def accept_payload(
         except PayloadError as exc:
             raise invalid(exc) from exc
         deps.unknown_fields.check(payload.agent.version, body)
+        check_window(
+            deps,
+            (
+                (f"snapshots.{i}.timestamp", s.timestamp.timestamp())
+                for i, s in enumerate(payload.snapshots)
+            ),
+        )
         message = NewMessage(AGENT_PAYLOAD, principal.tenant_id, body, key=payload.host.machine_id)
         await enqueue(deps, message)
     except Rejected as rejected:
         deps.metrics.rejected.labels(rejected.reason).inc()
-        return error(rejected.status, rejected.message, rejected.headers, **rejected.extra)
+        return rejected.response()
     deps.metrics.accepted.inc()
     deps.metrics.snapshots.inc(len(payload.snapshots))
     return JSONResponse(
@@ -322,7 +361,7 @@ def build_router(deps: IngestDeps) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
     @router.post("/ingest", status_code=202, summary="Accept an agent payload batch")
-    async def ingest(request: Request) -> JSONResponse:
+    async def ingest(request: Request) -> Response:
         return await accept_payload(deps, request.headers, request.stream())
 
     # Imported here: ingest/devices.py builds on this module's helpers.

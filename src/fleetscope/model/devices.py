@@ -22,6 +22,7 @@ from fleetscope.model.names import (
     check_metric_name,
     check_name,
 )
+from fleetscope.model.text import control_error
 
 DEVICE_MACHINE_PREFIX = "device:"
 MAX_MACHINE_ID_LENGTH = 128  # hosts.machine_id, and HostIdentity.machine_id
@@ -52,6 +53,14 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
         check_label_name(key)
         if len(text) > MAX_LABEL_VALUE:
             raise ValueError(f"label {key!r}: value longer than {MAX_LABEL_VALUE} characters")
+        if why := control_error(text):
+            raise ValueError(f"label {key!r}: value {why}")
+    return value
+
+
+def _name_text(value: str) -> str:
+    if why := control_error(value):
+        raise ValueError(why)
     return value
 
 
@@ -106,7 +115,9 @@ class AggregatorMetric(_Strict):
     value: Annotated[float, Field(allow_inf_nan=False)]
     timestamp: Timestamp
     labels: Labels = Field(default_factory=dict)
-    unit: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_name_text)] | None = (
+        None
+    )
 
 
 class AggregatorBatch(_Strict):

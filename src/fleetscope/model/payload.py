@@ -36,12 +36,20 @@ import msgspec
 from msgspec import Meta, field
 
 from fleetscope.model.names import MAX_NAME_LENGTH, check_name
+from fleetscope.model.text import NAME_PATTERN, TEXT_PATTERN
 
 SCHEMA_VERSION = 1
 MAX_SNAPSHOTS_PER_BATCH = 10_000
 
 NonNegative = Annotated[float, Meta(ge=0)]
 Percent = Annotated[float, Meta(ge=0, le=100)]
+
+
+# Every string carries the rules of model/text.py: names no control characters, free text no
+# U+0000 (PostgreSQL refuses it).
+Text = Annotated[str, Meta(pattern=TEXT_PATTERN)]
+LabelName = Annotated[str, Meta(min_length=1, max_length=128, pattern=NAME_PATTERN)]
+LabelValue = Annotated[str, Meta(max_length=1024, pattern=NAME_PATTERN)]
 
 
 # Times on the wire are RFC 3339 with an offset; a naive time would be read in the server's
@@ -67,8 +75,8 @@ class HostIdentity(_Strict, frozen=True, kw_only=True):
     """Who sent the batch. `machine_id` (/etc/machine-id, or the OS equivalent) is the stable key;
     `hostname` is what people call the host and may change."""
 
-    machine_id: Annotated[str, Meta(min_length=1, max_length=128)]
-    hostname: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+    machine_id: Annotated[str, Meta(min_length=1, max_length=128, pattern=NAME_PATTERN)]
+    hostname: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)]
 
     def __post_init__(self) -> None:
         try:
@@ -78,16 +86,16 @@ class HostIdentity(_Strict, frozen=True, kw_only=True):
 
 
 class AgentInfo(_Strict, frozen=True, kw_only=True):
-    version: Annotated[str, Meta(min_length=1, max_length=64)]
+    version: Annotated[str, Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 
 
 class CollectorStatus(_Strict, frozen=True, kw_only=True):
     """How one collector fared in one cycle, like node_exporter's node_scrape_collector_*."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
     success: bool
     duration_seconds: NonNegative
-    error: str | None = None
+    error: Text | None = None
 
 
 class CpuModeSeconds(_Strict, frozen=True, kw_only=True):
@@ -129,8 +137,8 @@ class Temperature(_Strict, frozen=True, kw_only=True):
     x86_pkg_temp) and may repeat."""
 
     source: Literal["hwmon", "thermal_zone", "psutil"]
-    sensor: Annotated[str, Meta(min_length=1, max_length=128)]
-    label: Annotated[str, Meta(max_length=128)]
+    sensor: Annotated[str, Meta(min_length=1, max_length=128, pattern=NAME_PATTERN)]
+    label: Annotated[str, Meta(max_length=128, pattern=NAME_PATTERN)]
     celsius: float
     critical_celsius: float | None = None
 
@@ -191,7 +199,7 @@ class ProcessGroup(_Strict, frozen=True, kw_only=True):
     processes exit. Gauges describe the group's live processes; a group whose processes all
     exited has num_procs 0."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=256)]
+    name: Annotated[str, Meta(min_length=1, max_length=256, pattern=NAME_PATTERN)]
     num_procs: Annotated[int, Meta(ge=0)]
     num_threads: Annotated[int, Meta(ge=0)]
     cpu_user_seconds_total: NonNegative
@@ -208,9 +216,9 @@ class ProcessGroup(_Strict, frozen=True, kw_only=True):
 
 class TopProcess(_Strict, frozen=True, kw_only=True):
     pid: Annotated[int, Meta(ge=0)]
-    name: Annotated[str, Meta(max_length=256)]
-    cmdline: Annotated[str, Meta(max_length=1024)]
-    username: str | None = None
+    name: Annotated[str, Meta(max_length=256, pattern=TEXT_PATTERN)]
+    cmdline: Annotated[str, Meta(max_length=1024, pattern=TEXT_PATTERN)]
+    username: Text | None = None
     # Share of one core over the interval (200 = two cores busy); None on first sight.
     cpu_percent: NonNegative | None = None
     resident_bytes: NonNegative
@@ -232,7 +240,7 @@ class NetworkInterface(_Strict, frozen=True, kw_only=True):
     counter. Rates are per second over the interval since the previous snapshot and None on first
     sight and in an interval where the counter went down (reset or wrap, agent/rates.py)."""
 
-    device: Annotated[str, Meta(min_length=1, max_length=64)]
+    device: Annotated[str, Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
     receive_bytes_total: NonNegative
     receive_packets_total: NonNegative
     receive_errors_total: NonNegative | None = None
@@ -260,7 +268,7 @@ class NetworkInterface(_Strict, frozen=True, kw_only=True):
     # The kernel's RFC 2863 operational state (up, down, unknown, dormant, lowerlayerdown,
     # notpresent, testing). `up` is operstate == "up", as node_exporter's node_network_up, so a
     # loopback ("unknown") is not up; psutil platforms give `up` (isup) and no operstate.
-    operstate: Annotated[str, Meta(max_length=32)] | None = None
+    operstate: Annotated[str, Meta(max_length=32, pattern=NAME_PATTERN)] | None = None
     up: bool | None = None
     carrier: bool | None = None
     # None when the driver does not know (sysfs -1, psutil 0) or the link is down.
@@ -281,7 +289,11 @@ class NetworkSection(_Strict, frozen=True, kw_only=True):
     interfaces: list[NetworkInterface] = field(default_factory=list)
     # Kernel state name (ESTABLISHED, TIME_WAIT, ...) -> sockets, IPv4 and IPv6 together.
     tcp_connections_by_state: (
-        dict[Annotated[str, Meta(min_length=1, max_length=32)], Annotated[int, Meta(ge=0)]] | None
+        dict[
+            Annotated[str, Meta(min_length=1, max_length=32, pattern=NAME_PATTERN)],
+            Annotated[int, Meta(ge=0)],
+        ]
+        | None
     ) = None
     tcp_in_use: NonNegative | None = None
     tcp_time_wait: NonNegative | None = None
@@ -305,7 +317,7 @@ class DiskDevice(_Strict, frozen=True, kw_only=True):
       100 because the agent's clock and the kernel's accounting are not read at one instant.
     """
 
-    device: Annotated[str, Meta(min_length=1, max_length=64)]
+    device: Annotated[str, Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
     reads_completed_total: NonNegative
     reads_merged_total: NonNegative | None = None
     read_bytes_total: NonNegative
@@ -392,9 +404,9 @@ class FilesystemMount(_Strict, frozen=True, kw_only=True):
     `avail` is what unprivileged users may still write. All sizes are None when statvfs failed
     (`device_error`) or has not returned within the mount timeout (`stuck`, a dead NFS server)."""
 
-    device: str
-    mountpoint: str
-    fstype: str
+    device: Text
+    mountpoint: Text
+    fstype: Text
     readonly: bool  # the `ro` mount option, as node_exporter 1.5.0 decides it
     size_bytes: NonNegative | None = None
     used_bytes: NonNegative | None = None
@@ -413,18 +425,18 @@ class FilesystemSection(_Strict, frozen=True, kw_only=True):
 class OsInventory(_Audit, frozen=True, kw_only=True):
     """os-release(5) fields, the running kernel and the machine architecture."""
 
-    id: str | None = None
-    name: str | None = None
-    pretty_name: str | None = None
-    version: str | None = None
-    version_id: str | None = None
-    kernel: str | None = None
-    architecture: str | None = None
+    id: Text | None = None
+    name: Text | None = None
+    pretty_name: Text | None = None
+    version: Text | None = None
+    version_id: Text | None = None
+    kernel: Text | None = None
+    architecture: Text | None = None
 
 
 class CpuInventory(_Audit, frozen=True, kw_only=True):
-    model: str | None = None
-    vendor: str | None = None
+    model: Text | None = None
+    vendor: Text | None = None
     packages: Annotated[int, Meta(ge=0)] | None = None
     cores: Annotated[int, Meta(ge=0)] | None = None
     threads: Annotated[int, Meta(ge=0)] | None = None
@@ -434,56 +446,56 @@ class MemoryModule(_Audit, frozen=True, kw_only=True):
     """A DIMM as the kernel's EDAC driver describes it (readable without root, unlike the DMI
     type 17 tables dmidecode reads)."""
 
-    label: str | None = None
-    location: str | None = None
+    label: Text | None = None
+    location: Text | None = None
     size_bytes: NonNegative | None = None
-    type: str | None = None
+    type: Text | None = None
 
 
 class DmiInventory(_Audit, frozen=True, kw_only=True):
     """/sys/class/dmi/id fields; a field the firmware leaves empty or the agent may not read
     (serials and the UUID are root-only) is None."""
 
-    bios_vendor: str | None = None
-    bios_version: str | None = None
-    bios_date: str | None = None
-    board_vendor: str | None = None
-    board_name: str | None = None
-    board_version: str | None = None
-    board_serial: str | None = None
-    system_vendor: str | None = None
-    product_family: str | None = None
-    product_name: str | None = None
-    product_version: str | None = None
-    product_serial: str | None = None
-    product_uuid: str | None = None
-    chassis_vendor: str | None = None
-    chassis_serial: str | None = None
+    bios_vendor: Text | None = None
+    bios_version: Text | None = None
+    bios_date: Text | None = None
+    board_vendor: Text | None = None
+    board_name: Text | None = None
+    board_version: Text | None = None
+    board_serial: Text | None = None
+    system_vendor: Text | None = None
+    product_family: Text | None = None
+    product_name: Text | None = None
+    product_version: Text | None = None
+    product_serial: Text | None = None
+    product_uuid: Text | None = None
+    chassis_vendor: Text | None = None
+    chassis_serial: Text | None = None
 
 
 class GpuInventory(_Audit, frozen=True, kw_only=True):
     """A display controller (PCI class 0x03xxxx); NVML adds name, memory and driver for NVIDIA
     GPUs when the driver and nvidia-ml-py are installed."""
 
-    pci_address: str | None = None
-    vendor_id: str | None = None  # "0x10de"
-    device_id: str | None = None
-    class_id: str | None = None
-    name: str | None = None
+    pci_address: Text | None = None
+    vendor_id: Text | None = None  # "0x10de"
+    device_id: Text | None = None
+    class_id: Text | None = None
+    name: Text | None = None
     memory_total_bytes: NonNegative | None = None
-    driver_version: str | None = None
-    uuid: str | None = None
+    driver_version: Text | None = None
+    uuid: Text | None = None
 
 
 class PartitionInventory(_Audit, frozen=True, kw_only=True):
-    name: str
+    name: Text
     size_bytes: NonNegative | None = None
 
 
 class DriveInventory(_Audit, frozen=True, kw_only=True):
-    name: str
-    model: str | None = None
-    serial: str | None = None
+    name: Text
+    model: Text | None = None
+    serial: Text | None = None
     size_bytes: NonNegative | None = None
     rotational: bool | None = None
     removable: bool | None = None
@@ -491,17 +503,17 @@ class DriveInventory(_Audit, frozen=True, kw_only=True):
 
 
 class NetworkInterfaceInventory(_Audit, frozen=True, kw_only=True):
-    name: str
-    mac: str | None = None
-    addresses: list[str] = field(default_factory=list)
+    name: Text
+    mac: Text | None = None
+    addresses: list[Text] = field(default_factory=list)
     speed_mbps: NonNegative | None = None  # None where the driver does not say (virtual NICs)
     mtu: Annotated[int, Meta(ge=0)] | None = None
 
 
 class UserSession(_Audit, frozen=True, kw_only=True):
-    name: str
-    terminal: str | None = None
-    host: str | None = None
+    name: Text
+    terminal: Text | None = None
+    host: Text | None = None
     started: AwareDatetime | None = None
 
 
@@ -512,14 +524,14 @@ class BatteryInventory(_Audit, frozen=True, kw_only=True):
 
 
 class PrinterInventory(_Audit, frozen=True, kw_only=True):
-    name: str
+    name: Text
     enabled: bool | None = None
 
 
 class KernelModuleInventory(_Audit, frozen=True, kw_only=True):
-    name: str
+    name: Text
     size_bytes: NonNegative
-    used_by: list[str] = field(default_factory=list)
+    used_by: list[Text] = field(default_factory=list)
 
 
 class InventorySection(_Audit, frozen=True, kw_only=True):
@@ -528,9 +540,9 @@ class InventorySection(_Audit, frozen=True, kw_only=True):
     identifies the content, so the server can keep one row per version and a history."""
 
     content_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
-    agent_version: str
-    hostname: str | None = None
-    machine_id: str | None = None
+    agent_version: Text
+    hostname: Text | None = None
+    machine_id: Text | None = None
     os: OsInventory | None = None
     cpu: CpuInventory | None = None
     memory_total_bytes: NonNegative | None = None
@@ -581,8 +593,8 @@ class ExporterSample(_Strict, frozen=True, kw_only=True):
     """One sample as the exporter exposed it: the sample name (e.g. `x_bucket`, `y_total`),
     its labels, its value, and its own timestamp in seconds since the epoch when it had one."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=512)]
-    labels: dict[str, str] = field(default_factory=dict)
+    name: Annotated[str, Meta(min_length=1, max_length=512, pattern=NAME_PATTERN)]
+    labels: dict[LabelName, LabelValue] = field(default_factory=dict)
     value: SampleValue
     timestamp: float | None = None
 
@@ -600,11 +612,11 @@ class ExporterScrape(_Strict, frozen=True, kw_only=True):
     """One scrape of one Prometheus exporter in one cycle, like Prometheus' `up` and
     `scrape_duration_seconds`. A failed scrape has `error` and no samples."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=64)]
-    url: Annotated[str, Meta(min_length=1, max_length=2048)]
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+    url: Annotated[str, Meta(min_length=1, max_length=2048, pattern=NAME_PATTERN)]
     success: bool
     duration_seconds: NonNegative
-    error: str | None = None
+    error: Text | None = None
     samples: list[ExporterSample] = field(default_factory=list)
 
 

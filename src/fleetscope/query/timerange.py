@@ -31,14 +31,14 @@ def parse_time(value: str, name: str) -> datetime:
     except ValueError:
         pass  # not a number: try ISO-8601 next
     except (OverflowError, OSError) as exc:
-        raise BadTimeRange(f"{name}={value!r} is out of range") from exc
+        raise BadTimeRange(f"{name}={value[:80]!r} is out of range") from exc
     try:
         parsed = datetime.fromisoformat(
             text.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in text else text
         )
     except ValueError as exc:
         raise BadTimeRange(
-            f"{name}={value!r} is neither ISO-8601 (2026-11-22T08:00:00Z) nor epoch seconds"
+            f"{name}={value[:80]!r} is neither ISO-8601 (2026-11-22T08:00:00Z) nor epoch seconds"
         ) from exc
     # A time without an offset is taken as UTC, the only zone the API speaks.
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

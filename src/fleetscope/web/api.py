@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import HTTPConnection
 
+from fleetscope.edge.problem import excerpt
 from fleetscope.model.auth import Principal
 from fleetscope.model.csvexport import CsvPoint, csv_lines
 from fleetscope.model.duration import parse_seconds
@@ -34,6 +35,9 @@ from fleetscope.query.timerange import BadTimeRange, parse_range
 from fleetscope.web.devices import DeviceSummaryOut
 from fleetscope.web.fleetjson import FleetJson
 from fleetscope.web.routes.charts import add_chart_routes
+
+# Ids are 64-bit in the database: a larger one must be a 422, not the driver's OverflowError.
+HostId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the host's id")]
 
 # The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
 # WebSocket authenticate without script access to the token. API clients send it as Bearer.
@@ -267,7 +271,7 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
         summary="What changed in the host's inventory, and when; newest first",
     )
     def inventory_history(
-        host_id: int,
+        host_id: HostId,
         user: User,
         limit: Annotated[int, Query(ge=1, le=1000, description="revisions at most")] = 100,
     ) -> list[InventoryRevisionOut]:
@@ -293,7 +297,7 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
         summary="Top process groups of a host over a time range, by CPU or memory",
     )
     def host_processes(  # noqa: PLR0917 (FastAPI passes query parameters by name)
-        host_id: int,
+        host_id: HostId,
         user: User,
         start_time: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
         end_time: Annotated[
@@ -307,10 +311,10 @@ def _host_resources(router: APIRouter, services: ReadServices, User: Any) -> Non
         except BadTimeRange as exc:
             raise HTTPException(400, str(exc)) from exc
         if sort not in {"cpu", "memory"}:
-            raise HTTPException(400, f"sort={sort!r} must be cpu or memory")
+            raise HTTPException(400, f"sort={excerpt(sort)} must be cpu or memory")
         count = int(limit) if limit.strip().isdigit() else 0
         if not 1 <= count <= MAX_PROCESS_GROUPS:
-            raise HTTPException(400, f"limit={limit!r} must be a whole number from 1 to 100")
+            raise HTTPException(400, f"limit={excerpt(limit)} must be a whole number from 1 to 100")
         by: Literal["cpu", "memory"] = "cpu" if sort == "cpu" else "memory"
         name = known_host(user.tenant_id, host_id)
         groups = services.processes.top_groups(
@@ -403,7 +407,7 @@ def build_router(services: ReadServices) -> APIRouter:
         return Response(fleet_json.render(found), media_type="application/json")
 
     @router.get("/hosts/{host_id}", tags=["hosts"], response_model_exclude_unset=True)
-    def host_detail(host_id: int, user: User) -> HostDetailOut:
+    def host_detail(host_id: HostId, user: User) -> HostDetailOut:
         found = services.fleet.host(user.tenant_id, host_id, services.now_ms())
         if found is None:
             raise HTTPException(404, f"no host with id {host_id}")
@@ -501,7 +505,7 @@ def build_router(services: ReadServices) -> APIRouter:
         ] = None,
     ) -> Response | MetricsReport:
         if format not in {None, "json", "csv"}:
-            raise HTTPException(400, f"format={format!r} must be json or csv")
+            raise HTTPException(400, f"format={excerpt(format)} must be json or csv")
         as_csv = format == "csv" or (
             format is None and "text/csv" in request.headers.get("accept", "")
         )
@@ -511,10 +515,10 @@ def build_router(services: ReadServices) -> APIRouter:
         except (BadTimeRange, ValueError) as exc:
             raise HTTPException(400, str(exc)) from exc
         if step_ms is not None and step_ms <= 0:
-            raise HTTPException(400, f"step={step!r} must be positive")
+            raise HTTPException(400, f"step={excerpt(step)} must be positive")
         host = services.hosts.by_name(user.tenant_id, device_name)
         if host is None:
-            raise HTTPException(404, f"no host named {device_name!r}")
+            raise HTTPException(404, f"no host named {excerpt(device_name)}")
         wanted = {m.strip() for m in metrics.split(",") if m.strip()} if metrics else None
         found = services.metrics.series(
             user.tenant_id,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fleetscope.web.api import ReadServices
+from fleetscope.web.api import HostId, ReadServices
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -44,8 +44,17 @@ def build_pages(services: ReadServices) -> APIRouter:
     def analyses_page(request: Request) -> Response:
         return logged_in(request, "analyses.html")
 
+    # The API's documentation, from the vendored Swagger UI and ReDoc (static/vendor/README).
+    @router.get("/docs")
+    def swagger_page() -> Response:
+        return _page("docs.html")
+
+    @router.get("/redoc")
+    def redoc_page() -> Response:
+        return _page("redoc.html")
+
     @router.get("/hosts/{host_id}")
-    def host_page(request: Request, host_id: int) -> Response:
+    def host_page(request: Request, host_id: HostId) -> Response:
         return logged_in(request, "host.html")
 
     return router

@@ -32,6 +32,7 @@ from fleetscope.model.exposition import (
     parse_exposition,
 )
 from fleetscope.model.payload import ExporterSample, ExporterScrape, PayloadError, convert
+from fleetscope.model.text import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +179,16 @@ def select_samples(
         )
     # Converted, not constructed: an exporter's text is untrusted, and a sample the server
     # would refuse (a name over 512 characters) fails this scrape here instead of the batch.
+    # Label values may hold escaped newlines in exposition text; the server takes no control
+    # characters in names, so they are spelt \xNN rather than losing the scrape.
     return convert(
         [
-            {"name": s.name, "labels": dict(s.labels), "value": s.value, "timestamp": s.timestamp}
+            {
+                "name": s.name,
+                "labels": {k: escape_controls(v) for k, v in s.labels},
+                "value": s.value,
+                "timestamp": s.timestamp,
+            }
             for s in kept
         ],
         list[ExporterSample],

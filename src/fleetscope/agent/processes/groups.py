@@ -18,6 +18,7 @@ from fleetscope.agent.processes.settings import (
     TemplatePart,
     parse_name_template,
 )
+from fleetscope.model.text import escape_controls
 
 # What Go's text/template prints for a missing map key, e.g. {{.Matches.X}} when no cmdline
 # regex captured X.
@@ -123,11 +124,11 @@ class ProcessGrouper:
         """The group the first matching rule gives, None if no rule matches. With no rules
         the group is the comm."""
         if not self._rules:
-            return sample.name
+            return escape_controls(sample.name)
         for rule in self._rules:
             name = rule.match(sample)
             if name is not None:
-                return name
+                return escape_controls(name)
         return None
 
     def assign(self, samples: Mapping[int, ProcessSample]) -> dict[int, str]:
