@@ -36,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.browser import wait_true
 from tests.busy_host import INTERVAL_SECONDS, BusyHost
 from tests.helpers import free_port, payload_json, snapshot
 from tests.processes import credentials, running, wait_ready
@@ -118,9 +119,7 @@ def host_page(context: Any, base: str, host_id: int, runs: int) -> None:
             loads = int(page.evaluate("() => Number(document.body.dataset.loads)"))
             started = time.perf_counter()
             page.click(f"#ranges button[data-range='{button}']")
-            page.wait_for_function(
-                "n => Number(document.body.dataset.loads) > n", arg=loads, timeout=120_000
-            )
+            wait_true(page, "n => Number(document.body.dataset.loads) > n", loads, timeout=120)
             times.append(time.perf_counter() - started)
             charts = page.locator(".chart-box").count()
             page.close()
@@ -167,11 +166,12 @@ def overview(context: Any, base: str, key: str, hosts: int) -> None:
     page = context.new_page()
     started = time.perf_counter()
     page.goto(base + "/")
-    page.wait_for_function(
+    wait_true(
+        page,
         "n => document.querySelectorAll('#hosts tbody tr').length >= n && "
         "Number(document.querySelector('#heatstrip canvas').dataset.cells) >= n",
-        arg=hosts,
-        timeout=120_000,
+        hosts,
+        timeout=120,
     )
     print(f"  first paint, {hosts} rows and cells: {1000 * (time.perf_counter() - started):.0f} ms")
     cdp = page.context.new_cdp_session(page)

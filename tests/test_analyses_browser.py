@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser import wait_true
 from tests.helpers import free_port
 from tests.processes import credentials, running, wait_ready
 from tests.synthetic_host import Scenario, const, snapshots, write_collection
@@ -65,11 +66,12 @@ def test_analyses_page_in_chromium(tmp_path: Path, browser: Any) -> None:  # noq
         page.fill("#an-end", (local + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M"))
         page.click("#an-submit")
         page.wait_for_selector("#an-message:text-matches('analysis [0-9]+ started')")
-        page.wait_for_function(
-            "document.querySelectorAll('#analyses tbody td.fit').length === 2 && "
+        wait_true(
+            page,
+            "() => document.querySelectorAll('#analyses tbody td.fit').length === 2 && "
             "[...document.querySelectorAll('#analyses tbody td.fit')]"
             ".every(td => /^[0-9]+$/.test(td.textContent))",
-            timeout=90_000,
+            timeout=90,
         )
         page.screenshot(path=str(shots / "analyses.png"))
 

@@ -36,6 +36,7 @@ from fleetscope.model.payload import (
     OsInventory,
     Payload,
 )
+from tests.browser import wait_true
 from tests.conftest import require
 from tests.helpers import free_port, payload_json, snapshot
 from tests.processes import credentials, running, wait_ready
@@ -195,9 +196,10 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         assert page.locator("#hosts tbody tr svg.spark polyline").count() >= 3 * 3
         # The heat strip has a cell per row of the table.
         rows = page.locator("#hosts tbody tr").count()
-        page.wait_for_function(
+        wait_true(
+            page,
             "n => Number(document.querySelector('#heatstrip canvas').dataset.cells) === n",
-            arg=rows,
+            rows,
         )
         screenshot(page, "overview.png")
 

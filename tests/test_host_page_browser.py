@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
+from tests.browser import wait_true
 from tests.busy_host import GROUPS, INTERVAL_SECONDS, BusyHost
 from tests.helpers import free_port, payload_json, snapshot
 from tests.processes import credentials, running, wait_ready
@@ -155,17 +156,11 @@ def test_the_host_page_draws_every_panel(
     page.wait_for_selector('[data-chart="group_cpu:nginx"] canvas')
 
     # Live: a new sample advances the charts without a reload.
-    before = page.evaluate(
-        "() => document.querySelector('[data-chart=\"memory\"] .u-legend').innerText"
-    )
-    times = page.evaluate("() => window.performance.getEntriesByType('resource').length")
-    send(base, key, "busy-1", [busy.snapshot(datetime.now(UTC), count + 1)])
-    page.wait_for_function(
-        "n => performance.getEntriesByType('resource')"
-        ".filter(e => e.name.includes('/charts?')).length > n",
-        arg=1,
-    )
-    assert times > 0 and before
+    drawn = float(page.evaluate("() => document.body.dataset.lastSample"))
+    sent = datetime.now(UTC)
+    send(base, key, "busy-1", [busy.snapshot(sent, count + 1)])
+    wait_true(page, "t => Number(document.body.dataset.lastSample) >= t", sent.timestamp() - 1)
+    assert drawn < sent.timestamp() - 1
     assert not errors, errors
 
     # A host that sends only CPU and memory: no empty network, disk or process panels.

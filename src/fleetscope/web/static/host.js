@@ -200,8 +200,10 @@
     setZoom(null, null);
     for (const { chart } of drawn.values()) lastSample = Math.max(lastSample, chart.times[chart.times.length - 1] || 0);
     await loadProcesses(start, end);
-    // Counted, so a test or benchmark can wait for the charts of a range it picked.
+    // Counted, so a test or benchmark can wait for the charts of a range it picked, and the
+    // newest time drawn, to see them advance.
     document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
+    document.body.dataset.lastSample = String(lastSample);
   }
 
   function addChart(chart) {
@@ -253,6 +255,7 @@
       }
       if (added) { await loadCharts(); return; } // a new device or panel: lay the page out again
       if (!zoom) setZoom(null, null);
+      document.body.dataset.lastSample = String(lastSample);
     } finally {
       fetching = false;
       if (again) { again = false; advance(); }
