@@ -32,6 +32,14 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta, field
 
+from fleetscope.model.payload_kernel import (
+    FileHandlesSection,
+    MemoryDetail,
+    NetstatCounters,
+    SockstatCounts,
+    Softirqs,
+)
+
 SCHEMA_VERSION = 1
 MAX_SNAPSHOTS_PER_BATCH = 10_000
 
@@ -147,6 +155,9 @@ class CpuSection(_Strict, frozen=True, kw_only=True):
     interrupts_total: NonNegative | None = None
     procs_running: NonNegative | None = None
     procs_blocked: NonNegative | None = None
+    forks_total: NonNegative | None = None
+    boot_time_seconds: NonNegative | None = None  # since the epoch
+    softirqs_total: Softirqs | None = None
     # Empty where the host exposes no sensor (VMs): absent, not zero degrees.
     temperatures: list[Temperature] = field(default_factory=list)
     pressure: Pressure | None = None
@@ -173,6 +184,13 @@ class MemorySection(_Strict, frozen=True, kw_only=True):
     hugepages_free: NonNegative | None = None
     hugepages_reserved: NonNegative | None = None
     hugepage_size_bytes: NonNegative | None = None
+    # /proc/vmstat: page faults (major ones needed I/O), paging I/O, OOM kills.
+    page_faults_total: NonNegative | None = None
+    major_page_faults_total: NonNegative | None = None
+    paged_in_bytes_total: NonNegative | None = None
+    paged_out_bytes_total: NonNegative | None = None
+    oom_kills_total: NonNegative | None = None
+    detail: MemoryDetail | None = None
     pressure: Pressure | None = None
 
 
@@ -280,6 +298,8 @@ class NetworkSection(_Strict, frozen=True, kw_only=True):
     # RFC 1213 tcpCurrEstab: ESTABLISHED plus CLOSE_WAIT, IPv4 and IPv6.
     tcp_curr_estab: NonNegative | None = None
     udp_in_use: NonNegative | None = None
+    netstat: NetstatCounters | None = None
+    sockstat: SockstatCounts | None = None
 
 
 class DiskDevice(_Strict, frozen=True, kw_only=True):
@@ -326,6 +346,7 @@ class DiskDevice(_Strict, frozen=True, kw_only=True):
 
 class DiskSection(_Strict, frozen=True, kw_only=True):
     devices: list[DiskDevice] = field(default_factory=list)
+    pressure: Pressure | None = None  # I/O stalls (PSI), all devices
 
 
 class AgentSelf(_Strict, frozen=True, kw_only=True):
@@ -357,6 +378,7 @@ class Snapshot(_Strict, frozen=True, kw_only=True):
     # Sent at start, when its content changes and at least daily; None on the cycles between.
     inventory: InventorySection | None = None
     exporters: list[ExporterScrape] | None = None
+    filefd: FileHandlesSection | None = None
 
     def __post_init__(self) -> None:
         # Decoding refuses naive times already (Meta(tz=True)); this also holds for Snapshots

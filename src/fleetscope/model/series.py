@@ -30,6 +30,13 @@ from fleetscope.model.payload import (
     ProcessGroup,
     Snapshot,
 )
+from fleetscope.model.payload_kernel import (
+    FileHandlesSection,
+    MemoryDetail,
+    NetstatCounters,
+    SockstatCounts,
+    Softirqs,
+)
 
 SeriesValue = tuple[str, float | None]
 Labels = tuple[tuple[str, str], ...]
@@ -152,7 +159,7 @@ def _pressure(out: list[SeriesValue], prefix: str, pressure: Pressure | None) ->
             _emit(out, keys, stall, bools=False)
 
 
-_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures"})
+_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures", "softirqs_total"})
 _CORE_FIELDS = ("utilization_percent", "frequency_hz", "frequency_min_hz", "frequency_max_hz")
 
 
@@ -172,6 +179,9 @@ def _flatten_cpu(out: list[SeriesValue], cpu: CpuSection) -> None:
         key = _key("cpu_temperature_celsius", (("sensor", temp.sensor), ("source", temp.source)))
         out.append((key, _float(temp.celsius)))
     _pressure(out, "cpu", cpu.pressure)
+    if cpu.softirqs_total is not None:
+        keys = _keys(Softirqs, "cpu_softirqs_total", label="vector")
+        _emit(out, keys, cpu.softirqs_total, bools=False)
 
 
 def _core_keys(labels: Labels) -> tuple[str, str, str, str]:
@@ -206,7 +216,7 @@ def _flatten_processes(out: list[SeriesValue], section: ProcessesSection) -> Non
 
 
 _INTERFACE_LABELS = frozenset({"device", "operstate"})
-_NETWORK_FIELDS = frozenset({"interfaces", "tcp_connections_by_state"})
+_NETWORK_FIELDS = frozenset({"interfaces", "tcp_connections_by_state", "netstat", "sockstat"})
 
 
 def _flatten_network(out: list[SeriesValue], network: NetworkSection) -> None:
@@ -219,6 +229,10 @@ def _flatten_network(out: list[SeriesValue], network: NetworkSection) -> None:
         for state, count in sorted(network.tcp_connections_by_state.items()):
             out.append((_key("network_tcp_connections", (("state", state),)), float(count)))
     _emit(out, _keys(NetworkSection, "network", skip=_NETWORK_FIELDS), network, bools=False)
+    if network.netstat is not None:
+        _emit(out, _keys(NetstatCounters, "network_netstat"), network.netstat, bools=False)
+    if network.sockstat is not None:
+        _emit(out, _keys(SockstatCounts, "network_sockstat"), network.sockstat, bools=False)
 
 
 _DISK_LABELS = frozenset({"device"})
@@ -230,6 +244,11 @@ def _flatten_disk(out: list[SeriesValue], disk: DiskSection) -> None:
     for device in disk.devices:
         labels = (("device", device.device),)
         _emit(out, _keys(DiskDevice, "disk", labels, _DISK_LABELS), device, bools=True)
+    _pressure(out, "io", disk.pressure)
+
+
+# Records flattened on their own; a None one is no series (older agents never send them).
+_MEMORY_FIELDS = frozenset({"detail"})
 
 
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
@@ -237,8 +256,12 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     if snapshot.cpu is not None:
         _flatten_cpu(out, snapshot.cpu)
     if snapshot.memory is not None:
-        _emit(out, _keys(type(snapshot.memory), "memory"), snapshot.memory, bools=False)
+        memory_keys = _keys(type(snapshot.memory), "memory", skip=_MEMORY_FIELDS)
+        _emit(out, memory_keys, snapshot.memory, bools=False)
         _pressure(out, "memory", snapshot.memory.pressure)
+        if snapshot.memory.detail is not None:
+            # The same names as MemorySection's own fields: memory_dirty_bytes, ...
+            _emit(out, _keys(MemoryDetail, "memory"), snapshot.memory.detail, bools=False)
     if snapshot.network is not None:
         _flatten_network(out, snapshot.network)
     if snapshot.disk is not None:
@@ -257,6 +280,8 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         out.append((_key("collector_success", labels), 1.0 if status.success else 0.0))
     if snapshot.exporters is not None:
         out.extend(flatten_exporters(snapshot.exporters))
+    if snapshot.filefd is not None:
+        _emit(out, _keys(FileHandlesSection, "filefd"), snapshot.filefd, bools=False)
     return out
 
 

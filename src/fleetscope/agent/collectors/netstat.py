@@ -1,0 +1,151 @@
+"""The network collector's protocol counters: the MIB counters node_exporter's netstat
+collector keeps by default, and every /proc/net/sockstat{,6} line. The mappings are pure
+(parsed files in, payload records out); read_sockstat and read_netstat do the reading."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from fleetscope.agent.linux.parsers.sockstat import SockStat
+from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.model.payload_kernel import NetstatCounters, SockstatCounts
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# (file, group, kernel counter) -> NetstatCounters field: exactly the counters node_exporter
+# 1.5.0's default --collector.netstat.fields regex keeps, `^(.*_(InErrors|InErrs)|Ip_Forwarding
+# |Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*
+# |TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens
+# |RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors
+# |SndbufErrors))$`. snmp6 has no groups: its names carry the protocol (Udp6InDatagrams).
+NETSTAT_FIELDS: dict[tuple[str, str, str], str] = {
+    ("snmp", "Ip", "Forwarding"): "ip_forwarding",
+    ("netstat", "IpExt", "InOctets"): "ip_in_bytes_total",
+    ("netstat", "IpExt", "OutOctets"): "ip_out_bytes_total",
+    ("snmp6", "", "Ip6InOctets"): "ip6_in_bytes_total",
+    ("snmp6", "", "Ip6OutOctets"): "ip6_out_bytes_total",
+    ("snmp", "Icmp", "InMsgs"): "icmp_in_messages_total",
+    ("snmp", "Icmp", "OutMsgs"): "icmp_out_messages_total",
+    ("snmp", "Icmp", "InErrors"): "icmp_in_errors_total",
+    ("snmp6", "", "Icmp6InMsgs"): "icmp6_in_messages_total",
+    ("snmp6", "", "Icmp6OutMsgs"): "icmp6_out_messages_total",
+    ("snmp6", "", "Icmp6InErrors"): "icmp6_in_errors_total",
+    ("snmp", "Tcp", "ActiveOpens"): "tcp_active_opens_total",
+    ("snmp", "Tcp", "PassiveOpens"): "tcp_passive_opens_total",
+    ("snmp", "Tcp", "InSegs"): "tcp_in_segments_total",
+    ("snmp", "Tcp", "OutSegs"): "tcp_out_segments_total",
+    ("snmp", "Tcp", "RetransSegs"): "tcp_retransmitted_segments_total",
+    ("snmp", "Tcp", "OutRsts"): "tcp_out_resets_total",
+    ("snmp", "Tcp", "InErrs"): "tcp_in_errors_total",
+    ("snmp", "Tcp", "CurrEstab"): "tcp_curr_estab",
+    ("netstat", "TcpExt", "ListenOverflows"): "tcp_listen_overflows_total",
+    ("netstat", "TcpExt", "ListenDrops"): "tcp_listen_drops_total",
+    ("netstat", "TcpExt", "SyncookiesSent"): "tcp_syncookies_sent_total",
+    ("netstat", "TcpExt", "SyncookiesRecv"): "tcp_syncookies_received_total",
+    ("netstat", "TcpExt", "SyncookiesFailed"): "tcp_syncookies_failed_total",
+    ("netstat", "TcpExt", "TCPSynRetrans"): "tcp_syn_retransmits_total",
+    ("netstat", "TcpExt", "TCPTimeouts"): "tcp_timeouts_total",
+    ("snmp", "Udp", "InDatagrams"): "udp_in_datagrams_total",
+    ("snmp", "Udp", "OutDatagrams"): "udp_out_datagrams_total",
+    ("snmp", "Udp", "NoPorts"): "udp_no_ports_total",
+    ("snmp", "Udp", "InErrors"): "udp_in_errors_total",
+    ("snmp", "Udp", "RcvbufErrors"): "udp_receive_buffer_errors_total",
+    ("snmp", "Udp", "SndbufErrors"): "udp_send_buffer_errors_total",
+    ("snmp6", "", "Udp6InDatagrams"): "udp6_in_datagrams_total",
+    ("snmp6", "", "Udp6OutDatagrams"): "udp6_out_datagrams_total",
+    ("snmp6", "", "Udp6NoPorts"): "udp6_no_ports_total",
+    ("snmp6", "", "Udp6InErrors"): "udp6_in_errors_total",
+    ("snmp6", "", "Udp6RcvbufErrors"): "udp6_receive_buffer_errors_total",
+    ("snmp6", "", "Udp6SndbufErrors"): "udp6_send_buffer_errors_total",
+    ("snmp", "UdpLite", "InErrors"): "udplite_in_errors_total",
+    ("snmp6", "", "UdpLite6InErrors"): "udplite6_in_errors_total",
+}
+
+
+def netstat_counters(
+    snmp: Mapping[str, Mapping[str, int]] | None,
+    netstat: Mapping[str, Mapping[str, int]] | None,
+    snmp6: Mapping[str, int] | None,
+) -> NetstatCounters | None:
+    """The kept counters from the parsed files (None for a file the kernel does not have);
+    None when none of them was there."""
+    files = {
+        "snmp": snmp,
+        "netstat": netstat,
+        "snmp6": None if snmp6 is None else {"": snmp6},
+    }
+    if all(groups is None for groups in files.values()):
+        return None
+    values: dict[str, int] = {}
+    for (file, group, name), field_name in NETSTAT_FIELDS.items():
+        value = ((files[file] or {}).get(group) or {}).get(name)
+        if value is not None:
+            values[field_name] = value
+    return NetstatCounters(**values)
+
+
+# sockstat line and key -> SockstatCounts field. TCP/UDP `mem` is converted from pages by the
+# parser (ProtocolSockets.mem_bytes); FRAG's `memory` is bytes already.
+_SOCKSTAT_FIELDS: dict[tuple[str, str], str] = {
+    ("TCP", "in_use"): "tcp_in_use",
+    ("TCP", "orphan"): "tcp_orphans",
+    ("TCP", "time_wait"): "tcp_time_wait",
+    ("TCP", "alloc"): "tcp_allocated",
+    ("TCP", "mem_bytes"): "tcp_memory_bytes",
+    ("UDP", "in_use"): "udp_in_use",
+    ("UDP", "mem_bytes"): "udp_memory_bytes",
+    ("UDPLITE", "in_use"): "udplite_in_use",
+    ("RAW", "in_use"): "raw_in_use",
+    ("FRAG", "in_use"): "frag_in_use",
+    ("FRAG", "frag_memory_bytes"): "frag_memory_bytes",
+    ("TCP6", "in_use"): "tcp6_in_use",
+    ("UDP6", "in_use"): "udp6_in_use",
+    ("UDPLITE6", "in_use"): "udplite6_in_use",
+    ("RAW6", "in_use"): "raw6_in_use",
+    ("FRAG6", "in_use"): "frag6_in_use",
+    ("FRAG6", "frag_memory_bytes"): "frag6_memory_bytes",
+}
+
+
+def sockstat_counts(four: SockStat | None, six: SockStat | None) -> SockstatCounts | None:
+    if four is None and six is None:
+        return None
+    values: dict[str, int] = {}
+    protocols = {**(four.protocols if four else {}), **(six.protocols if six else {})}
+    for (protocol, key), field_name in _SOCKSTAT_FIELDS.items():
+        line = protocols.get(protocol)
+        value = None if line is None else getattr(line, key)
+        if value is not None:
+            values[field_name] = value
+    if four is not None and four.sockets_used is not None:
+        values["sockets_used"] = four.sockets_used
+    return SockstatCounts(**values)
+
+
+def _optional(read: Callable[[], T], what: str) -> T | None:
+    """A /proc/net file that a kernel without IPv6 (or without networking MIBs) does not
+    have: that part is absent, not an error."""
+    try:
+        return read()
+    except FileNotFoundError as exc:
+        log.debug("%s unavailable: %s", what, exc)
+        return None
+
+
+def read_sockstat(procfs: ProcFS) -> tuple[SockStat | None, SockStat | None]:
+    return (
+        _optional(procfs.sockstat, "/proc/net/sockstat"),
+        _optional(procfs.sockstat6, "/proc/net/sockstat6"),
+    )
+
+
+def read_netstat(procfs: ProcFS) -> NetstatCounters | None:
+    snmp = _optional(procfs.snmp, "/proc/net/snmp")
+    return netstat_counters(
+        None if snmp is None else snmp.by_group,
+        _optional(procfs.netstat, "/proc/net/netstat"),
+        _optional(procfs.snmp6, "/proc/net/snmp6"),
+    )
