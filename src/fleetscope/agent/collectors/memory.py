@@ -10,6 +10,7 @@ import psutil
 
 from fleetscope.agent.collectors.base import CollectorContext
 from fleetscope.agent.collectors.cpu import PressureReader
+from fleetscope.agent.collectors.netstat import optional_file
 from fleetscope.agent.linux.parsers.meminfo import MemInfo
 from fleetscope.agent.linux.parsers.vmstat import VmStat, VmStatSwap
 from fleetscope.model.payload import MemorySection, Pressure
@@ -165,7 +166,7 @@ class LinuxMemoryCollector:
     def collect(self) -> MemorySection:
         return memory_section(
             self.procfs.meminfo(),
-            self.procfs.vmstat_headline(),
+            optional_file(self.procfs.vmstat_headline, "/proc/vmstat"),
             self.procfs.page_size,
             self.pressure.read(),
         )

@@ -89,7 +89,7 @@ def netstat_counters(
 
 # sockstat line and key -> SockstatCounts field. TCP/UDP `mem` is converted from pages by the
 # parser (ProtocolSockets.mem_bytes); FRAG's `memory` is bytes already.
-_SOCKSTAT_FIELDS: dict[tuple[str, str], str] = {
+SOCKSTAT_FIELDS: dict[tuple[str, str], str] = {
     ("TCP", "in_use"): "tcp_in_use",
     ("TCP", "orphan"): "tcp_orphans",
     ("TCP", "time_wait"): "tcp_time_wait",
@@ -115,7 +115,7 @@ def sockstat_counts(four: SockStat | None, six: SockStat | None) -> SockstatCoun
         return None
     values: dict[str, int] = {}
     protocols = {**(four.protocols if four else {}), **(six.protocols if six else {})}
-    for (protocol, key), field_name in _SOCKSTAT_FIELDS.items():
+    for (protocol, key), field_name in SOCKSTAT_FIELDS.items():
         line = protocols.get(protocol)
         value = None if line is None else getattr(line, key)
         if value is not None:
@@ -125,7 +125,7 @@ def sockstat_counts(four: SockStat | None, six: SockStat | None) -> SockstatCoun
     return SockstatCounts(**values)
 
 
-def _optional(read: Callable[[], T], what: str) -> T | None:
+def optional_file(read: Callable[[], T], what: str) -> T | None:
     """A /proc/net file that a kernel without IPv6 (or without networking MIBs) does not
     have: that part is absent, not an error."""
     try:
@@ -137,15 +137,15 @@ def _optional(read: Callable[[], T], what: str) -> T | None:
 
 def read_sockstat(procfs: ProcFS) -> tuple[SockStat | None, SockStat | None]:
     return (
-        _optional(procfs.sockstat, "/proc/net/sockstat"),
-        _optional(procfs.sockstat6, "/proc/net/sockstat6"),
+        optional_file(procfs.sockstat, "/proc/net/sockstat"),
+        optional_file(procfs.sockstat6, "/proc/net/sockstat6"),
     )
 
 
 def read_netstat(procfs: ProcFS) -> NetstatCounters | None:
-    snmp = _optional(procfs.snmp, "/proc/net/snmp")
+    snmp = optional_file(procfs.snmp, "/proc/net/snmp")
     return netstat_counters(
         None if snmp is None else snmp.by_group,
-        _optional(procfs.netstat, "/proc/net/netstat"),
-        _optional(procfs.snmp6, "/proc/net/snmp6"),
+        optional_file(procfs.netstat, "/proc/net/netstat"),
+        optional_file(procfs.snmp6, "/proc/net/snmp6"),
     )

@@ -34,7 +34,12 @@ from fleetscope.agent.collectors.base import (
     collector_settings,
     device_filter,
 )
-from fleetscope.agent.collectors.netstat import read_netstat, read_sockstat, sockstat_counts
+from fleetscope.agent.collectors.netstat import (
+    optional_file,
+    read_netstat,
+    read_sockstat,
+    sockstat_counts,
+)
 from fleetscope.agent.linux.parsers.netclass import BITS_PER_MEGABIT
 from fleetscope.agent.linux.parsers.netdev import NetDevStats
 from fleetscope.agent.linux.parsers.sockets import TCP_STATES
@@ -179,7 +184,10 @@ class LinuxNetworkCollector:
         return cached[1], cached[2]
 
     def collect(self) -> NetworkSection:
-        devices = _included(self.procfs.net_dev(), self.device_exclude)
+        # A kernel without networking has no /proc/net/dev; the socket counts may still be
+        # there (node_exporter's own fixture tree has sockstat and snmp but no net/dev).
+        net_dev = optional_file(self.procfs.net_dev, "/proc/net/dev") or {}
+        devices = _included(net_dev, self.device_exclude)
         for gone in self._slow.keys() - devices.keys():
             del self._slow[gone]  # an interface that comes back is read afresh
             self.sysfs.forget_net_class(gone)
