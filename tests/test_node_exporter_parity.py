@@ -144,7 +144,7 @@ def _sockstat(field: str, value: float, page_size: int) -> Samples:
     raise AssertionError(f"unmapped sockstat field {field}")
 
 
-def as_node_exporter(snapshot: Snapshot, page_size: int) -> Samples:  # noqa: C901, PLR0912
+def as_node_exporter(snapshot: Snapshot, page_size: int) -> Samples:  # noqa: PLR0912
     """Our flattened series under node_exporter's names and units (absent values left out)."""
     ours: Samples = {}
     for series, value in flatten_snapshot(snapshot):

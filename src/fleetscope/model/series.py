@@ -159,7 +159,17 @@ def _pressure(out: list[SeriesValue], prefix: str, pressure: Pressure | None) ->
             _emit(out, keys, stall, bools=False)
 
 
-_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures", "softirqs_total"})
+# Fields added after the first payload version are flattened only when present, so that an
+# older agent's snapshot keeps exactly the series (and the stored layout) it always had.
+_CPU_ADDED = ("forks_total", "boot_time_seconds")
+_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures", "softirqs_total", *_CPU_ADDED})
+_MEMORY_ADDED = (
+    "page_faults_total",
+    "major_page_faults_total",
+    "paged_in_bytes_total",
+    "paged_out_bytes_total",
+    "oom_kills_total",
+)
 _CORE_FIELDS = ("utilization_percent", "frequency_hz", "frequency_min_hz", "frequency_max_hz")
 
 
@@ -179,9 +189,17 @@ def _flatten_cpu(out: list[SeriesValue], cpu: CpuSection) -> None:
         key = _key("cpu_temperature_celsius", (("sensor", temp.sensor), ("source", temp.source)))
         out.append((key, _float(temp.celsius)))
     _pressure(out, "cpu", cpu.pressure)
+    _present(out, "cpu", cpu, _CPU_ADDED)
     if cpu.softirqs_total is not None:
         keys = _keys(Softirqs, "cpu_softirqs_total", label="vector")
         _emit(out, keys, cpu.softirqs_total, bools=False)
+
+
+def _present(out: list[SeriesValue], prefix: str, record: Struct, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if value is not None:
+            out.append((_key(f"{prefix}_{name}", ()), float(value)))
 
 
 def _core_keys(labels: Labels) -> tuple[str, str, str, str]:
@@ -248,7 +266,7 @@ def _flatten_disk(out: list[SeriesValue], disk: DiskSection) -> None:
 
 
 # Records flattened on their own; a None one is no series (older agents never send them).
-_MEMORY_FIELDS = frozenset({"detail"})
+_MEMORY_FIELDS = frozenset({"detail", *_MEMORY_ADDED})
 
 
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
@@ -259,6 +277,7 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         memory_keys = _keys(type(snapshot.memory), "memory", skip=_MEMORY_FIELDS)
         _emit(out, memory_keys, snapshot.memory, bools=False)
         _pressure(out, "memory", snapshot.memory.pressure)
+        _present(out, "memory", snapshot.memory, _MEMORY_ADDED)
         if snapshot.memory.detail is not None:
             # The same names as MemorySection's own fields: memory_dirty_bytes, ...
             _emit(out, _keys(MemoryDetail, "memory"), snapshot.memory.detail, bools=False)
