@@ -619,6 +619,9 @@ class ExporterScrape(_Strict, frozen=True, kw_only=True):
     duration_seconds: NonNegative
     error: str | None = None
     samples: list[ExporterSample] = field(default_factory=list)
+    # What the target is, when it is more than exposition: "process-exporter" makes digest
+    # turn its namedprocess_namegroup_* samples into process groups (model/process_exporter.py).
+    kind: Literal["process-exporter"] | None = None
 
 
 # --- encoding and decoding ----------------------------------------------------------------
