@@ -23,7 +23,14 @@ from fleetscope.agent.collectors.base import CollectorContext
 from fleetscope.agent.collectors.disk import DiskSettings
 from fleetscope.agent.collectors.memory import MEMINFO_FIELDS
 from fleetscope.agent.collectors.netstat import NETSTAT_FIELDS, SOCKSTAT_FIELDS
+from fleetscope.agent.linux.errors import ParseError
 from fleetscope.agent.linux.parsers.diskstats import SECTOR_BYTES
+from fleetscope.agent.linux.parsers.snmp import (
+    parse_mib_pairs,
+    parse_mib_selected,
+    parse_snmp6,
+    parse_snmp6_selected,
+)
 from fleetscope.agent.linux.parsers.vmstat import parse_vmstat, parse_vmstat_headline
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import REGISTRY
@@ -310,3 +317,33 @@ def test_vmstat_headline_agrees_with_the_full_parser(fixtures_dir: Path) -> None
         assert headline.by_name == {k: full.by_name[k] for k in headline.by_name}
         assert headline == parse_vmstat("\n".join(f"{k} {v}" for k, v in headline.by_name.items()))
         assert headline.major_page_faults_total == full.major_page_faults_total is not None
+
+
+@pytest.mark.parametrize("root", ["node_exporter/tree/proc", "live/t0/proc", "/proc"])
+def test_selected_mib_parsers_agree_with_the_full_ones(fixtures_dir: Path, root: str) -> None:
+    proc = Path(root) if root.startswith("/") else fixtures_dir / root
+    wanted = {"Tcp": {"InSegs", "CurrEstab"}, "IpExt": {"InOctets"}, "Nope": {"X"}}
+    for name in ("snmp", "netstat"):
+        text = (proc / "net" / name).read_text()
+        full = parse_mib_pairs(text, name)
+        selected = parse_mib_selected(text, name, wanted)
+        assert selected == {
+            group: {k: v for k, v in full[group].items() if k in names}
+            for group, names in wanted.items()
+            if group in full
+        }
+    text = (proc / "net" / "snmp6").read_text()
+    names = {"Ip6InOctets", "Udp6InErrors", "Icmp6InMsgs", "Ip6In", "NoSuchCounter"}
+    full6 = parse_snmp6(text)
+    assert parse_snmp6_selected(text, names) == {k: full6[k] for k in names if k in full6}
+    assert len(parse_snmp6_selected(text, names)) == 3
+
+
+def test_selected_mib_parser_names_the_file_and_line_of_a_bad_value() -> None:
+    text = "Tcp: InSegs OutSegs\nTcp: 1 x\n"
+    with pytest.raises(ParseError, match=r"/proc/net/snmp:2: .*not an integer"):
+        parse_mib_selected(text, "/proc/net/snmp", {"Tcp": {"OutSegs"}})
+    with pytest.raises(ParseError, match=r"/proc/net/snmp:2: .*1 values for 2 names"):
+        parse_mib_selected("Tcp: InSegs OutSegs\nTcp: 1\n", "/proc/net/snmp", {"Tcp": {"InSegs"}})
+    with pytest.raises(ParseError, match=r"/proc/net/snmp6:2: .*not an integer"):
+        parse_snmp6_selected("Ip6InReceives 1\nIp6InOctets  x\n", {"Ip6InOctets"})

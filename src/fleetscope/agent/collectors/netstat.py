@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from fleetscope.agent.linux.parsers.snmp import parse_mib_selected, parse_snmp6_selected
 from fleetscope.agent.linux.parsers.sockstat import SockStat
 from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.model.payload_kernel import NetstatCounters, SockstatCounts
@@ -63,6 +64,12 @@ NETSTAT_FIELDS: dict[tuple[str, str, str], str] = {
     ("snmp", "UdpLite", "InErrors"): "udplite_in_errors_total",
     ("snmp6", "", "UdpLite6InErrors"): "udplite6_in_errors_total",
 }
+
+
+# file -> group -> the counters kept of it.
+_WANTED: dict[str, dict[str, set[str]]] = {}
+for _file, _group, _name in NETSTAT_FIELDS:
+    _WANTED.setdefault(_file, {}).setdefault(_group, set()).add(_name)
 
 
 def netstat_counters(
@@ -143,9 +150,15 @@ def read_sockstat(procfs: ProcFS) -> tuple[SockStat | None, SockStat | None]:
 
 
 def read_netstat(procfs: ProcFS) -> NetstatCounters | None:
-    snmp = optional_file(procfs.snmp, "/proc/net/snmp")
+    """Only the kept counters are converted (parse_mib_selected, parse_snmp6_selected): the
+    files hold ~300 more, and parsing them all was most of this collector's added time."""
+    snmp = optional_file(lambda: procfs.read_text("net/snmp"), "/proc/net/snmp")
+    netstat = optional_file(lambda: procfs.read_text("net/netstat"), "/proc/net/netstat")
+    snmp6 = optional_file(lambda: procfs.read_text("net/snmp6"), "/proc/net/snmp6")
     return netstat_counters(
-        None if snmp is None else snmp.by_group,
-        optional_file(procfs.netstat, "/proc/net/netstat"),
-        optional_file(procfs.snmp6, "/proc/net/snmp6"),
+        None if snmp is None else parse_mib_selected(snmp, "/proc/net/snmp", _WANTED["snmp"]),
+        None
+        if netstat is None
+        else parse_mib_selected(netstat, "/proc/net/netstat", _WANTED["netstat"]),
+        None if snmp6 is None else parse_snmp6_selected(snmp6, _WANTED["snmp6"][""]),
     )
