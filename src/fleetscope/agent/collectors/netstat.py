@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from fleetscope.agent.linux.parsers.snmp import parse_mib_selected, parse_snmp6_selected
-from fleetscope.agent.linux.parsers.sockstat import SockStat
 from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.model.payload_kernel import NetstatCounters, SockstatCounts
 
@@ -67,9 +66,10 @@ NETSTAT_FIELDS: dict[tuple[str, str, str], str] = {
 
 
 # file -> group -> the counters kept of it.
-_WANTED: dict[str, dict[str, set[str]]] = {}
+_WANTED: dict[str, dict[str, frozenset[str]]] = {}
 for _file, _group, _name in NETSTAT_FIELDS:
-    _WANTED.setdefault(_file, {}).setdefault(_group, set()).add(_name)
+    _kept = _WANTED.setdefault(_file, {})
+    _kept[_group] = _kept.get(_group, frozenset()) | {_name}
 
 
 def netstat_counters(
@@ -94,41 +94,44 @@ def netstat_counters(
     return NetstatCounters(**values)
 
 
-# sockstat line and key -> SockstatCounts field. TCP/UDP `mem` is converted from pages by the
-# parser (ProtocolSockets.mem_bytes); FRAG's `memory` is bytes already.
+# sockstat line and the kernel's key -> SockstatCounts field (net/ipv4/proc.c sockstat_seq_show,
+# net/ipv6/proc.c sockstat6_seq_show). TCP/UDP `mem` is in pages; FRAG's `memory` in bytes.
 SOCKSTAT_FIELDS: dict[tuple[str, str], str] = {
-    ("TCP", "in_use"): "tcp_in_use",
+    ("sockets", "used"): "sockets_used",
+    ("TCP", "inuse"): "tcp_in_use",
     ("TCP", "orphan"): "tcp_orphans",
-    ("TCP", "time_wait"): "tcp_time_wait",
+    ("TCP", "tw"): "tcp_time_wait",
     ("TCP", "alloc"): "tcp_allocated",
-    ("TCP", "mem_bytes"): "tcp_memory_bytes",
-    ("UDP", "in_use"): "udp_in_use",
-    ("UDP", "mem_bytes"): "udp_memory_bytes",
-    ("UDPLITE", "in_use"): "udplite_in_use",
-    ("RAW", "in_use"): "raw_in_use",
-    ("FRAG", "in_use"): "frag_in_use",
-    ("FRAG", "frag_memory_bytes"): "frag_memory_bytes",
-    ("TCP6", "in_use"): "tcp6_in_use",
-    ("UDP6", "in_use"): "udp6_in_use",
-    ("UDPLITE6", "in_use"): "udplite6_in_use",
-    ("RAW6", "in_use"): "raw6_in_use",
-    ("FRAG6", "in_use"): "frag6_in_use",
-    ("FRAG6", "frag_memory_bytes"): "frag6_memory_bytes",
+    ("TCP", "mem"): "tcp_memory_bytes",
+    ("UDP", "inuse"): "udp_in_use",
+    ("UDP", "mem"): "udp_memory_bytes",
+    ("UDPLITE", "inuse"): "udplite_in_use",
+    ("RAW", "inuse"): "raw_in_use",
+    ("FRAG", "inuse"): "frag_in_use",
+    ("FRAG", "memory"): "frag_memory_bytes",
+    ("TCP6", "inuse"): "tcp6_in_use",
+    ("UDP6", "inuse"): "udp6_in_use",
+    ("UDPLITE6", "inuse"): "udplite6_in_use",
+    ("RAW6", "inuse"): "raw6_in_use",
+    ("FRAG6", "inuse"): "frag6_in_use",
+    ("FRAG6", "memory"): "frag6_memory_bytes",
 }
+SOCKSTAT_LINES = ("sockets", "TCP", "UDP", "UDPLITE", "RAW", "FRAG")
+SOCKSTAT6_LINES = ("TCP6", "UDP6", "UDPLITE6", "RAW6", "FRAG6")
+Lines = Mapping[str, Mapping[str, int] | None]
 
 
-def sockstat_counts(four: SockStat | None, six: SockStat | None) -> SockstatCounts | None:
+def sockstat_counts(four: Lines | None, six: Lines | None, page_size: int) -> SockstatCounts | None:
+    """The lines of /proc/net/sockstat and sockstat6 (ProcFS.sockstat_protocols: a line the
+    kernel lacks is None) as one record; None when neither file exists."""
     if four is None and six is None:
         return None
+    lines = {**(four or {}), **(six or {})}
     values: dict[str, int] = {}
-    protocols = {**(four.protocols if four else {}), **(six.protocols if six else {})}
     for (protocol, key), field_name in SOCKSTAT_FIELDS.items():
-        line = protocols.get(protocol)
-        value = None if line is None else getattr(line, key)
+        value = (lines.get(protocol) or {}).get(key)
         if value is not None:
-            values[field_name] = value
-    if four is not None and four.sockets_used is not None:
-        values["sockets_used"] = four.sockets_used
+            values[field_name] = value * page_size if key == "mem" else value
     return SockstatCounts(**values)
 
 
@@ -142,10 +145,13 @@ def optional_file(read: Callable[[], T], what: str) -> T | None:
         return None
 
 
-def read_sockstat(procfs: ProcFS) -> tuple[SockStat | None, SockStat | None]:
-    return (
-        optional_file(procfs.sockstat, "/proc/net/sockstat"),
-        optional_file(procfs.sockstat6, "/proc/net/sockstat6"),
+def read_sockstat(procfs: ProcFS) -> SockstatCounts | None:
+    return sockstat_counts(
+        optional_file(lambda: procfs.sockstat_protocols(SOCKSTAT_LINES), "/proc/net/sockstat"),
+        optional_file(
+            lambda: procfs.sockstat_protocols(SOCKSTAT6_LINES, True), "/proc/net/sockstat6"
+        ),
+        procfs.page_size,
     )
 
 

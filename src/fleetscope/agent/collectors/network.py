@@ -38,7 +38,6 @@ from fleetscope.agent.collectors.netstat import (
     optional_file,
     read_netstat,
     read_sockstat,
-    sockstat_counts,
 )
 from fleetscope.agent.linux.parsers.netclass import BITS_PER_MEGABIT
 from fleetscope.agent.linux.parsers.netdev import NetDevStats
@@ -219,8 +218,7 @@ class LinuxNetworkCollector:
         ESTABLISHED or CLOSE-WAIT (RFC 1213 tcpCurrEstab), so when the per-state counts are
         at hand it is their sum; otherwise snmp's. Both sockstat files and the MIB counters
         are also sent whole (`sockstat`, `netstat`), as node_exporter reports them."""
-        four, six = read_sockstat(self.procfs)
-        sockstat = sockstat_counts(four, six)
+        sockstat = read_sockstat(self.procfs)
         netstat = read_netstat(self.procfs)
         counts: dict[str, Any] = {"sockstat": sockstat, "netstat": netstat}
         if sockstat is not None:

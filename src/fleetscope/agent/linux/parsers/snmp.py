@@ -134,8 +134,15 @@ def parse_snmp6(text: str, source: str = "/proc/net/snmp6") -> dict[str, int]:
     return parse_name_values(text, source)
 
 
+# (header line, wanted names) -> (how many names the header has, (index, name) of the wanted
+# ones). A kernel's headers do not change while it runs, so each is split once. Bounded for
+# callers that parse many different texts.
+_PICKS: dict[tuple[str, frozenset[str]], tuple[int, tuple[tuple[int, str], ...]]] = {}
+_MAX_PICKS = 256
+
+
 def parse_mib_selected(
-    text: str, source: str, wanted: Mapping[str, Collection[str]]
+    text: str, source: str, wanted: Mapping[str, frozenset[str]]
 ) -> dict[str, dict[str, int]]:
     """parse_mib_pairs for the `wanted` counters of the `wanted` groups only: a collector
     sending a few dozen counters each cycle need not convert the ~300 others
@@ -153,17 +160,19 @@ def parse_mib_selected(
         value_group, value_sep, value_rest = values.partition(":")
         if not sep or not value_sep or value_group != group:
             raise ParseError(source, line_no, values, f"expected the values of {group}")
-        names, fields = rest.split(), value_rest.split()
-        if len(fields) != len(names):
-            raise ParseError(
-                source, line_no, values, f"{len(fields)} values for {len(names)} names"
-            )
+        picks = _PICKS.get((rest, names_wanted))
+        if picks is None:
+            names = rest.split()
+            picks = (len(names), tuple((i, n) for i, n in enumerate(names) if n in names_wanted))
+            if len(_PICKS) >= _MAX_PICKS:
+                _PICKS.clear()
+            _PICKS[(rest, names_wanted)] = picks
+        count, wanted_at = picks
+        fields = value_rest.split()
+        if len(fields) != count:
+            raise ParseError(source, line_no, values, f"{len(fields)} values for {count} names")
         try:
-            groups[group] = {
-                name: int(value)
-                for name, value in zip(names, fields, strict=True)
-                if name in names_wanted
-            }
+            groups[group] = {name: int(fields[i]) for i, name in wanted_at}
         except ValueError as exc:
             raise ParseError(source, line_no, values, "value is not an integer") from exc
     return groups
