@@ -589,6 +589,7 @@ def test_registry_marks_only_counter_readers_inline() -> None:
         "memory",
         "network",
         "disk",
+        "filefd",
     }
 
 

@@ -117,12 +117,12 @@ def test_network_rates_over_ordered_snapshots(tmp_path: Path) -> None:
     collector = LinuxNetworkCollector(
         ProcFS(proc),
         SysFS(sys_),
-        device_filter(DEFAULT_NETWORK_DEVICE_EXCLUDE),
+        device_filter("^lo$"),
         clock=lambda: next(ticks),
     )
     ticks = _ticks(100.0, 102.0, 104.0)
 
-    # proc0: first sight, no rates; lo is excluded by default.
+    # proc0: first sight, no rates; lo is excluded by the setting.
     _write_netdev(proc, {"lo": (9, 9, 9, 9), "eth0": (1000, 10, 500, 5), "wlan0": (1, 1, 1, 1)})
     first = collector.collect()
     assert [i.device for i in first.interfaces] == ["eth0", "wlan0"]
@@ -491,14 +491,26 @@ def test_a_malformed_link_attribute_names_the_file(tmp_path: Path) -> None:
 
 def test_curr_estab_comes_from_the_state_counts_when_they_exist(tmp_path: Path) -> None:
     """tcpCurrEstab is ESTABLISHED + CLOSE-WAIT (RFC 1213); with per-state counts at hand
-    /proc/net/snmp is not read at all."""
+    they give it, read in the same instant as the states; snmp's own gauge is still sent with
+    the other MIB counters."""
     proc, sys_ = _net_tree(tmp_path)
     _write_netdev(proc, {"eth0": (1, 1, 1, 1)})
-    (proc / "net" / "snmp").write_text("garbage that would not parse\n")
+    (proc / "net" / "snmp").write_text(SNMP.replace(" 10 20 0 0 2 ", " 10 20 0 0 7 "))
     section = LinuxNetworkCollector(ProcFS(proc), SysFS(sys_), None).collect()
     states = section.tcp_connections_by_state
     assert states is not None
     assert section.tcp_curr_estab == states["ESTABLISHED"] + states["CLOSE_WAIT"] == 2
+    assert section.netstat is not None and section.netstat.tcp_curr_estab == 7
+
+
+def test_loopback_is_kept_by_default(tmp_path: Path) -> None:
+    """As upstream node_exporter: lo is reported unless the exclude setting says otherwise."""
+    proc, sys_ = _net_tree(tmp_path)
+    _write_netdev(proc, {"lo": (9, 9, 9, 9), "eth0": (1, 1, 1, 1)})
+    exclude = device_filter(NetworkSettings().device_exclude)
+    section = LinuxNetworkCollector(ProcFS(proc), SysFS(sys_), exclude).collect()
+    assert [i.device for i in section.interfaces] == ["lo", "eth0"]
+    assert DEFAULT_NETWORK_DEVICE_EXCLUDE == ""
 
 
 def test_no_tcp_tables_means_absent_states_not_zeros(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@ Importing this module runs no collector and opens no file.
 
 `blocking=False` marks the collectors the runner calls inline (CollectorSpec.blocking): memory
 (/proc/meminfo, vmstat, pressure), network (/proc/net, /sys/class/net, a netlink dump with a
-receive timeout) and disk (/proc/diskstats). cpu stays in a worker: it reads hwmon and
-thermal sensors, whose drivers may wait on a slow bus or ACPI firmware."""
+receive timeout), disk (/proc/diskstats, io pressure) and filefd (/proc/sys/fs/file-nr).
+cpu stays in a worker: it reads hwmon and thermal sensors, whose drivers may wait on a slow
+bus or ACPI firmware."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Collection
 from fleetscope.agent.collectors.base import Collector, CollectorContext, CollectorSpec
 from fleetscope.agent.collectors.cpu import make_cpu_collector
 from fleetscope.agent.collectors.disk import make_disk_collector
+from fleetscope.agent.collectors.filefd import make_filefd_collector
 from fleetscope.agent.collectors.filesystem import make_filesystem_collector
 from fleetscope.agent.collectors.inventory import make_inventory_collector
 from fleetscope.agent.collectors.memory import make_memory_collector
@@ -59,6 +61,14 @@ REGISTRY: dict[str, CollectorSpec] = {
         description="per block device I/O counters, IOPS, bytes per second, await, utilisation",
         enabled_by_default=True,
         factory=make_disk_collector,
+        blocking=False,
+    ),
+    "filefd": CollectorSpec(
+        name="filefd",
+        section="filefd",
+        description="file handles allocated and the system's maximum (/proc/sys/fs/file-nr)",
+        enabled_by_default=True,
+        factory=make_filefd_collector,
         blocking=False,
     ),
     "processes": CollectorSpec(

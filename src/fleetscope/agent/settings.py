@@ -150,7 +150,7 @@ class AgentSettings(FleetscopeSettings, frozen=True):
         list[ExporterTarget],
         Meta(
             description="Prometheus exporters to scrape, as [[agent.exporters]] tables "
-            "(name, url, timeout_seconds, include, exclude, max_samples)"
+            "(name, url, timeout_seconds, include, exclude, max_samples, kind)"
         ),
     ] = msgspec.field(default_factory=list)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Iterable
@@ -22,7 +23,14 @@ from fleetscope.model.kinds import (
     PROMETHEUS_TEXT,
     SERIES_SAMPLES,
 )
-from fleetscope.model.payload import Payload, decode_payload, encode
+from fleetscope.model.payload import (
+    Payload,
+    ProcessGroup,
+    Snapshot,
+    decode_payload,
+    encode,
+)
+from fleetscope.model.process_exporter import PROCESS_EXPORTER, process_groups
 from fleetscope.model.samples import decode_samples
 from fleetscope.model.series import flatten_snapshot, series_key
 from fleetscope.store.metadata import MetadataRow, MetadataRows
@@ -100,19 +108,7 @@ def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
         flat = flatten_snapshot(snapshot)
         series, values = zip(*flat, strict=True) if flat else ((), ())
         frames.append(FrameRow(ts_ms=ts_ms, series=series, values=values))
-        if snapshot.processes is not None:
-            groups.extend(
-                ProcessGroupRow(
-                    ts_ms=ts_ms,
-                    group_name=group.name,
-                    num_procs=group.num_procs,
-                    cpu_seconds_total=group.cpu_user_seconds_total + group.cpu_system_seconds_total,
-                    memory_bytes=group.resident_bytes,
-                    read_bytes_total=group.read_bytes_total,
-                    write_bytes_total=group.write_bytes_total,
-                )
-                for group in snapshot.processes.groups
-            )
+        groups.extend(_snapshot_groups(ts_ms, snapshot))
         if snapshot.inventory is not None:
             audit = snapshot.inventory
             inventory.append(
@@ -132,6 +128,34 @@ def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
         process_groups=tuple(groups),
         inventory=tuple(inventory),
     )
+
+
+def _group_row(ts_ms: int, group: ProcessGroup) -> ProcessGroupRow:
+    return ProcessGroupRow(
+        ts_ms=ts_ms,
+        group_name=group.name,
+        num_procs=group.num_procs,
+        cpu_seconds_total=group.cpu_user_seconds_total + group.cpu_system_seconds_total,
+        memory_bytes=group.resident_bytes,
+        read_bytes_total=group.read_bytes_total,
+        write_bytes_total=group.write_bytes_total,
+    )
+
+
+def _snapshot_groups(ts_ms: int, snapshot: Snapshot) -> list[ProcessGroupRow]:
+    """The agent's own groups and those of its process-exporter targets' successful scrapes.
+    A name both have is one group of one host at one time (the table's key): the
+    process-exporter's, which the user configured on purpose, is kept."""
+    by_name: dict[str, ProcessGroup] = {}
+    if snapshot.processes is not None:
+        by_name.update((group.name, group) for group in snapshot.processes.groups)
+    for scrape in snapshot.exporters or ():
+        if scrape.kind == PROCESS_EXPORTER and scrape.success:
+            found, _incomplete = process_groups(
+                (sample.name, sample.labels, sample.value) for sample in scrape.samples
+            )
+            by_name.update((group.name, group) for group in found)
+    return [_group_row(ts_ms, group) for group in by_name.values()]
 
 
 def _device_frames(samples: Iterable[tuple[int, str, float | None]]) -> tuple[FrameRow, ...]:
@@ -178,19 +202,27 @@ def aggregator_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
 
 def prometheus_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
     """Sample names are kept as exposed (`node_load1`, `http_requests_total`); NaN and ±Inf
-    are stored as absent, as for scraped exporters (model/series.py flatten_exporters)."""
+    are stored as absent, as for scraped exporters (model/series.py flatten_exporters). A
+    push of kind process-exporter also yields its groups as process groups."""
     push = PrometheusPush.model_validate_json(body)
+    parsed = parse_exposition(push.text, push.content_type)
     samples = [
         (
             push.default_timestamp_ms if s.timestamp is None else round(s.timestamp * 1000),
             series_key(s.name, dict(s.labels)),
             s.value if math.isfinite(s.value) else None,
         )
-        for s in parse_exposition(push.text, push.content_type)
+        for s in parsed
     ]
     if not samples:
         return []
-    return [_device_batch(tenant_id, push.device_name, _device_frames(samples))]
+    batch = _device_batch(tenant_id, push.device_name, _device_frames(samples))
+    if push.kind != PROCESS_EXPORTER:
+        return [batch]
+    # process-exporter stamps no sample, so its groups are at the push's time.
+    found, _incomplete = process_groups((s.name, dict(s.labels), s.value) for s in parsed)
+    rows = tuple(_group_row(push.default_timestamp_ms, group) for group in found)
+    return [dataclasses.replace(batch, process_groups=rows)]
 
 
 def split_collection(body: bytes) -> tuple[CollectionHeader, list[bytes]]:

@@ -5,9 +5,12 @@ decoding and error shapes as the agent's POST /api/v1/ingest (ingest/router.py).
 POST /api/v1/aggregator/metrics/        one AggregatorMetric (model/devices.py)
 POST /api/v1/aggregator/metrics/batch/  {"metrics": [AggregatorMetric, ...]}
 POST /api/v1/ingest/prometheus?device_name=<host>[&timestamp=<ISO-8601 | epoch s>]
+        [&kind=process-exporter]
     exposition text (text/plain; version=0.0.4 or application/openmetrics-text); samples
     without their own timestamp get `timestamp`, else the time of receipt. A push that may be
-    retried should send `timestamp`, so that the retry stores nothing twice.
+    retried should send `timestamp`, so that the retry stores nothing twice. With
+    kind=process-exporter (default generic) the text is prometheus-process-exporter's, and its
+    groups are also stored as the host's process groups.
 POST /api/v1/collections                a local-mode collection file: multipart/form-data with
     the file in the part named "file", or the JSON Lines as the body
     (application/x-ndjson, application/jsonl). Every line is validated first; 422 names the
@@ -57,6 +60,7 @@ from fleetscope.model.exposition import (
 )
 from fleetscope.model.kinds import AGGREGATOR_METRICS, COLLECTION_FILE, PROMETHEUS_TEXT
 from fleetscope.model.payload import Payload, PayloadError, decode_payload
+from fleetscope.model.process_exporter import ExpositionKind
 from fleetscope.model.text import control_error
 from fleetscope.stream.base import NewMessage
 
@@ -68,6 +72,7 @@ COLLECTION_TYPES = (*JSON_LINES, MULTIPART)
 
 _device_name = TypeAdapter(DeviceName)
 _timestamp = TypeAdapter(Timestamp)
+_kind = TypeAdapter(ExpositionKind)
 
 
 def _query_param(adapter: TypeAdapter[Any], request: Request, name: str, required: bool) -> Any:
@@ -180,6 +185,7 @@ async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any
     principal = await authenticate(request, deps.verify_key, deps.known_key)
     device = _query_param(_device_name, request, "device_name", required=True)
     at = _query_param(_timestamp, request, "timestamp", required=False)
+    kind = _query_param(_kind, request, "kind", required=False) or "generic"
     body = await read_body(request, deps.settings.max_body_bytes, EXPOSITION)
     content_type = request.headers.get("content-type")
     try:
@@ -212,6 +218,7 @@ async def accept_prometheus(deps: IngestDeps, request: Request) -> dict[str, Any
             content_type=content_type,
             default_timestamp_ms=default_ms,
             text=body.decode("utf-8"),
+            kind=kind,
         )
         message = NewMessage(
             PROMETHEUS_TEXT,

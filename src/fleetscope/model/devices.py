@@ -136,6 +136,8 @@ class PrometheusPush(_Strict):
     content_type: Annotated[str, Field(max_length=256)] | None
     default_timestamp_ms: int
     text: str
+    # "process-exporter": its groups are also stored as process groups (?kind= on the push).
+    kind: Literal["generic", "process-exporter"] = "generic"
 
 
 class CollectionHeader(_Strict):

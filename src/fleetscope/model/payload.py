@@ -36,6 +36,13 @@ import msgspec
 from msgspec import Meta, field
 
 from fleetscope.model.names import MAX_NAME_LENGTH, check_name
+from fleetscope.model.payload_kernel import (
+    FileHandlesSection,
+    MemoryDetail,
+    NetstatCounters,
+    SockstatCounts,
+    Softirqs,
+)
 from fleetscope.model.text import NAME_PATTERN, TEXT_PATTERN
 
 SCHEMA_VERSION = 1
@@ -164,6 +171,9 @@ class CpuSection(_Strict, frozen=True, kw_only=True):
     interrupts_total: NonNegative | None = None
     procs_running: NonNegative | None = None
     procs_blocked: NonNegative | None = None
+    forks_total: NonNegative | None = None
+    boot_time_seconds: NonNegative | None = None  # since the epoch
+    softirqs_total: Softirqs | None = None
     # Empty where the host exposes no sensor (VMs): absent, not zero degrees.
     temperatures: list[Temperature] = field(default_factory=list)
     pressure: Pressure | None = None
@@ -190,6 +200,13 @@ class MemorySection(_Strict, frozen=True, kw_only=True):
     hugepages_free: NonNegative | None = None
     hugepages_reserved: NonNegative | None = None
     hugepage_size_bytes: NonNegative | None = None
+    # /proc/vmstat: page faults (major ones needed I/O), paging I/O, OOM kills.
+    page_faults_total: NonNegative | None = None
+    major_page_faults_total: NonNegative | None = None
+    paged_in_bytes_total: NonNegative | None = None
+    paged_out_bytes_total: NonNegative | None = None
+    oom_kills_total: NonNegative | None = None
+    detail: MemoryDetail | None = None
     pressure: Pressure | None = None
 
 
@@ -301,6 +318,8 @@ class NetworkSection(_Strict, frozen=True, kw_only=True):
     # RFC 1213 tcpCurrEstab: ESTABLISHED plus CLOSE_WAIT, IPv4 and IPv6.
     tcp_curr_estab: NonNegative | None = None
     udp_in_use: NonNegative | None = None
+    netstat: NetstatCounters | None = None
+    sockstat: SockstatCounts | None = None
 
 
 class DiskDevice(_Strict, frozen=True, kw_only=True):
@@ -347,6 +366,7 @@ class DiskDevice(_Strict, frozen=True, kw_only=True):
 
 class DiskSection(_Strict, frozen=True, kw_only=True):
     devices: list[DiskDevice] = field(default_factory=list)
+    pressure: Pressure | None = None  # I/O stalls (PSI), all devices
 
 
 class AgentSelf(_Strict, frozen=True, kw_only=True):
@@ -378,6 +398,7 @@ class Snapshot(_Strict, frozen=True, kw_only=True):
     # Sent at start, when its content changes and at least daily; None on the cycles between.
     inventory: InventorySection | None = None
     exporters: list[ExporterScrape] | None = None
+    filefd: FileHandlesSection | None = None
 
     def __post_init__(self) -> None:
         # Decoding refuses naive times already (Meta(tz=True)); this also holds for Snapshots
@@ -618,6 +639,9 @@ class ExporterScrape(_Strict, frozen=True, kw_only=True):
     duration_seconds: NonNegative
     error: Text | None = None
     samples: list[ExporterSample] = field(default_factory=list)
+    # What the target is, when it is more than exposition: "process-exporter" makes digest
+    # turn its namedprocess_namegroup_* samples into process groups (model/process_exporter.py).
+    kind: Literal["process-exporter"] | None = None
 
 
 # --- encoding and decoding ----------------------------------------------------------------

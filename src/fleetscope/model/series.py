@@ -31,6 +31,13 @@ from fleetscope.model.payload import (
     ProcessGroup,
     Snapshot,
 )
+from fleetscope.model.payload_kernel import (
+    FileHandlesSection,
+    MemoryDetail,
+    NetstatCounters,
+    SockstatCounts,
+    Softirqs,
+)
 
 SeriesValue = tuple[str, float | None]
 Labels = tuple[tuple[str, str], ...]
@@ -175,7 +182,17 @@ def _pressure(out: list[SeriesValue], prefix: str, pressure: Pressure | None) ->
             _emit(out, keys, stall, bools=False)
 
 
-_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures"})
+# Fields added after the first payload version are flattened only when present, so that an
+# older agent's snapshot keeps exactly the series (and the stored layout) it always had.
+_CPU_ADDED = ("forks_total", "boot_time_seconds")
+_CPU_FIELDS = frozenset({"seconds_total", "cores", "temperatures", "softirqs_total", *_CPU_ADDED})
+_MEMORY_ADDED = (
+    "page_faults_total",
+    "major_page_faults_total",
+    "paged_in_bytes_total",
+    "paged_out_bytes_total",
+    "oom_kills_total",
+)
 _CORE_FIELDS = ("utilization_percent", "frequency_hz", "frequency_min_hz", "frequency_max_hz")
 
 
@@ -195,6 +212,17 @@ def _flatten_cpu(out: list[SeriesValue], cpu: CpuSection) -> None:
         key = _key("cpu_temperature_celsius", (("sensor", temp.sensor), ("source", temp.source)))
         out.append((key, _float(temp.celsius)))
     _pressure(out, "cpu", cpu.pressure)
+    _present(out, "cpu", cpu, _CPU_ADDED)
+    if cpu.softirqs_total is not None:
+        keys = _keys(Softirqs, "cpu_softirqs_total", label="vector")
+        _emit(out, keys, cpu.softirqs_total, bools=False)
+
+
+def _present(out: list[SeriesValue], prefix: str, record: Struct, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if value is not None:
+            out.append((_key(f"{prefix}_{name}", ()), float(value)))
 
 
 def _core_keys(labels: Labels) -> tuple[str, str, str, str]:
@@ -229,7 +257,7 @@ def _flatten_processes(out: list[SeriesValue], section: ProcessesSection) -> Non
 
 
 _INTERFACE_LABELS = frozenset({"device", "operstate"})
-_NETWORK_FIELDS = frozenset({"interfaces", "tcp_connections_by_state"})
+_NETWORK_FIELDS = frozenset({"interfaces", "tcp_connections_by_state", "netstat", "sockstat"})
 
 
 def _flatten_network(out: list[SeriesValue], network: NetworkSection) -> None:
@@ -242,6 +270,10 @@ def _flatten_network(out: list[SeriesValue], network: NetworkSection) -> None:
         for state, count in sorted(network.tcp_connections_by_state.items()):
             out.append((_key("network_tcp_connections", (("state", state),)), float(count)))
     _emit(out, _keys(NetworkSection, "network", skip=_NETWORK_FIELDS), network, bools=False)
+    if network.netstat is not None:
+        _emit(out, _keys(NetstatCounters, "network_netstat"), network.netstat, bools=False)
+    if network.sockstat is not None:
+        _emit(out, _keys(SockstatCounts, "network_sockstat"), network.sockstat, bools=False)
 
 
 _DISK_LABELS = frozenset({"device"})
@@ -253,6 +285,11 @@ def _flatten_disk(out: list[SeriesValue], disk: DiskSection) -> None:
     for device in disk.devices:
         labels = (("device", device.device),)
         _emit(out, _keys(DiskDevice, "disk", labels, _DISK_LABELS), device, bools=True)
+    _pressure(out, "io", disk.pressure)
+
+
+# Records flattened on their own; a None one is no series (older agents never send them).
+_MEMORY_FIELDS = frozenset({"detail", *_MEMORY_ADDED})
 
 
 def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
@@ -260,8 +297,13 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
     if snapshot.cpu is not None:
         _flatten_cpu(out, snapshot.cpu)
     if snapshot.memory is not None:
-        _emit(out, _keys(type(snapshot.memory), "memory"), snapshot.memory, bools=False)
+        memory_keys = _keys(type(snapshot.memory), "memory", skip=_MEMORY_FIELDS)
+        _emit(out, memory_keys, snapshot.memory, bools=False)
         _pressure(out, "memory", snapshot.memory.pressure)
+        _present(out, "memory", snapshot.memory, _MEMORY_ADDED)
+        if snapshot.memory.detail is not None:
+            # The same names as MemorySection's own fields: memory_dirty_bytes, ...
+            _emit(out, _keys(MemoryDetail, "memory"), snapshot.memory.detail, bools=False)
     if snapshot.network is not None:
         _flatten_network(out, snapshot.network)
     if snapshot.disk is not None:
@@ -280,6 +322,8 @@ def flatten_snapshot(snapshot: Snapshot) -> list[SeriesValue]:
         out.append((_key("collector_success", labels), 1.0 if status.success else 0.0))
     if snapshot.exporters is not None:
         out.extend(flatten_exporters(snapshot.exporters))
+    if snapshot.filefd is not None:
+        _emit(out, _keys(FileHandlesSection, "filefd"), snapshot.filefd, bools=False)
     return out
 
 

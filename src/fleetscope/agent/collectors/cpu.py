@@ -24,6 +24,7 @@ from fleetscope.model.payload import (
     Temperature,
     convert,
 )
+from fleetscope.model.payload_kernel import Softirqs
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,9 @@ class LinuxCpuCollector:
             interrupts_total=stat.interrupts_total,
             procs_running=stat.procs_running,
             procs_blocked=stat.procs_blocked,
+            forks_total=stat.forks_total,
+            boot_time_seconds=stat.boot_time_seconds,
+            softirqs_total=Softirqs(**stat.softirqs_by_vector) if stat.softirqs_by_vector else None,
         )
 
 

@@ -35,6 +35,7 @@ from fleetscope.agent.collectors.base import (
     collector_settings,
     device_filter,
 )
+from fleetscope.agent.collectors.cpu import PressureReader
 from fleetscope.agent.linux.parsers.diskstats import SECONDS_PER_MS, DiskStats
 from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.agent.rates import CounterRates, Interval
@@ -157,6 +158,7 @@ class LinuxDiskCollector:
         self.procfs = procfs
         self.device_exclude = device_exclude
         self.rates = DeviceRates(clock)
+        self.pressure = PressureReader(procfs, "io")
         # Device name -> excluded: the pattern's answer for a name never changes, and the
         # same few names come back every cycle. Bounded, for hosts that churn device names.
         self._excluded: dict[str, bool] = {}
@@ -179,7 +181,8 @@ class LinuxDiskCollector:
             devices=self.rates.devices(
                 {name: diskstats_counters(disk) for name, disk in disks.items()},
                 {name: {"io_in_progress": disk.io_in_progress} for name, disk in disks.items()},
-            )
+            ),
+            pressure=self.pressure.read(),
         )
 
 

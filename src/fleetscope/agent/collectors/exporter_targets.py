@@ -5,7 +5,7 @@ parser: about 12 MB resident) are paid only by agents that have targets."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta
 
@@ -26,6 +26,10 @@ class ExporterTarget(SettingsStruct, frozen=True):
     (anchored, as in Prometheus relabelling): a sample is kept when it matches `include` (or
     there is none) and does not match `exclude`. When more than `max_samples` samples are
     left after filtering, the scrape fails, like Prometheus' sample_limit.
+
+    `kind = "process-exporter"` says the target is prometheus-process-exporter: the server
+    then also stores its groups as process groups (GET /api/v1/hosts/{id}/processes), as if
+    the agent's own grouping had found them. Its samples stay exporter_* series as well.
     """
 
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
@@ -34,6 +38,10 @@ class ExporterTarget(SettingsStruct, frozen=True):
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None
     max_samples: Annotated[int, Meta(ge=1, le=MAX_EXPORTER_SAMPLES)] = DEFAULT_EXPORTER_MAX_SAMPLES
+    kind: Annotated[
+        Literal["generic", "process-exporter"],
+        Meta(description='"process-exporter" also stores its groups as process groups'),
+    ] = "generic"
 
 
 class ExportersSettings(SettingsStruct, frozen=True):

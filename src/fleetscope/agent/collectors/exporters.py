@@ -148,6 +148,7 @@ class ExportersCollector:
             duration_seconds=max(0.0, seconds),
             error=error,
             samples=samples or [],
+            kind=None if target.kind == "generic" else target.kind,
         )
 
     def close(self) -> None:

@@ -11,9 +11,9 @@ fixture tree), since netlink cannot look there. Other systems use psutil's
 net_io_counters(pernic=True), net_if_stats() and net_connections().
 
 Interfaces whose name matches the `network_device_exclude` setting are left out; the default,
-`^lo$`, drops loopback (agent/settings.py says why). Rates are per second between this snapshot
-and the previous one (agent/rates.py): None on an interface's first sight and for a counter
-that went down in the interval.
+"", keeps every interface, loopback included (as upstream node_exporter does). Rates are
+per second between this snapshot and the previous one (agent/rates.py): None on an
+interface's first sight and for a counter that went down in the interval.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import psutil
 from msgspec import Meta
@@ -33,6 +33,11 @@ from fleetscope.agent.collectors.base import (
     Regex,
     collector_settings,
     device_filter,
+)
+from fleetscope.agent.collectors.netstat import (
+    optional_file,
+    read_netstat,
+    read_sockstat,
 )
 from fleetscope.agent.linux.parsers.netclass import BITS_PER_MEGABIT
 from fleetscope.agent.linux.parsers.netdev import NetDevStats
@@ -77,9 +82,10 @@ def netdev_counters(stats: NetDevStats) -> dict[str, float | None]:
     }
 
 
-# Loopback traffic is the host talking to itself; Debian's node_exporter package and telegraf's
-# net input leave `lo` out by default too (upstream node_exporter has no default).
-DEFAULT_NETWORK_DEVICE_EXCLUDE = r"^lo$"
+# Nothing is left out by default, as upstream node_exporter (Debian's package patches in
+# `^lo$`): loopback carries real work (local databases, sidecars, this agent's uploads to a
+# server on the same host), and a user comparing with node_exporter finds the same interfaces.
+DEFAULT_NETWORK_DEVICE_EXCLUDE = ""
 
 
 class NetworkSettings(SettingsStruct, frozen=True):
@@ -132,16 +138,6 @@ def _included(names: Mapping[str, T], exclude: re.Pattern[str] | None) -> dict[s
     return {n: v for n, v in names.items() if exclude is None or not exclude.search(n)}
 
 
-def _optional(read: Callable[[], T], what: str) -> T | None:
-    """A /proc/net file that a kernel without IPv6 (or /proc/net/snmp without networking
-    MIBs) does not have: that part of the counts is absent, not an error."""
-    try:
-        return read()
-    except FileNotFoundError as exc:
-        log.debug("%s unavailable: %s", what, exc)
-        return None
-
-
 def _empty_states() -> dict[str, int]:
     # Every state the kernel can report, so the series set stays the same from cycle to cycle.
     return dict.fromkeys(TCP_STATES.values(), 0)
@@ -153,10 +149,6 @@ def _empty_states() -> dict[str, int]:
 _EVERY_CYCLE = ("operstate", "carrier")
 _SLOW_CHANGING = ("speed", "mtu")
 SLOW_ATTRIBUTES_SECONDS = 60.0
-
-
-_V4 = ("TCP", "UDP")
-_V6 = ("TCP6", "UDP6")
 
 
 class LinuxNetworkCollector:
@@ -191,7 +183,10 @@ class LinuxNetworkCollector:
         return cached[1], cached[2]
 
     def collect(self) -> NetworkSection:
-        devices = _included(self.procfs.net_dev(), self.device_exclude)
+        # A kernel without networking has no /proc/net/dev; the socket counts may still be
+        # there (node_exporter's own fixture tree has sockstat and snmp but no net/dev).
+        net_dev = optional_file(self.procfs.net_dev, "/proc/net/dev") or {}
+        devices = _included(net_dev, self.device_exclude)
         for gone in self._slow.keys() - devices.keys():
             del self._slow[gone]  # an interface that comes back is read afresh
             self.sysfs.forget_net_class(gone)
@@ -216,33 +211,27 @@ class LinuxNetworkCollector:
             **self._socket_counts(by_state),
         )
 
-    def _socket_counts(self, by_state: Mapping[str, int] | None) -> dict[str, int | None]:
+    def _socket_counts(self, by_state: Mapping[str, int] | None) -> dict[str, Any]:
         """From sockstat: TCP `inuse` is per address family (sockstat6 has TCP6), while `tw`
         and `orphan` are kept for IPv4 and IPv6 together (net/ipv4/proc.c), as is snmp's
         CurrEstab (one TCP MIB for both). CurrEstab is by definition the connections in
         ESTABLISHED or CLOSE-WAIT (RFC 1213 tcpCurrEstab), so when the per-state counts are
-        at hand it is their sum and /proc/net/snmp is not read."""
-        counts: dict[str, int | None] = {}
-        # Only the lines used, found directly (parse_sockstat_protocol): the file's other
-        # protocols cost a record each per cycle otherwise.
-        none: dict[str, dict[str, int] | None] = {}
-        four = _optional(lambda: self.procfs.sockstat_protocols(_V4), "/proc/net/sockstat")
-        six = _optional(lambda: self.procfs.sockstat_protocols(_V6, True), "/proc/net/sockstat6")
-        tcp: dict[str, int] = (four or none).get("TCP") or {}
-        udp: dict[str, int] = (four or none).get("UDP") or {}
-        tcp6: dict[str, int] = (six or none).get("TCP6") or {}
-        udp6: dict[str, int] = (six or none).get("UDP6") or {}
-        counts["tcp_in_use"] = _sum(tcp.get("inuse"), tcp6.get("inuse"))
-        counts["tcp_time_wait"] = tcp.get("tw")
-        counts["tcp_orphans"] = tcp.get("orphan")
-        counts["udp_in_use"] = _sum(udp.get("inuse"), udp6.get("inuse"))
+        at hand it is their sum; otherwise snmp's. Both sockstat files and the MIB counters
+        are also sent whole (`sockstat`, `netstat`), as node_exporter reports them."""
+        sockstat = read_sockstat(self.procfs)
+        netstat = read_netstat(self.procfs)
+        counts: dict[str, Any] = {"sockstat": sockstat, "netstat": netstat}
+        if sockstat is not None:
+            counts["tcp_in_use"] = _sum(sockstat.tcp_in_use, sockstat.tcp6_in_use)
+            counts["tcp_time_wait"] = sockstat.tcp_time_wait
+            counts["tcp_orphans"] = sockstat.tcp_orphans
+            counts["udp_in_use"] = _sum(sockstat.udp_in_use, sockstat.udp6_in_use)
         if by_state is not None:
             counts["tcp_curr_estab"] = by_state.get("ESTABLISHED", 0) + by_state.get(
                 "CLOSE_WAIT", 0
             )
-            return counts
-        snmp = _optional(self.procfs.snmp, "/proc/net/snmp")
-        counts["tcp_curr_estab"] = None if snmp is None or snmp.tcp is None else snmp.tcp.curr_estab
+        else:
+            counts["tcp_curr_estab"] = None if netstat is None else netstat.tcp_curr_estab
         return counts
 
     def _by_state(self) -> dict[str, int] | None:
@@ -318,7 +307,7 @@ def _is_live_proc(procfs: ProcFS) -> bool:
         return False
 
 
-def _sum(ipv4: int | None, ipv6: int | None) -> int | None:
+def _sum(ipv4: float | None, ipv6: float | None) -> float | None:
     """IPv4 plus IPv6; no sockstat6 means a kernel without IPv6, so no IPv6 sockets."""
     if ipv4 is None:
         return None

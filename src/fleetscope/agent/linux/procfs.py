@@ -71,6 +71,7 @@ from fleetscope.agent.linux.parsers.vmstat import (
     VmStat,
     VmStatSwap,
     parse_vmstat,
+    parse_vmstat_headline,
     parse_vmstat_swap,
 )
 from fleetscope.agent.processes.sample import ProcessSample
@@ -377,6 +378,9 @@ class ProcFS:
 
     def vmstat(self) -> VmStat:
         return parse_vmstat(self.read_text("vmstat"))
+
+    def vmstat_headline(self) -> VmStat:
+        return parse_vmstat_headline(self.read_text("vmstat"))
 
     def vmstat_swap(self) -> VmStatSwap:
         return parse_vmstat_swap(self.read_text("vmstat"))

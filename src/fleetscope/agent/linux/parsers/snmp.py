@@ -7,6 +7,7 @@ line with their values (`Tcp: ActiveOpens ...` then `Tcp: 58 ...`; net/ipv4/proc
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from fleetscope.agent.linux.errors import ParseError
@@ -131,3 +132,72 @@ def parse_netstat(text: str, source: str = "/proc/net/netstat") -> dict[str, dic
 def parse_snmp6(text: str, source: str = "/proc/net/snmp6") -> dict[str, int]:
     """Counters by the kernel's names (Ip6InReceives, Udp6InDatagrams, ...)."""
     return parse_name_values(text, source)
+
+
+# (header line, wanted names) -> (how many names the header has, (index, name) of the wanted
+# ones). A kernel's headers do not change while it runs, so each is split once. Bounded for
+# callers that parse many different texts.
+_PICKS: dict[tuple[str, frozenset[str]], tuple[int, tuple[tuple[int, str], ...]]] = {}
+_MAX_PICKS = 256
+
+
+def parse_mib_selected(
+    text: str, source: str, wanted: Mapping[str, frozenset[str]]
+) -> dict[str, dict[str, int]]:
+    """parse_mib_pairs for the `wanted` counters of the `wanted` groups only: a collector
+    sending a few dozen counters each cycle need not convert the ~300 others
+    (/proc/net/netstat's TcpExt alone has over 100). A wanted group's lines are checked as
+    parse_mib_pairs checks them; a wanted counter the kernel lacks is left out."""
+    groups: dict[str, dict[str, int]] = {}
+    lines = text.splitlines()
+    for index in range(0, len(lines) - 1, 2):
+        header, values = lines[index], lines[index + 1]
+        group, sep, rest = header.partition(":")
+        names_wanted = wanted.get(group)
+        if names_wanted is None:
+            continue
+        line_no = index + 2
+        value_group, value_sep, value_rest = values.partition(":")
+        if not sep or not value_sep or value_group != group:
+            raise ParseError(source, line_no, values, f"expected the values of {group}")
+        picks = _PICKS.get((rest, names_wanted))
+        if picks is None:
+            names = rest.split()
+            picks = (len(names), tuple((i, n) for i, n in enumerate(names) if n in names_wanted))
+            if len(_PICKS) >= _MAX_PICKS:
+                _PICKS.clear()
+            _PICKS[(rest, names_wanted)] = picks
+        count, wanted_at = picks
+        fields = value_rest.split()
+        if len(fields) != count:
+            raise ParseError(source, line_no, values, f"{len(fields)} values for {count} names")
+        try:
+            groups[group] = {name: int(fields[i]) for i, name in wanted_at}
+        except ValueError as exc:
+            raise ParseError(source, line_no, values, "value is not an integer") from exc
+    return groups
+
+
+def parse_snmp6_selected(
+    text: str, names: Collection[str], source: str = "/proc/net/snmp6"
+) -> dict[str, int]:
+    """parse_snmp6 for the named counters only, each found directly (net/ipv6/proc.c prints
+    `%-32s\t%lu`, one per line); a name the kernel lacks is left out."""
+    values: dict[str, int] = {}
+    padded = "\n" + text
+    for name in names:
+        start = 0
+        while (at := padded.find("\n" + name, start)) >= 0:
+            start = at + 1
+            end = padded.find("\n", start)
+            line = padded[start:] if end < 0 else padded[start:end]
+            rest = line[len(name) :]
+            if rest[:1] not in (" ", "\t"):
+                continue  # a longer name that begins with this one
+            try:
+                values[name] = int(rest)
+            except ValueError as exc:
+                line_no = padded.count("\n", 0, start)
+                raise ParseError(source, line_no, line, "value is not an integer") from exc
+            break
+    return values

@@ -81,3 +81,24 @@ def parse_vmstat_swap(text: str) -> VmStatSwap:
         swapped_in_pages_total=_counter(text, "pswpin"),
         swapped_out_pages_total=_counter(text, "pswpout"),
     )
+
+
+def parse_vmstat_headline(text: str) -> VmStat:
+    """The counters node_exporter's vmstat collector keeps by default (its fields regex
+    `^(oom_kill|pgpg|pswp|pg.*fault).*`: oom_kill, pgpgin, pgpgout, pswpin, pswpout, pgfault,
+    pgmajfault), found directly like parse_vmstat_swap; `by_name` holds those found.
+    Agrees with parse_vmstat (tests/test_node_exporter_parity.py)."""
+    names = ("pswpin", "pswpout", "pgpgin", "pgpgout", "pgfault", "pgmajfault", "oom_kill")
+    values = {name: value for name in names if (value := _counter(text, name)) is not None}
+    pgpgin = values.get("pgpgin")
+    pgpgout = values.get("pgpgout")
+    return VmStat(
+        swapped_in_pages_total=values.get("pswpin"),
+        swapped_out_pages_total=values.get("pswpout"),
+        paged_in_bytes_total=None if pgpgin is None else pgpgin * BYTES_PER_KIB,
+        paged_out_bytes_total=None if pgpgout is None else pgpgout * BYTES_PER_KIB,
+        page_faults_total=values.get("pgfault"),
+        major_page_faults_total=values.get("pgmajfault"),
+        oom_kills_total=values.get("oom_kill"),
+        by_name=values,
+    )
