@@ -48,6 +48,8 @@ from fleetscope.query.inventory import InventoryQueries
 from fleetscope.query.live import LiveHub, LiveRelay
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.query.processes import ProcessQueries
+from fleetscope.query.promql.engine import PromEngine
+from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.writer import StoreWriter
@@ -57,6 +59,7 @@ from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
 from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
+from fleetscope.web.routes.prometheus import build_prometheus_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
 
@@ -235,6 +238,7 @@ def create_app(
         live or LiveHub(),
     )
     app.include_router(read_router(services))
+    app.include_router(build_prometheus_router(services, PromEngine(PromStore(engine))))
     app.include_router(build_live_router(services))
     mount_dashboard(app, services)
 
