@@ -80,6 +80,22 @@ EXPRESSIONS = [
     "sum(memory_used_bytes) / count(memory_used_bytes)",
     "memory_used_bytes and on(host) (temperature_celsius > 50)",
     "abs(delta(temperature_celsius[5m]))",
+    "temperature_celsius @ start()",
+    "rate(node_cpu_seconds_total[5m] @ end())",
+    "stdvar_over_time(temperature_celsius[10m])",
+    "quantile(0.25, rate(node_cpu_seconds_total[5m]))",
+    "topk by (host) (1, temperature_celsius)",
+    "temperature_celsius > on(host, sensor) (temperature_celsius offset 1m)",
+    'node_cpu_seconds_total * on(host) group_left(sensor) temperature_celsius{sensor="a"}',
+    'temperature_celsius{sensor="a"} or memory_used_bytes',
+    'temperature_celsius unless on(host) temperature_celsius{host="beta"}',
+    "scalar(sum(memory_used_bytes)) / 1e9",
+    "time() - 1",
+    "1 + 2 * 3",
+    "vector(1) + 0.5",
+    "clamp_max(temperature_celsius, 45)",
+    "round(temperature_celsius, 5)",
+    "increase(node_cpu_seconds_total[2m])",
 ]
 
 
@@ -153,7 +169,7 @@ def test_at_least_forty_expressions() -> None:
 
 def test_instant_queries_match_prometheus(servers: tuple[str, Fleetscope, DataSet]) -> None:
     prom, fs, data = servers
-    times = [data.start_ms + 20 * 60_000 + 7_000, data.end_ms - 1_000]
+    times = [data.start_ms + 20 * 60_000 + 7_000, data.start_ms + 30 * 60_000, data.end_ms - 1_000]
     with httpx.Client(timeout=30) as client:
         for expr in EXPRESSIONS:
             for at in times:

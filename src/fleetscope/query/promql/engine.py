@@ -84,8 +84,11 @@ def _op(op: Any) -> MatchOp:
 class Evaluation:
     """One query: the steps, the tenant, and the store to read."""
 
-    def __init__(self, store: PromStore, tenant_id: int, times: Ints, lookback_ms: int) -> None:
+    def __init__(
+        self, store: PromStore, tenant_id: int, times: Ints, lookback_ms: int, end_ms: int
+    ) -> None:
         self.store = store
+        self.end_ms = end_ms  # what `@ end()` means: the query's end, not its last step
         self.tenant_id = tenant_id
         self.times = times
         self.steps = len(times)
@@ -131,7 +134,7 @@ class Evaluation:
         elif at.type == pp.AtModifierType.Start:
             base = np.full(self.steps, self.times[0])
         elif at.type == pp.AtModifierType.End:
-            base = np.full(self.steps, self.times[-1])
+            base = np.full(self.steps, self.end_ms)
         else:
             base = np.full(self.steps, _at_ms(at.at))
         return base - _ms(selector.offset)
@@ -300,7 +303,7 @@ class PromEngine:
     def instant(self, tenant_id: int, query: str, time_ms: int) -> Result:
         node = parse(query)
         times = np.array([time_ms], dtype=np.int64)
-        evaluation = Evaluation(self.store, tenant_id, times, self.lookback_ms)
+        evaluation = Evaluation(self.store, tenant_id, times, self.lookback_ms, time_ms)
         if isinstance(node, pp.MatrixSelector):
             raws, _, _ = evaluation.matrix(node)
             return Result("matrix", times, [], raw=[_trim(r, time_ms, node) for r in raws])
@@ -318,7 +321,7 @@ class PromEngine:
             )
         node = parse(query)
         times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-        evaluation = Evaluation(self.store, tenant_id, times, self.lookback_ms)
+        evaluation = Evaluation(self.store, tenant_id, times, self.lookback_ms, end_ms)
         value = evaluation.eval(node)
         return _result(value, times, "matrix")
 
@@ -330,7 +333,11 @@ def _trim(raw: Raw, time_ms: int, node: Any) -> Raw:
 
 def _result(value: Value, times: Ints, kind: Literal["vector", "matrix"]) -> Result:
     if isinstance(value, Scalar):
+        if kind == "matrix":  # a range query draws a scalar as one series without labels
+            return Result(kind, times, [Series((), value.v, np.ones(len(times), dtype=bool))])
         return Result("scalar", times, [], scalar=value.v)
     if isinstance(value, Text):
+        if kind == "matrix":
+            raise PromQLError("invalid expression type \"string\" for range query, must be Scalar or instant Vector")
         return Result("string", times, [], text=value.value)
     return Result(kind, times, sorted((s for s in value if s.ok.any()), key=lambda s: s.labels))
