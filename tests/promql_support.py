@@ -97,26 +97,7 @@ def make_data(now_ms: int, seed: int = 7) -> DataSet:
         data.series[(host, "memory_used_bytes", ())] = [
             (ms, float(rng.randint(2**30, 2**33))) for ms in times
         ]
-        for path in ("/a", "/b"):
-            totals = dict.fromkeys(BUCKETS, 0.0)
-            series = {le: [] for le in BUCKETS}
-            total_sum, sums, counts = 0.0, [], []
-            for ms in times:
-                for _ in range(rng.randint(0, 6)):
-                    observed = rng.expovariate(3.0 if path == "/a" else 1.2)
-                    total_sum += observed
-                    for le in BUCKETS:
-                        if observed <= float(le):
-                            totals[le] += 1
-                for le in BUCKETS:
-                    series[le].append((ms, totals[le]))
-                sums.append((ms, round(total_sum, 6)))
-                counts.append((ms, totals["+Inf"]))
-            for le in BUCKETS:
-                labels = (("le", le), ("path", path))
-                data.series[(host, "request_seconds_bucket", labels)] = series[le]
-            data.series[(host, "request_seconds_sum", (("path", path),))] = sums
-            data.series[(host, "request_seconds_count", (("path", path),))] = counts
+        _histograms(data, rng, host, times)
     return data
 
 
@@ -249,3 +230,27 @@ def run_prometheus(tmp: Path, data: DataSet) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=20)
         log.close()
+
+
+def _histograms(data: DataSet, rng: random.Random, host: str, times: list[int]) -> None:
+    """request_seconds: a histogram per path, its buckets cumulative like a client's."""
+    for path in ("/a", "/b"):
+        totals = dict.fromkeys(BUCKETS, 0.0)
+        series = {le: [] for le in BUCKETS}
+        total_sum, sums, counts = 0.0, [], []
+        for ms in times:
+            for _ in range(rng.randint(0, 6)):
+                observed = rng.expovariate(3.0 if path == "/a" else 1.2)
+                total_sum += observed
+                for le in BUCKETS:
+                    if observed <= float(le):
+                        totals[le] += 1
+            for le in BUCKETS:
+                series[le].append((ms, totals[le]))
+            sums.append((ms, round(total_sum, 6)))
+            counts.append((ms, totals["+Inf"]))
+        for le in BUCKETS:
+            labels = (("le", le), ("path", path))
+            data.series[(host, "request_seconds_bucket", labels)] = series[le]
+        data.series[(host, "request_seconds_sum", (("path", path),))] = sums
+        data.series[(host, "request_seconds_count", (("path", path),))] = counts

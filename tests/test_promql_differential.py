@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,10 +64,14 @@ EXPRESSIONS = [
     "temperature_celsius > 45",
     "temperature_celsius > bool 45",
     "50 < temperature_celsius",
-    'rate(http_requests_total{code="500"}[5m]) / ignoring(code) rate(http_requests_total{code="200"}[5m])',
-    'sum by (host) (rate(node_cpu_seconds_total{mode="user"}[5m])) / on(host) sum by (host) (rate(node_cpu_seconds_total[5m]))',
-    "rate(node_cpu_seconds_total[5m]) / on(host) group_left sum by (host) (rate(node_cpu_seconds_total[5m]))",
-    "sum by (host) (rate(node_cpu_seconds_total[5m])) * on(host) group_right max by (host, sensor) (temperature_celsius)",
+    'rate(http_requests_total{code="500"}[5m])'
+    ' / ignoring(code) rate(http_requests_total{code="200"}[5m])',
+    'sum by (host) (rate(node_cpu_seconds_total{mode="user"}[5m]))'
+    " / on(host) sum by (host) (rate(node_cpu_seconds_total[5m]))",
+    "rate(node_cpu_seconds_total[5m])"
+    " / on(host) group_left sum by (host) (rate(node_cpu_seconds_total[5m]))",
+    "sum by (host) (rate(node_cpu_seconds_total[5m]))"
+    " * on(host) group_right max by (host, sensor) (temperature_celsius)",
     "histogram_quantile(0.9, rate(request_seconds_bucket[5m]))",
     "histogram_quantile(0.5, sum by (le) (rate(request_seconds_bucket[10m])))",
     "rate(request_seconds_sum[5m]) / rate(request_seconds_count[5m])",

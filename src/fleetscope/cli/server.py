@@ -59,9 +59,9 @@ from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
 from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
-from fleetscope.web.routes.prometheus import build_prometheus_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
+from fleetscope.web.routes.prometheus import build_prometheus_router
 
 log = logging.getLogger(__name__)
 

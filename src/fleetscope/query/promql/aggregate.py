@@ -40,7 +40,7 @@ def group_key(labels: Labels, by: bool, names: frozenset[str]) -> Labels:
 
 
 def aggregate(
-    op: str, arg: Vector, by: bool, names: frozenset[str], param: Floats | None, steps: int
+    op: str, arg: Vector, *, by: bool, names: frozenset[str], param: Floats | None, steps: int
 ) -> Vector:
     if op not in SUPPORTED:
         raise Unsupported(f"aggregation {op}")
@@ -55,7 +55,7 @@ def aggregate(
             assert param is not None
             out.extend(_top(members, values, ok, param, op == "topk"))
             continue
-        any_ok = ok.any(axis=0)
+        any_ok = np.asarray(ok.any(axis=0), dtype=np.bool_)
         count = ok.sum(axis=0).astype(np.float64)
         with np.errstate(all="ignore"):
             if op == "sum":

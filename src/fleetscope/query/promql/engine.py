@@ -230,7 +230,7 @@ class Evaluation:
         by = modifier is None or modifier.type == pp.AggModifierType.By
         names = frozenset(modifier.labels) if modifier is not None else frozenset()
         arg = self.vector_arg(node.expr, f"{op}'s argument")
-        return aggregate.aggregate(op, arg, by, names, param, self.steps)
+        return aggregate.aggregate(op, arg, by=by, names=names, param=param, steps=self.steps)
 
     def binary(self, node: Any) -> Value:
         op = str(node.op)
@@ -338,6 +338,8 @@ def _result(value: Value, times: Ints, kind: Literal["vector", "matrix"]) -> Res
         return Result("scalar", times, [], scalar=value.v)
     if isinstance(value, Text):
         if kind == "matrix":
-            raise PromQLError("invalid expression type \"string\" for range query, must be Scalar or instant Vector")
+            raise PromQLError(
+                'invalid expression type "string" for range query, must be Scalar or instant Vector'
+            )
         return Result("string", times, [], text=value.value)
     return Result(kind, times, sorted((s for s in value if s.ok.any()), key=lambda s: s.labels))

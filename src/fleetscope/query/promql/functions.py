@@ -135,7 +135,9 @@ def quantile_rows(q: Floats, sorted_rows: Floats, n: Ints) -> Floats:
     return np.where(np.isnan(q), np.nan, out)
 
 
-def over_time(name: str, w: Windows, q: Floats | None) -> tuple[Floats, Bools]:
+def over_time(  # noqa: PLR0911 (one return per function)
+    name: str, w: Windows, q: Floats | None
+) -> tuple[Floats, Bools]:
     ok = w.n >= 1
     n = np.maximum(w.n, 1).astype(np.float64)
     filled = np.where(w.valid, w.v, 0.0)
@@ -228,7 +230,8 @@ def math_function(name: str, arg: Vector, extra: list[Floats]) -> Vector:
                 )
             else:  # round
                 v = _round(s.v, extra[0] if extra else np.ones_like(s.v))
-            ok = s.ok & ~((name == "clamp") & (extra[0] > extra[1]) if name == "clamp" else False)
+            # clamp with min > max answers nothing, as in Prometheus.
+            ok = s.ok & ~(extra[0] > extra[1]) if name == "clamp" else s.ok
             out.append(Series(drop_name(s.labels), v, ok))
     return out
 
@@ -263,14 +266,16 @@ def _bucket_quantile(
 ) -> tuple[Floats, Bools]:
     steps = counts.shape[1]
     v = np.full(steps, np.nan)
-    ok = present.any(axis=0)
+    ok = np.asarray(present.any(axis=0), dtype=np.bool_)
     for step in np.flatnonzero(ok):
         have = present[:, step]
         v[step] = _one_quantile(float(q[step]), bounds[have], counts[have, step])
     return v, ok
 
 
-def _one_quantile(q: float, bounds: Floats, counts: Floats) -> float:
+def _one_quantile(  # noqa: PLR0911 (the early answers of Prometheus' bucketQuantile)
+    q: float, bounds: Floats, counts: Floats
+) -> float:
     if np.isnan(q):
         return float("nan")
     if q < 0:
@@ -282,7 +287,7 @@ def _one_quantile(q: float, bounds: Floats, counts: Floats) -> float:
     counts = np.maximum.accumulate(counts)
     if len(bounds) < 2:
         return float("nan")
-    observations = counts[-1]
+    observations = float(counts[-1])
     if observations == 0:
         return float("nan")
     rank = q * observations

@@ -8,7 +8,7 @@ or {"status": "error", "errorType": ..., "error": ...}). Reading needs a user's 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,6 +29,7 @@ from fleetscope.web.api import ReadServices, not_a_user
 PROMETHEUS_API_VERSION = "2.42.0"
 DEFAULT_SERIES_RANGE_MS = 24 * 3600 * 1000
 _STATUS = {"bad_data": 400, "execution": 422}
+Params = dict[str, list[str]]  # a request's parameters, query string and form body
 
 _encoder = msgspec.json.Encoder()
 
@@ -99,8 +100,8 @@ def render(result: Result) -> dict[str, Any]:
     return {"resultType": "matrix", "result": out}
 
 
-async def _params(request: Request) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+async def _params(request: Request) -> Params:
+    found: Params = {}
     for key, value in request.query_params.multi_items():
         found.setdefault(key, []).append(value)
     if request.method == "POST":
@@ -115,12 +116,12 @@ async def _params(request: Request) -> dict[str, list[str]]:
     return found
 
 
-def _one(params: dict[str, list[str]], name: str) -> str | None:
+def _one(params: Params, name: str) -> str | None:
     values = params.get(name)
     return values[-1] if values else None
 
 
-def _selectors(params: dict[str, list[str]], required: bool) -> list[list[Matcher]]:
+def _selectors(params: Params, required: bool) -> list[list[Matcher]]:
     texts = params.get("match[]", [])
     if required and not texts:
         raise PromQLError("no match[] parameter provided")
@@ -133,9 +134,11 @@ def _selectors(params: dict[str, list[str]], required: bool) -> list[list[Matche
     return sets
 
 
+Answer = Callable[[Request, Callable[[int, Params], Any]], Awaitable[Response]]
+
+
 def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRouter:
     router = APIRouter(prefix="/prometheus/api/v1", tags=["prometheus"])
-    store: PromStore = engine.store
 
     def tenant(request: Request) -> int:
         found = services.session(request)
@@ -153,9 +156,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
             raise not_a_user(services, request)
         return found[0].tenant_id
 
-    async def answer(
-        request: Request, work: Callable[[int, dict[str, list[str]]], Any]
-    ) -> Response:
+    async def answer(request: Request, work: Callable[[int, Params], Any]) -> Response:
         tenant_id = await run_in_threadpool(tenant, request)
         params = await _params(request)
         try:
@@ -164,20 +165,19 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
             return _error(exc)
         return _success(data)
 
-    def window(params: dict[str, list[str]]) -> tuple[int, int]:
-        end = parse_time("end", _one(params, "end"), services.now_ms())
-        start = parse_time("start", _one(params, "start"), end - DEFAULT_SERIES_RANGE_MS)
-        if end < start:
-            raise PromQLError(
-                'invalid parameter "end": end timestamp must not be before start time'
-            )
-        return start, end
+    _query_routes(router, services, engine, answer)
+    _listing_routes(router, services, engine.store, answer)
+    return router
 
+
+def _query_routes(
+    router: APIRouter, services: ReadServices, engine: PromEngine, answer: Answer
+) -> None:
     methods = ["GET", "POST"]
 
     @router.api_route("/query", methods=methods, summary="PromQL instant query")
     async def query(request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             text = _one(params, "query")
             if not text:
                 raise PromQLError('invalid parameter "query": missing')
@@ -188,7 +188,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 
     @router.api_route("/query_range", methods=methods, summary="PromQL range query")
     async def query_range(request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             text = _one(params, "query")
             if not text:
                 raise PromQLError('invalid parameter "query": missing')
@@ -201,9 +201,24 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 
         return await answer(request, work)
 
+
+def _listing_routes(
+    router: APIRouter, services: ReadServices, store: PromStore, answer: Answer
+) -> None:
+    methods = ["GET", "POST"]
+
+    def window(params: Params) -> tuple[int, int]:
+        end = parse_time("end", _one(params, "end"), services.now_ms())
+        start = parse_time("start", _one(params, "start"), end - DEFAULT_SERIES_RANGE_MS)
+        if end < start:
+            raise PromQLError(
+                'invalid parameter "end": end timestamp must not be before start time'
+            )
+        return start, end
+
     @router.api_route("/series", methods=methods, summary="Series matching selectors")
     async def series(request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             start, end = window(params)
             sets = _selectors(params, required=True)
             return [_metric(labels) for labels in store.series(tenant_id, sets, start, end)]
@@ -212,7 +227,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 
     @router.api_route("/labels", methods=methods, summary="Label names")
     async def labels(request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             start, end = window(params)
             found = store.series(tenant_id, _selectors(params, required=False), start, end)
             return sorted({name for labels in found for name, _ in labels})
@@ -221,7 +236,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 
     @router.get("/label/{name}/values", summary="Values of one label")
     async def label_values(name: str, request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             start, end = window(params)
             found = store.series(tenant_id, _selectors(params, required=False), start, end)
             return sorted({value for labels in found for key, value in labels if key == name})
@@ -230,7 +245,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 
     @router.get("/metadata", summary="Metric types (counter for *_total, else gauge)")
     async def metadata(request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             wanted = _one(params, "metric")
             end = services.now_ms()
             sets = [[Matcher(NAME, "=", wanted)]] if wanted else []
@@ -257,7 +272,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 
     @router.get("/status/buildinfo", summary="Which Prometheus API this answers like")
     async def buildinfo(request: Request) -> Response:
-        def work(tenant_id: int, params: dict[str, list[str]]) -> Any:
+        def work(tenant_id: int, params: Params) -> Any:
             return {
                 "version": PROMETHEUS_API_VERSION,
                 "revision": "",
@@ -270,5 +285,3 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
             }
 
         return await answer(request, work)
-
-    return router
