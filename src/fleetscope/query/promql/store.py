@@ -99,6 +99,8 @@ class PromStore:
         self._layouts: dict[int, list[str]] = {}  # layouts never change once written
         # Prometheus labels of every key of a layout on a host: the same on every query.
         self._labels: dict[tuple[int, str], list[Labels]] = {}
+        # Which positions of a layout a selector takes on a host: the same on every query.
+        self._plans: dict[tuple[int, str, tuple[Matcher, ...]], list[tuple[int, Labels]]] = {}
 
     def hosts(self, tenant_id: int, matchers: Iterable[Matcher] = ()) -> list[HostRef]:
         """One host per name, the most recently seen, filtered by the `host` matchers."""
@@ -151,10 +153,10 @@ class PromStore:
                 continue
             columns = np.fromiter((i for i, _ in plan), dtype=np.intp, count=len(plan))
             width = len(self._layouts[layout_id])
-            values = np.empty((len(blobs), len(plan)), dtype=np.float64)
-            for row, blob in enumerate(blobs):
-                frame = np.frombuffer(decompress_frame(blob), dtype="<f8", count=width)
-                values[row] = frame[columns]
+            # One buffer and one numpy call for all the frames: per-frame numpy calls cost
+            # more than the decompression itself.
+            joined = b"".join(map(decompress_frame, blobs))
+            values = np.frombuffer(joined, dtype="<f8").reshape(len(blobs), width)[:, columns]
             t = np.asarray(times, dtype=np.int64)
             for col, (_, labels) in enumerate(plan):
                 pieces.setdefault(labels, []).append((t, values[:, col]))
@@ -174,6 +176,17 @@ class PromStore:
         return out
 
     def _plan(
+        self, layout_id: int, host_name: str, matchers: list[Matcher]
+    ) -> list[tuple[int, Labels]]:
+        key = (layout_id, host_name, tuple(matchers))
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 10_000:
+                self._plans.clear()
+            plan = self._plans[key] = self._make_plan(layout_id, host_name, matchers)
+        return plan
+
+    def _make_plan(
         self, layout_id: int, host_name: str, matchers: list[Matcher]
     ) -> list[tuple[int, Labels]]:
         every = self._labels.get((layout_id, host_name))
