@@ -202,3 +202,30 @@ def test_values_are_written_as_prometheus_writes_them() -> None:
     assert format_value(float("nan")) == "NaN"
     assert format_value(float("inf")) == "+Inf"
     assert format_value(float("-inf")) == "-Inf"
+
+
+def test_ambiguous_matches_answer_an_execution_error(live: LiveServer) -> None:
+    _ingest_all(live)
+    for expr, words in (
+        ("cpu_seconds_total + on(host) memory_used_bytes", "many-to-one matching must be explicit"),
+        ("memory_used_bytes * on(host) group_left cpu_seconds_total", "duplicate series"),
+        ('rate({__name__=~"memory_used_bytes|memory_total_bytes"}[1m])', "same labelset"),
+    ):
+        response = live.client.get(
+            f"{API}/query",
+            params={"query": expr, "time": str(EPOCH + 25)},
+            headers=live.user_headers(),
+        )
+        assert response.status_code == 422, (expr, response.text)
+        body = response.json()
+        assert body["errorType"] == "execution"
+        assert words in body["error"], body
+
+
+def test_an_instant_query_of_a_range_selector_answers_the_raw_samples(live: LiveServer) -> None:
+    _ingest_all(live)
+    data = _query(live, "ups_load_percent[1m]", EPOCH + 25)
+    assert data["resultType"] == "matrix"
+    (series,) = data["result"]
+    assert series["values"] == [[EPOCH, "40"], [EPOCH + 10, "41"], [EPOCH + 20, "42"]]
+    assert series["metric"]["__name__"] == "ups_load_percent"
