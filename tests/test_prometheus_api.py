@@ -229,3 +229,22 @@ def test_an_instant_query_of_a_range_selector_answers_the_raw_samples(live: Live
     (series,) = data["result"]
     assert series["values"] == [[EPOCH, "40"], [EPOCH + 10, "41"], [EPOCH + 20, "42"]]
     assert series["metric"]["__name__"] == "ups_load_percent"
+
+
+def test_long_windows_are_evaluated_in_slices_with_the_same_answer(
+    live: LiveServer, monkeypatch: Any
+) -> None:
+    _ingest_all(live)
+    params = {
+        "query": "sum_over_time(ups_load_percent[1m]) + rate(ups_load_percent[1m])",
+        "start": str(EPOCH),
+        "end": str(EPOCH + 120),
+        "step": "5",
+    }
+    whole = live.client.get(f"{API}/query_range", params=params, headers=live.user_headers())
+    from fleetscope.query.promql import functions  # noqa: PLC0415
+
+    monkeypatch.setattr(functions, "MAX_CELLS", 2)  # one step per slice
+    sliced = live.client.get(f"{API}/query_range", params=params, headers=live.user_headers())
+    assert whole.json() == sliced.json()
+    assert len(whole.json()["data"]["result"][0]["values"]) == 13  # t = 10 s to 70 s

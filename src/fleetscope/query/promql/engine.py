@@ -191,7 +191,7 @@ class Evaluation:
             raws, ends, range_ms = self.matrix(args[-1])
             out = []
             for raw in raws:
-                v, ok = functions.range_function(name, functions.windows(raw, ends, range_ms), q)
+                v, ok = functions.apply(name, raw, ends, range_ms, q)
                 if ok.any():
                     labels = raw.labels if name == "last_over_time" else drop_name(raw.labels)
                     out.append(Series(labels, v, ok))

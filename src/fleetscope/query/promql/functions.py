@@ -59,6 +59,32 @@ def windows(raw: Raw, ends: Ints, range_ms: int) -> Windows:
     return Windows(np.where(valid, v[idx], np.nan), t[idx], n, valid, ends, range_ms)
 
 
+# Padded windows of at most this many cells at once: a long range over many steps (a [1d]
+# window at 10 s samples is 8,640 wide) is evaluated in slices of steps instead.
+MAX_CELLS = 2_000_000
+
+
+def apply(name: str, raw: Raw, ends: Ints, range_ms: int, q: Floats | None) -> tuple[Floats, Bools]:
+    """range_function over every step, in slices of steps that keep the windows bounded."""
+    present = ~np.isnan(raw.v)
+    clean = Raw(raw.labels, raw.t[present], raw.v[present])
+    lo = np.searchsorted(clean.t, ends - range_ms, side="left")
+    hi = np.searchsorted(clean.t, ends, side="right")
+    width = max(int((hi - lo).max(initial=0)), 1)
+    chunk = max(1, MAX_CELLS // width)
+    if chunk >= len(ends):
+        return range_function(name, windows(clean, ends, range_ms), q)
+    values, oks = [], []
+    for first in range(0, len(ends), chunk):
+        part = slice(first, first + chunk)
+        v, ok = range_function(
+            name, windows(clean, ends[part], range_ms), None if q is None else q[part]
+        )
+        values.append(v)
+        oks.append(ok)
+    return np.concatenate(values), np.concatenate(oks)
+
+
 def _last(w: Windows, back: int = 1) -> tuple[Floats, Ints]:
     rows = np.arange(len(w.n))
     col = np.maximum(w.n - back, 0)
