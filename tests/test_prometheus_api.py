@@ -248,3 +248,34 @@ def test_long_windows_are_evaluated_in_slices_with_the_same_answer(
     sliced = live.client.get(f"{API}/query_range", params=params, headers=live.user_headers())
     assert whole.json() == sliced.json()
     assert len(whole.json()["data"]["result"][0]["values"]) == 13  # t = 10 s to 70 s
+
+
+def test_exporter_series_of_the_agent_are_queryable(live: LiveServer) -> None:
+    from msgspec.structs import replace  # noqa: PLC0415
+
+    from fleetscope.model.payload import ExporterSample, ExporterScrape  # noqa: PLC0415
+
+    scrape = ExporterScrape(
+        name="node",
+        url="http://127.0.0.1:9100/metrics",
+        success=True,
+        duration_seconds=0.01,
+        samples=[ExporterSample(name="node_load1", labels={"host": "inner"}, value=0.5)],
+    )
+    body = payload(n=1)
+    body = replace(body, snapshots=[replace(body.snapshots[0], exporters=[scrape])])
+    response = live.client.post(
+        "/api/v1/ingest", content=payload_json(body), headers=live.agent_headers()
+    )
+    assert response.status_code == 202, response.text
+    live.wait_digested()
+    (only,) = _query(live, "exporter_node_load1", EPOCH + 5)["result"]
+    assert only["metric"] == {
+        "__name__": "exporter_node_load1",
+        "host": "web-1",
+        "exporter": "node",
+        "exported_host": "inner",
+    }
+    assert only["value"][1] == "0.5"
+    (up,) = _query(live, 'exporter_scrape_success{exporter="node"}', EPOCH + 5)["result"]
+    assert up["value"][1] == "1"
