@@ -4,8 +4,9 @@
     .venv/bin/python bench/bench_promql.py [--hosts 100] [--hours 24] [--step 15] [--runs 5]
 
 What is loaded: every host has raw frames every 10 s (the agent's default) for the range plus
-the 5-minute lookback, each the 234 series of a real snapshot (bench/data/vm-snapshot-pair.json;
-counters grow at that snapshot's rate times a per-host factor, with noise; gauges wander), one
+the 5-minute lookback, simulated by bench_store_bytes.py's `simulate_host` (the 234 series of a
+real snapshot, 194 present; counters grow at the real rate with their resolution, gauges
+wander: about 630 B a compressed frame, as the store measured in docs/data-model.md), one
 layout, compressed by the store's own encode_frame and inserted as the writer lays them out.
 Writing them through ingest would take the better part of an hour on this machine, and the
 query reads only metric_frames and metric_layouts.
@@ -19,7 +20,6 @@ is printed beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -31,6 +31,7 @@ import numpy as np
 import promql_parser as pp
 import sqlalchemy as sa
 
+from bench_store_bytes import simulate_host
 from fleetscope.query.promql.engine import PromEngine, matchers_of, parse
 from fleetscope.query.promql.store import PromStore
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
@@ -38,7 +39,6 @@ from fleetscope.store.frames import encode_frame, layout_digest, layout_json
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts, tenants
 from fleetscope.web.routes.prometheus import render
 
-SNAPSHOT = Path(__file__).parent / "data" / "vm-snapshot-pair.json"
 INTERVAL_MS = 10_000
 QUERIES = (
     'sum by (host) (rate(cpu_seconds_total{mode!="idle"}[5m]))',
@@ -48,13 +48,9 @@ QUERIES = (
 
 
 def load(engine: sa.Engine, n_hosts: int, start_ms: int, end_ms: int) -> int:
-    pair = json.loads(SNAPSHOT.read_text())
-    keys = [k for k, _, _ in pair["series"]]
-    first = np.array([np.nan if a is None else a for _, a, _ in pair["series"]])
-    last = np.array([np.nan if b is None else b for _, _, b in pair["series"]])
-    per_second = (last - first) / pair["dt_seconds"]
-    counters = np.array([k.split("{")[0].endswith("_total") for k in keys])
+    times = np.arange(start_ms, end_ms + 1, INTERVAL_MS)
     rng = np.random.default_rng(7)
+    keys, _ = simulate_host("host", 2, rng)
     with engine.begin() as conn:
         tenant = conn.execute(
             sa.insert(tenants).values(name="bench", created_ms=0).returning(tenants.c.id)
@@ -64,9 +60,8 @@ def load(engine: sa.Engine, n_hosts: int, start_ms: int, end_ms: int) -> int:
             .values(tenant_id=tenant, digest=layout_digest(keys), series=layout_json(keys))
             .returning(metric_layouts.c.id)
         ).scalar_one()
-    times = np.arange(start_ms, end_ms + 1, INTERVAL_MS)
-    frames = 0
     for h in range(n_hosts):
+        _, values = simulate_host("host", len(times), rng)
         with engine.begin() as conn:
             host = conn.execute(
                 sa.insert(hosts)
@@ -80,12 +75,6 @@ def load(engine: sa.Engine, n_hosts: int, start_ms: int, end_ms: int) -> int:
                 )
                 .returning(hosts.c.id)
             ).scalar_one()
-            factor = 0.5 + rng.random()
-            steps = rng.uniform(0.5, 1.5, size=(len(times), len(keys))) * INTERVAL_MS / 1000
-            grown = first + np.cumsum(steps * np.maximum(per_second, 0) * factor, axis=0)
-            wander = first * (1 + 0.05 * np.sin(np.arange(len(times)) / 50 + h))[:, None]
-            values = np.where(counters, grown, wander)
-            values = np.round(values, 2)
             rows = [
                 {
                     "host_id": host,
@@ -97,7 +86,6 @@ def load(engine: sa.Engine, n_hosts: int, start_ms: int, end_ms: int) -> int:
                 for i, t in enumerate(times)
             ]
             conn.execute(sa.insert(metric_frames), rows)
-            frames += len(rows)
     return tenant
 
 
@@ -133,8 +121,10 @@ def main() -> None:
         migrate(engine)
         began = time.perf_counter()
         tenant = load(engine, args.hosts, start_ms - 5 * 60_000, end_ms)
+        with engine.connect() as conn:
+            frames = conn.execute(sa.select(sa.func.count()).select_from(metric_frames)).scalar()
         print(
-            f"loaded {args.hosts} hosts x {args.hours:g} h of 10 s frames (234 series) in "
+            f"loaded {frames:,} frames ({args.hosts} hosts x {args.hours:g} h at 10 s) in "
             f"{time.perf_counter() - began:.0f} s; "
             f"database {os.path.getsize(Path(tmp) / 'fleetscope.db') / 2**20:.0f} MiB"
         )
@@ -153,14 +143,13 @@ def main() -> None:
                 size = len(encoder.encode({"status": "success", "data": render(result)}))
                 timings.append(time.perf_counter() - t0)
             selector = first_selector(query)
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                store.select(tenant, matchers_of(selector), start_ms - 600_000, end_ms)
-                reads.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            store.select(tenant, matchers_of(selector), start_ms - 600_000, end_ms)
+            reads.append(time.perf_counter() - t0)
             print(
                 f"{query}\n  query_range p50 {statistics.median(timings) * 1000:,.0f} ms, "
                 f"p99 {percentile(timings, 0.99) * 1000:,.0f} ms; {len(result.series)} series, "
-                f"{size / 2**20:.1f} MiB of JSON; store read of its first selector p50 "
+                f"{size / 2**20:.1f} MiB of JSON; store read of its first selector (one run) "
                 f"{statistics.median(reads) * 1000:,.0f} ms; load average "
                 f"{os.getloadavg()[0]:.2f}"
             )
