@@ -29,6 +29,27 @@ from fleetscope.web.api import ReadServices, not_a_user
 PROMETHEUS_API_VERSION = "2.42.0"
 DEFAULT_SERIES_RANGE_MS = 24 * 3600 * 1000
 _STATUS = {"bad_data": 400, "execution": 422}
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _get_and_post(router: APIRouter, path: str, summary: str) -> Callable[[Handler], Handler]:
+    """One handler for GET and POST, as two routes with their own operation ids (one route
+    with both methods gives OpenAPI a duplicate id, which FastAPI warns about)."""
+
+    def register(handler: Handler) -> Handler:
+        for method in ("GET", "POST"):
+            router.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                summary=summary,
+                operation_id=f"prometheus_{path.strip('/')}_{method.lower()}",
+            )
+        return handler
+
+    return register
+
+
 Params = dict[str, list[str]]  # a request's parameters, query string and form body
 
 _encoder = msgspec.json.Encoder()
@@ -173,9 +194,7 @@ def build_prometheus_router(services: ReadServices, engine: PromEngine) -> APIRo
 def _query_routes(
     router: APIRouter, services: ReadServices, engine: PromEngine, answer: Answer
 ) -> None:
-    methods = ["GET", "POST"]
-
-    @router.api_route("/query", methods=methods, summary="PromQL instant query")
+    @_get_and_post(router, "/query", "PromQL instant query")
     async def query(request: Request) -> Response:
         def work(tenant_id: int, params: Params) -> Any:
             text = _one(params, "query")
@@ -186,7 +205,7 @@ def _query_routes(
 
         return await answer(request, work)
 
-    @router.api_route("/query_range", methods=methods, summary="PromQL range query")
+    @_get_and_post(router, "/query_range", "PromQL range query")
     async def query_range(request: Request) -> Response:
         def work(tenant_id: int, params: Params) -> Any:
             text = _one(params, "query")
@@ -205,8 +224,6 @@ def _query_routes(
 def _listing_routes(
     router: APIRouter, services: ReadServices, store: PromStore, answer: Answer
 ) -> None:
-    methods = ["GET", "POST"]
-
     def window(params: Params) -> tuple[int, int]:
         end = parse_time("end", _one(params, "end"), services.now_ms())
         start = parse_time("start", _one(params, "start"), end - DEFAULT_SERIES_RANGE_MS)
@@ -216,7 +233,7 @@ def _listing_routes(
             )
         return start, end
 
-    @router.api_route("/series", methods=methods, summary="Series matching selectors")
+    @_get_and_post(router, "/series", "Series matching selectors")
     async def series(request: Request) -> Response:
         def work(tenant_id: int, params: Params) -> Any:
             start, end = window(params)
@@ -225,7 +242,7 @@ def _listing_routes(
 
         return await answer(request, work)
 
-    @router.api_route("/labels", methods=methods, summary="Label names")
+    @_get_and_post(router, "/labels", "Label names")
     async def labels(request: Request) -> Response:
         def work(tenant_id: int, params: Params) -> Any:
             start, end = window(params)
