@@ -32,7 +32,13 @@ CHECKS = [
 ]
 
 
-INGEST_PREFIXES = ("/api/v1/ingest", "/api/v1/aggregator", "/api/v1/collections")
+INGEST_PREFIXES = (
+    "/api/v1/ingest",
+    "/api/v1/aggregator",
+    "/api/v1/collections",
+    "/prometheus/api/v1/write",
+    "/v1/metrics",
+)
 
 
 def credentials(live: LiveServer) -> Callable[[str], dict[str, str]]:

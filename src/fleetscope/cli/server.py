@@ -36,7 +36,7 @@ from fleetscope.edge.headers import SecurityHeaders
 from fleetscope.edge.limits import BodyLimit, paths_of
 from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
-from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_PARAMETERS
+from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -55,6 +55,8 @@ from fleetscope.query.inventory import InventoryQueries
 from fleetscope.query.live import LiveHub, LiveRelay
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.query.processes import ProcessQueries
+from fleetscope.query.promql.engine import PromEngine
+from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.writer import StoreWriter
@@ -66,6 +68,7 @@ from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
+from fleetscope.web.routes.prometheus import build_prometheus_router
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +185,44 @@ def make_stream(settings: ServerSettings) -> Stream:
     )
 
 
+# Refusals a route answers besides the ones every route of its kind may (edge/openapi.py).
+_PROMETHEUS_QUERIES = ("query", "query_range", "series")
+REFUSALS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("post", "/api/v1/auth/login"): (401,),
+    ("get", "/readyz"): (503,),
+    ("post", "/api/v1/analyses"): (404,),  # no such host or collection file
+    ("post", "/api/v1/alerts/rules"): (400, 409),  # cannot be evaluated; name taken
+    ("put", "/api/v1/alerts/rules/{rule_id}"): (400, 409),
+    ("patch", "/api/v1/alerts/rules/{rule_id}"): (400, 409),
+    ("delete", "/api/v1/alerts/rules/{rule_id}"): (409,),  # a ready-made rule: disable it
+    **{
+        (method, f"/prometheus/api/v1/{name}"): (400, 422)  # bad_data, execution
+        for method in ("get", "post")
+        for name in _PROMETHEUS_QUERIES
+    },
+}
+# The Prometheus API answers its own error JSON ({"status": "error", "errorType", "error"}).
+PROMETHEUS_ERROR_CONTENT = {
+    f"/prometheus/api/v1/{name}": {
+        "application/json": {
+            "schema": {"type": "object", "description": "Prometheus' error: status, errorType"}
+        }
+    }
+    for name in (*_PROMETHEUS_QUERIES, "labels", "label/{name}/values", "metadata")
+}
+
+
+def _mount_read_side(
+    app: FastAPI, settings: ServerSettings, engine: Engine, services: ReadServices
+) -> None:
+    """The read API, analyses, the Prometheus API, the live feed and the dashboard."""
+    app.include_router(read_router(services))
+    install_analyses(app, settings, engine, services)
+    app.include_router(build_prometheus_router(services, PromEngine(PromStore(engine))))
+    app.include_router(build_live_router(services))
+    mount_dashboard(app, services)
+
+
 def _add_fixed_routes(app: FastAPI) -> None:
     """Routes that need nothing of the server's state."""
 
@@ -276,10 +317,7 @@ def create_app(
         InventoryQueries(engine),
         live or LiveHub(),
     )
-    app.include_router(read_router(services))
-    install_analyses(app, settings, engine, services)
-    app.include_router(build_live_router(services))
-    mount_dashboard(app, services)
+    _mount_read_side(app, settings, engine, services)
 
     _add_fixed_routes(app)
 
@@ -306,7 +344,8 @@ def create_app(
         bodies=INGEST_BODIES,
         parameters=INGEST_PARAMETERS,
         ingest=ingest_paths,
-        extra={("post", "/api/v1/auth/login"): (401,), ("get", "/readyz"): (503,)},
+        error_content={**INGEST_ERROR_CONTENT, **PROMETHEUS_ERROR_CONTENT},
+        extra=REFUSALS,
     )
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -73,11 +73,14 @@ def complete_openapi(
     ingest: Collection[str],
     parameters: Mapping[Operation, list[dict[str, Any]]] | None = None,
     extra: Mapping[Operation, Collection[int]] | None = None,
+    error_content: Mapping[str, dict[str, Any]] | None = None,
 ) -> Callable[[], dict[str, Any]]:
     """The function to set as `app.openapi`. `public`: paths that need no credentials;
     `bodies`: (method, path) -> a function of components/schemas giving the requestBody;
     `ingest`: paths answered by ingest (their refusals differ from the read API's);
-    `parameters`: parameters the route reads itself; `extra`: further statuses of a route."""
+    `parameters`: parameters the route reads itself; `extra`: further statuses of a route;
+    `error_content`: path -> media types its refusals may come in besides problem details
+    (a standard's own error body, such as OTLP's google.rpc.Status)."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -118,6 +121,8 @@ def complete_openapi(
                     statuses.add(400)
                 for status in sorted(statuses):
                     responses[str(status)] = _problem(status)
+                    if error_content and path in error_content:
+                        responses[str(status)]["content"].update(error_content[path])
         app.openapi_schema = doc
         return doc
 

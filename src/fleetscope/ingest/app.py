@@ -11,7 +11,7 @@ from fleetscope.edge.headers import SecurityHeaders
 from fleetscope.edge.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, paths_of
 from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
-from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_PARAMETERS
+from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
 from fleetscope.ingest.router import (
     IngestDeps,
     IngestFastPath,
@@ -49,6 +49,7 @@ def create_app(
         bodies=INGEST_BODIES,
         parameters=INGEST_PARAMETERS,
         ingest=ingest_paths,
+        error_content=INGEST_ERROR_CONTENT,
     )
 
     @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")

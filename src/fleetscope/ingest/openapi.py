@@ -96,3 +96,17 @@ INGEST_PARAMETERS: dict[Operation, list[dict[str, Any]]] = {
         },
     ]
 }
+
+
+# OTLP/HTTP answers its refusals with a google.rpc.Status, in the request's encoding (the OTLP
+# specification, "Failures"); problem details only come from the layers before it (body limit).
+INGEST_ERROR_CONTENT: dict[str, dict[str, Any]] = {
+    "/v1/metrics": {
+        "application/x-protobuf": {
+            "schema": {"type": "string", "format": "binary", "description": "google.rpc.Status"}
+        },
+        "application/json": {
+            "schema": {"type": "object", "description": "google.rpc.Status, OTLP JSON"}
+        },
+    }
+}

@@ -88,7 +88,19 @@ async def accept_metrics(deps: IngestDeps, request: Request) -> Translation:
 def build_otlp_router(deps: IngestDeps) -> APIRouter:
     router = APIRouter(tags=["ingest"])
 
-    @router.post(METRICS_PATH, summary="Accept OTLP/HTTP metrics (protobuf or JSON)")
+    @router.post(
+        METRICS_PATH,
+        summary="Accept OTLP/HTTP metrics (protobuf or JSON)",
+        responses={
+            200: {
+                "description": "ExportMetricsServiceResponse, in the request's encoding",
+                "content": {
+                    PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                    JSON: {"schema": {"type": "object"}},
+                },
+            }
+        },
+    )
     async def metrics(request: Request) -> Response:
         content_type = header_media_type(request.headers, PROTOBUF)
         answer_type = JSON if content_type == JSON else PROTOBUF

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import HTTPConnection
@@ -32,12 +32,12 @@ from fleetscope.query.live import LiveHub
 from fleetscope.query.metrics import MetricQueries, Series
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
+from fleetscope.web.deps import HostId
 from fleetscope.web.devices import DeviceSummaryOut
 from fleetscope.web.fleetjson import FleetJson
 from fleetscope.web.routes.charts import add_chart_routes
 
 # Ids are 64-bit in the database: a larger one must be a 422, not the driver's OverflowError.
-HostId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the host's id")]
 
 # The dashboard's session: the login token in an HttpOnly cookie, so page loads and the
 # WebSocket authenticate without script access to the token. API clients send it as Bearer.

@@ -18,6 +18,7 @@ from fleetscope.model.auth import Principal
 from fleetscope.query.alerts import AlertQueries, ChannelRecord, Conflict
 from fleetscope.query.auth import AuthService
 from fleetscope.web.api import SESSION_COOKIE
+from fleetscope.web.deps import MAX_ID, PathId, QueryId
 
 # store/auth.py's ADMIN_USERNAME: until users have roles, the admin is the one who may change
 # what alerts and who is told.
@@ -126,7 +127,7 @@ class HistoryOut(BaseModel):
 
 
 class SilenceIn(BaseModel):
-    rule_id: int | None = Field(default=None, description="none: every rule")
+    rule_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="none: every rule")
     host_pattern: Annotated[str, Field(min_length=1, max_length=256)] = "*"
     starts_at: AwareDatetime | None = Field(default=None, description="default now")
     ends_at: AwareDatetime
@@ -215,14 +216,14 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
             raise bad(exc) from exc
 
     @router.get("/alerts/rules/{rule_id}", tags=["alerts"])
-    def get_rule(rule_id: int, user: User) -> RuleOut:
+    def get_rule(rule_id: PathId, user: User) -> RuleOut:
         rule = queries.rule(user.tenant_id, rule_id)
         if rule is None:
             raise HTTPException(404, f"no rule with id {rule_id}")
         return RuleOut.of(rule)
 
     @router.put("/alerts/rules/{rule_id}", tags=["alerts"], summary="Replace a rule")
-    def replace_rule(rule_id: int, body: RuleIn, user: Admin) -> RuleOut:
+    def replace_rule(rule_id: PathId, body: RuleIn, user: Admin) -> RuleOut:
         try:
             rule = queries.update_rule(user.tenant_id, rule_id, body.spec(), services.now_ms())
         except (BadRule, Conflict) as exc:
@@ -232,7 +233,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         return RuleOut.of(rule)
 
     @router.patch("/alerts/rules/{rule_id}", tags=["alerts"], summary="Change some fields")
-    def patch_rule(rule_id: int, body: dict[str, Any], user: Admin) -> RuleOut:
+    def patch_rule(rule_id: PathId, body: dict[str, Any], user: Admin) -> RuleOut:
         rule = queries.rule(user.tenant_id, rule_id)
         if rule is None:
             raise HTTPException(404, f"no rule with id {rule_id}")
@@ -247,7 +248,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         return replace_rule(rule_id, changed, user)
 
     @router.delete("/alerts/rules/{rule_id}", tags=["alerts"], status_code=204)
-    def delete_rule(rule_id: int, user: Admin) -> Response:
+    def delete_rule(rule_id: PathId, user: Admin) -> Response:
         try:
             if not queries.delete_rule(user.tenant_id, rule_id):
                 raise HTTPException(404, f"no rule with id {rule_id}")
@@ -261,7 +262,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         state: Annotated[
             str, Query(description="comma-separated states: pending, firing, resolved, inactive")
         ] = "pending,firing",
-        host_id: int | None = None,
+        host_id: QueryId | None = None,
     ) -> list[AlertOut]:
         wanted = {s.strip() for s in state.split(",") if s.strip()}
         wrong = sorted(wanted - set(STATES))
@@ -276,7 +277,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
     @router.get("/alerts/history", tags=["alerts"], summary="State changes, newest first")
     def history(
         user: User,
-        host_id: int | None = None,
+        host_id: QueryId | None = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> list[HistoryOut]:
         return [
@@ -311,7 +312,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         return _silence_out(silence)
 
     @router.delete("/silences/{silence_id}", tags=["alerts"], status_code=204)
-    def end_silence(silence_id: int, user: Admin) -> Response:
+    def end_silence(silence_id: PathId, user: Admin) -> Response:
         if not queries.end_silence(user.tenant_id, silence_id, services.now_ms()):
             raise HTTPException(404, f"no silence in force with id {silence_id}")
         return Response(status_code=204)
@@ -336,7 +337,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         return ChannelOut.of(channel)
 
     @router.delete("/alerts/channels/{channel_id}", tags=["alerts"], status_code=204)
-    def delete_channel(channel_id: int, user: Admin) -> Response:
+    def delete_channel(channel_id: PathId, user: Admin) -> Response:
         if not queries.delete_channel(user.tenant_id, channel_id):
             raise HTTPException(404, f"no channel with id {channel_id}")
         return Response(status_code=204)
@@ -346,7 +347,7 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         tags=["alerts"],
         summary="Send a test message through the channel now",
     )
-    def test_channel(channel_id: int, user: Admin) -> TestSendOut:
+    def test_channel(channel_id: PathId, user: Admin) -> TestSendOut:
         channel = queries.channel(user.tenant_id, channel_id)
         if channel is None:
             raise HTTPException(404, f"no channel with id {channel_id}")

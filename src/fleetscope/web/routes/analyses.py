@@ -15,6 +15,7 @@ from fleetscope.model.auth import Principal
 from fleetscope.query.analyses import STATES, STATUSES, AnalysisQueries, AnalysisRow, NotFound
 from fleetscope.query.timerange import BadTimeRange, parse_time
 from fleetscope.web.api import ReadServices, not_a_user
+from fleetscope.web.deps import PathId
 
 MAX_RANGE_DAYS = 31
 
@@ -165,14 +166,14 @@ def build_analyses_router(
         return [_out(r) for r in rows]
 
     @router.get("/{analysis_id}", summary="One analysis: state, progress, status, fit, findings")
-    def show(analysis_id: int, user: User) -> AnalysisOut:
+    def show(analysis_id: PathId, user: User) -> AnalysisOut:
         try:
             return _out(analyses.get(user.tenant_id, analysis_id))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
 
     @router.get("/{analysis_id}/report.html", summary="The report, one self-contained HTML file")
-    def report_html(analysis_id: int, user: User) -> Response:
+    def report_html(analysis_id: PathId, user: User) -> Response:
         try:
             data = analyses.report(user.tenant_id, analysis_id, "html")
         except NotFound as exc:
@@ -180,7 +181,7 @@ def build_analyses_router(
         return Response(data, media_type="text/html; charset=utf-8")
 
     @router.get("/{analysis_id}/report.pdf", summary="The report as PDF")
-    def report_pdf(analysis_id: int, user: User) -> Response:
+    def report_pdf(analysis_id: PathId, user: User) -> Response:
         try:
             data = analyses.report(user.tenant_id, analysis_id, "pdf")
         except NotFound as exc:

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from fleetscope.query.charts import TOP_GROUPS, ChartQueries
 from fleetscope.query.timerange import BadTimeRange, parse_range
+from fleetscope.web.deps import HostId
 
 
 class LineOut(BaseModel):
@@ -56,7 +57,7 @@ def add_chart_routes(router: APIRouter, services: Any, User: Any) -> None:
         summary="Every chart of the host page over a time range (derived series)",
     )
     def host_charts(
-        host_id: int,
+        host_id: HostId,
         user: User,
         start_time: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
         end_time: Annotated[
