@@ -20,6 +20,7 @@ import typer
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
+from fleetscope.cli.admin import admin_app
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
@@ -638,6 +639,7 @@ SAMPLE_CONFIG_HEADER = """\
 
 export_app = typer.Typer(no_args_is_help=True, help="Export series for other tools.")
 app.add_typer(export_app, name="export")
+app.add_typer(admin_app, name="admin")
 
 
 @export_app.command("csv")
