@@ -21,6 +21,7 @@ import typer
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.admin import admin_app
+from fleetscope.cli.startup import check_stream, own_data_dir, start_errors
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
@@ -288,6 +289,7 @@ def agent(
     ignored = foreign_variables([AgentSettings])
     if ignored:
         log.info("PCC_* variables fleetscope does not use: %s", ", ".join(ignored))
+    lock = own_data_dir(settings.data_dir, "agent")
     sink = _sink(settings)
     service = _agent_service(settings, sink)
     _on_signals(lambda _sig, _frame: service.stop())
@@ -302,6 +304,7 @@ def agent(
         close = getattr(sink, "close", None)
         if callable(close):
             close()
+        lock.release()
 
 
 @agent_app.command("status")
@@ -503,7 +506,9 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
-    if not run_workers(settings, consumer, concurrency):
+    with start_errors(settings.database_url):
+        healthy = run_workers(settings, consumer, concurrency)
+    if not healthy:
         raise typer.Exit(1)
 
 
@@ -546,7 +551,10 @@ def _serve(
         database_url=database_url,
         stream_url=stream_url,
     )
-    built = build_server(settings)
+    lock = own_data_dir(settings.data_dir, "server" if agent_settings is None else "up")
+    with start_errors(settings.database_url):
+        check_stream(settings)  # before anything is written to the database
+        built = build_server(settings)
     uv_server = uvicorn.Server(
         uvicorn.Config(
             built.app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
@@ -600,6 +608,7 @@ def _serve(
     )
     _when_listening(uv_server, lambda: _announce(banner, agent_thread))
     uv_server.run()
+    lock.release()
 
 
 def _when_listening(uv_server: Any, action: Any) -> None:

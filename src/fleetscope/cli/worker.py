@@ -18,7 +18,7 @@ import threading
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 from fleetscope.cli.server import make_stream, restore_gc, tune_gc
 from fleetscope.cli.settings import ServerSettings
@@ -94,6 +94,13 @@ class WorkerPool:
             make_url(self.database_url).render_as_string(hide_password=True),
         )
 
+    def preflight(self) -> None:
+        """Raise at start-up when the database or the stream cannot be reached: a wrong URL
+        would otherwise only show as warnings of a worker that backs off for ever."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        self.stream.ping()
+
     def run(self) -> bool:
         """Digest until stop(); return once every worker has acknowledged its last batch.
         False when a worker thread died of an unexpected error (the others are stopped too,
@@ -131,6 +138,7 @@ def run_workers(settings: ServerSettings, consumer: str | None, concurrency: int
     pool = WorkerPool(
         settings, consumer or default_consumer(), concurrency or settings.worker_concurrency
     )
+    pool.preflight()
 
     def on_signal(sig: int, _frame: FrameType | None) -> None:
         log.info("%s: finishing the batches in hand", signal.Signals(sig).name)
