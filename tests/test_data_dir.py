@@ -32,8 +32,19 @@ def test_second_process_on_a_data_dir_exits_naming_the_first(tmp_path: Path) -> 
         for second in (
             ["up", "--data-dir", str(data_dir), "--port", str(free_port())],
             ["server", "--data-dir", str(data_dir), "--port", str(free_port())],
-            ["agent", "--mode", "local", "--output", str(tmp_path / "c.jsonl")]
-            + ["--data-dir", str(data_dir), "--duration", "5s", "--interval", "1s"],
+            [
+                "agent",
+                "--mode",
+                "local",
+                "--output",
+                str(tmp_path / "c.jsonl"),
+                "--data-dir",
+                str(data_dir),
+                "--duration",
+                "5s",
+                "--interval",
+                "1s",
+            ],
         ):
             result = subprocess.run(
                 [*FLEETSCOPE, *second], capture_output=True, text=True, timeout=60, check=False
@@ -54,8 +65,20 @@ def test_second_process_on_a_data_dir_exits_naming_the_first(tmp_path: Path) -> 
 def test_agent_spool_is_private(tmp_path: Path) -> None:
     data_dir = tmp_path / "agent"
     result = subprocess.run(
-        [*FLEETSCOPE, "agent", "--mode", "local", "--output", str(tmp_path / "c.jsonl")]
-        + ["--data-dir", str(data_dir), "--duration", "1s", "--interval", "1s"],
+        [
+            *FLEETSCOPE,
+            "agent",
+            "--mode",
+            "local",
+            "--output",
+            str(tmp_path / "c.jsonl"),
+            "--data-dir",
+            str(data_dir),
+            "--duration",
+            "1s",
+            "--interval",
+            "1s",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -21,7 +21,7 @@ import typer
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.admin import admin_app
-from fleetscope.cli.startup import check_stream, own_data_dir, start_errors
+from fleetscope.cli.startup import check_stream, check_tls, own_data_dir, start_errors
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
@@ -168,11 +168,17 @@ def _agent_service(settings: AgentSettings, sink: Any) -> Any:
     )
 
 
-def _uploader(settings: AgentSettings, api_key: str, server_url: str) -> Any:
-    from fleetscope.agent.http import StdlibTransport
+def _uploader(
+    settings: AgentSettings, api_key: str, server_url: str, ca_file: Path | None = None
+) -> Any:
+    from fleetscope.agent.http import StdlibTransport, tls_context
     from fleetscope.agent.uploader import Uploader
 
-    return Uploader(StdlibTransport(settings.upload_timeout_seconds), server_url, api_key)
+    if settings.insecure and server_url.startswith("https:"):
+        log.warning("INSECURE: the certificate of %s is NOT verified (--insecure)", server_url)
+    context = tls_context(settings.ca_file or ca_file, settings.insecure)
+    transport = StdlibTransport(settings.upload_timeout_seconds, context)
+    return Uploader(transport, server_url, api_key)
 
 
 def _sink(settings: AgentSettings) -> Any:
@@ -224,6 +230,12 @@ def _on_signals(handler: Any) -> None:
         signal.signal(sig, handler)
 
 
+TlsCert = Annotated[
+    Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (with --tls-key)")
+]
+TlsKey = Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")]
+
+
 agent_app = typer.Typer(
     help="Collect this host's metrics and stream them to a server, or write them to a file. "
     "`fleetscope agent status` shows what waits in its spool.",
@@ -247,6 +259,14 @@ def agent(
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="agent API key [env FLEETSCOPE_API_KEY]")
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="PEM CA to verify an https server by [default: system's]"),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="do NOT verify the server's certificate (tests only)"),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", help="local mode: the collection file (JSON Lines, appended)"),
@@ -278,6 +298,8 @@ def agent(
         mode=mode,
         server_url=server,
         api_key=api_key,
+        ca_file=ca_file,
+        insecure=insecure or None,
         output=output,
         duration_seconds=duration,
         interval_seconds=interval,
@@ -459,6 +481,8 @@ def server(
     stream: StreamUrl = None,
     config: ConfigFile = None,
     log_level: LogLevel = "info",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run the server: ingest, stream, digest and the reporting API, on SQLite in --data-dir.
     With --stream redis://…, digest is left to `fleetscope worker` processes."""
@@ -471,6 +495,7 @@ def server(
         agent_settings=None,
         database_url=database,
         stream_url=stream,
+        tls=(tls_cert, tls_key),
     )
 
 
@@ -520,11 +545,13 @@ def up(
     interval: Interval = None,
     config: ConfigFile = None,
     log_level: LogLevel = "info",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run everything on this machine: the server plus a local agent reporting this host."""
     _setup_logging(log_level)
     agent_settings = _load(AgentSettings, config, data_dir=data_dir, interval_seconds=interval)
-    _serve(data_dir, host, port, config, agent_settings=agent_settings)
+    _serve(data_dir, host, port, config, agent_settings=agent_settings, tls=(tls_cert, tls_key))
 
 
 def _serve(
@@ -535,6 +562,7 @@ def _serve(
     agent_settings: AgentSettings | None,
     database_url: str | None = None,
     stream_url: str | None = None,
+    tls: tuple[Path | None, Path | None] = (None, None),
 ) -> None:
     import uvicorn
 
@@ -550,22 +578,34 @@ def _serve(
         port=port,
         database_url=database_url,
         stream_url=stream_url,
+        tls_cert_file=tls[0],
+        tls_key_file=tls[1],
     )
     lock = own_data_dir(settings.data_dir, "server" if agent_settings is None else "up")
     with start_errors(settings.database_url):
+        check_tls(settings)
         check_stream(settings)  # before anything is written to the database
         built = build_server(settings)
     uv_server = uvicorn.Server(
         uvicorn.Config(
-            built.app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+            built.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
         )
     )
-    address = f"http://{settings.host}:{settings.port}"
+    scheme = "http" if settings.tls_cert_file is None else "https"
+    address = f"{scheme}://{settings.host}:{settings.port}"
     agent_thread: threading.Thread | None = None
     service = None
     if agent_settings is not None:
         key = local_agent_key(built.engine, settings.data_dir)
-        service = _agent_service(agent_settings, _uploader(agent_settings, key, address))
+        # Over TLS, the local agent trusts the server's own certificate (self-signed or not).
+        uploader = _uploader(agent_settings, key, address, settings.tls_cert_file)
+        service = _agent_service(agent_settings, uploader)
         agent_thread = threading.Thread(target=service.run, name="agent", daemon=True)
 
     def handle_exit(sig: int, frame: FrameType | None) -> None:

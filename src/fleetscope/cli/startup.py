@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import ssl
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,24 @@ def check_stream(settings: ServerSettings) -> None:
         stream.ping()
     finally:
         stream.close()
+
+
+def check_tls(settings: ServerSettings) -> None:
+    """One line and exit code 1 when the certificate or key cannot be used (uvicorn would
+    fail with a traceback once the app had started)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.tls_cert_file, settings.tls_key_file
+        )
+    except (OSError, ssl.SSLError) as exc:
+        typer.echo(
+            f"fleetscope: cannot serve HTTPS with certificate {settings.tls_cert_file} and key "
+            f"{settings.tls_key_file}: {exc}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @contextlib.contextmanager
