@@ -87,6 +87,7 @@ class WorkerPool:
             threading.Thread(target=w.run, name=f"digest-{w.consumer}") for w in self.workers
         ]
         self._stopping = threading.Event()
+        self.preflight()
         log.info(
             "digest workers %s: %s into %s",
             ", ".join(names),
@@ -138,7 +139,6 @@ def run_workers(settings: ServerSettings, consumer: str | None, concurrency: int
     pool = WorkerPool(
         settings, consumer or default_consumer(), concurrency or settings.worker_concurrency
     )
-    pool.preflight()
 
     def on_signal(sig: int, _frame: FrameType | None) -> None:
         log.info("%s: finishing the batches in hand", signal.Signals(sig).name)
