@@ -123,7 +123,7 @@ class DigestWorker:
         database refuses for what is in it (not an outage: those raise, and the whole batch
         waits for the back-off) is retried once, then the batch is split in halves until the
         message it fails for is alone: that one is dead-lettered with the database's error,
-        every other one is stored once. One bad message costs about 2 log2(batch) writes."""
+        every other one is stored once. One bad message costs about 2 log2(batch) + 3 writes."""
         error: Exception | None = None
         for _ in range(2):
             try:
@@ -137,10 +137,17 @@ class DigestWorker:
         return self._isolate(decoded, error)
 
     def _isolate(self, decoded: list[Decoded], error: Exception) -> list[StreamMessage]:
-        """decoded failed to write with error: store what can be, dead-letter the rest."""
+        """decoded failed to write with error: store what can be, dead-letter the rest. A
+        message alone is tried once more first, so that a passing error of the database (a
+        conflict with another worker's transaction) does not condemn it."""
         if len(decoded) == 1:
-            self._dead_letter(decoded[0][0], error)
-            return []
+            try:
+                return self._write_and_ack(decoded)
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                self._dead_letter(decoded[0][0], exc)
+                return []
         half = len(decoded) // 2
         stored: list[StreamMessage] = []
         for part in (decoded[:half], decoded[half:]):
