@@ -61,6 +61,13 @@ class DataDirLock:
     def release(self) -> None:
         self._file.close()
 
+    def __del__(self) -> None:
+        # A command that ends by an exception before its own release (an in-process test's
+        # CliRunner, a start-up error) still lets go, without an unclosed-file warning.
+        opened = getattr(self, "_file", None)  # absent when the open itself failed
+        if opened is not None:
+            opened.close()
+
 
 def make_private(data_dir: Path) -> None:
     """Create data_dir (0700), set the private umask for what this process creates from now
