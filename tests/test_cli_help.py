@@ -27,6 +27,8 @@ COMMANDS = _commands(typer.main.get_command(app))
 
 def _words(text: str) -> str:
     """The text without Rich's box drawing and line wrapping."""
+    # Click wraps long lines after a hyphen too ("--data-" / "dir"): join those back.
+    text = re.sub(r"(?<=\w-)\n\s*", "", text)
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
 
 

@@ -233,7 +233,7 @@ def test_schema_endpoint_serves_the_committed_schema(live: LiveServer) -> None:
 
 def test_health_and_metrics(live: LiveServer) -> None:
     assert live.client.get("/livez").json() == {"status": "ok"}
-    assert live.client.get("/readyz").json() == {"status": "ready"}
+    assert live.client.get("/readyz").json() == {"status": "ready", "dead_letters": 0}
     live.client.post(
         "/api/v1/ingest", content=payload_json(payload(2)), headers=live.agent_headers()
     )
@@ -251,7 +251,7 @@ def test_health_and_metrics(live: LiveServer) -> None:
 def test_readyz_reports_a_broken_stream(live: LiveServer) -> None:
     live.server.stream.close()
     response = live.client.get("/readyz")
-    assert response.status_code == 503 and "stream" in response.json()["problems"]
+    assert response.status_code == 503 and "stream" in response.json()["down"]
     refused = live.client.post(
         "/api/v1/ingest", content=payload_json(payload(1)), headers=live.agent_headers()
     )

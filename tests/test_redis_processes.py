@@ -179,7 +179,7 @@ def _ingest_through_an_outage(
         assert send_one() == 503
         assert time.monotonic() - started < 2, "503 must come promptly"
         ready = live.client.get("/readyz")
-        assert ready.status_code == 503 and "stream" in ready.json()["problems"]
+        assert ready.status_code == 503 and "stream" in ready.json()["down"]
         assert "fleetscope_stream_depth NaN" in live.client.get("/metrics").text
         servers.append(start_private_redis(port, redis_dir))  # same port, same AOF
         deadline = time.monotonic() + 10

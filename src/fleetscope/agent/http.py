@@ -15,6 +15,7 @@ import http.client
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -38,6 +39,19 @@ class HttpTransport(Protocol):
 # the write hits the closed socket (EPIPE / ECONNRESET), or the read finds the connection's
 # end instead of a status line (http.client.RemoteDisconnected, a ConnectionResetError).
 _CLOSED_WHILE_IDLE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+def tls_context(ca_file: Path | None = None, insecure: bool = False) -> ssl.SSLContext | None:
+    """How an https server is verified: against ca_file (a private CA); or not at all when
+    insecure (its caller says so in the log). None: the system trust store, loaded only when
+    an https connection is made (it costs memory an http-only agent does not spend)."""
+    if ca_file is None and not insecure:
+        return None
+    context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class StdlibTransport:

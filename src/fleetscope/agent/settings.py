@@ -97,6 +97,14 @@ class AgentSettings(FleetscopeSettings, frozen=True):
     ] = "trickle"
     server_url: HttpUrl | None = None
     api_key: Secret | None = None
+    ca_file: Annotated[
+        Path | None,
+        Meta(description="PEM CA certificates to verify an https server_url by; default: system's"),
+    ] = None
+    insecure: Annotated[
+        bool,
+        Meta(description="do not verify the server's certificate (tests only; logged loudly)"),
+    ] = False
     output: Annotated[
         Path | None, Meta(description="local mode: the collection file (JSON Lines of payloads)")
     ] = None

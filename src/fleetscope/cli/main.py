@@ -21,8 +21,10 @@ import typer
 
 from fleetscope import __version__
 from fleetscope.agent.settings import AgentSettings
+from fleetscope.cli.admin import admin_app
 from fleetscope.cli.alerts import alerts_command
 from fleetscope.cli.report import report_command
+from fleetscope.cli.startup import check_stream, check_tls, own_data_dir, start_errors
 from fleetscope.model.settings import (
     ConfigError,
     FleetscopeSettings,
@@ -171,11 +173,17 @@ def _agent_service(settings: AgentSettings, sink: Any) -> Any:
     )
 
 
-def _uploader(settings: AgentSettings, api_key: str, server_url: str) -> Any:
-    from fleetscope.agent.http import StdlibTransport
+def _uploader(
+    settings: AgentSettings, api_key: str, server_url: str, ca_file: Path | None = None
+) -> Any:
+    from fleetscope.agent.http import StdlibTransport, tls_context
     from fleetscope.agent.uploader import Uploader
 
-    return Uploader(StdlibTransport(settings.upload_timeout_seconds), server_url, api_key)
+    if settings.insecure and server_url.startswith("https:"):
+        log.warning("INSECURE: the certificate of %s is NOT verified (--insecure)", server_url)
+    context = tls_context(settings.ca_file or ca_file, settings.insecure)
+    transport = StdlibTransport(settings.upload_timeout_seconds, context)
+    return Uploader(transport, server_url, api_key)
 
 
 def _sink(settings: AgentSettings) -> Any:
@@ -227,6 +235,12 @@ def _on_signals(handler: Any) -> None:
         signal.signal(sig, handler)
 
 
+TlsCert = Annotated[
+    Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (with --tls-key)")
+]
+TlsKey = Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")]
+
+
 agent_app = typer.Typer(
     rich_markup_mode=None,
     help="Collect this host's metrics and stream them to a server, or write them to a file. "
@@ -251,6 +265,14 @@ def agent(
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="agent API key [env FLEETSCOPE_API_KEY]")
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="PEM CA to verify an https server by [default: system's]"),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="do NOT verify the server's certificate (tests only)"),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", help="local mode: the collection file (JSON Lines, appended)"),
@@ -282,6 +304,8 @@ def agent(
         mode=mode,
         server_url=server,
         api_key=api_key,
+        ca_file=ca_file,
+        insecure=insecure or None,
         output=output,
         duration_seconds=duration,
         interval_seconds=interval,
@@ -293,6 +317,7 @@ def agent(
     ignored = foreign_variables([AgentSettings])
     if ignored:
         log.info("PCC_* variables fleetscope does not use: %s", ", ".join(ignored))
+    lock = own_data_dir(settings.data_dir, "agent")
     sink = _sink(settings)
     service = _agent_service(settings, sink)
     _on_signals(lambda _sig, _frame: service.stop())
@@ -307,6 +332,7 @@ def agent(
         close = getattr(sink, "close", None)
         if callable(close):
             close()
+        lock.release()
 
 
 @agent_app.command("status")
@@ -461,6 +487,8 @@ def server(
     stream: StreamUrl = None,
     config: ConfigFile = None,
     log_level: LogLevel = "info",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run the server: ingest, stream, digest and the reporting API, on SQLite in --data-dir.
     With --stream redis://…, digest is left to `fleetscope worker` processes."""
@@ -473,6 +501,7 @@ def server(
         agent_settings=None,
         database_url=database,
         stream_url=stream,
+        tls=(tls_cert, tls_key),
     )
 
 
@@ -508,7 +537,9 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
-    if not run_workers(settings, consumer, concurrency):
+    with start_errors(settings.database_url):
+        healthy = run_workers(settings, consumer, concurrency)
+    if not healthy:
         raise typer.Exit(1)
 
 
@@ -520,11 +551,13 @@ def up(
     interval: Interval = None,
     config: ConfigFile = None,
     log_level: LogLevel = "info",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run everything on this machine: the server plus a local agent reporting this host."""
     _setup_logging(log_level)
     agent_settings = _load(AgentSettings, config, data_dir=data_dir, interval_seconds=interval)
-    _serve(data_dir, host, port, config, agent_settings=agent_settings)
+    _serve(data_dir, host, port, config, agent_settings=agent_settings, tls=(tls_cert, tls_key))
 
 
 def _serve(
@@ -535,6 +568,7 @@ def _serve(
     agent_settings: AgentSettings | None,
     database_url: str | None = None,
     stream_url: str | None = None,
+    tls: tuple[Path | None, Path | None] = (None, None),
 ) -> None:
     import uvicorn
 
@@ -550,8 +584,14 @@ def _serve(
         port=port,
         database_url=database_url,
         stream_url=stream_url,
+        tls_cert_file=tls[0],
+        tls_key_file=tls[1],
     )
-    built = build_server(settings)
+    lock = own_data_dir(settings.data_dir, "server" if agent_settings is None else "up")
+    with start_errors(settings.database_url):
+        check_tls(settings)
+        check_stream(settings)  # before anything is written to the database
+        built = build_server(settings)
     uv_server = uvicorn.Server(
         uvicorn.Config(
             built.app,
@@ -562,14 +602,19 @@ def _serve(
             timeout_keep_alive=server_keep_alive_seconds(
                 None if agent_settings is None else agent_settings.interval_seconds
             ),
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
         )
     )
-    address = f"http://{settings.host}:{settings.port}"
+    scheme = "http" if settings.tls_cert_file is None else "https"
+    address = f"{scheme}://{settings.host}:{settings.port}"
     agent_thread: threading.Thread | None = None
     service = None
     if agent_settings is not None:
         key = local_agent_key(built.engine, settings.data_dir)
-        service = _agent_service(agent_settings, _uploader(agent_settings, key, address))
+        # Over TLS, the local agent trusts the server's own certificate (self-signed or not).
+        uploader = _uploader(agent_settings, key, address, settings.tls_cert_file)
+        service = _agent_service(agent_settings, uploader)
         agent_thread = threading.Thread(target=service.run, name="agent", daemon=True)
 
     def handle_exit(sig: int, frame: FrameType | None) -> None:
@@ -612,6 +657,7 @@ def _serve(
     )
     _when_listening(uv_server, lambda: _announce(banner, agent_thread))
     uv_server.run()
+    lock.release()
 
 
 def server_keep_alive_seconds(agent_interval_seconds: float | None) -> int:
@@ -664,6 +710,7 @@ export_app = typer.Typer(
     no_args_is_help=True, help="Export series for other tools.", rich_markup_mode=None
 )
 app.add_typer(export_app, name="export")
+app.add_typer(admin_app, name="admin")
 
 
 @export_app.command("csv")

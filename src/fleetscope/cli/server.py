@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fleetscope import __version__
 from fleetscope.cli.alerting import attach_alerts
 from fleetscope.cli.analyses import install_analyses
+from fleetscope.cli.outage import OutageGuard
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.edge.headers import SecurityHeaders
@@ -68,6 +69,8 @@ from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
+from fleetscope.web.routes.health import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER_SECONDS
+from fleetscope.web.routes.health import Dependency, build_health_router
 from fleetscope.web.routes.prometheus import build_prometheus_router
 
 log = logging.getLogger(__name__)
@@ -306,6 +309,7 @@ def create_app(
     # Added before _instrument: the last middleware added is the outermost, and the request
     # metrics must see what the fast path answers.
     app.add_middleware(IngestFastPath, deps=ingest_deps)
+    app.add_middleware(OutageGuard, retry_after_seconds=OUTAGE_RETRY_AFTER_SECONDS)
     _instrument(app, registry, stream)
     app.add_middleware(SecurityHeaders)  # outermost: every response, the fast path's too
     services = ReadServices(
@@ -321,21 +325,13 @@ def create_app(
 
     _add_fixed_routes(app)
 
-    @app.get("/readyz", tags=["health"])
-    def readyz() -> JSONResponse:
-        problems = {}
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 (any failure means not ready; say which)
-            problems["database"] = str(exc)
-        try:
-            stream.ping()
-        except StreamUnavailable as exc:
-            problems["stream"] = str(exc)
-        if problems:
-            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
+    app.include_router(
+        build_health_router(
+            [Dependency("database", lambda: _ping(engine)), Dependency("stream", stream.ping)],
+            lambda request: None if (found := services.session(request)) is None else found[0],
+            stream.dead_letter_count,
+        )
+    )
 
     app.openapi = complete_openapi(  # type: ignore[method-assign]
         app,
@@ -424,6 +420,11 @@ class CachedKeys:
         return principal
 
 
+def _ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def _or_nan(measure: Callable[[], float]) -> float:
     """A gauge of an unreachable stream is NaN (unknown), so /metrics still answers and
     /readyz says why."""
@@ -451,6 +452,12 @@ def _instrument(app: FastAPI, registry: CollectorRegistry, stream: Stream) -> No
         "fleetscope_digest_lag_seconds", "Age of the oldest undigested message", registry=registry
     )
     lag.set_function(lambda: _or_nan(lambda: stream.oldest_age_seconds() or 0.0))
+    dead = Gauge(
+        "fleetscope_dead_letters",
+        "Messages digest could not store (`fleetscope admin dead-letters list`)",
+        registry=registry,
+    )
+    dead.set_function(lambda: _or_nan(lambda: float(stream.dead_letter_count())))
 
     app.add_middleware(_RequestMetrics, requests=requests, latency=latency)
 

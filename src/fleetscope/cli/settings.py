@@ -140,10 +140,20 @@ class ServerSettings(FleetscopeSettings, frozen=True):
     alert_external_url: Annotated[
         str, Meta(description="the dashboard's URL, for links in notifications")
     ] = ""
+    tls_cert_file: Annotated[
+        Path | None,
+        Meta(description="PEM certificate (chain) to serve HTTPS with, with tls_key_file"),
+    ] = None
+    tls_key_file: Annotated[Path | None, Meta(description="PEM private key of tls_cert_file")] = (
+        None
+    )
 
     def __post_init__(self) -> None:
-        """A coarser tier is computed from the finer one, so it must be kept at least as long:
-        otherwise ranges would read a tier that expired while its source still holds data."""
+        """Both TLS files or neither. A coarser tier is computed from the finer one, so it must
+        be kept at least as long: otherwise ranges would read a tier that expired while its
+        source still holds data."""
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
         days = [
             self.raw_retention_days,
             self.rollup_1m_retention_days,

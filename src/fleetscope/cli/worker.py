@@ -18,7 +18,7 @@ import threading
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 from fleetscope.cli.alerting import EvaluatorThread
 from fleetscope.cli.server import make_stream, restore_gc, tune_gc
@@ -92,12 +92,20 @@ class WorkerPool:
         self.alerts = (
             EvaluatorThread(settings, self.engine, consumer) if settings.alerts_evaluate else None
         )
+        self.preflight()
         log.info(
             "digest workers %s: %s into %s",
             ", ".join(names),
             redacted(settings.stream_url),
             make_url(self.database_url).render_as_string(hide_password=True),
         )
+
+    def preflight(self) -> None:
+        """Raise at start-up when the database or the stream cannot be reached: a wrong URL
+        would otherwise only show as warnings of a worker that backs off for ever."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        self.stream.ping()
 
     def run(self) -> bool:
         """Digest until stop(); return once every worker has acknowledged its last batch.

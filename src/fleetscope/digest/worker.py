@@ -1,8 +1,10 @@
 """The thin loop around the pure transforms: read a batch of messages, write their rows in one
 transaction, acknowledge after commit, then recompute the rollup buckets that settled (at most
 once per rollup interval, store/rollups.py). A message that cannot be transformed is retried and
-then dead-lettered with its error; a database error leaves the whole batch unacknowledged, to
-be retried after a back-off (nothing is lost, nothing is doubled: the writes are idempotent)."""
+then dead-lettered with its error; a database outage leaves the whole batch unacknowledged, to
+be retried after a back-off (nothing is lost, nothing is doubled: the writes are idempotent);
+a write the database refuses is split until the one message it refuses is dead-lettered
+(DigestWorker._store)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import text
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from fleetscope.digest.transform import digest_message
-from fleetscope.store.metadata import MetadataRows
+from fleetscope.digest.transform import Digested, digest_message
 from fleetscope.store.writer import BatchRows, StoreWriter, WriteResult
 from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
 
 log = logging.getLogger(__name__)
+
+Decoded = tuple[StreamMessage, Digested]
+# A database error can quote the whole statement and its parameters: enough to say why.
+_MAX_ERROR_CHARS = 2000
 
 MAX_ATTEMPTS = 5
 # Below saturation digest would otherwise wake for every group the stream commits and write
@@ -30,6 +43,16 @@ MAX_ATTEMPTS = 5
 # transactions to about 1 / linger per second; a payload is then digested at most this much
 # later. At saturation batches are full and nothing waits.
 DEFAULT_LINGER_SECONDS = 0.2
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether an error says the database or the stream is unreachable (wait and retry the
+    same batch), rather than that it refused what was written (isolate the message)."""
+    if isinstance(exc, StreamUnavailable | OperationalError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(exc, DisconnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @dataclass
@@ -76,31 +99,16 @@ class DigestWorker:
             self._roll_up()  # idle: catch up on settled buckets
             return 0
         started = time.perf_counter()
-        rows: list[BatchRows] = []
-        metadata: list[MetadataRows] = []
-        good: list[StreamMessage] = []
+        decoded: list[Decoded] = []
         for message in messages:
             try:
-                digested = digest_message(message.kind, message.tenant_id, message.body)
-                rows.extend(digested.batches)
-                if digested.metadata is not None:
-                    metadata.append(digested.metadata)
-                good.append(message)
+                decoded.append(
+                    (message, digest_message(message.kind, message.tenant_id, message.body))
+                )
             except (ValidationError, ValueError) as exc:
                 if self.stream.fail(message.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS):
                     self.stats.messages_dead_lettered += 1
-        result = None
-        if rows or metadata:
-            result = self.writer.write_batches(rows, metadata)
-            self.stats.batches_written += result.batches_written
-            self.stats.batches_duplicate += result.batches_skipped
-        self.stream.ack([m.id for m in good])
-        if result is not None and self._on_written is not None:
-            # After commit: whoever listens (the live feed) sees only what a query would see.
-            try:
-                self._on_written(rows, result)
-            except Exception:  # a listener's bug must not stop digest (rows are committed)
-                log.exception("digest: on_written listener failed")
+        stored = self._store(decoded) if decoded else []
         elapsed = time.perf_counter() - started
         self.stats.last_batch_seconds = elapsed
         if self._on_batch is not None:
@@ -108,7 +116,75 @@ class DigestWorker:
         # After the acknowledgement: rollups are recomputed from what is stored, so a failure
         # here loses nothing; the marks stay for the next round.
         self._roll_up()
-        return len(good)
+        return len(stored)
+
+    def _store(self, decoded: list[Decoded]) -> list[StreamMessage]:
+        """Write and acknowledge the messages' rows; returns the messages stored. A write the
+        database refuses for what is in it (not an outage: those raise, and the whole batch
+        waits for the back-off) is retried once, then the batch is split in halves until the
+        message it fails for is alone: that one is dead-lettered with the database's error,
+        every other one is stored once. One bad message costs about 2 log2(batch) + 3 writes."""
+        error: Exception | None = None
+        for _ in range(2):
+            try:
+                return self._write_and_ack(decoded)
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                error = exc
+                log.warning("digest: a batch of %d failed to write: %s", len(decoded), exc)
+        assert error is not None
+        return self._isolate(decoded, error)
+
+    def _isolate(self, decoded: list[Decoded], error: Exception) -> list[StreamMessage]:
+        """decoded failed to write with error: store what can be, dead-letter the rest. A
+        message alone is tried once more first, so that a passing error of the database (a
+        conflict with another worker's transaction) does not condemn it."""
+        if len(decoded) == 1:
+            try:
+                return self._write_and_ack(decoded)
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                self._dead_letter(decoded[0][0], exc)
+                return []
+        half = len(decoded) // 2
+        stored: list[StreamMessage] = []
+        for part in (decoded[:half], decoded[half:]):
+            try:
+                stored += self._write_and_ack(part)
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                stored += self._isolate(part, exc)
+        return stored
+
+    def _dead_letter(self, message: StreamMessage, error: Exception) -> None:
+        # An outage that the error did not show (a connection lost just then) must not
+        # dead-letter good messages: the database has to answer before one is condemned.
+        with self.writer.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        reason = f"{type(error).__name__}: {error}"
+        if self.stream.fail(message.id, reason[:_MAX_ERROR_CHARS], 1):
+            self.stats.messages_dead_lettered += 1
+
+    def _write_and_ack(self, decoded: list[Decoded]) -> list[StreamMessage]:
+        rows = [row for _, digested in decoded for row in digested.batches]
+        metadata = [d.metadata for _, d in decoded if d.metadata is not None]
+        result = None
+        if rows or metadata:
+            result = self.writer.write_batches(rows, metadata)
+            self.stats.batches_written += result.batches_written
+            self.stats.batches_duplicate += result.batches_skipped
+        stored = [message for message, _ in decoded]
+        self.stream.ack([m.id for m in stored])
+        if result is not None and self._on_written is not None:
+            # After commit: whoever listens (the live feed) sees only what a query would see.
+            try:
+                self._on_written(rows, result)
+            except Exception:  # a listener's bug must not stop digest (rows are committed)
+                log.exception("digest: on_written listener failed")
+        return stored
 
     def _roll_up(self) -> None:
         result = self.writer.roll_up()

@@ -5,6 +5,7 @@ schema, enqueue durably, answer. Nothing here touches the database: the key chec
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -34,6 +35,8 @@ from fleetscope.stream.base import (
 )
 
 KeyVerifier = Callable[[str], Principal | None]
+
+log = logging.getLogger(__name__)
 
 
 class IngestSettings(BaseModel):
@@ -221,6 +224,10 @@ def invalid(exc: ValidationError | PayloadError, what: str = "payload", **extra:
     )
 
 
+# The cause (a host and port, a Redis error) goes to the log, not to the sender.
+STREAM_RETRY_AFTER_SECONDS = 5
+
+
 async def enqueue(deps: IngestDeps, message: NewMessage) -> None:
     try:
         if deps.submit is not None:
@@ -238,8 +245,12 @@ async def enqueue(deps: IngestDeps, message: NewMessage) -> None:
             headers={"Retry-After": str(retry_after)},
         ) from exc
     except StreamUnavailable as exc:
+        log.warning("ingest answered 503: %s", exc)
         raise Rejected(
-            503, "unavailable", f"the stream is unavailable, retry later: {exc}"
+            503,
+            "unavailable",
+            f"the stream is unavailable, retry in {STREAM_RETRY_AFTER_SECONDS} s",
+            headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)},
         ) from exc
 
 

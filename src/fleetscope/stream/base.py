@@ -79,6 +79,17 @@ class Stream(Protocol):
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
+    def dead_letter_count(self) -> int: ...
+
+    def replay_dead_letter(self, message_id: str) -> str | None:
+        """Put a dead letter back in the stream (after the cause was fixed); returns the new
+        message id, None when there is no dead letter of that id."""
+        ...
+
+    def drop_dead_letter(self, message_id: str) -> bool:
+        """Forget a dead letter for good; False when there is none of that id."""
+        ...
+
     def depth(self) -> int:
         """Messages not yet acknowledged."""
         ...

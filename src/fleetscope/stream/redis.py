@@ -409,6 +409,49 @@ class RedisStream:
             for _, f in entries
         ]
 
+    def dead_letter_count(self) -> int:
+        with self._errors():
+            return int(self.client.xlen(self.dead_key))
+
+    def _find_dead(self, message_id: str) -> tuple[str, dict[bytes, bytes]] | None:
+        """The dead-letter entry of a message id: a scan, as dead letters are few."""
+        start = "-"
+        while True:
+            entries = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                self.client.xrange(self.dead_key, min=start, count=500),
+            )
+            for entry, fields in entries:
+                if fields.get(b"id", b"").decode() == message_id:
+                    return _text(entry), fields
+            if len(entries) < 500:
+                return None
+            start = "(" + _text(entries[-1][0])
+
+    def replay_dead_letter(self, message_id: str) -> str | None:
+        shard, _ = self._split_id(message_id)
+        with self._errors():
+            found = self._find_dead(message_id)
+            if found is None:
+                return None
+            entry, fields = found
+            pipe = self.client.pipeline(transaction=True)
+            # Back to the shard it came from, so the host's payloads stay in one stream.
+            pipe.xadd(
+                self.keys[shard],
+                {"kind": fields[b"kind"], "tenant": fields[b"tenant"], "body": fields[b"body"]},
+            )
+            pipe.xdel(self.dead_key, entry)
+            new_entry, _deleted = pipe.execute()
+        return self._public_id(shard, new_entry)
+
+    def drop_dead_letter(self, message_id: str) -> bool:
+        with self._errors():
+            found = self._find_dead(message_id)
+            if found is None:
+                return False
+            return bool(self.client.xdel(self.dead_key, found[0]))
+
     def depth(self) -> int:
         with self._errors():
             return self._depth()

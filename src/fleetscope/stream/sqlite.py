@@ -323,6 +323,37 @@ class SQLiteStream:
             ).fetchall()
         return [DeadLetter(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
+    def dead_letter_count(self) -> int:
+        with self._locked() as conn:
+            return int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+    def replay_dead_letter(self, message_id: str) -> str | None:
+        with self._locked() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(
+                "DELETE FROM dead_letters WHERE id = ? RETURNING kind, tenant_id, body",
+                (int(message_id),),
+            ).fetchone()
+            new_id = None
+            if row is not None:
+                new_id = conn.execute(
+                    "INSERT INTO messages (kind, tenant_id, body, enqueued_at)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    (row[0], row[1], row[2], time.time()),
+                ).fetchone()[0]
+            conn.execute("COMMIT")
+        if row is None:
+            return None
+        self._count(1, len(row[2]))
+        with self._arrived:
+            self._arrived.notify_all()
+        return str(new_id)
+
+    def drop_dead_letter(self, message_id: str) -> bool:
+        with self._locked() as conn:
+            gone = conn.execute("DELETE FROM dead_letters WHERE id = ?", (int(message_id),))
+            return gone.rowcount > 0
+
     def depth(self) -> int:
         with self._locked() as conn:
             return int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
