@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from fleetscope.model.payload import Snapshot
 from fleetscope.query.charts import Chart, charts_of, counter_rate, fill_trend
@@ -187,3 +188,19 @@ def test_without_moving_mode_counters_the_cpu_chart_is_the_utilisation() -> None
     cpu = next(c for c in charts if c.key == "cpu")
     assert (cpu.kind, cpu.title) == ("line", "CPU")
     assert cpu.lines[0].values == [10.0, 11.0, 12.0, 13.0, 14.0]
+
+
+def test_huge_pages_are_charted_where_configured() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    snaps = []
+    for i in range(3):
+        base = snapshot(start + timedelta(seconds=10 * i))
+        assert base.memory is not None
+        memory = replace(
+            base.memory, hugepages_total=4, hugepages_free=1, hugepage_size_bytes=2 * 2**20
+        )
+        snaps.append(replace(base, memory=memory))
+    charts, _ = charts_of(_series_of(snaps), ())
+    huge = next(c for c in charts if c.key == "hugepages")
+    lines = {line.label: line.values for line in huge.lines}
+    assert lines == {"used": [6 * 2**20] * 3, "total": [8 * 2**20] * 3}

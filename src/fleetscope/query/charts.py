@@ -284,9 +284,12 @@ def memory_charts(index: _Index) -> list[Chart | None]:
         used: list[Point] = []
         sized: list[Point] = []
         for t, pages in total:
-            known = pages is not None and t in free and t in size
-            used.append((t, (pages - free[t]) * size[t] if known and pages is not None else None))
-            sized.append((t, pages * size[t] if pages is not None and t in size else None))
+            if pages is None or t not in size:
+                used.append((t, None))
+                sized.append((t, None))
+                continue
+            used.append((t, (pages - free[t]) * size[t] if t in free else None))
+            sized.append((t, pages * size[t]))
         charts.append(
             _chart("hugepages", "Huge pages", "bytes", "line", [("used", used), ("total", sized)])
         )
