@@ -36,11 +36,13 @@ def install_analyses(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runner.start()
-        try:
-            async with inner(app):
+        # Inside the server's own lifespan: the runner stops before the engine is disposed, so
+        # no connection it holds outlives the pool (psycopg warned of one, unclosed, at GC).
+        async with inner(app):
+            runner.start()
+            try:
                 yield
-        finally:
-            runner.stop()
+            finally:
+                runner.stop()
 
     app.router.lifespan_context = lifespan
