@@ -268,7 +268,11 @@ def parse_pid_io(text: str, source: str = "/proc/<pid>/io") -> PidIO:
     # fs/proc/base.c do_io_accounting() always prints all seven lines, in one order: a file
     # in that shape is read with one split (7 against 19 us); any other goes line by line.
     tokens = text.split()
-    if tokens[0::2] == _IO_LAYOUT and all(t.isdigit() for t in tokens[1::2]):
+    if (
+        len(tokens) == 2 * len(_IO_LAYOUT)
+        and tokens[0::2] == _IO_LAYOUT
+        and all(t.isdigit() for t in tokens[1::2])
+    ):
         return PidIO(*[int(t) for t in tokens[1::2]])
     values: dict[str, int] = {}
     for line_no, line in enumerate(text.splitlines(), start=1):
