@@ -275,8 +275,9 @@ class NetworkSection(Strict, frozen=True, kw_only=True):
 
     The tcp_* and udp_* counts come from /proc/net/sockstat{,6} and /proc/net/snmp, which the
     kernel keeps as counters (cheap). `tcp_connections_by_state` walks every socket in
-    /proc/net/tcp{,6} (or psutil.net_connections), which costs ~10 ms per cycle at many
-    connections (shared/MEASURED.md); it is None when the `network_tcp_states` setting is off.
+    /proc/net/tcp{,6} (or psutil.net_connections), the costliest part of a cycle on a host with
+    many connections (docs/architecture.md, the agent's cycle costs); it is None when the
+    `network_tcp_states` setting is off.
     """
 
     interfaces: list[NetworkInterface] = field(default_factory=list)
