@@ -62,13 +62,7 @@ from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.frames import NAN
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.rollups import (
-    DAY_MS,
-    HOUR_MS,
-    MINUTE_MS,
-    encode_stats,
-    frames_stats,
-)
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, MINUTE_MS, encode_stats, frames_stats
 from fleetscope.store.tables import (
     hosts,
     metric_layouts,

@@ -28,7 +28,8 @@ from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, TIER_1H, TIER_1M, Rollups
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS
+from fleetscope.store.rollups import TIER_1H, TIER_1M, Rollups
 from fleetscope.store.tables import hosts, metric_rollups_1h, metric_rollups_1m
 from fleetscope.store.writer import BatchRows, StoreWriter
 

@@ -16,7 +16,7 @@ from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.metrics import AGGREGATES, _stats_value
 from fleetscope.store.frames import NAN, decompress_frame
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, encode_stats, frames_stats, value_of
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, encode_stats, frames_stats, value_of
 from fleetscope.store.tables import metric_frames
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 

@@ -17,7 +17,7 @@ from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.model.payload import Snapshot
 from fleetscope.query.metrics import MetricQueries, choose_tier
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.rollups import DAY_MS, HOUR_MS, MINUTE_MS
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, MINUTE_MS
 from fleetscope.store.tables import hosts
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json, snapshot

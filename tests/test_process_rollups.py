@@ -13,7 +13,7 @@ from fleetscope.cli.settings import ServerSettings
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.store.engine import alembic_config, make_engine
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.rollups import DAY_MS, HOUR_MS, GroupHour, counter_step, group_hours
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, GroupHour, counter_step, group_hours
 from fleetscope.store.tables import (
     hosts,
     process_group_rollups_1h,

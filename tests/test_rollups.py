@@ -17,17 +17,17 @@ from fleetscope.digest.transform import agent_payload_rows, aggregator_rows
 from fleetscope.query.metrics import MetricQueries, choose_tier
 from fleetscope.store.frames import NAN
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.rollups import (
+from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
-    Rollups,
     Stats,
     decode_stats,
     encode_stats,
     frames_stats,
     merge_stats,
 )
+from fleetscope.store.rollups import Rollups
 from fleetscope.store.tables import (
     hosts,
     metric_frames,

@@ -44,7 +44,8 @@ from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, func, sele
 
 from fleetscope.model.series import split_series_key
 from fleetscope.store.frames import NAN, decode_frame, value_or_none
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, TIER_1H, TIER_1M, Stats, decode_stats
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, Stats, decode_stats
+from fleetscope.store.rollups import TIER_1H, TIER_1M
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 

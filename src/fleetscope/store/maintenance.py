@@ -25,16 +25,8 @@ from fleetscope.store.partitions import (
     MaintenanceResult,
     delete_per_host_before,
 )
-from fleetscope.store.rollups import (
-    DAY_MS,
-    HOUR_MS,
-    MINUTE_MS,
-    TIER_1H,
-    TIER_1M,
-    RollupResult,
-    Rollups,
-    earliest_dirty,
-)
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, MINUTE_MS
+from fleetscope.store.rollups import TIER_1H, TIER_1M, RollupResult, Rollups, earliest_dirty
 from fleetscope.store.tables import process_group_rollups_1h, process_groups
 
 

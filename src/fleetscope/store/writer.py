@@ -26,7 +26,8 @@ from fleetscope.store.frames import encode_frame, layout_digest, layout_json
 from fleetscope.store.inventory import upsert_inventory
 from fleetscope.store.metadata import MetadataRows, upsert_metadata
 from fleetscope.store.partitions import FramePartitions
-from fleetscope.store.rollups import MINUTE_MS, mark_dirty
+from fleetscope.store.rollup_math import MINUTE_MS
+from fleetscope.store.rollups import mark_dirty
 from fleetscope.store.sql import (
     ROWS_PER_STATEMENT,
     FrameTuple,
