@@ -36,7 +36,7 @@ from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import select_collectors
 from fleetscope.agent.runner import CollectorRunner
-from fleetscope.model.settings import SettingsStruct
+from fleetscope.config.settings import SettingsStruct
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet_simulator import Fleet, load_snapshot
 from fleetscope.digest.transform import AGENT_PAYLOAD, message_rows
-from fleetscope.model.payload import decode_payload
+from fleetscope.model.codec import decode_payload
 from fleetscope.model.series import flatten_snapshot
 
 

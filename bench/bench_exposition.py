@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleetscope.model.exposition import parse_exposition
+from fleetscope.exposition.parse import parse_exposition
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet_simulator import Fleet, load_snapshot
 from fleetscope.cli.server import build_server
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from fleetscope.store.auth import CREDENTIALS_FILE
 
 

@@ -34,7 +34,7 @@ from fleetscope.agent.processes.groups import ProcessGrouper
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.agent.processes.tracker import GroupTracker
 from fleetscope.agent.processes.users import UsernameCache
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 
 EXPORTER = "prometheus-process-exporter"
 RULES = {"process_names": [{"name": "{{.Comm}}", "cmdline": [".+"]}]}

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleetscope.agent.spool import SpoolLimits, SQLiteSpool
 from fleetscope.agent.spool.sqlite import Synchronous
-from fleetscope.model.payload import encode
+from fleetscope.model.codec import encode
 from spool_common import real_snapshot
 
 

@@ -35,7 +35,8 @@ from fleetscope.agent.http import StdlibTransport
 from fleetscope.agent.service import AgentService
 from fleetscope.agent.spool import SpoolLimits, SQLiteSpool
 from fleetscope.agent.uploader import Uploader
-from fleetscope.model.payload import HostIdentity, encode
+from fleetscope.model.codec import encode
+from fleetscope.model.payload import HostIdentity
 from spool_common import real_snapshot
 
 INTERVAL = timedelta(seconds=10)

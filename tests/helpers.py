@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleetscope.model.codec import encode
 from fleetscope.model.payload import (
     AgentInfo,
     CollectorStatus,
@@ -17,7 +18,6 @@ from fleetscope.model.payload import (
     MemorySection,
     Payload,
     Snapshot,
-    encode,
 )
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ import uvicorn
 
 from fleetscope.cli.server import build_server
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from tests.conftest import require
 from tests.helpers import free_port
 from tests.server import ADMIN_PASSWORD

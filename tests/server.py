@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from fleetscope.cli.server import Server, build_server
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from fleetscope.store.auth import CREDENTIALS_FILE
 
 ADMIN_PASSWORD = "correct horse battery staple"

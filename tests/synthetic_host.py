@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fleetscope.model.codec import encode
 from fleetscope.model.payload import (
     AgentInfo,
     CpuCore,
@@ -27,7 +28,6 @@ from fleetscope.model.payload import (
     ProcessesSection,
     ProcessGroup,
     Snapshot,
-    encode,
 )
 
 GIB = 2**30

@@ -34,6 +34,7 @@ from fleetscope.agent.service import AgentService
 from fleetscope.agent.sink import encode_payload
 from fleetscope.agent.spool import MemorySpool, SpoolLimits
 from fleetscope.agent.uploader import Backoff, Outcome, Uploader, retry_after
+from fleetscope.model.codec import decode_payload, encode
 from fleetscope.model.payload import (
     AgentSelf,
     CpuModeSeconds,
@@ -41,8 +42,6 @@ from fleetscope.model.payload import (
     MemorySection,
     Payload,
     Snapshot,
-    decode_payload,
-    encode,
 )
 from fleetscope.model.series import flatten_snapshot
 from tests.fixture_links import materialize_links

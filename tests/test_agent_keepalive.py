@@ -22,7 +22,7 @@ from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.main import _agent_service, _uploader, server_keep_alive_seconds
 from fleetscope.cli.server import build_server
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from fleetscope.store.auth import local_agent_key
 
 INTERVAL = 0.6

@@ -12,18 +12,22 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "fleetscope"
 # package -> fleetscope packages it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "model": set(),
+    "config": set(),
+    "exposition": set(),
     "edge": {"model"},
-    "agent": {"model"},
+    "agent": {"model", "config", "exposition"},
     "stream": {"model"},
-    "ingest": {"model", "stream", "edge"},
+    "ingest": {"model", "stream", "edge", "exposition"},
     "store": {"model"},
-    "digest": {"model", "stream", "store"},
+    "digest": {"model", "stream", "store", "exposition"},
     "alerting": {"model", "store"},
     "query": {"model", "store"},
-    "web": {"model", "query", "edge"},
+    "web": {"model", "config", "query", "edge"},
     "report": {"model", "query"},
     "cli": {
         "model",
+        "config",
+        "exposition",
         "edge",
         "agent",
         "stream",
@@ -40,6 +44,8 @@ ALLOWED: dict[str, set[str]] = {
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
     "agent": {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "redis", "psycopg"},
     "model": {"fastapi", "starlette", "sqlalchemy", "httpx", "psutil", "redis", "psycopg"},
+    "config": {"fastapi", "starlette", "sqlalchemy", "httpx", "psutil", "redis", "psycopg"},
+    "exposition": {"fastapi", "starlette", "sqlalchemy", "httpx", "psutil", "redis", "psycopg"},
 }
 
 

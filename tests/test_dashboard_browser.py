@@ -24,18 +24,16 @@ import pytest
 from msgspec.structs import replace
 from playwright.sync_api import expect
 
-from fleetscope.model.payload import (
-    AgentInfo,
+from fleetscope.model.inventory import (
     BatteryInventory,
     CpuInventory,
     DmiInventory,
     DriveInventory,
     GpuInventory,
-    HostIdentity,
     InventorySection,
     OsInventory,
-    Payload,
 )
+from fleetscope.model.payload import AgentInfo, HostIdentity, Payload
 from tests.browser import wait_true
 from tests.conftest import require
 from tests.helpers import free_port, payload_json, snapshot

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from fleetscope.model.payload import PayloadError, decode_payload
+from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.schema import payload_json_schema
 from tests.helpers import payload, raw
 from tests.redis_support import REDIS_URL, private_prefix

@@ -29,21 +29,12 @@ from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import REGISTRY, select_collectors
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.model.exposition import parse_exposition
-from fleetscope.model.payload import (
-    AgentInfo,
-    ExporterSample,
-    ExporterScrape,
-    HostIdentity,
-    Payload,
-    PayloadError,
-    Snapshot,
-    convert,
-    decode_snapshot,
-    encode,
-)
+from fleetscope.config.settings import ConfigError, settings_from
+from fleetscope.exposition.parse import parse_exposition
+from fleetscope.model.codec import PayloadError, convert, decode_snapshot, encode
+from fleetscope.model.exporters import ExporterSample, ExporterScrape
+from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
 from fleetscope.model.series import flatten_snapshot
-from fleetscope.model.settings import ConfigError, settings_from
 from tests.conftest import require
 from tests.helpers import T0, free_port
 from tests.server import LiveServer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.model.exposition import ExpositionError, ExpositionSample, parse_exposition
+from fleetscope.exposition.parse import ExpositionError, ExpositionSample, parse_exposition
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fleetscope.model.exposition import ExpositionError, ExpositionSample, parse_exposition
+from fleetscope.exposition.parse import ExpositionError, ExpositionSample, parse_exposition
 from tests.conftest import REPO_ROOT
 from tests.env import variable_for_tests
 

@@ -26,9 +26,10 @@ from fleetscope.agent.linux.errors import ParseError
 from fleetscope.agent.linux.parsers.mounts import parse_mounts
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.model.payload import FilesystemSection, Snapshot, convert
+from fleetscope.config.settings import ConfigError, settings_from
+from fleetscope.model.codec import convert
+from fleetscope.model.payload import FilesystemSection, Snapshot
 from fleetscope.model.series import flatten_snapshot
-from fleetscope.model.settings import ConfigError, settings_from
 from tests.golden import load_expected
 
 DATA = Path(__file__).parent / "data"

@@ -4,7 +4,8 @@ them in group names, so the agent escapes them rather than lose the snapshot."""
 from __future__ import annotations
 
 from fleetscope.agent.processes.groups import ProcessGrouper
-from fleetscope.model.payload import ProcessGroup, convert
+from fleetscope.model.codec import convert
+from fleetscope.model.payload import ProcessGroup
 from tests.test_process_groups import sample
 
 

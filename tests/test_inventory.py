@@ -26,7 +26,8 @@ from fleetscope.agent.collectors.inventory import (
 )
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.runner import CollectorRunner
-from fleetscope.model.payload import InventorySection, Snapshot
+from fleetscope.model.inventory import InventorySection
+from fleetscope.model.payload import Snapshot
 from fleetscope.model.series import flatten_snapshot
 from tests.golden import load_expected
 

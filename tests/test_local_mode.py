@@ -21,9 +21,10 @@ from fleetscope.agent.spool import MemorySpool, SpoolLimits
 from fleetscope.agent.uploader import Outcome
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.duration import parse_seconds
-from fleetscope.model.payload import HostIdentity, Payload, decode_payload
-from fleetscope.model.settings import ConfigError, check_environment, foreign_variables
+from fleetscope.config.duration import parse_seconds
+from fleetscope.config.settings import ConfigError, check_environment, foreign_variables
+from fleetscope.model.codec import decode_payload
+from fleetscope.model.payload import HostIdentity, Payload
 from tests.helpers import payload, payload_json, snapshot
 from tests.server import LiveServer
 

@@ -34,9 +34,9 @@ from fleetscope.agent.linux.parsers.snmp import (
 from fleetscope.agent.linux.parsers.vmstat import parse_vmstat, parse_vmstat_headline
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import REGISTRY
+from fleetscope.config.settings import SettingsStruct
 from fleetscope.model.payload import Snapshot
 from fleetscope.model.series import flatten_snapshot, split_series_key
-from fleetscope.model.settings import SettingsStruct
 from tests.golden import SampleKey, load_expected
 from tests.test_linux_parsers_golden_more import FIXTURE_PAGE_SIZE
 from tests.test_network_disk_golden import DISK_NAMES, NETDEV_NAMES

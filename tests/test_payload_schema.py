@@ -6,14 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from fleetscope.model.payload import (
-    ExporterSample,
-    PayloadError,
-    Snapshot,
-    decode_payload,
-    decode_snapshot,
-    encode,
-)
+from fleetscope.model.codec import PayloadError, decode_payload, decode_snapshot, encode
+from fleetscope.model.exporters import ExporterSample
+from fleetscope.model.payload import Snapshot
 from fleetscope.model.schema import SCHEMA_FILE, payload_json_schema, render
 from tests.helpers import payload, raw
 

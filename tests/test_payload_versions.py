@@ -14,8 +14,8 @@ import pytest
 
 from fleetscope.ingest.app import create_app
 from fleetscope.ingest.router import IngestSettings
+from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.compat import unknown_fields
-from fleetscope.model.payload import PayloadError, decode_payload
 from fleetscope.model.schema import payload_json_schema
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, raw

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.model.settings import ConfigError
+from fleetscope.config.settings import ConfigError
 
 
 @pytest.fixture

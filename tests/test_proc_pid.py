@@ -174,7 +174,15 @@ def test_io_malformed() -> None:
         parse_pid_io("rchar: 1\nwchar: x\n")
     # Every key in the kernel's order but the last value cut off (a read racing the exit):
     # the one-split fast path must not take it; found by hypothesis as a TypeError.
-    keys = "rchar wchar syscr syscw read_bytes write_bytes cancelled_write_bytes".split()
+    keys = [
+        "rchar",
+        "wchar",
+        "syscr",
+        "syscw",
+        "read_bytes",
+        "write_bytes",
+        "cancelled_write_bytes",
+    ]
     truncated = "".join(f"{k}: 1\n" for k in keys[:-1]) + f"{keys[-1]}:\n"
     with pytest.raises(ParseError, match=r":7: value is not an integer"):
         parse_pid_io(truncated)

@@ -12,23 +12,21 @@ from msgspec.structs import replace
 
 from fleetscope.agent.collectors.exporter_targets import ExporterTarget
 from fleetscope.agent.collectors.exporters import ExportersCollector
+from fleetscope.config.settings import settings_from
 from fleetscope.digest.transform import payload_rows, prometheus_rows
+from fleetscope.exposition.parse import parse_exposition
+from fleetscope.model.codec import decode_payload, encode
 from fleetscope.model.devices import PrometheusPush
-from fleetscope.model.exposition import parse_exposition
+from fleetscope.model.exporters import ExporterSample, ExporterScrape
 from fleetscope.model.payload import (
     AgentInfo,
-    ExporterSample,
-    ExporterScrape,
     HostIdentity,
     Payload,
     ProcessesSection,
     ProcessGroup,
     Snapshot,
-    decode_payload,
-    encode,
 )
 from fleetscope.model.process_exporter import process_groups
-from fleetscope.model.settings import settings_from
 from tests.helpers import T0
 
 GROUP = "process-exporte"  # comm, truncated to 15 characters by the kernel

@@ -21,8 +21,9 @@ from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.registry import select_collectors
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot, encode
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
+from fleetscope.model.codec import encode
+from fleetscope.model.payload import AgentInfo, HostIdentity, Payload, Snapshot
 from tests.server import LiveServer
 from tests.test_process_groups_live import PROBE, exporter, probes  # noqa: F401 (fixtures)
 

@@ -22,7 +22,7 @@ from fleetscope.agent.processes.groups import (
 from fleetscope.agent.processes.sample import ProcessSample
 from fleetscope.agent.processes.settings import ProcessGroupsSettings, parse_name_template
 from fleetscope.agent.processes.tracker import GroupTracker, TrackedGroup
-from fleetscope.model.settings import ConfigError, settings_from
+from fleetscope.config.settings import ConfigError, settings_from
 from tests.proc_tree import PAGE_SIZE, PROCESS_EXPORTER_ROOT
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]

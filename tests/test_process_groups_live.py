@@ -25,7 +25,7 @@ from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.agent.processes.groups import GroupSnapshot, ProcessGrouper, group_processes
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.agent.processes.tracker import GroupTracker
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from tests.conftest import require
 from tests.test_process_groups import parse_exposition
 

@@ -22,7 +22,7 @@ from fleetscope.agent.processes.top import (
     top_by_memory,
 )
 from fleetscope.agent.processes.tracker import GroupCounters, GroupTracker, TrackedGroup
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from tests.proc_tree import PAGE_SIZE, FakeProc, FlakyProcFS, write_proc_tree
 
 BTIME = 1_700_000_000

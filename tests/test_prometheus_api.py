@@ -253,7 +253,7 @@ def test_long_windows_are_evaluated_in_slices_with_the_same_answer(
 def test_exporter_series_of_the_agent_are_queryable(live: LiveServer) -> None:
     from msgspec.structs import replace  # noqa: PLC0415
 
-    from fleetscope.model.payload import ExporterSample, ExporterScrape  # noqa: PLC0415
+    from fleetscope.model.exporters import ExporterSample, ExporterScrape  # noqa: PLC0415
 
     scrape = ExporterScrape(
         name="node",

@@ -32,8 +32,8 @@ from fleetscope.agent.linux.parsers import (
     stat,
     vmstat,
 )
-from fleetscope.model.exposition import OPENMETRICS_MEDIA_TYPE, ExpositionError, parse_exposition
-from fleetscope.model.payload import PayloadError, decode_payload
+from fleetscope.exposition.parse import OPENMETRICS_MEDIA_TYPE, ExpositionError, parse_exposition
+from fleetscope.model.codec import PayloadError, decode_payload
 from tests.helpers import payload, payload_json
 
 HANG_GUARD = settings(

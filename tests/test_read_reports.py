@@ -24,14 +24,9 @@ from typer.testing import CliRunner
 from fleetscope.cli.export import ExportError, export_file, export_server
 from fleetscope.cli.main import app
 from fleetscope.digest.transform import agent_payload_rows
-from fleetscope.model.csvexport import HEADER
-from fleetscope.model.payload import (
-    InventorySection,
-    OsInventory,
-    Payload,
-    ProcessesSection,
-    ProcessGroup,
-)
+from fleetscope.model.inventory import InventorySection, OsInventory
+from fleetscope.model.payload import Payload, ProcessesSection, ProcessGroup
+from fleetscope.query.csvexport import HEADER
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, free_port, payload, payload_json

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetscope.model.payload import decode_snapshot
+from fleetscope.model.codec import decode_snapshot
 from fleetscope.model.series import flatten_snapshot, series_key, split_series_key
 
 DATA = Path(__file__).parent / "data" / "series"

@@ -17,14 +17,14 @@ from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.payload import decode_payload
-from fleetscope.model.settings import (
+from fleetscope.config.settings import (
     ConfigError,
     HttpUrl,
     Secret,
     check_environment,
     settings_from,
 )
+from fleetscope.model.codec import decode_payload
 
 
 def _toml(tmp_path: Path, text: str) -> Path:

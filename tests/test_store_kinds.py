@@ -13,13 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from fleetscope.digest.transform import agent_payload_rows, aggregator_rows, prometheus_rows
 from fleetscope.model.devices import AggregatorBatch, PrometheusPush
-from fleetscope.model.payload import (
-    InventorySection,
-    OsInventory,
-    Payload,
-    ProcessesSection,
-    ProcessGroup,
-)
+from fleetscope.model.inventory import InventorySection, OsInventory
+from fleetscope.model.payload import Payload, ProcessesSection, ProcessGroup
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.store.inventory import inventory_changes
 from fleetscope.store.tables import hosts, inventory, inventory_history, process_groups

@@ -8,7 +8,7 @@ import pytest
 
 from fleetscope.cli.server import SOFT_BACKLOG_BATCHES, make_stream
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.settings import settings_from
+from fleetscope.config.settings import settings_from
 from fleetscope.stream.sqlite import SQLiteStream
 
 

@@ -27,6 +27,7 @@ from fleetscope.agent.linux.parsers.diskstats import parse_diskstats
 from fleetscope.agent.linux.parsers.meminfo import parse_meminfo
 from fleetscope.agent.linux.parsers.netdev import parse_net_dev
 from fleetscope.agent.linux.parsers.stat import parse_stat
+from fleetscope.model.codec import convert
 from fleetscope.model.payload import (
     CpuCore,
     CpuSection,
@@ -36,7 +37,6 @@ from fleetscope.model.payload import (
     NetworkInterface,
     NetworkSection,
     Snapshot,
-    convert,
 )
 
 SYSTEMS = ("/proc/stat", "/proc/meminfo", "/proc/diskstats", "/proc/net/dev")

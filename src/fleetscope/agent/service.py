@@ -27,14 +27,8 @@ from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.sink import Sink, encode_payload
 from fleetscope.agent.spool import Spool, SpoolBatch, SpoolError
 from fleetscope.agent.uploader import Backoff, Outcome, UploadResult
-from fleetscope.model.payload import (
-    AgentInfo,
-    HostIdentity,
-    PayloadError,
-    Snapshot,
-    decode_snapshot,
-    encode,
-)
+from fleetscope.model.codec import PayloadError, decode_snapshot, encode
+from fleetscope.model.payload import AgentInfo, HostIdentity, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from fleetscope.agent.collectors.exporter_targets import ExportersSettings, Expo
 from fleetscope.agent.collectors.filesystem import FilesystemSettings
 from fleetscope.agent.collectors.network import NetworkSettings
 from fleetscope.agent.collectors.processes import ProcessesSettings
-from fleetscope.model.duration import Seconds
-from fleetscope.model.settings import Before, FleetscopeSettings, HttpUrl, Secret, SettingsStruct
+from fleetscope.config.duration import Seconds
+from fleetscope.config.settings import Before, FleetscopeSettings, HttpUrl, Secret, SettingsStruct
 
 
 def _lower(value: Any) -> Any:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Protocol
 
 from fleetscope.agent.uploader import Outcome, UploadResult
-from fleetscope.model.payload import SCHEMA_VERSION, AgentInfo, HostIdentity, encode
+from fleetscope.model.codec import encode
+from fleetscope.model.payload import SCHEMA_VERSION, AgentInfo, HostIdentity
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def encode_payload(
     host: HostIdentity,
     snapshots_json: Sequence[bytes],
 ) -> bytes:
-    """The Payload JSON around snapshots already serialised by model.payload.encode();
+    """The Payload JSON around snapshots already serialised by model.codec.encode();
     tests check that it validates as a Payload. Assembled by hand: decoding 100 spooled
     snapshots only to encode them again would cost a decode and an encode each."""
     head = f'{{"schema_version":{SCHEMA_VERSION},"batch_id":"{batch_id}","agent":'.encode()

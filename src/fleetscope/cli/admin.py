@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.model.settings import ConfigError
+from fleetscope.config.settings import ConfigError
 from fleetscope.stream.base import Stream, StreamUnavailable
 
 admin_app = typer.Typer(

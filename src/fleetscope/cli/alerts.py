@@ -30,7 +30,7 @@ def alerts_command(
     from sqlalchemy import select
 
     from fleetscope.cli.settings import ServerSettings
-    from fleetscope.model.settings import ConfigError
+    from fleetscope.config.settings import ConfigError
     from fleetscope.query.alerts import AlertQueries
     from fleetscope.store.auth import DEFAULT_TENANT
     from fleetscope.store.engine import make_engine, sqlite_url

@@ -1,4 +1,4 @@
-"""`fleetscope export csv`: series as CSV (model/csvexport.py), from a collection file with no
+"""`fleetscope export csv`: series as CSV (query/csvexport.py), from a collection file with no
 server at all, or from a server's reporting API over a time range.
 
 The HTTP client is an argument, so tests hand in the in-process app's TestClient (an
@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
-from fleetscope.model.csvexport import CsvPoint, csv_lines, payload_points
-from fleetscope.model.payload import PayloadError, decode_payload
+from fleetscope.model.codec import PayloadError, decode_payload
+from fleetscope.query.csvexport import CsvPoint, csv_lines, payload_points
 
 
 class ExportError(Exception):

@@ -25,7 +25,7 @@ from fleetscope.cli.admin import admin_app
 from fleetscope.cli.alerts import alerts_command
 from fleetscope.cli.report import report_command
 from fleetscope.cli.startup import check_stream, check_tls, own_data_dir, start_errors
-from fleetscope.model.settings import (
+from fleetscope.config.settings import (
     ConfigError,
     FleetscopeSettings,
     SettingsStruct,
@@ -215,7 +215,7 @@ def _sink(settings: AgentSettings) -> Any:
 
 def _snapshot_json(snapshot: Any, indent: int | None = None) -> str:
     """A snapshot's wire JSON without the absent (None) fields, for people to read."""
-    from fleetscope.model.payload import to_builtins
+    from fleetscope.model.codec import to_builtins
 
     def present(value: Any) -> Any:
         if isinstance(value, dict):

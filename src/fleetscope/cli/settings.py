@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar
 
 from msgspec import Meta
 
-from fleetscope.model.settings import FleetscopeSettings, Secret
+from fleetscope.config.settings import FleetscopeSettings, Secret
 
 
 class ServerSettings(FleetscopeSettings, frozen=True):

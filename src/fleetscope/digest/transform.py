@@ -9,13 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from fleetscope.exposition.parse import parse_exposition
+from fleetscope.model.codec import decode_payload, encode
 from fleetscope.model.devices import (
     AggregatorBatch,
     CollectionHeader,
     PrometheusPush,
     device_machine_id,
 )
-from fleetscope.model.exposition import parse_exposition
 from fleetscope.model.kinds import (
     AGENT_PAYLOAD,
     AGGREGATOR_METRICS,
@@ -23,13 +24,7 @@ from fleetscope.model.kinds import (
     PROMETHEUS_TEXT,
     SERIES_SAMPLES,
 )
-from fleetscope.model.payload import (
-    Payload,
-    ProcessGroup,
-    Snapshot,
-    decode_payload,
-    encode,
-)
+from fleetscope.model.payload import Payload, ProcessGroup, Snapshot
 from fleetscope.model.process_exporter import PROCESS_EXPORTER, process_groups
 from fleetscope.model.samples import decode_samples
 from fleetscope.model.series import flatten_snapshot, series_key
@@ -78,7 +73,7 @@ def digest_message(kind: str, tenant_id: int, body: bytes) -> Digested:
 
 
 def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
-    """Dispatch on the message kind. Raises ValueError (model.payload.PayloadError and
+    """Dispatch on the message kind. Raises ValueError (model.codec.PayloadError and
     pydantic's ValidationError are ones) for a body that does not match its kind: ingest
     validated it, so that means a bug or a tampered queue, and the message is dead-lettered."""
     if kind == AGENT_PAYLOAD:

@@ -32,6 +32,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
 from fleetscope.edge.problem import FieldError, excerpt
+from fleetscope.exposition.parse import (
+    OPENMETRICS_MEDIA_TYPE,
+    ExpositionError,
+    ExpositionSample,
+    parse_exposition,
+)
 from fleetscope.ingest.router import (
     IngestDeps,
     Rejected,
@@ -43,6 +49,7 @@ from fleetscope.ingest.router import (
     read_body,
     validation_details,
 )
+from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.devices import (
     AggregatorBatch,
     AggregatorMetric,
@@ -52,14 +59,8 @@ from fleetscope.model.devices import (
     Timestamp,
     device_machine_id,
 )
-from fleetscope.model.exposition import (
-    OPENMETRICS_MEDIA_TYPE,
-    ExpositionError,
-    ExpositionSample,
-    parse_exposition,
-)
 from fleetscope.model.kinds import AGGREGATOR_METRICS, COLLECTION_FILE, PROMETHEUS_TEXT
-from fleetscope.model.payload import Payload, PayloadError, decode_payload
+from fleetscope.model.payload import Payload
 from fleetscope.model.process_exporter import ExpositionKind
 from fleetscope.model.text import control_error
 from fleetscope.stream.base import NewMessage

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fleetscope.edge.openapi import Operation, lift_defs
+from fleetscope.exposition.parse import OPENMETRICS_MEDIA_TYPE
 from fleetscope.model.devices import AggregatorBatch, AggregatorMetric
-from fleetscope.model.exposition import OPENMETRICS_MEDIA_TYPE
 from fleetscope.model.schema import payload_json_schema
 
 TEXT = {"type": "string"}

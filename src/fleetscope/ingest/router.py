@@ -24,8 +24,8 @@ from fleetscope.edge.problem import FieldError, problem_response
 from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limited
 from fleetscope.ingest.versions import UnknownFieldLog
 from fleetscope.model.auth import Principal
+from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.kinds import AGENT_PAYLOAD
-from fleetscope.model.payload import PayloadError, decode_payload
 from fleetscope.stream.base import (
     NewMessage,
     Stream,

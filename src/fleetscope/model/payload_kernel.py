@@ -4,27 +4,17 @@ counters of /proc/net/{snmp,netstat,snmp6}, every /proc/net/sockstat{,6} line, a
 /proc/sys/fs/file-nr. Base units throughout (bytes, counts; counters end in _total).
 
 They live here rather than in model/payload.py, which imports them, to keep that module
-readable; the same rules hold (unknown keys refused, a field at its default left out of the
-JSON). Every field is optional: a kernel that lacks a line leaves it None, never 0, and an
-older agent sends none of them.
+readable; they share its Struct base (model/wire.py: unknown fields ignored within a schema
+version, a field at its default left out of the JSON). Every field is optional: a kernel that
+lacks a line leaves it None, never 0, and an older agent sends none of them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
-from msgspec import Meta
-
-NonNegative = Annotated[float, Meta(ge=0)]
+from fleetscope.model.wire import NonNegative, Strict
 
 
-class _Strict(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """As model.payload._Strict (which cannot be imported here: payload imports this module):
-    unknown fields are ignored within a schema version (model/compat.py)."""
-
-
-class MemoryDetail(_Strict, frozen=True, kw_only=True):
+class MemoryDetail(Strict, frozen=True, kw_only=True):
     """Every /proc/meminfo line not already a field of MemorySection, in bytes (the kernel's
     kB are KiB); hugepages_surplus is a page count, as the kernel prints it. The kernel name
     of each field is in agent/collectors/memory.py MEMINFO_FIELDS."""
@@ -84,7 +74,7 @@ class MemoryDetail(_Strict, frozen=True, kw_only=True):
     direct_map_1g_bytes: NonNegative | None = None
 
 
-class Softirqs(_Strict, frozen=True, kw_only=True):
+class Softirqs(Strict, frozen=True, kw_only=True):
     """Softirqs handled since boot per vector, all CPUs (/proc/stat `softirq`; the names are
     kernel/softirq.c's softirq_to_name, lower-cased as node_exporter labels them;
     a vector an older kernel lacks is None)."""
@@ -101,7 +91,7 @@ class Softirqs(_Strict, frozen=True, kw_only=True):
     rcu: NonNegative | None = None
 
 
-class NetstatCounters(_Strict, frozen=True, kw_only=True):
+class NetstatCounters(Strict, frozen=True, kw_only=True):
     """The protocol MIB counters node_exporter's netstat collector keeps by default (its
     --collector.netstat.fields regex), IPv4 and IPv6, from /proc/net/snmp, /proc/net/netstat
     and /proc/net/snmp6. The kernel name of each field is in agent/collectors/network.py
@@ -150,7 +140,7 @@ class NetstatCounters(_Strict, frozen=True, kw_only=True):
     udplite6_in_errors_total: NonNegative | None = None
 
 
-class SockstatCounts(_Strict, frozen=True, kw_only=True):
+class SockstatCounts(Strict, frozen=True, kw_only=True):
     """Every /proc/net/sockstat and sockstat6 line per address family (NetworkSection's
     tcp_in_use and udp_in_use are IPv4 + IPv6 together). TCP and UDP memory is the kernel's
     page count times the page size; FRAG memory is printed in bytes."""
@@ -175,7 +165,7 @@ class SockstatCounts(_Strict, frozen=True, kw_only=True):
     frag6_memory_bytes: NonNegative | None = None
 
 
-class FileHandlesSection(_Strict, frozen=True, kw_only=True):
+class FileHandlesSection(Strict, frozen=True, kw_only=True):
     """/proc/sys/fs/file-nr: file handles the kernel has allocated, and its limit
     (fs.file-max), as node_exporter's node_filefd_allocated and node_filefd_maximum."""
 

@@ -15,7 +15,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from fleetscope.model.payload import PayloadError, ProcessGroup, convert
+from fleetscope.model.codec import PayloadError, convert
+from fleetscope.model.payload import ProcessGroup
 
 PROCESS_EXPORTER = "process-exporter"
 # What a target or a push says it is: "generic" is any exposition, kept as it is.

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 from msgspec import Struct
 from msgspec.structs import astuple
 
+from fleetscope.model.exporters import ExporterScrape
 from fleetscope.model.payload import (
     CpuCore,
     CpuModeSeconds,
     CpuSection,
     DiskDevice,
     DiskSection,
-    ExporterScrape,
     FilesystemMount,
     FilesystemSection,
     NetworkInterface,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from fleetscope.model.payload import PayloadError, Snapshot, decode_payload
+from fleetscope.model.codec import PayloadError, decode_payload
+from fleetscope.model.payload import Snapshot
 from fleetscope.report.frame import HostFrame, frame_from_snapshots
 
 

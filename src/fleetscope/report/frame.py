@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from fleetscope.model.payload import InventorySection, Snapshot
+from fleetscope.model.inventory import InventorySection
+from fleetscope.model.payload import Snapshot
 from fleetscope.model.series import flatten_snapshot, series_key, split_series_key
 from fleetscope.query.metrics import Series
 

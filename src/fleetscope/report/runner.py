@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from fleetscope.model.payload import InventorySection
+from fleetscope.model.inventory import InventorySection
 from fleetscope.query.analyses import AnalysisQueries, Job
 from fleetscope.query.inventory import InventoryQueries
 from fleetscope.query.metrics import MetricQueries

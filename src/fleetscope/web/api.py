@@ -19,11 +19,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import HTTPConnection
 
+from fleetscope.config.duration import parse_seconds
 from fleetscope.edge.problem import excerpt
 from fleetscope.model.auth import Principal
-from fleetscope.model.csvexport import CsvPoint, csv_lines
-from fleetscope.model.duration import parse_seconds
 from fleetscope.query.auth import AuthService
+from fleetscope.query.csvexport import CsvPoint, csv_lines
 from fleetscope.query.devices import device_summaries
 from fleetscope.query.fleet import FleetQueries, Headline
 from fleetscope.query.hosts import HostQueries
@@ -482,7 +482,7 @@ def build_router(services: ReadServices) -> APIRouter:
         response_model=MetricsReport,
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
         description="JSON by default; CSV (columns timestamp, metric, labels, value: "
-        "model/csvexport.py) with `Accept: text/csv` or `?format=csv`.",
+        "query/csvexport.py) with `Accept: text/csv` or `?format=csv`.",
     )
     def host_metrics(  # noqa: PLR0917 (FastAPI passes query parameters by name)
         device_name: str,

@@ -20,7 +20,7 @@ from typing import Annotated, Protocol, TypeVar
 import msgspec
 
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
-from fleetscope.model.settings import Before, SettingsStruct
+from fleetscope.config.settings import Before, SettingsStruct
 
 Section = msgspec.Struct | Sequence[msgspec.Struct]  # model.payload sections
 

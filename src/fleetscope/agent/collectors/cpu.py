@@ -15,6 +15,7 @@ from fleetscope.agent.linux.parsers.pressure import Pressure as ParsedPressure
 from fleetscope.agent.linux.parsers.pressure import PressureLine
 from fleetscope.agent.linux.parsers.stat import CpuTimes
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.model.codec import convert
 from fleetscope.model.payload import (
     CpuCore,
     CpuModeSeconds,
@@ -22,7 +23,6 @@ from fleetscope.model.payload import (
     Pressure,
     PressureStall,
     Temperature,
-    convert,
 )
 from fleetscope.model.payload_kernel import Softirqs
 

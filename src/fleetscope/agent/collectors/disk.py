@@ -39,8 +39,9 @@ from fleetscope.agent.collectors.cpu import PressureReader
 from fleetscope.agent.linux.parsers.diskstats import SECONDS_PER_MS, DiskStats
 from fleetscope.agent.linux.procfs import ProcFS
 from fleetscope.agent.rates import CounterRates, Interval
-from fleetscope.model.payload import DiskDevice, DiskSection, convert
-from fleetscope.model.settings import SettingsStruct
+from fleetscope.config.settings import SettingsStruct
+from fleetscope.model.codec import convert
+from fleetscope.model.payload import DiskDevice, DiskSection
 
 # Counters carried as they are; DiskStats uses the same names. io_in_progress is a gauge.
 COUNTER_FIELDS = (

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from fleetscope.model.duration import Seconds
-from fleetscope.model.settings import HttpUrl, SettingsStruct
+from fleetscope.config.duration import Seconds
+from fleetscope.config.settings import HttpUrl, SettingsStruct
 
 # Every kept sample rides in every snapshot as ~100 bytes of JSON, and ingest takes at most
 # 16 MiB of JSON per batch (ServerSettings.max_body_bytes), so the default keeps a whole

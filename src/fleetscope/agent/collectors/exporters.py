@@ -25,13 +25,14 @@ import httpx
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
 from fleetscope.agent.collectors.exporter_targets import ExportersSettings, ExporterTarget
-from fleetscope.model.exposition import (
+from fleetscope.exposition.parse import (
     DEFAULT_MAX_SAMPLES,
     ExpositionError,
     ExpositionSample,
     parse_exposition,
 )
-from fleetscope.model.payload import ExporterSample, ExporterScrape, PayloadError, convert
+from fleetscope.model.codec import PayloadError, convert
+from fleetscope.model.exporters import ExporterSample, ExporterScrape
 from fleetscope.model.text import escape_controls
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from msgspec.structs import replace
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
 from fleetscope.agent.linux.parsers.mounts import Mount, parse_mounts
+from fleetscope.config.settings import SettingsStruct
 from fleetscope.model.payload import FilesystemMount, FilesystemSection
-from fleetscope.model.settings import SettingsStruct
 
 log = logging.getLogger(__name__)
 

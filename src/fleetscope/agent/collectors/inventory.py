@@ -34,7 +34,8 @@ from fleetscope import __version__
 from fleetscope.agent.collectors.base import CollectorContext
 from fleetscope.agent.identity import hostname, read_machine_id
 from fleetscope.agent.linux.parsers.osrelease import OS_RELEASE_FILES, parse_os_release
-from fleetscope.model.payload import (
+from fleetscope.model.codec import convert, to_builtins
+from fleetscope.model.inventory import (
     BatteryInventory,
     CpuInventory,
     DmiInventory,
@@ -48,8 +49,6 @@ from fleetscope.model.payload import (
     PartitionInventory,
     PrinterInventory,
     UserSession,
-    convert,
-    to_builtins,
 )
 
 log = logging.getLogger(__name__)

@@ -45,8 +45,9 @@ from fleetscope.agent.linux.parsers.sockets import TCP_STATES
 from fleetscope.agent.linux.procfs import ProcFS, SysFS
 from fleetscope.agent.linux.sockdiag import SockDiag
 from fleetscope.agent.rates import CounterRates
-from fleetscope.model.payload import NetworkInterface, NetworkSection, convert
-from fleetscope.model.settings import SettingsStruct
+from fleetscope.config.settings import SettingsStruct
+from fleetscope.model.codec import convert
+from fleetscope.model.payload import NetworkInterface, NetworkSection
 
 log = logging.getLogger(__name__)
 

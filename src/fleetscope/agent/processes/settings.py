@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from fleetscope.model.settings import SettingsStruct
+from fleetscope.config.settings import SettingsStruct
 
 # Fields of process-exporter's templateParams (config/config.go) that we can fill. Cgroups,
 # Cwd and StartTime need data we do not read, or Go's time formatting, so they are refused

@@ -1,6 +1,6 @@
 """Alerting: rules, states per (rule, host), history, silences, notification channels, the
 notification outbox and the evaluator's lease (store/alert_tables.py, docs/alerting.md).
-The ready-made rules are made by the server at start for every tenant (alerting/defaults.py),
+The ready-made rules are made by the server at start for every tenant (alerting/repo.py ensure_default_rules),
 not here: the first tenant is created after the migrations run.
 
 Revision ID: 0007

@@ -1,227 +1,22 @@
-"""Parse Prometheus text exposition (0.0.4) and OpenMetrics 1.0 into flat, typed samples.
-
-The agent uses this for what it scrapes from exporters, and the ingest server for
-POST /api/v1/ingest/prometheus, so it lives in ``model``.
-
-Parsing is done by prometheus_client: ``prometheus_client.parser`` for 0.0.4 text and
-``prometheus_client.openmetrics.parser`` for OpenMetrics. Measured against the 408-case
-corpus in shared/fixtures/expfmt, the OpenMetrics parser agrees with every OpenMetrics
-verdict except the ones listed in tests/test_exposition_corpus.py, but the 0.0.4 parser is
-lenient: it accepted 29 inputs that prometheus/common's ``TextParser`` (the reference for
-0.0.4) rejects. A line pass before it (``_TextLint``) and a check of its output
-(``_check_text_family``) add exactly the rules those cases need; each rule cites the
-reference behaviour it copies. The 0.0.4 parser also rewrites counter sample names (it adds
-``_total``), which ``_TextLint`` lets us undo, and it does not know ``gauge_histogram``.
-
-Exemplars are dropped. OpenMetrics native-histogram samples are rejected, since a sample here
-carries one float.
-"""
+"""Prometheus text 0.0.4, parsed by prometheus_client.parser with the checks that make it as strict
+as prometheus/common's TextParser (the module docstring of exposition/parse.py says why)."""
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO, cast
 
-from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics import parser as _om_parser
 from prometheus_client.parser import text_fd_to_metric_families as _text_families
 
-__all__ = [
-    "DEFAULT_MAX_LINE_LENGTH",
-    "DEFAULT_MAX_SAMPLES",
-    "OPENMETRICS_MEDIA_TYPE",
-    "ExpositionError",
-    "ExpositionSample",
-    "parse_exposition",
-]
-
-OPENMETRICS_MEDIA_TYPE = "application/openmetrics-text"
-# node_exporter on a large host exposes a few thousand samples; kube-state-metrics on a big
-# cluster a few hundred thousand. Beyond that a scrape is far more likely a broken exporter.
-DEFAULT_MAX_SAMPLES = 500_000
-# Real lines are a few hundred bytes; long label values (build info, paths) stay below this.
-DEFAULT_MAX_LINE_LENGTH = 64 * 1024
-
-# The OpenMetrics parser has no annotations; this is its documented signature.
-_om_families = cast(Callable[[TextIO], Iterable[Metric]], _om_parser.text_fd_to_metric_families)
-
-# Exceptions prometheus_client's parsers raise on malformed input besides ValueError
-# (e.g. IndexError from `parts[1]` on a lone "#"), all turned into ExpositionError.
-_LIBRARY_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError)
-
-_SHOWN_TEXT = 200
-
-
-class ExpositionError(ValueError):
-    """The input is not valid exposition text, or it exceeds a size guard.
-
-    ``line_no`` (1-based) and ``text`` say where, when known; ``reason`` says what.
-    """
-
-    def __init__(self, reason: str, line_no: int | None = None, text: str | None = None) -> None:
-        self.reason = reason
-        self.line_no = line_no
-        self.text = text
-        where = "" if line_no is None else f"line {line_no}: "
-        shown = ""
-        if text is not None:
-            cut = text if len(text) <= _SHOWN_TEXT else text[:_SHOWN_TEXT] + "..."
-            shown = f": {cut!r}"
-        super().__init__(f"{where}{reason}{shown}")
-
-
-@dataclass(frozen=True, slots=True)
-class ExpositionSample:
-    """One sample line of an exposition.
-
-    ``family`` is the metric family in the OpenMetrics data model, as prometheus_client
-    reports it: a counter family has no ``_total`` (sample ``http_requests_total`` belongs to
-    family ``http_requests``); a histogram's ``x_bucket``, ``x_sum`` and ``x_count`` belong
-    to ``x``. ``name`` is the sample name exactly as exposed. ``type`` is ``counter``,
-    ``gauge``, ``histogram``, ``gaugehistogram``, ``summary`` or ``untyped`` (0.0.4), and in
-    OpenMetrics also ``unknown``, ``info`` or ``stateset``. ``labels`` are sorted by name;
-    ``timestamp`` is in seconds since the epoch, ``None`` when the line has none.
-    """
-
-    family: str
-    name: str
-    type: str
-    labels: tuple[tuple[str, str], ...]
-    value: float
-    timestamp: float | None = None
-
-    def label(self, name: str) -> str | None:
-        """The value of label ``name``, or None when the sample does not have it."""
-        for key, value in self.labels:
-            if key == name:
-                return value
-        return None
-
-
-def parse_exposition(
-    text: str | bytes,
-    content_type: str | None = None,
-    *,
-    max_samples: int = DEFAULT_MAX_SAMPLES,
-    max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
-) -> list[ExpositionSample]:
-    """Parse one scrape or ingest body into samples, in exposition order.
-
-    OpenMetrics is used when ``content_type`` is ``application/openmetrics-text`` (any
-    parameters); any other content type means Prometheus text 0.0.4. Without a content type
-    the text is sniffed: OpenMetrics when it ends with ``# EOF``. ``bytes`` are decoded as
-    UTF-8, which both formats require.
-
-    Raises ExpositionError for invalid input and when the input has more than
-    ``max_samples`` sample lines or a line longer than ``max_line_length`` characters; both
-    guards are checked before the parser builds anything.
-    """
-    if isinstance(text, bytes):
-        text = _decode(text)
-    if _is_openmetrics(text, content_type):
-        return _parse_openmetrics(text, max_samples, max_line_length)
-    return _parse_text(text, max_samples, max_line_length)
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_no = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        end = data.find(b"\n", exc.start)
-        line = data[start : end if end >= 0 else len(data)]
-        raise ExpositionError(
-            f"invalid UTF-8 at byte {exc.start}", line_no, line.decode("utf-8", "replace")
-        ) from None
-
-
-def _is_openmetrics(text: str, content_type: str | None) -> bool:
-    if content_type is not None:
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        return media_type == OPENMETRICS_MEDIA_TYPE
-    return text.endswith(("# EOF", "# EOF\n"))
-
-
-class _LineCountingReader(io.StringIO):
-    """Lets an error from prometheus_client's line loop say which line it was reading."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.line_no = 0
-        self.line = ""
-
-    # typeshed declares IOBase.__next__ as returning bytes; a StringIO yields str.
-    def __next__(self) -> str:  # type: ignore[override]
-        self.line = super().__next__()
-        self.line_no += 1
-        return self.line
-
-
-def _library_error(reader: _LineCountingReader, exc: Exception) -> ExpositionError:
-    reason = str(exc) or type(exc).__name__
-    return ExpositionError(
-        f"while reading this line: {reason}", reader.line_no, reader.line.rstrip("\n")
-    )
-
-
-def _check_line_length(line_no: int, line: str, max_line_length: int) -> None:
-    if len(line) > max_line_length:
-        raise ExpositionError(
-            f"line is {len(line)} characters long, more than the limit of {max_line_length}",
-            line_no,
-            line,
-        )
-
-
-def _check_sample_count(count: int, line_no: int, line: str, max_samples: int) -> None:
-    if count > max_samples:
-        raise ExpositionError(f"more than {max_samples} samples", line_no, line)
-
-
-def _convert(metric: Metric) -> Iterator[ExpositionSample]:
-    for sample in metric.samples:
-        if sample.native_histogram is not None:
-            raise ExpositionError(
-                f"native histogram sample {sample.name!r} is not supported (one float per sample)"
-            )
-        timestamp = None if sample.timestamp is None else float(sample.timestamp)
-        yield ExpositionSample(
-            family=metric.name,
-            name=sample.name,
-            type=metric.type,
-            labels=tuple(sorted(sample.labels.items())),
-            value=float(sample.value),
-            timestamp=timestamp,
-        )
-
-
-# --- OpenMetrics ------------------------------------------------------------------------
-
-
-def _parse_openmetrics(text: str, max_samples: int, max_line_length: int) -> list[ExpositionSample]:
-    samples = 0
-    for line_no, line in enumerate(text.split("\n"), 1):
-        _check_line_length(line_no, line, max_line_length)
-        if line and line[0] != "#":
-            samples += 1
-            _check_sample_count(samples, line_no, line, max_samples)
-    reader = _LineCountingReader(text)
-    out: list[ExpositionSample] = []
-    try:
-        for metric in _om_families(reader):
-            out.extend(_convert(metric))
-    except _LIBRARY_ERRORS as exc:
-        if isinstance(exc, ExpositionError):
-            raise
-        raise _library_error(reader, exc) from exc
-    return out
-
-
-# --- Prometheus text 0.0.4 ---------------------------------------------------------------
+from fleetscope.exposition.common import (
+    LIBRARY_ERRORS,
+    ExpositionError,
+    ExpositionSample,
+    LineCountingReader,
+    check_line_length,
+    check_sample_count,
+    library_error,
+)
 
 # prometheus/common expfmt/text_parse.go is the reference for everything below; the corpus
 # cases named in each comment are the ones prometheus_client accepted without the rule.
@@ -258,7 +53,7 @@ def _check_escapes(line_no: int, line: str) -> None:
 class _TextLint:
     """One pass over 0.0.4 lines: the reference's rules prometheus_client lacks.
 
-    It also records the TYPE declarations in order, which _parse_text needs.
+    It also records the TYPE declarations in order, which parse_text needs.
     """
 
     max_samples: int
@@ -281,7 +76,7 @@ class _TextLint:
                 lines[-1],
             )
         for line_no, line in enumerate(lines, 1):
-            _check_line_length(line_no, line, max_line_length)
+            check_line_length(line_no, line, max_line_length)
             stripped = line.lstrip(" \t")
             if not stripped:
                 continue
@@ -338,7 +133,7 @@ class _TextLint:
 
     def sample(self, line_no: int, line: str, stripped: str) -> None:
         self.samples += 1
-        _check_sample_count(self.samples, line_no, line, self.max_samples)
+        check_sample_count(self.samples, line_no, line, self.max_samples)
         _check_escapes(line_no, line)
         if stripped[0] == '"':
             return  # a quoted name outside braces: left to the library
@@ -440,7 +235,7 @@ def _strip_total(name: str) -> str:
     return name.removesuffix("_total")
 
 
-def _parse_text(text: str, max_samples: int, max_line_length: int) -> list[ExpositionSample]:
+def parse_text(text: str, max_samples: int, max_line_length: int) -> list[ExpositionSample]:
     lines = text.split("\n")
     lint = _TextLint(max_samples)
     lint.run(lines, max_line_length)
@@ -453,7 +248,7 @@ def _parse_text(text: str, max_samples: int, max_line_length: int) -> list[Expos
     # it. Its counter families come out one per counter TYPE line, in order, which tells
     # which ones it renamed even when both `x` and `x_total` are declared counters.
     counters = iter([name for name, typ in lint.declared if typ == "counter"])
-    reader = _LineCountingReader(text)
+    reader = LineCountingReader(text)
     out: list[ExpositionSample] = []
     try:
         for metric in _text_families(reader):
@@ -480,8 +275,8 @@ def _parse_text(text: str, max_samples: int, max_line_length: int) -> list[Expos
                         timestamp=None if sample.timestamp is None else float(sample.timestamp),
                     )
                 )
-    except _LIBRARY_ERRORS as exc:
+    except LIBRARY_ERRORS as exc:
         if isinstance(exc, ExpositionError):
             raise
-        raise _library_error(reader, exc) from exc
+        raise library_error(reader, exc) from exc
     return out

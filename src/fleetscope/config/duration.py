@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from fleetscope.model.settings import Before
+from fleetscope.config.settings import Before
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
