@@ -44,6 +44,7 @@ from tests.processes import credentials, running, wait_ready
 from fleetscope.digest.transform import payload_rows
 from fleetscope.model.payload import AgentInfo, HostIdentity, Payload
 from fleetscope.store.engine import make_engine, sqlite_url
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import StoreWriter
 
 CHROMIUM = "/usr/bin/chromium"
@@ -64,7 +65,8 @@ def payload(host: str, snapshots: list[Any]) -> Payload:
 
 def load_week(data_dir: Path, busy: BusyHost, days: float, now: datetime) -> int:
     engine = make_engine(sqlite_url(data_dir))
-    writer = StoreWriter(engine, clock=now.timestamp)
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, writer.partitions, clock=now.timestamp)
     count = int(days * 86400 / INTERVAL_SECONDS)
     start = now - timedelta(seconds=count * INTERVAL_SECONDS)
     started = time.perf_counter()
@@ -77,7 +79,7 @@ def load_week(data_dir: Path, busy: BusyHost, days: float, now: datetime) -> int
         writer.write_batches([payload_rows(1, payload("busy-64", snaps))])
     print(f"  {count} snapshots written: {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    rolled = writer.rollups.run(max_rounds=100_000)
+    rolled = maintenance.rollups.run(max_rounds=100_000)
     print(f"  rollups: {rolled.buckets} buckets: {time.perf_counter() - started:.0f} s")
     engine.dispose()
     return count

@@ -1,4 +1,4 @@
-"""The pure-Python rollup math digest runs for every settled bucket (store/rollups.py): the
+"""The pure-Python rollup math digest runs for every settled bucket (store/rollup_math.py): the
 stats of a minute from its snapshots (frames_stats: 6 frames of 10-s snapshots), and of an
 hour from its 60 minutes (merge_stats), for a layout as wide as the fleet simulator's payload
 (--columns, 478 series), a few series absent in some snapshots (--absent).
@@ -18,7 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from fleetscope.store.rollups import frames_stats, merge_stats
+from fleetscope.store.rollup_math import frames_stats, merge_stats
 
 NAN = float("nan")
 

@@ -34,6 +34,7 @@ from fleet_simulator import Fleet, load_snapshot
 from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.rollups import TIER_1H, TIER_1M
 from fleetscope.store.writer import BatchRows, StoreWriter
 
@@ -69,8 +70,11 @@ def bench_database(kind: str, url: str, rounds: list[list[BatchRows]], batch: in
     # A clock at the data's time: no maintenance or rollup runs inside the timed writes.
     last = max(f.ts_ms for r in rounds for b in r for f in b.frames)
     clock_s = last / 1000
-    writer = StoreWriter(engine, clock=lambda: clock_s, rollup_interval_seconds=1e9)
-    writer.maintain()
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(
+        engine, writer.partitions, clock=lambda: clock_s, rollup_interval_seconds=1e9
+    )
+    maintenance.maintain()
     payloads = [b for r in rounds for b in r]
     first = len(rounds[0])
     wall: list[float] = []
@@ -99,7 +103,7 @@ def bench_database(kind: str, url: str, rounds: list[list[BatchRows]], batch: in
     for tier in (TIER_1M, TIER_1H):
         buckets = rows = 0
         w0, c0 = time.perf_counter(), time.process_time()
-        while (done := writer.rollups.run_tier(tier)).buckets:
+        while (done := maintenance.rollups.run_tier(tier)).buckets:
             buckets += done.buckets
             rows += done.rows_read
         w1, c1 = time.perf_counter(), time.process_time()

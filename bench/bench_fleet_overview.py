@@ -33,6 +33,7 @@ from typing import Any
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 
 DATA = Path(__file__).with_name("data") / "vm-snapshot-pair.json"
@@ -87,7 +88,7 @@ def main() -> None:
             f"in {time.perf_counter() - started:.1f} s ({engine.dialect.name})"
         )
 
-        rolled = writer.rollups.run()
+        rolled = StoreMaintenance(engine, writer.partitions).rollups.run()
         print(f"rolled up {rolled.buckets} buckets (1m and 1h) as digest would have")
         step = [snapshots]
 

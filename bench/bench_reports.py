@@ -61,13 +61,8 @@ from fleetscope.query.processes import ProcessQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.frames import NAN
-from fleetscope.store.rollups import (
-    DAY_MS,
-    HOUR_MS,
-    MINUTE_MS,
-    encode_stats,
-    frames_stats,
-)
+from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, MINUTE_MS, encode_stats, frames_stats
 from fleetscope.store.tables import (
     hosts,
     metric_layouts,
@@ -147,7 +142,8 @@ def timed(run: Callable[[], object]) -> float:
 def load(engine: sa.Engine, args: argparse.Namespace, now_ms: int) -> dict[str, int]:
     keys, base, groups = load_snapshot()
     fleet = Fleet(keys, base)
-    writer = StoreWriter(engine, clock=lambda: now_ms / 1000)
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, writer.partitions, clock=lambda: now_ms / 1000)
     rng = random.Random(1)
     queried = {round(i * (args.hosts - 1) / max(1, args.queried - 1)) for i in range(args.queried)}
     counts = {"raw frames": 0, "process group rows": 0, "1m rows": 0, "1h rows": 0}
@@ -205,7 +201,7 @@ def load(engine: sa.Engine, args: argparse.Namespace, now_ms: int) -> dict[str, 
             f"{time.perf_counter() - started:.0f} s"
         )
     started = time.perf_counter()
-    rolled = writer.rollups.run(max_rounds=100_000)
+    rolled = maintenance.rollups.run(max_rounds=100_000)
     print(
         f"  rollup step: {rolled.buckets} buckets from {rolled.rows_read} rows: "
         f"{time.perf_counter() - started:.0f} s"

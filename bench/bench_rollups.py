@@ -27,7 +27,9 @@ from bench_store_bytes import BATCH_SNAPSHOTS, DAY0_MS, INTERVAL_MS, fleet_minut
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, TIER_1H, TIER_1M, Rollups
+from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS
+from fleetscope.store.rollups import TIER_1H, TIER_1M, Rollups
 from fleetscope.store.tables import hosts, metric_rollups_1h, metric_rollups_1m
 from fleetscope.store.writer import BatchRows, StoreWriter
 
@@ -54,9 +56,10 @@ def table_bytes(engine: sa.Engine, name: str) -> int:
             return -1
 
 
-def fill(engine: sa.Engine, hosts_count: int, snapshots: int) -> tuple[StoreWriter, int, float]:
+def fill(engine: sa.Engine, hosts_count: int, snapshots: int) -> tuple[Rollups, int, float]:
     clock_s = (DAY0_MS + snapshots * INTERVAL_MS + 2 * HOUR_MS) / 1000
-    writer = StoreWriter(engine, clock=lambda: clock_s)
+    writer = StoreWriter(engine)
+    rollups = StoreMaintenance(engine, writer.partitions, clock=lambda: clock_s).rollups
     frames = 0
     started = time.perf_counter()
     # About an hour of one host's uploads per call: fewer, larger transactions.
@@ -69,7 +72,7 @@ def fill(engine: sa.Engine, hosts_count: int, snapshots: int) -> tuple[StoreWrit
             pending = []
     if pending:
         frames += writer.write_batches(pending).frames_written
-    return writer, frames, time.perf_counter() - started
+    return rollups, frames, time.perf_counter() - started
 
 
 def roll_up_timed(rollups: Rollups) -> dict[str, tuple[int, int, float]]:
@@ -93,9 +96,9 @@ def bench_database(kind: str, url: str, args: argparse.Namespace) -> None:
     migrate(engine)
     auth.bootstrap(engine, Path(tempfile.mkdtemp()), "pw")
     series = 234
-    writer, frames, write_s = fill(engine, args.hosts, DAY_SNAPSHOTS)
+    rollups, frames, write_s = fill(engine, args.hosts, DAY_SNAPSHOTS)
     print(f"[{kind}] wrote {args.hosts} hosts x 1 day: {frames} frames in {write_s:.1f} s")
-    figures = roll_up_timed(writer.rollups)
+    figures = roll_up_timed(rollups)
     for name, (buckets, rows, seconds) in figures.items():
         print(
             f"[{kind}] rollup {name}: {buckets} buckets from {rows} source rows in {seconds:.2f} s"
@@ -117,8 +120,8 @@ def bench_query(kind: str, url: str, args: argparse.Namespace) -> None:
     migrate(engine)
     auth.bootstrap(engine, Path(tempfile.mkdtemp()), "pw")
     snapshots = args.query_days * DAY_SNAPSHOTS
-    writer, frames, write_s = fill(engine, 1, snapshots)
-    figures = roll_up_timed(writer.rollups)
+    rollups, frames, write_s = fill(engine, 1, snapshots)
+    figures = roll_up_timed(rollups)
     print(
         f"[{kind}] 1 host x {args.query_days} days: {frames} frames written in {write_s:.1f} s,"
         f" rolled up in {sum(f[2] for f in figures.values()):.1f} s"

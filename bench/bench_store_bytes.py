@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.tables import hosts
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 
@@ -206,8 +207,8 @@ def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
     engine = make_engine(url)
     migrate(engine)
     auth.bootstrap(engine, data_dir, "bench")
-    writer = StoreWriter(engine, clock=lambda: DAY0_MS / 1000 + 43_200)
-    writer.maintain()
+    writer = StoreWriter(engine)
+    StoreMaintenance(engine, writer.partitions, clock=lambda: DAY0_MS / 1000 + 43_200).maintain()
     frames = slots = present = 0
     write_seconds = 0.0
     for batches in fleet_minutes(args.hosts, args.snapshots, args.shape, args.seed):

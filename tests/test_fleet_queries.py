@@ -15,7 +15,8 @@ from sqlalchemy import Engine, delete
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.metrics import AGGREGATES, _stats_value
 from fleetscope.store.frames import NAN, decompress_frame
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, encode_stats, frames_stats, value_of
+from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, encode_stats, frames_stats, value_of
 from fleetscope.store.tables import metric_frames
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 
@@ -45,16 +46,17 @@ CLOCK = [NOW_MS / 1000]
 @pytest.fixture
 def writer(engine: Engine) -> StoreWriter:
     CLOCK[0] = NOW_MS / 1000
-    return StoreWriter(engine, clock=lambda: CLOCK[0])
+    return StoreWriter(engine)
 
 
 def test_summary_reads_the_tiers_and_counts_each_snapshot_once(
     engine: Engine, writer: StoreWriter
 ) -> None:
+    rollups = StoreMaintenance(engine, writer.partitions, clock=lambda: CLOCK[0]).rollups
     every_20s = list(range(NOW_MS - 4 * HOUR_MS, NOW_MS + 1, 20_000))
     for host in (0, 1):
         write(writer, host, every_20s)
-    result = writer.rollups.run()
+    result = rollups.run()
     assert result.buckets > 0
     start_ms = NOW_MS - 2 * HOUR_MS - 20 * MINUTE_MS - 5_000  # 08:10:10: from 08:00 on
     first = start_ms // HOUR_MS * HOUR_MS
@@ -82,7 +84,7 @@ def test_summary_reads_the_tiers_and_counts_each_snapshot_once(
     # same FleetQueries (its cache holds the old rows) reports it.
     late = NOW_MS - HOUR_MS - 17 * MINUTE_MS + 5_000
     write(writer, 0, [late], cpu=1000.0)
-    writer.rollups.run()
+    rollups.run()
     # Raw frames older than 10 minutes gone, as after raw retention: what the summary reports
     # for them can only come from the tiers.
     with engine.begin() as conn:
@@ -96,7 +98,7 @@ def test_summary_reads_the_tiers_and_counts_each_snapshot_once(
     later = list(range(NOW_MS + 20_000, NOW_MS + 5 * MINUTE_MS + 1, 20_000))
     write(writer, 0, later)
     CLOCK[0] += 5 * 60
-    writer.rollups.run()
+    rollups.run()
     end = NOW_MS + 5 * MINUTE_MS
     third = fleet.summary(1, start_ms, end, end)
     host_0 = next(h for h in third.worst["cpu_percent"] if h.name == "host-0")

@@ -16,7 +16,8 @@ from sqlalchemy import Engine, select
 from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.model.payload import Snapshot
 from fleetscope.query.metrics import MetricQueries, choose_tier
-from fleetscope.store.rollups import DAY_MS, HOUR_MS, MINUTE_MS
+from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, MINUTE_MS
 from fleetscope.store.tables import hosts
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json, snapshot
@@ -55,9 +56,10 @@ def _write(writer: StoreWriter, seconds: list[int]) -> None:
 @pytest.fixture
 def queries(engine: Engine) -> tuple[MetricQueries, int]:
     now = [NOW_S]
-    writer = StoreWriter(engine, clock=lambda: now[0])
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, writer.partitions, clock=lambda: now[0])
     _write(writer, list(range(0, DATA_S + 1, STEP_S)))
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     _write(writer, [LATE_S])  # marks its minute (and so its hour) dirty again
     with engine.connect() as conn:
         host_id = int(conn.execute(select(hosts.c.id)).scalar_one())

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, func, insert, select
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.query.processes import ProcessQueries
 from fleetscope.store.engine import alembic_config, make_engine
-from fleetscope.store.rollups import DAY_MS, HOUR_MS, GroupHour, counter_step, group_hours
+from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.rollup_math import DAY_MS, HOUR_MS, GroupHour, counter_step, group_hours
 from fleetscope.store.tables import (
     hosts,
     process_group_rollups_1h,
@@ -115,13 +116,14 @@ def _compare(engine: Engine, rng: random.Random, span_ms: int, cases: int) -> in
 def test_rollup_answers_as_raw_over_random_ranges(engine: Engine) -> None:
     rng = random.Random(6)
     now = [(T0 + 3 * DAY_MS) / 1000]
-    writer = StoreWriter(engine, clock=lambda: now[0])
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, writer.partitions, clock=lambda: now[0])
     batches = _random_batches(rng, hosts=3, hours=12)
     late = [b for b in batches if b.batch_id is not None and b.batch_id.endswith("-5")]
     writer.write_batches([b for b in batches if b not in late])
     # Before any rollup: every hour is dirty, so everything is read raw.
     assert _compare(engine, rng, 6 * HOUR_MS, 10) > 0
-    result = writer.roll_up(force=True)
+    result = maintenance.roll_up(force=True)
     assert result is not None
     assert result.process_hours == 3 * 12 - 3  # hour 5 was not written yet
     with engine.connect() as conn:
@@ -135,7 +137,7 @@ def test_rollup_answers_as_raw_over_random_ranges(engine: Engine) -> None:
     # the hour is dirty and read raw; then it is rolled up like the others.
     writer.write_batches(late)
     assert _compare(engine, rng, 12 * HOUR_MS, 20) > 0
-    result = writer.roll_up(force=True)
+    result = maintenance.roll_up(force=True)
     assert result is not None
     assert result.process_hours == 3
     assert _compare(engine, rng, 12 * HOUR_MS, 60) > 20
@@ -143,17 +145,18 @@ def test_rollup_answers_as_raw_over_random_ranges(engine: Engine) -> None:
 
 def test_rerolled_hour_replaces_its_rows(engine: Engine) -> None:
     now = (T0 + DAY_MS) / 1000
-    writer = StoreWriter(engine, clock=lambda: now)
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, writer.partitions, clock=lambda: now)
 
     def batch(batch_id: str, *rows: tuple[int, str, float]) -> BatchRows:
         groups = tuple(ProcessGroupRow(ts, name, 1, cpu, 100.0, 0.0, 0.0) for ts, name, cpu in rows)
         return BatchRows(1, "m-0", "host-0", "1", batch_id, (), groups)
 
     writer.write_batches([batch("a", (T0, "web", 1.0), (T0 + 60_000, "web", 3.0))])
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     # Late: a sample in between, a reset, and a group that was not there.
     writer.write_batches([batch("b", (T0 + 30_000, "web", 0.5), (T0 + 30_000, "db", 2.0))])
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -176,8 +179,10 @@ def test_rerolled_hour_replaces_its_rows(engine: Engine) -> None:
 @pytest.mark.parametrize("days", [None, 2])
 def test_process_rollup_retention(engine: Engine, days: int | None) -> None:
     now = [(T0 + DAY_MS) / 1000]
-    writer = StoreWriter(
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(
         engine,
+        writer.partitions,
         clock=lambda: now[0],
         rollup_1h_retention_days=3,
         process_rollup_retention_days=days,
@@ -186,9 +191,9 @@ def test_process_rollup_retention(engine: Engine, days: int | None) -> None:
         ProcessGroupRow(T0 + h * HOUR_MS, "web", 1, float(h), 1.0, 0.0, 0.0) for h in range(3)
     )
     writer.write_batches([BatchRows(1, "m-0", "host-0", "1", "a", (), rows)])
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     now[0] = (T0 + (days or 3) * DAY_MS + HOUR_MS) / 1000  # the first hour expired
-    result = writer.maintain()
+    result = maintenance.maintain()
     assert result.rollup_rows_deleted == 1
     with engine.connect() as conn:
         kept = conn.execute(select(process_group_rollups_1h.c.bucket_ms)).scalars().all()
@@ -231,7 +236,7 @@ def test_migration_0005_marks_stored_hours_for_the_rollup(database_url: str) -> 
     assert sorted(marks) == [(HOUR_MS, T0 + h * HOUR_MS) for h in range(3)]
     queries = ProcessQueries(engine)
     before = queries.top_groups(tenant, T0, T0 + 3 * HOUR_MS)
-    StoreWriter(engine, clock=lambda: (T0 + DAY_MS) / 1000).roll_up(force=True)
+    StoreMaintenance(engine, clock=lambda: (T0 + DAY_MS) / 1000).roll_up(force=True)
     with engine.connect() as conn:
         rolled = conn.execute(select(func.count()).select_from(process_group_rollups_1h))
         assert rolled.scalar_one() == 3
@@ -251,20 +256,23 @@ def test_process_rollup_retention_setting_keeps_at_least_raw() -> None:
 
 def test_late_data_after_raw_expiry_keeps_the_hours_rollup(engine: Engine) -> None:
     now = [(T0 + 12 * HOUR_MS) / 1000]
-    writer = StoreWriter(engine, raw_retention_days=1, clock=lambda: now[0])
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(
+        engine, writer.partitions, raw_retention_days=1, clock=lambda: now[0]
+    )
 
     def batch(batch_id: str, *times: int) -> BatchRows:
         groups = tuple(ProcessGroupRow(ts, "web", 1, ts / 1000, 100.0, 0.0, 0.0) for ts in times)
         return BatchRows(1, "m-0", "host-0", "1", batch_id, (), groups)
 
     writer.write_batches([batch("a", T0, T0 + 60_000)])
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     now[0] = (T0 + DAY_MS + 2 * HOUR_MS) / 1000
-    assert writer.maintain().process_groups_deleted == 2  # hour 0's raw rows expired
+    assert maintenance.maintain().process_groups_deleted == 2  # hour 0's raw rows expired
     # Late data in that hour: recomputing from the one raw row left would lose the two
     # samples the rollup holds, so the rollup is kept as it was.
     writer.write_batches([batch("b", T0 + 120_000)])
-    result = writer.roll_up(force=True)
+    result = maintenance.roll_up(force=True)
     assert result is not None
     assert result.process_hours == 0
     with engine.connect() as conn:

@@ -7,7 +7,7 @@ import math
 import random
 from array import array
 
-from fleetscope.store.rollups import Stats, frames_stats, merge_stats
+from fleetscope.store.rollup_math import Stats, frames_stats, merge_stats
 
 NAN = float("nan")
 

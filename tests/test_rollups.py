@@ -16,17 +16,18 @@ from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.transform import agent_payload_rows, aggregator_rows
 from fleetscope.query.metrics import MetricQueries, choose_tier
 from fleetscope.store.frames import NAN
-from fleetscope.store.rollups import (
+from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
-    Rollups,
     Stats,
     decode_stats,
     encode_stats,
     frames_stats,
     merge_stats,
 )
+from fleetscope.store.rollups import Rollups
 from fleetscope.store.tables import (
     hosts,
     metric_frames,
@@ -76,7 +77,12 @@ NOW = [T0_MS / 1000 + 7200]
 @pytest.fixture
 def writer(engine: Engine) -> StoreWriter:
     NOW[0] = T0_MS / 1000 + 7200  # T0's hour has settled
-    return StoreWriter(engine, clock=lambda: NOW[0])
+    return StoreWriter(engine)
+
+
+@pytest.fixture
+def maintenance(engine: Engine, writer: StoreWriter) -> StoreMaintenance:
+    return StoreMaintenance(engine, writer.partitions, clock=lambda: NOW[0])
 
 
 def _write(writer: StoreWriter, n: int, start_s: float = 0, batch: str | None = None) -> None:
@@ -114,15 +120,15 @@ def _count(engine: Engine, table: Table) -> int:
 
 
 def test_late_data_recomputes_a_bucket_already_rolled_up(
-    engine: Engine, writer: StoreWriter
+    engine: Engine, writer: StoreWriter, maintenance: StoreMaintenance
 ) -> None:
     _write(writer, 3)  # cpu 10, 11, 12 at T0, +10 s, +20 s
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     assert _cpu(engine, metric_rollups_1m, T0_MS) == (10.0, 12.0, 33.0, 3.0)
     assert _cpu(engine, metric_rollups_1h, T0_MS) == (10.0, 12.0, 33.0, 3.0)
     _write(writer, 3, start_s=30)  # late: cpu 10, 11, 12 at +30 s .. +50 s
     assert _cpu(engine, metric_rollups_1m, T0_MS)[3] == 3.0  # not yet recomputed
-    result = writer.roll_up(force=True)
+    result = maintenance.roll_up(force=True)
     assert result is not None and result.buckets == 2  # the minute, then its hour
     assert _cpu(engine, metric_rollups_1m, T0_MS) == (10.0, 12.0, 66.0, 6.0)
     assert _cpu(engine, metric_rollups_1h, T0_MS) == (10.0, 12.0, 66.0, 6.0)
@@ -130,36 +136,40 @@ def test_late_data_recomputes_a_bucket_already_rolled_up(
 
 
 def test_late_data_before_the_step_ran_is_in_the_first_rollup(
-    engine: Engine, writer: StoreWriter
+    engine: Engine, writer: StoreWriter, maintenance: StoreMaintenance
 ) -> None:
     _write(writer, 3, start_s=30)
     _write(writer, 3)  # older data arrives second (a spool's replay)
     _write(writer, 6, start_s=300)  # another minute
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     assert _cpu(engine, metric_rollups_1m, T0_MS) == (10.0, 12.0, 66.0, 6.0)
     assert _cpu(engine, metric_rollups_1m, T0_MS + 5 * MINUTE_MS) == (10.0, 15.0, 75.0, 6.0)
     assert _cpu(engine, metric_rollups_1h, T0_MS) == (10.0, 15.0, 141.0, 12.0)
 
 
-def test_replays_do_not_double_counts(engine: Engine, writer: StoreWriter) -> None:
+def test_replays_do_not_double_counts(
+    engine: Engine, writer: StoreWriter, maintenance: StoreMaintenance
+) -> None:
     batch = "00000000-0000-4000-8000-000000000001"
     _write(writer, 3, batch=batch)
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     _write(writer, 3, batch=batch)  # the same batch again: skipped whole
     _write(writer, 3)  # the same snapshots in a new batch: frames already stored
-    writer.roll_up(force=True)
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
+    maintenance.roll_up(force=True)
     assert _cpu(engine, metric_rollups_1m, T0_MS) == (10.0, 12.0, 33.0, 3.0)
     assert _cpu(engine, metric_rollups_1h, T0_MS) == (10.0, 12.0, 33.0, 3.0)
 
 
-def test_unsettled_buckets_wait(engine: Engine, writer: StoreWriter) -> None:
+def test_unsettled_buckets_wait(
+    engine: Engine, writer: StoreWriter, maintenance: StoreMaintenance
+) -> None:
     NOW[0] = T0_MS / 1000 + 90  # T0's minute ended 30 s ago: agents may still be sending
     _write(writer, 3)
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     assert _count(engine, metric_rollups_1m) == 0
     NOW[0] = T0_MS / 1000 + 200
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     assert _count(engine, metric_rollups_1m) == 1
     assert _count(engine, metric_rollups_1h) == 0  # its hour has not ended
 
@@ -179,9 +189,11 @@ def _host_id(engine: Engine) -> int:
         return int(conn.execute(select(hosts.c.id)).scalar_one())
 
 
-def test_queries_read_the_tier_for_the_range(engine: Engine, writer: StoreWriter) -> None:
+def test_queries_read_the_tier_for_the_range(
+    engine: Engine, writer: StoreWriter, maintenance: StoreMaintenance
+) -> None:
     _write(writer, 12)  # cpu 10..21, two minutes of 10 s samples
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     queries = MetricQueries(engine)
     host = _host_id(engine)
 
@@ -213,8 +225,10 @@ def _buckets(engine: Engine, table: Table) -> set[int]:
 
 def test_retention_per_tier_and_raw_rolled_up_before_it_goes(engine: Engine) -> None:
     now = [T0_MS / 1000 + 3600]
-    writer = StoreWriter(
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(
         engine,
+        writer.partitions,
         raw_retention_days=1,
         rollup_1m_retention_days=2,
         rollup_1h_retention_days=3,
@@ -223,14 +237,14 @@ def test_retention_per_tier_and_raw_rolled_up_before_it_goes(engine: Engine) -> 
     for days in (5, 2.5, 1.5, 0):
         _write(writer, 2, start_s=-days * 86_400)
     # No rollup step ran: maintenance rolls up what it is about to drop.
-    result = writer.maintain()
+    result = maintenance.maintain()
     day = T0_MS // DAY_MS
     assert _buckets(engine, metric_frames) == {day}
     # Maintenance rolled up only what raw retention was about to drop, not today's minute.
     assert _buckets(engine, metric_rollups_1m) == {day - 2}
     assert _buckets(engine, metric_rollups_1h) == {day - 3, day - 2}
     assert result.rollup_rows_deleted == 3  # 5 and 2.5 days ago of 1m, 5 days ago of 1h
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     assert _buckets(engine, metric_rollups_1m) == {day - 2, day}
 
 
@@ -312,7 +326,9 @@ def test_report_api_answers_from_the_tier_it_names(live: LiveServer) -> None:
     assert (raw["tier"], raw["step_seconds"]) == ("raw", None)
 
 
-def test_aggregator_samples_are_rolled_up_too(engine: Engine, writer: StoreWriter) -> None:
+def test_aggregator_samples_are_rolled_up_too(
+    engine: Engine, writer: StoreWriter, maintenance: StoreMaintenance
+) -> None:
     """Batches without a batch id (aggregator pushes) mark their minutes like agent batches."""
     body = json.dumps(
         {
@@ -328,7 +344,7 @@ def test_aggregator_samples_are_rolled_up_too(engine: Engine, writer: StoreWrite
         }
     ).encode()
     writer.write_batches(aggregator_rows(1, body))
-    writer.roll_up(force=True)
+    maintenance.roll_up(force=True)
     with engine.connect() as conn:
         blob, series = conn.execute(
             select(metric_rollups_1m.c.stats, metric_layouts.c.series)
@@ -345,17 +361,18 @@ def test_digest_rolls_up_in_slices_between_batches(engine: Engine) -> None:
     """Unforced, roll_up does one slice per tier (here 2 buckets) and keeps going at every
     call while the last slice was full, then waits for the rollup interval again."""
     NOW[0] = T0_MS / 1000 + 7200
-    writer = StoreWriter(engine, clock=lambda: NOW[0], rollup_slice_buckets=2)
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, clock=lambda: NOW[0], rollup_slice_buckets=2)
     _write(writer, 30)  # every 10 s for 5 minutes: 5 dirty minutes
     minutes = []
     for _ in range(4):
-        result = writer.roll_up()
+        result = maintenance.roll_up()
         assert result is not None
         minutes.append(_count(engine, metric_rollups_1m))
     assert minutes == [2, 4, 5, 5]  # the last call found nothing and ended the backlog
     assert _count(engine, rollup_dirty) == 0
-    assert writer.roll_up() is None  # not due until the interval has passed
+    assert maintenance.roll_up() is None  # not due until the interval has passed
     NOW[0] += 10
-    assert writer.roll_up() is not None
+    assert maintenance.roll_up() is not None
     # The slices add up to what one forced run computes.
     assert _cpu(engine, metric_rollups_1h, T0_MS)[3] == 30.0

@@ -14,6 +14,7 @@ from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.query.metrics import MetricQueries
 from fleetscope.store.engine import alembic_config, make_engine
 from fleetscope.store.frames import pack_values
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.partitions import DAY_MS, day_of, partition_days, partition_name
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts, tenants
 from fleetscope.store.writer import StoreWriter
@@ -46,7 +47,9 @@ POSTGRESQL_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indire
 
 @POSTGRESQL_ONLY
 def test_late_and_early_frames_get_partitions_made_on_demand(engine: Engine) -> None:
-    writer = StoreWriter(engine, clock=lambda: T0_MS / 1000)
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(engine, writer.partitions, clock=lambda: T0_MS / 1000)
+    assert maintenance.maintain_if_due() is not None  # as digest does before its first write
     _write_at(writer, 0, -40, 400)
     day = day_of(T0_MS)
     assert {day - 40 * DAY_MS, day + 400 * DAY_MS} | {day + n * DAY_MS for n in (-1, 0, 1, 2)} == (
@@ -66,11 +69,14 @@ def test_late_and_early_frames_get_partitions_made_on_demand(engine: Engine) -> 
 
 def test_retention_drops_expired_frames_and_keeps_the_rest(engine: Engine) -> None:
     now = [T0_MS / 1000]
-    writer = StoreWriter(engine, raw_retention_days=5, clock=lambda: now[0])
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(
+        engine, writer.partitions, raw_retention_days=5, clock=lambda: now[0]
+    )
     _write_at(writer, -10, -4, 0)
     assert len(_frame_times(engine)) == 6
     now[0] += 0.5 * 86_400  # half a day later
-    result = writer.maintain()
+    result = maintenance.maintain()
     assert [ts // DAY_MS for ts in _frame_times(engine)] == [(T0_MS - 4 * DAY_MS) // DAY_MS] * 2 + [
         T0_MS // DAY_MS
     ] * 2
@@ -84,7 +90,7 @@ def test_retention_drops_expired_frames_and_keeps_the_rest(engine: Engine) -> No
 
 @POSTGRESQL_ONLY
 def test_a_writer_recovers_when_its_partition_was_dropped_elsewhere(engine: Engine) -> None:
-    writer = StoreWriter(engine, clock=lambda: T0_MS / 1000)
+    writer = StoreWriter(engine)
     _write_at(writer, -20)
     with engine.begin() as conn:
         conn.execute(text(f"DROP TABLE {partition_name(day_of(T0_MS - 20 * DAY_MS))}"))

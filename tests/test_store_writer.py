@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.tables import hosts, ingested_batches, metric_frames, process_groups
 from fleetscope.store.writer import BatchRows, FrameRow, ProcessGroupRow, StoreWriter
 
@@ -97,7 +98,10 @@ def test_batches_without_id_are_deduplicated_by_their_frames(engine: Engine) -> 
 
 def test_maintain_deletes_process_groups_older_than_the_raw_tier(engine: Engine) -> None:
     now_s = (T0_MS + 3 * 86_400_000) / 1000
-    writer = StoreWriter(engine, raw_retention_days=2, clock=lambda: now_s)
+    writer = StoreWriter(engine)
+    maintenance = StoreMaintenance(
+        engine, writer.partitions, raw_retention_days=2, clock=lambda: now_s
+    )
     old = int(now_s * 1000) - 2 * 86_400_000 - 60_000  # a minute past the retention
     kept = int(now_s * 1000) - 2 * 86_400_000 + 60_000
     writer.write_batches(
@@ -108,12 +112,12 @@ def test_maintain_deletes_process_groups_older_than_the_raw_tier(engine: Engine)
         ]
     )
     assert count(engine, process_groups) == 8
-    result = writer.maintain()
+    result = maintenance.maintain()
     assert result.process_groups_deleted == 5
     with engine.connect() as conn:
         left = set(conn.execute(select(process_groups.c.ts_ms)).scalars())
     assert left == {kept}
-    assert writer.maintain().process_groups_deleted == 0
+    assert maintenance.maintain().process_groups_deleted == 0
 
 
 def test_unknown_hosts_of_one_call_are_upserted_as_batch_by_batch(engine: Engine) -> None:

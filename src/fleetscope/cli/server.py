@@ -60,6 +60,7 @@ from fleetscope.query.promql.engine import PromEngine
 from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import Stream, StreamUnavailable
 from fleetscope.stream.notify import RedisNotifier
@@ -87,6 +88,18 @@ class Server:
     live: LiveHub
 
 
+def store_maintenance(settings: ServerSettings, writer: StoreWriter) -> StoreMaintenance:
+    """The upkeep of the store that a digest loop runs beside this writer's writes."""
+    return StoreMaintenance(
+        writer.engine,
+        writer.partitions,
+        raw_retention_days=settings.raw_retention_days,
+        rollup_1m_retention_days=settings.rollup_1m_retention_days,
+        rollup_1h_retention_days=settings.rollup_1h_retention_days,
+        process_rollup_retention_days=settings.process_rollup_retention_days,
+    )
+
+
 def build_server(settings: ServerSettings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url or sqlite_url(settings.data_dir))
@@ -103,15 +116,10 @@ def build_server(settings: ServerSettings) -> Server:
         "Rollup buckets (minutes and hours) recomputed by this process's digest",
         registry=registry,
     )
-    writer = StoreWriter(
-        engine,
-        raw_retention_days=settings.raw_retention_days,
-        rollup_1m_retention_days=settings.rollup_1m_retention_days,
-        rollup_1h_retention_days=settings.rollup_1h_retention_days,
-        process_rollup_retention_days=settings.process_rollup_retention_days,
-    )
+    writer = StoreWriter(engine)
+    maintenance = store_maintenance(settings, writer)
     try:
-        writer.maintain()  # partitions for today and ahead before the first write
+        maintenance.maintain()  # partitions for today and ahead before the first write
     except SQLAlchemyError as exc:
         # A worker holding the database (SQLite) must not stop the server from starting:
         # the writers maintain again within the hour, and partitions are also made on demand.
@@ -126,6 +134,7 @@ def build_server(settings: ServerSettings) -> Server:
     digest = DigestWorker(
         stream,
         writer,
+        maintenance=maintenance,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
         on_rolled_up=rolled_up.inc,

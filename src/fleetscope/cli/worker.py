@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import make_url, text
 
 from fleetscope.cli.alerting import EvaluatorThread
-from fleetscope.cli.server import make_stream, restore_gc, tune_gc
+from fleetscope.cli.server import make_stream, restore_gc, store_maintenance, tune_gc
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.query.live import LiveRelay
@@ -59,25 +59,17 @@ class WorkerPool:
         self.engine = make_engine(self.database_url)
         self.stream = make_stream(settings)
         names = [consumer] if concurrency == 1 else [f"{consumer}-{n}" for n in range(concurrency)]
-        writers = [
-            StoreWriter(
-                self.engine,
-                raw_retention_days=settings.raw_retention_days,
-                rollup_1m_retention_days=settings.rollup_1m_retention_days,
-                rollup_1h_retention_days=settings.rollup_1h_retention_days,
-                process_rollup_retention_days=settings.process_rollup_retention_days,
-            )
-            for _ in names
-        ]
+        writers = [StoreWriter(self.engine) for _ in names]
         # The dashboards' live feed: what is written here reaches every server (query/live.py).
         self.notifier = RedisNotifier.from_url(settings.stream_url, settings.stream_prefix)
         relay = LiveRelay(send=self.notifier.publish)
-        # No maintain() here: each writer maintains hourly inside the digest loop, which backs
+        # No maintain() here: each digest loop maintains hourly before its writes, and backs
         # off on database errors; at start-up two workers doing it at once on SQLite lock out.
         self.workers = [
             DigestWorker(
                 self.stream,
                 writer,
+                maintenance=store_maintenance(settings, writer),
                 consumer=name,
                 batch_size=settings.digest_batch_size,
                 on_written=relay.on_written,

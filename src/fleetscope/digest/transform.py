@@ -7,7 +7,6 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from fleetscope.exposition.parse import parse_exposition
 from fleetscope.model.codec import decode_payload, encode
@@ -28,6 +27,7 @@ from fleetscope.model.payload import Payload, ProcessGroup, Snapshot
 from fleetscope.model.process_exporter import PROCESS_EXPORTER, process_groups
 from fleetscope.model.samples import decode_samples
 from fleetscope.model.series import flatten_snapshot, series_key
+from fleetscope.store.engine import ms_of as _ms
 from fleetscope.store.metadata import MetadataRow, MetadataRows
 from fleetscope.store.writer import (
     BatchRows,
@@ -52,10 +52,6 @@ __all__ = [
     "prometheus_rows",
     "samples_rows",
 ]
-
-
-def _ms(at: datetime) -> int:
-    return round(at.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """The thin loop around the pure transforms: read a batch of messages, write their rows in one
 transaction, acknowledge after commit, then recompute the rollup buckets that settled (at most
-once per rollup interval, store/rollups.py). A message that cannot be transformed is retried and
-then dead-lettered with its error; a database outage leaves the whole batch unacknowledged, to
-be retried after a back-off (nothing is lost, nothing is doubled: the writes are idempotent);
-a write the database refuses is split until the one message it refuses is dead-lettered
-(DigestWorker._store)."""
+once per rollup interval, store/rollups.py). Before a write it runs the store's upkeep when that
+is due (partitions ahead, retention: store/maintenance.py). A message that cannot be transformed
+is retried and then dead-lettered with its error; a database outage leaves the whole batch
+unacknowledged, to be retried after a back-off (nothing is lost, nothing is doubled: the writes
+are idempotent); a write the database refuses is split until the one message it refuses is
+dead-lettered (DigestWorker._store)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fleetscope.digest.transform import Digested, digest_message
+from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import BatchRows, StoreWriter, WriteResult
 from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
 
@@ -72,6 +74,7 @@ class DigestWorker:
         stream: Stream,
         writer: StoreWriter,
         *,
+        maintenance: StoreMaintenance | None = None,
         consumer: str = "digest-1",
         batch_size: int = 256,
         on_batch: Callable[[float], None] | None = None,
@@ -79,11 +82,18 @@ class DigestWorker:
         on_rolled_up: Callable[[int], None] | None = None,
         linger_seconds: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
-        """linger_seconds: after a batch that was not full, run() waits this long before the
-        next read, so that a trickle of payloads is written in batches (pause_after)."""
+        """maintenance: the store's upkeep and rollup pace; by default one without retention
+        that shares the writer's partitions. linger_seconds: after a batch that was not full,
+        run() waits this long before the next read, so that a trickle of payloads is written
+        in batches (pause_after)."""
         self.stream = stream
         self.linger_seconds = linger_seconds
         self.writer = writer
+        self.maintenance = (
+            StoreMaintenance(writer.engine, writer.partitions)
+            if maintenance is None
+            else maintenance
+        )
         self.consumer = consumer
         self.batch_size = batch_size
         self.stats = DigestStats()
@@ -173,6 +183,8 @@ class DigestWorker:
         metadata = [d.metadata for _, d in decoded if d.metadata is not None]
         result = None
         if rows or metadata:
+            # Its failure fails this write, and it is tried again with the write's retry.
+            self.maintenance.maintain_if_due()
             result = self.writer.write_batches(rows, metadata)
             self.stats.batches_written += result.batches_written
             self.stats.batches_duplicate += result.batches_skipped
@@ -187,7 +199,7 @@ class DigestWorker:
         return stored
 
     def _roll_up(self) -> None:
-        result = self.writer.roll_up()
+        result = self.maintenance.roll_up()
         if result is not None and result.buckets:
             self.stats.buckets_rolled_up += result.buckets
             if self._on_rolled_up is not None:

@@ -37,14 +37,16 @@ import statistics
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, func, select
 
 from fleetscope.model.series import split_series_key
+from fleetscope.store.engine import datetime_of_ms as _ms
 from fleetscope.store.frames import NAN, decode_frame, value_or_none
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, TIER_1H, TIER_1M, Stats, decode_stats
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, Stats, decode_stats
+from fleetscope.store.rollups import TIER_1H, TIER_1M
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 
@@ -248,10 +250,6 @@ _SECTIONS: dict[str, str | None] = {
     "network": "device",
 }
 _HEADLINE_FIELDS = ("cpu_percent", "memory_percent", "disk_percent", "network_bytes_per_second")
-
-
-def _ms(dt_ms: int) -> datetime:
-    return datetime.fromtimestamp(dt_ms / 1000, tz=UTC)
 
 
 def _interval_ms(timestamps: Sequence[int]) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, select
 
+from fleetscope.store.engine import datetime_of_ms as _from_ms
 from fleetscope.store.tables import hosts
 
 
@@ -19,10 +20,6 @@ class HostSummary:
     agent_version: str | None
     first_seen: datetime
     last_seen: datetime
-
-
-def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 _COLUMNS = (

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
+from fleetscope.store.engine import datetime_of_ms as _ms
 from fleetscope.store.tables import inventory, inventory_history
 
 
@@ -34,10 +35,6 @@ class InventoryRevision:
     content_sha256: str
     previous_sha256: str
     changes: list[InventoryChange]
-
-
-def _ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class InventoryQueries:

@@ -29,18 +29,17 @@ from sqlalchemy import Connection, Engine, Table, select
 from fleetscope.model.series import split_series_key
 from fleetscope.query.stitch import dirty_buckets, minute_parts, raw_parts
 from fleetscope.store.frames import decode_frame, decompress_frame, value_or_none
-from fleetscope.store.rollups import (
+from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
-    TIER_1H,
-    TIER_1M,
     Stats,
     decode_stats,
     frames_stats,
     merge_stats,
     value_of,
 )
+from fleetscope.store.rollups import TIER_1H, TIER_1M
 from fleetscope.store.tables import metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 

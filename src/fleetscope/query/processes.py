@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS
 from fleetscope.store.tables import (
     hosts,
     process_group_rollups_1h,

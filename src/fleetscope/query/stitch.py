@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, or_, select
 
 from fleetscope.store.frames import decode_frame
-from fleetscope.store.rollups import HOUR_MS, MINUTE_MS, Stats, decode_stats, frames_stats
+from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, Stats, decode_stats, frames_stats
 from fleetscope.store.tables import metric_frames, metric_rollups_1m, rollup_dirty
 
 # Bucket runs further apart than this are read by separate ranges; more ranges than

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,16 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def ms_of(at: datetime) -> int:
+    """A time as the store keeps it: epoch milliseconds, rounded."""
+    return round(at.timestamp() * 1000)
+
+
+def datetime_of_ms(ms: int) -> datetime:
+    """Epoch milliseconds, as the store keeps time, back to an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def sqlite_url(data_dir: Path) -> str:

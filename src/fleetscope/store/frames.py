@@ -1,11 +1,11 @@
 """A snapshot's values as a frame blob, and back.
 
 The blob is one zstd frame (level 3, no dictionary) holding the values as IEEE-754 float64,
-little-endian, in layout order; an absent value is NaN. Compressed because a raw frame of ~230
-values (1.8 kB) costs 8 B per value before row overhead, and on SQLite a row that large spills
-into overflow pages of a WITHOUT ROWID table; zstd brings a realistic frame to about a third
-(bench/bench_store_bytes.py). A zstd frame says which dictionary it was made with (its header
-carries the dictionary id), so dictionary-compressed frames can be added later beside these.
+little-endian, in layout order; an absent value is NaN. Compressed because a raw frame costs
+8 B per value before row overhead, and on SQLite a row that large spills into overflow pages
+of a WITHOUT ROWID table; what zstd saves on a realistic frame is measured in docs/data-model.md
+("Measured"). A zstd frame says which dictionary it was made with (its header carries the
+dictionary id), so dictionary-compressed frames can be added later beside these.
 
 Packing uses the stdlib `array` (C speed, no numpy dependency on the server's hot path).
 """
@@ -24,14 +24,15 @@ import zstandard
 
 _BIG_ENDIAN = sys.byteorder == "big"
 NAN = float("nan")
-# Level 3 against level 1: 6 % smaller frames for about the same CPU (13 vs 14 µs a frame).
+# Level 3 rather than 1: smaller frames for about the same CPU (docs/data-model.md, "Measured").
 ZSTD_LEVEL = 3
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 class _Codecs(threading.local):
     """zstd contexts are not safe to share between threads, and making one per call costs
-    17 µs against 0.8 µs for a reused one, so each thread keeps its own."""
+    many times what a reused one does (docs/data-model.md, "Reading"), so each thread keeps
+    its own."""
 
     def __init__(self) -> None:
         self.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)

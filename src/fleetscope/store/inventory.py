@@ -10,11 +10,10 @@ a replay stores nothing twice. History rows are keyed (host_id, ts_ms).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from fleetscope.store.sql import insert_for
 from fleetscope.store.tables import inventory, inventory_history
 
 SMALL_VALUE = 256  # old/new values are kept in the history when their JSON is this short
@@ -44,11 +43,6 @@ def inventory_changes(old: object, new: object, path: str = "") -> list[dict[str
     return [change]
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table)
-
-
 def upsert_inventory(
     conn: Connection, tenant_id: int, host_id: int, *, ts_ms: int, sha256: str, audit_json: str
 ) -> bool:
@@ -60,7 +54,7 @@ def upsert_inventory(
     ).first()
     if current is not None and ts_ms <= current.updated_ms:
         return False  # a replay, or an audit older than the one stored
-    stmt = _insert(conn, inventory).values(
+    stmt = insert_for(conn, inventory).values(
         host_id=host_id,
         tenant_id=tenant_id,
         content_sha256=sha256,
@@ -83,7 +77,7 @@ def upsert_inventory(
         return False
     changed = inventory_changes(json.loads(current.audit), json.loads(audit_json))
     conn.execute(
-        _insert(conn, inventory_history)
+        insert_for(conn, inventory_history)
         .values(
             host_id=host_id,
             ts_ms=ts_ms,

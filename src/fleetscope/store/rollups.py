@@ -21,29 +21,31 @@ marks a claimed bucket waits for the claim to commit, so its frames are seen by 
 recomputation. SQLite has one writer at a time: the step takes the write lock first, so its
 reads and writes are one serialised transaction.
 
-The math (frames_stats, merge_stats) is pure; Rollups is the thin I/O loop around it.
+The math (store/rollup_math.py: frames_stats, merge_stats, group_hours) is pure; Rollups is
+the thin I/O loop around it.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
-from fleetscope.store.frames import (
-    NAN,
-    compress_frame,
-    decode_frame,
-    decompress_frame,
-    pack_values,
-    unpack_values,
+from fleetscope.store.frames import decode_frame
+from fleetscope.store.rollup_math import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    decode_stats,
+    encode_stats,
+    frames_stats,
+    group_hours,
+    merge_stats,
 )
 from fleetscope.store.tables import (
     metric_frames,
@@ -56,151 +58,11 @@ from fleetscope.store.tables import (
 
 log = logging.getLogger(__name__)
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 # A bucket is rolled up once it ended this long ago: the agents' uploads of the current minute
 # arrive in the meantime, so a bucket is usually computed once. Later data re-marks it.
 SETTLE_MS = 2 * MINUTE_MS
 # Buckets of one host further apart than this many steps are read by separate range scans.
 _RUN_GAP_STEPS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Per-series min, max, sum and count over a bucket, in layout order."""
-
-    min: array[float]
-    max: array[float]
-    sum: array[float]
-    count: array[float]
-
-    def __len__(self) -> int:
-        return len(self.count)
-
-
-def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
-    """The stats of snapshots that share one layout; NaN is an absent value.
-
-    min, max and sum of every column run as map() over the columns, in C; only a column whose
-    sum is NaN (it holds an absent value) is filtered and done again value by value: 299 ->
-    232 µs for a minute of 478 series (bench/bench_digest_rollup_stats.py). merge_stats done
-    the same way was slower (3.1 -> 3.7 ms an hour) and stays a loop."""
-    columns = list(zip(*frames, strict=True))
-    sums = array("d", map(sum, columns))
-    mins = array("d", map(min, columns))
-    maxs = array("d", map(max, columns))
-    counts = array("d", [float(len(frames))]) * len(columns)
-    if math.isnan(sum(sums)):  # some column has an absent value (or +inf and -inf)
-        for index, total in enumerate(sums):
-            if not math.isnan(total):
-                continue
-            column = columns[index]
-            present = [v for v in column if not math.isnan(v)]
-            filtered = sum(present) if len(present) != len(column) else total
-            mins[index] = min(present) if present else NAN
-            maxs[index] = max(present) if present else NAN
-            sums[index] = filtered if present else 0.0
-            counts[index] = float(len(present))
-    return Stats(mins, maxs, sums, counts)
-
-
-def merge_stats(parts: Sequence[Stats]) -> Stats:
-    """The stats of the union of the parts' buckets (same layout): an hour from its minutes."""
-    mins, maxs, sums, counts = array("d"), array("d"), array("d"), array("d")
-    columns = zip(
-        zip(*(p.min for p in parts), strict=True),
-        zip(*(p.max for p in parts), strict=True),
-        zip(*(p.sum for p in parts), strict=True),
-        zip(*(p.count for p in parts), strict=True),
-        strict=True,
-    )
-    for lo, hi, total, count in columns:
-        n = sum(count)
-        if n == 0:
-            mins.append(NAN)
-            maxs.append(NAN)
-        elif all(c > 0 for c in count):
-            mins.append(min(lo))
-            maxs.append(max(hi))
-        else:
-            mins.append(min(v for v, c in zip(lo, count, strict=True) if c > 0))
-            maxs.append(max(v for v, c in zip(hi, count, strict=True) if c > 0))
-        sums.append(sum(total))
-        counts.append(n)
-    return Stats(mins, maxs, sums, counts)
-
-
-def encode_stats(stats: Stats) -> bytes:
-    return compress_frame(
-        b"".join(pack_values(a) for a in (stats.min, stats.max, stats.sum, stats.count))
-    )
-
-
-def decode_stats(blob: bytes) -> Stats:
-    values = unpack_values(decompress_frame(blob))
-    n = len(values) // 4
-    return Stats(values[:n], values[n : 2 * n], values[2 * n : 3 * n], values[3 * n :])
-
-
-def value_of(stats: Stats, index: int, agg: str) -> float | None:
-    """One aggregate of one series; None when the bucket holds no value of it."""
-    count = stats.count[index]
-    if count == 0:
-        return None
-    if agg == "avg":
-        return stats.sum[index] / count
-    if agg == "min":
-        return stats.min[index]
-    if agg == "max":
-        return stats.max[index]
-    if agg == "sum":
-        return stats.sum[index]
-    if agg == "count":
-        return count
-    raise ValueError(f"unknown aggregate {agg!r}: avg, min, max, sum or count")
-
-
-def counter_step(previous: float, current: float) -> float:
-    """A cumulative counter's increase from one sample to the next: a negative step is a reset
-    (a process of the group exited, the agent restarted), the new value counted from zero.
-    query/processes.py's SQL applies the same rule."""
-    return current if current < previous else current - previous
-
-
-@dataclass(slots=True)
-class GroupHour:
-    """One group's samples within one hour: what the top-N query needs of them, exactly."""
-
-    samples: int
-    memory_sum: int
-    memory_max: int
-    num_procs_max: int
-    first_ts_ms: int
-    first_cpu: float
-    last_ts_ms: int
-    last_cpu: float
-    cpu_increase: float  # the sum of the within-hour steps (counter_step)
-
-
-def group_hours(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, str], GroupHour]:
-    """(hour start, group) -> GroupHour, from one host's rows (ts_ms, group_name, num_procs,
-    cpu_seconds_total, memory_bytes) sorted by ts_ms."""
-    out: dict[tuple[int, str], GroupHour] = {}
-    for ts, name, procs, cpu, memory in rows:
-        key = (ts // HOUR_MS * HOUR_MS, name)
-        hour = out.get(key)
-        if hour is None:
-            out[key] = GroupHour(1, memory, memory, procs, ts, cpu, ts, cpu, 0.0)
-            continue
-        hour.samples += 1
-        hour.memory_sum += memory
-        hour.memory_max = max(hour.memory_max, memory)
-        hour.num_procs_max = max(hour.num_procs_max, procs)
-        hour.cpu_increase += counter_step(hour.last_cpu, cpu)
-        hour.last_ts_ms = ts
-        hour.last_cpu = cpu
-    return out
 
 
 @dataclass(frozen=True, slots=True)

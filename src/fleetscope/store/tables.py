@@ -116,7 +116,8 @@ metric_frames = Table(
     postgresql_partition_by="RANGE (ts_ms)",
 )
 # PostgreSQL only: a BRIN on ts_ms for slices of the whole fleet (every host's last minutes).
-# Measured on a simulated day: 0.06 % of the table's size, 9x faster slices (docs/data-model.md).
+# It costs a small part of the table's size and speeds those slices up many times over
+# (docs/data-model.md, "Index choice", with the bench command that measured it).
 # SQLite's table is clustered by host and has no BRIN.
 Index("ix_metric_frames_ts_ms_brin", metric_frames.c.ts_ms, postgresql_using="brin").ddl_if(
     dialect="postgresql"
