@@ -13,7 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 
 
 def _steps(procfs: ProcFS) -> dict[str, Callable[[], object]]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from fleetscope.agent.linux.parsers.proc_pid import parse_pid_stat
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.processes.groups import ProcessGrouper
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.agent.processes.tracker import GroupTracker

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from fleetscope.agent.collectors.base import CollectorContext
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.registry import select_collectors
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.model.payload import Snapshot

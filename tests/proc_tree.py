@@ -10,7 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.pidscan import PidScanner
+from fleetscope.agent.linux.proc import ProcFS
 
 PAGE_SIZE = 4096
 USER_HZ = 100
@@ -109,8 +110,8 @@ def copy_with_symlinks(fixture_root: Path, dest: Path) -> Path:
     return dest
 
 
-class FlakyProcFS(ProcFS):
-    """A ProcFS whose reads fail the way the kernel fails them, for one pid and file."""
+class FlakyPidScanner(PidScanner):
+    """A process scan whose reads fail the way the kernel fails them, for one pid and file."""
 
     def __init__(self, root: Path, fail: dict[tuple[int, str], OSError]) -> None:
         super().__init__(root)
@@ -125,3 +126,11 @@ class FlakyProcFS(ProcFS):
         if (pid, "fd") in self.fail:
             raise self.fail[(pid, "fd")]
         return super()._pid_open_fds(pid, counted)
+
+
+class FlakyProcFS(ProcFS):
+    """A ProcFS whose process scan is a FlakyPidScanner."""
+
+    def __init__(self, root: Path, fail: dict[tuple[int, str], OSError]) -> None:
+        super().__init__(root)
+        self._scanner = FlakyPidScanner(self.root, fail)

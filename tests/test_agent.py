@@ -27,7 +27,8 @@ from fleetscope.agent.collectors.cpu import (
 from fleetscope.agent.collectors.memory import PsutilMemoryCollector
 from fleetscope.agent.http import HttpResponse, StdlibTransport
 from fleetscope.agent.identity import host_identity
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.service import AgentService

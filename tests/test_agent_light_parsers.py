@@ -69,7 +69,7 @@ def test_diskstats_skip_equals_filtering_the_full_parse(fixtures_dir: Path) -> N
 
 def test_disk_collector_remembers_each_names_verdict(tmp_path: Path) -> None:
     from fleetscope.agent.collectors.disk import LinuxDiskCollector  # noqa: PLC0415
-    from fleetscope.agent.linux.procfs import ProcFS  # noqa: PLC0415
+    from fleetscope.agent.linux.proc import ProcFS  # noqa: PLC0415
 
     proc = tmp_path / "proc"
     proc.mkdir()

@@ -25,7 +25,8 @@ from fleetscope.agent.collectors.exporters import (
     ExportersSettings,
     ExporterTarget,
 )
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.registry import REGISTRY, select_collectors
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.agent.settings import AgentSettings

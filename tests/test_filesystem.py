@@ -24,7 +24,8 @@ from fleetscope.agent.collectors.filesystem import (
 )
 from fleetscope.agent.linux.errors import ParseError
 from fleetscope.agent.linux.parsers.mounts import parse_mounts
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.config.settings import ConfigError, settings_from
 from fleetscope.model.codec import convert

@@ -24,7 +24,8 @@ from fleetscope.agent.collectors.inventory import (
     InventoryCollector,
     parse_lpstat_printers,
 )
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.model.inventory import InventorySection
 from fleetscope.model.payload import Snapshot

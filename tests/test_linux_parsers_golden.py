@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from tests.golden import key, load_expected
 
 TREES = ["node_exporter", "procfs"]

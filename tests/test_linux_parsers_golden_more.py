@@ -21,7 +21,8 @@ from fleetscope.agent.linux.parsers.diskstats import SECTOR_BYTES, DiskStats
 from fleetscope.agent.linux.parsers.hwmon import HwmonChip, clean_name
 from fleetscope.agent.linux.parsers.netdev import NetDevStats
 from fleetscope.agent.linux.parsers.sockstat import SockStat
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from tests.fixture_links import materialize_links
 from tests.golden import SampleKey, key, load_expected
 

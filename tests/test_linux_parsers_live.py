@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from tests.golden import SampleKey, key, load_expected
 from tests.test_linux_parsers_golden_more import (
     VMSTAT_FIELDS,

@@ -30,8 +30,10 @@ from fleetscope.agent.collectors.network import (
     PsutilNetworkCollector,
 )
 from fleetscope.agent.linux.errors import ParseError
+from fleetscope.agent.linux.kept_files import KeptFiles
 from fleetscope.agent.linux.parsers.netclass import NET_CLASS_FILES
-from fleetscope.agent.linux.procfs import ProcFS, SysFS, _KeptFiles
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.agent.runner import CollectorRunner
 from fleetscope.digest.transform import agent_payload_rows
@@ -636,7 +638,7 @@ def test_a_kept_file_with_no_value_now_stays_open(tmp_path: Path) -> None:
     """An errno that says "no value at the moment" (EINVAL from the carrier of a link that is
     down; EISDIR stands in for it here) is raised without closing the kept file, so a down
     link's attributes are not opened afresh every cycle; any other error reopens the file."""
-    kept = _KeptFiles()
+    kept = KeptFiles()
     directory = str(tmp_path)
     try:
         with pytest.raises(IsADirectoryError):

@@ -19,7 +19,8 @@ from fleetscope.agent.collectors.base import device_filter
 from fleetscope.agent.collectors.disk import DEFAULT_DISK_DEVICE_EXCLUDE, LinuxDiskCollector
 from fleetscope.agent.collectors.network import LinuxNetworkCollector
 from fleetscope.agent.linux.parsers.diskstats import SECTOR_BYTES
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.model.payload import DiskSection, NetworkSection, Snapshot
 from fleetscope.model.series import flatten_snapshot, split_series_key
 from tests.golden import SampleKey, load_expected

@@ -32,7 +32,8 @@ from fleetscope.agent.linux.parsers.snmp import (
     parse_snmp6_selected,
 )
 from fleetscope.agent.linux.parsers.vmstat import parse_vmstat, parse_vmstat_headline
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.registry import REGISTRY
 from fleetscope.config.settings import SettingsStruct
 from fleetscope.model.payload import Snapshot

@@ -22,7 +22,7 @@ from fleetscope.agent.linux.parsers.proc_pid import (
     parse_pid_stat,
     parse_pid_status,
 )
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from tests.proc_tree import (
     PAGE_SIZE,
     PROCESS_EXPORTER_ROOT,
@@ -238,7 +238,7 @@ def test_process_vanishing_mid_read_is_skipped_quietly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, error: OSError, file: str
 ) -> None:
     root = write_proc_tree(tmp_path, [FakeProc(1, "init"), FakeProc(50, "gone"), FakeProc(60, "x")])
-    with caplog.at_level(logging.DEBUG, logger="fleetscope.agent.linux.procfs"):
+    with caplog.at_level(logging.DEBUG, logger="fleetscope.agent.linux.pidscan"):
         samples = FlakyProcFS(root, {(50, file): error}).processes(page_size=PAGE_SIZE)
     assert sorted(samples) == [1, 60]
     assert any("pid 50 exited while being read" in r.getMessage() for r in caplog.records)

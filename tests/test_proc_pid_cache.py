@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from fleetscope.agent.linux.parsers.proc_pid import parse_pid_status
-from fleetscope.agent.linux.procfs import ProcessStatic, ProcFS
+from fleetscope.agent.linux.pidscan import ProcessStatic
+from fleetscope.agent.linux.proc import ProcFS
 from tests.conftest import require
 from tests.proc_tree import PAGE_SIZE, FakeProc, write_proc_tree
 
@@ -90,7 +91,7 @@ def test_live_fd_count_from_the_directory_size_matches_a_listing() -> None:
         listed = len(os.listdir(f"/proc/{child.pid}/fd"))
         sample = procfs.processes(page_size=PAGE_SIZE)[child.pid]
         assert sample.open_fds == listed
-        assert procfs._fd_size_counts  # /proc is procfs: the size was used
+        assert procfs._scanner._fd_size_counts  # /proc is procfs: the size was used
         # Kernel threads (children of kthreadd, pid 2) have no files: 0 either way. Other
         # processes come and go, and open and close files, between the two reads.
         for pid, other in procfs.processes(page_size=PAGE_SIZE).items():

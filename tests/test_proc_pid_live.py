@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.processes.users import UsernameCache
 from tests.conftest import require
 

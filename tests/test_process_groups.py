@@ -10,7 +10,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.processes.groups import (
     GO_NO_VALUE,
     GroupSnapshot,

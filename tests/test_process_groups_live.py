@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.processes.groups import GroupSnapshot, ProcessGrouper, group_processes
 from fleetscope.agent.processes.settings import ProcessGroupsSettings
 from fleetscope.agent.processes.tracker import GroupTracker

@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.processes.groups import ProcessGrouper, group_processes
 from fleetscope.agent.processes.psutil_source import (
     PSUTIL_ATTRS,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from fleetscope.agent.collectors.processes import ProcessesCollector
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.processes.settings import ProcessGroupRule, ProcessGroupsSettings
 from fleetscope.agent.settings import AgentSettings
 from fleetscope.cli.main import app

@@ -29,8 +29,9 @@ from fleetscope.agent.linux.parsers.sockdiag import (
     parse_inet_diag_datagram,
     tcpdiag_compat_request,
 )
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.linux.sockdiag import SockDiag
+from fleetscope.agent.linux.sysfs import SysFS
 from tests.conftest import require
 
 DATA = Path(__file__).parent / "data" / "sock_diag"

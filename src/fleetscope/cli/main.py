@@ -128,7 +128,8 @@ def _load(cls: type[S], config: Path | None, **overrides: Any) -> S:
 
 def _runner(settings: AgentSettings) -> Any:
     from fleetscope.agent.collectors.base import CollectorContext
-    from fleetscope.agent.linux.procfs import ProcFS, SysFS
+    from fleetscope.agent.linux.proc import ProcFS
+    from fleetscope.agent.linux.sysfs import SysFS
     from fleetscope.agent.registry import UnknownCollector, select_collectors
     from fleetscope.agent.runner import CollectorRunner
 

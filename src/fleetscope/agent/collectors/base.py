@@ -19,7 +19,8 @@ from typing import Annotated, Protocol, TypeVar
 
 import msgspec
 
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.config.settings import Before, SettingsStruct
 
 Section = msgspec.Struct | Sequence[msgspec.Struct]  # model.payload sections

@@ -14,7 +14,8 @@ from fleetscope.agent.linux.parsers.cpufreq import CpuFreq
 from fleetscope.agent.linux.parsers.pressure import Pressure as ParsedPressure
 from fleetscope.agent.linux.parsers.pressure import PressureLine
 from fleetscope.agent.linux.parsers.stat import CpuTimes
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.model.codec import convert
 from fleetscope.model.payload import (
     CpuCore,

@@ -37,7 +37,7 @@ from fleetscope.agent.collectors.base import (
 )
 from fleetscope.agent.collectors.cpu import PressureReader
 from fleetscope.agent.linux.parsers.diskstats import SECONDS_PER_MS, DiskStats
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.rates import CounterRates, Interval
 from fleetscope.config.settings import SettingsStruct
 from fleetscope.model.codec import convert

@@ -4,7 +4,7 @@ system's maximum). Linux only; elsewhere there is no such counter and the sectio
 from __future__ import annotations
 
 from fleetscope.agent.collectors.base import CollectorContext
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.model.payload_kernel import FileHandlesSection
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from fleetscope.agent.linux.parsers.snmp import parse_mib_selected, parse_snmp6_selected
-from fleetscope.agent.linux.procfs import ProcFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.model.payload_kernel import NetstatCounters, SockstatCounts
 
 log = logging.getLogger(__name__)

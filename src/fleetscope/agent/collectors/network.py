@@ -42,8 +42,9 @@ from fleetscope.agent.collectors.netstat import (
 from fleetscope.agent.linux.parsers.netclass import BITS_PER_MEGABIT
 from fleetscope.agent.linux.parsers.netdev import NetDevStats
 from fleetscope.agent.linux.parsers.sockets import TCP_STATES
-from fleetscope.agent.linux.procfs import ProcFS, SysFS
+from fleetscope.agent.linux.proc import ProcFS
 from fleetscope.agent.linux.sockdiag import SockDiag
+from fleetscope.agent.linux.sysfs import SysFS
 from fleetscope.agent.rates import CounterRates
 from fleetscope.config.settings import SettingsStruct
 from fleetscope.model.codec import convert

@@ -12,7 +12,7 @@ from typing import Annotated
 from msgspec import Meta
 
 from fleetscope.agent.collectors.base import CollectorContext, collector_settings
-from fleetscope.agent.linux.procfs import ProcessStatic
+from fleetscope.agent.linux.pidscan import ProcessStatic
 from fleetscope.agent.processes.groups import ProcessGrouper
 from fleetscope.agent.processes.psutil_source import scan_psutil
 from fleetscope.agent.processes.sample import ProcessSample
