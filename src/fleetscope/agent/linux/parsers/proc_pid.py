@@ -78,7 +78,7 @@ def parse_pid_stat(text: str, page_size: int, source: str = "/proc/<pid>/stat") 
         numbers[_PPID - 1],
         numbers[_MINFLT - 1],
         numbers[_MAJFLT - 1],
-        # Divide by USER_HZ rather than multiply by 0.01; see parsers/stat.py.
+        # Divide by USER_HZ rather than multiply by 0.01; see USER_HZ in stat.py beside this file.
         numbers[_UTIME - 1] / USER_HZ,
         numbers[_STIME - 1] / USER_HZ,
         numbers[_NUM_THREADS - 1],
