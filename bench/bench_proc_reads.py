@@ -1,7 +1,7 @@
 """The ways agent/linux reads /proc, each timed against the plain alternative it replaced.
 
     .venv/bin/python bench/bench_proc_reads.py [--calls 5000] [--fds 250] [--spawn 0]
-        [--interval 10]
+        [--scans 50] [--interval 10]
 
 Prints, per pair, the median wall time per call over --calls (best of five rounds' medians):
 
@@ -11,12 +11,12 @@ Prints, per pair, the median wall time per call over --calls (best of five round
 - /proc/<pid>/stat opened by an f-string path and by `root / str(pid) / name`;
 - the open fds of a process with --fds open files: the st_size of /proc/<pid>/fd and a listing;
 
-then the system CPU time of one process scan (PidScanner through ProcFS.processes) with the
-per-process files kept open between scans and with none kept (max_kept_files=0), the mean
-of 20 scans (getrusage), and what share of the processes' stat, status and io files were
-byte-identical in two reads --interval seconds apart (what the scan's reuse of parsed
-records rests on). --spawn starts that many idle `sleep` children first, stopped by PID at
-the end.
+then the CPU time of one process scan (PidScanner through ProcFS.processes), all of it and
+the kernel's part (getrusage), with the per-process files kept open between scans and with
+none kept (max_kept_files=0), the mean of --scans scans, and what share of the processes'
+stat, status and io files were byte-identical in two reads --interval seconds apart (what
+the scan's reuse of parsed records rests on). --spawn starts that many idle `sleep`
+children first, stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -62,16 +62,18 @@ def open_close(path: str | Path) -> None:
     os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
 
 
-def scan_system_ms(max_kept_files: int | None, scans: int) -> tuple[float, int]:
+def scan_cpu_ms(max_kept_files: int | None, scans: int) -> tuple[float, float, int]:
+    """(CPU, system CPU) per scan in ms, the mean over `scans`, and the process count."""
     procfs = ProcFS("/proc", max_kept_files=max_kept_files)
     try:
         procfs.processes()  # the first scan opens (and keeps) the files
         count = 0
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        cpu, system = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_stime
         for _ in range(scans):
             count = len(procfs.processes())
-        spent = resource.getrusage(resource.RUSAGE_SELF).ru_stime - before
-        return spent / scans * 1e3, count
+        cpu = time.process_time() - cpu
+        system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - system
+        return cpu / scans * 1e3, system / scans * 1e3, count
     finally:
         procfs.close()
 
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--fds", type=int, default=250)
     parser.add_argument("--spawn", type=int, default=0, help="idle child processes to add")
+    parser.add_argument("--scans", type=int, default=50)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between reads")
     args = parser.parse_args()
     children = [
@@ -129,11 +132,12 @@ def main() -> None:
             lambda: len(os.listdir(fd_dir)),
             max(1, args.calls // 10),
         )
-        kept_ms, count = scan_system_ms(None, 20)
-        fresh_ms, _ = scan_system_ms(0, 20)
+        kept_cpu, kept_system, count = scan_cpu_ms(None, args.scans)
+        fresh_cpu, fresh_system, _ = scan_cpu_ms(0, args.scans)
         print(
-            f"process scan, system CPU (mean of 20, {count} processes): "
-            f"{kept_ms:.1f} ms with files kept open, {fresh_ms:.1f} ms without"
+            f"process scan ({count} processes, mean of {args.scans}), files kept open vs none: "
+            f"CPU {kept_cpu:.1f} against {fresh_cpu:.1f} ms, "
+            f"of it system {kept_system:.1f} against {fresh_system:.1f} ms"
         )
         pids = ProcFS("/proc").pids()
         first = snapshot(pids)
