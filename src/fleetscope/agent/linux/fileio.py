@@ -17,9 +17,10 @@ READ_BYTES = 16384
 
 
 def read_file(path: str) -> bytes:
-    """The whole file. os.open/os.read rather than open(): no buffered file object per file,
-    17 against 23 us per small /proc file here (timeit). Files under /proc and /sys report
-    size 0, so this reads until EOF rather than trusting stat()."""
+    """The whole file. os.open/os.read rather than open(): no buffered file object and no
+    decoder per file (docs/architecture.md, "How agent/linux reads files", has the cost of
+    each). Files under /proc and /sys report size 0, so this reads until EOF rather than
+    trusting stat()."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         return read_fd(fd)

@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 
 class KeptFiles:
     """Files read every cycle, kept open and read again with pread at offset 0, which makes
-    a seq_file (every /proc file a collector reads) show afresh: /proc/net/dev read and
-    decoded took 12.5 against 25.7 us here, the difference being the open's path walk and
-    the close. For one collector's private
-    ProcFS (ProcFS.kept_open): a file is closed only by the thread that reads it.
+    a seq_file (every /proc file a collector reads) show afresh, without the open's path
+    walk and the close (measured: docs/architecture.md, "How agent/linux reads files"). For
+    one collector's private ProcFS (ProcFS.kept_open): a file is closed only by the thread
+    that reads it.
 
     A kept file that fails to read is closed and opened again by path, so an error is the
     one a fresh open gives, as are the contents after a file was replaced."""

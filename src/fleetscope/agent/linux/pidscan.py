@@ -62,10 +62,10 @@ class ProcessStatic:
 @dataclass(frozen=True, slots=True)
 class _LastRead:
     """A process's files as the last scan read them, with what was parsed from them. Most
-    processes are idle between scans (10 s apart, about 3 in 4 stat, 2 in 3 status and 4 in
-    5 io files of this host's processes were byte-identical): their parsed records, and then
-    the sample built from them, are reused when the bytes are the same. Parsers are pure, so
-    that is the same result."""
+    processes are idle between scans (most stat, status and io files read the same 10 s
+    apart: docs/architecture.md, "How agent/linux reads files"): their parsed records, and
+    then the sample built from them, are reused when the bytes are the same. Parsers are
+    pure, so that is the same result."""
 
     stat_data: bytes
     stat: PidStat
@@ -79,9 +79,9 @@ class _LastRead:
 
 
 class PidScanner:
-    """The processes under one procfs root. Paths are built as strings: a full scan opens
-    about 6 files per process, and opening /proc/<pid>/stat through `root / str(pid) / name`
-    took 26 us against 15 us with an f-string here (timeit, Python 3.11)."""
+    """The processes under one procfs root. Paths are built as f-strings: a full scan opens
+    about 6 files per process, and pathlib's joins (`root / str(pid) / name`) cost more than
+    the open itself (docs/architecture.md, "How agent/linux reads files")."""
 
     def __init__(self, root: Path, max_kept_files: int | None = None) -> None:
         """`max_kept_files` bounds the per-process files kept open between scans on a live
@@ -115,8 +115,8 @@ class PidScanner:
 
         On a live procfs the files every scan reads (_KEPT_FILES) stay open between scans
         and are read again with pread at offset 0, which makes a seq_file show afresh: that
-        saves an open and a close per file, half the kernel time of a scan (3.6 against
-        7.4 ms for 142 processes here). The descriptor holds the process it was opened for:
+        saves an open (its path walk) and a close per file (docs/architecture.md, "How
+        agent/linux reads files"). The descriptor holds the process it was opened for:
         once that one has exited, a read fails with ESRCH (proc_single_show finds no task),
         and the file is opened again by path, which names whatever process has the pid now
         (the same outcome as a fresh open: that process, or FileNotFoundError)."""
@@ -284,12 +284,13 @@ class PidScanner:
 
     def _pid_open_fds(self, pid: int, counted: bool = False) -> int:
         """Entries of /proc/<pid>/fd. Since Linux 6.2 (commit f1f1f2569901) the directory's
-        st_size is that count, which a stat answers without listing the table (3 against up
-        to 150 us here for a process with 250 fds); prometheus/procfs' FileDescriptorsLen
-        does the same on a real procfs. stat answers even where listing is refused, so the
-        size is used only when `counted` (io was readable: ptrace access, which listing
-        needs too), to keep "no access, no count". Older kernels report 0 for every process:
-        listed then, until some process shows a non-zero size (the kernel counts)."""
+        st_size is that count, which a stat answers without listing the table (whose cost
+        grows with the fds: docs/architecture.md, "How agent/linux reads files");
+        prometheus/procfs' FileDescriptorsLen does the same on a real procfs. stat answers
+        even where listing is refused, so the size is used only when `counted` (io was
+        readable: ptrace access, which listing needs too), to keep "no access, no count".
+        Older kernels report 0 for every process: listed then, until some process shows a
+        non-zero size (the kernel counts)."""
         path = f"{self.root}/{pid}/fd"
         if counted:
             if self._fd_size_counts is None:
