@@ -16,13 +16,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from fleetscope.ingest.app import create_app
-from fleetscope.ingest.router import (
-    IngestDeps,
-    IngestFastPath,
-    IngestMetrics,
-    IngestSettings,
-    build_router,
-)
+from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings
+from fleetscope.ingest.router import IngestFastPath, build_router
 from fleetscope.model.auth import Principal
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, payload_json

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from fleetscope.ingest.app import create_app
-from fleetscope.ingest.router import IngestSettings
+from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.compat import unknown_fields
 from fleetscope.model.schema import payload_json_schema

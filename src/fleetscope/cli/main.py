@@ -648,7 +648,7 @@ def _serve(
             f"  local agent: reporting this host every {agent_settings.interval_seconds:g} s"
         )
     if settings.stream_url is not None:
-        from fleetscope.cli.worker import redacted
+        from fleetscope.cli.startup import redacted
 
         where = "in this process" if settings.digest_in_process else "in `fleetscope worker`s"
         banner.append(f"  stream: {redacted(settings.stream_url)}; digest runs {where}")
