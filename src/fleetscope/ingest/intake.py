@@ -80,8 +80,8 @@ class IngestDeps:
     known_key: KeyVerifier | None = None
     unknown_fields: UnknownFieldLog = field(default_factory=UnknownFieldLog)
     # The stream's awaitable enqueue, if it has one. Resolved once: isinstance against a
-    # runtime-checkable Protocol walks its attributes every time (about 3 % of the embedded
-    # server's CPU per payload, py-spy).
+    # runtime-checkable Protocol walks its attributes every time (its cost per payload:
+    # docs/deployment.md, the ingestfast round's "What changed").
     submit: Callable[[Sequence[NewMessage]], Future[list[str]]] | None = field(
         init=False, default=None
     )
@@ -153,8 +153,8 @@ async def authenticate_headers(
     key = bearer_token(headers)
     principal = None
     if key:
-        # The thread-pool hop cost about 5 % of the embedded server's CPU per payload (py-spy),
-        # for a dict lookup when the key is cached.
+        # No thread-pool hop for a dict lookup when the key is cached: the hop's cost is in
+        # docs/deployment.md, "Measured at the wiring".
         principal = known_key(key) if known_key is not None else None
         if principal is None:
             principal = await run_in_threadpool(verify_key, key)

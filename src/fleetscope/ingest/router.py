@@ -88,10 +88,11 @@ class IngestFastPath:
     """POST /api/v1/ingest answered as plain ASGI, before FastAPI's routing: a plain ASGI
     middleware placed inside the app's request metrics. FastAPI's per-request work (routing
     through the included routers, request object, dependency solving, its telemetry lookup,
-    the exception and exit-stack middleware) was about a third of the embedded server's
-    GIL-held time at saturation (py-spy --gil under bench/fleet_simulator.py --max 32). The
+    the exception and exit-stack middleware) held the GIL for a large share of the embedded
+    server's time at saturation (docs/deployment.md, "Where the GIL went at saturation"). The
     FastAPI route stays registered: it documents the endpoint in the OpenAPI schema and
-    serves it wherever this middleware is not installed; both answer with accept_payload."""
+    serves it wherever this middleware is not installed; both answer with accept_payload
+    (tests/test_ingest_fastpath.py sends the same requests through both)."""
 
     def __init__(self, app: ASGIApp, *, deps: IngestDeps) -> None:
         self.app = app
