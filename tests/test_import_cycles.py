@@ -117,6 +117,15 @@ def test_the_ingest_package_imports_no_loop() -> None:
     assert not strongly_connected(ingest)
 
 
+def test_server_and_worker_share_the_wiring_module() -> None:
+    """`fleetscope worker` takes its wiring (stream, engine, store upkeep, GC tuning) from
+    cli/wiring.py, as the server does, not from the server's module."""
+    graph = import_graph(SRC)
+    assert "fleetscope.cli.server" not in graph["fleetscope.cli.worker"]
+    assert "fleetscope.cli.wiring" in graph["fleetscope.cli.worker"]
+    assert "fleetscope.cli.wiring" in graph["fleetscope.cli.server"]
+
+
 def _write(root: Path, files: Mapping[str, str]) -> None:
     for relative, text in files.items():
         path = root / relative
