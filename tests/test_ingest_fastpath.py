@@ -42,12 +42,16 @@ def metrics(registry: CollectorRegistry | None = None) -> IngestMetrics:
     return IngestMetrics(registry or CollectorRegistry())
 
 
-def route_only_app(stream: SQLiteStream, registry: CollectorRegistry) -> FastAPI:
+def route_only_app(
+    stream: SQLiteStream,
+    registry: CollectorRegistry | None = None,
+    settings: IngestSettings = SETTINGS,
+) -> FastAPI:
     """The standalone app (ingest/app.py) without the fast path: what FastAPI's route alone
     answers, with the same problem handlers and headers."""
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(build_router(IngestDeps(SETTINGS, stream, KEYS.get, metrics(registry))))
+    app.include_router(build_router(IngestDeps(settings, stream, KEYS.get, metrics(registry))))
     app.add_middleware(SecurityHeaders)
     return app
 
