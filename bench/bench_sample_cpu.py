@@ -48,7 +48,7 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def main() -> None:  # noqa: PLR0915 (one straight script)
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--snapshot", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=1000, help="payloads per round")
