@@ -30,5 +30,5 @@ def test_stats_round_trip_through_the_array_path() -> None:
     back = decode_stats(encode_stats(stats))
     raw = unpack_values(pack_values(stats.min))
     assert raw[0] == 1.0 and math.isnan(raw[1])
-    assert list(back.max)[0] == 2.0 and math.isnan(back.max[1])
+    assert back.max[0] == 2.0 and math.isnan(back.max[1])
     assert list(back.sum) == [3.0, 0.0] and list(back.count) == [2.0, 0.0]
