@@ -27,11 +27,13 @@ from fleetscope.model.payload import (
     NetworkSection,
     Pressure,
     ProcessesSection,
+    ProcessGroup,
     Snapshot,
 )
 from fleetscope.model.series_keys import (
     EXPORTER_LABEL,
     Labels,
+    RecordPlan,
     exporter_key,
     one_key,
     record_keys,
@@ -168,6 +170,27 @@ def _float(value: float | None) -> float | None:
 
 _GROUP_FIELDS = frozenset({"name", "cpu_user_seconds_total", "cpu_system_seconds_total"})
 _GROUP_CPU = "process_group_cpu_seconds_total"
+# A group's keys (its two CPU modes, then its fields) and its plan, by record type and name: a
+# payload carries tens of groups, and looking their keys up one by one cost more than the rest
+# of their flattening. Cleared when full, as the keys are (group names are not bounded).
+_GROUPS: dict[tuple[type, str], tuple[tuple[str, ...], RecordPlan]] = {}
+_MAX_CACHED_GROUPS = 50_000
+
+
+def _group_keys(group: ProcessGroup) -> tuple[tuple[str, ...], RecordPlan]:
+    cache_key = (type(group), group.name)
+    found = _GROUPS.get(cache_key)
+    if found is None:
+        if len(_GROUPS) >= _MAX_CACHED_GROUPS:
+            _GROUPS.clear()
+        labels = (("group", group.name),)
+        plan = record_plan(type(group), "process_group", labels, _GROUP_FIELDS, None, True)
+        cpu = (
+            one_key(_GROUP_CPU, (*labels, ("mode", "user"))),
+            one_key(_GROUP_CPU, (*labels, ("mode", "system"))),
+        )
+        found = _GROUPS[cache_key] = (cpu + plan.keys, plan)
+    return found
 
 
 def _flatten_processes(keys: Keys, values: Values, section: ProcessesSection) -> None:
@@ -176,12 +199,16 @@ def _flatten_processes(keys: Keys, values: Values, section: ProcessesSection) ->
     keys.append("processes_count")
     values.append(float(section.count))
     for group in section.groups:
-        labels = (("group", group.name),)
-        keys.append(one_key(_GROUP_CPU, (*labels, ("mode", "user"))))
-        keys.append(one_key(_GROUP_CPU, (*labels, ("mode", "system"))))
+        group_keys, plan = _group_keys(group)
         values.append(float(group.cpu_user_seconds_total))
         values.append(float(group.cpu_system_seconds_total))
-        _emit(keys, values, group, "process_group", labels, skip=_GROUP_FIELDS, bools=True)
+        if plan.numeric:
+            keys.extend(group_keys)
+            values.extend([None if v is None else float(v) for v in plan.read(group)])
+        else:
+            keys.extend(group_keys[:2])
+            labels = (("group", group.name),)
+            _emit(keys, values, group, "process_group", labels, skip=_GROUP_FIELDS, bools=True)
 
 
 _INTERFACE_LABELS = frozenset({"device", "operstate"})
