@@ -62,7 +62,7 @@ from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import StoreWriter
-from fleetscope.stream.base import Stream, StreamUnavailable
+from fleetscope.stream.base import Stream, StreamUnavailable, unique_consumer_name
 from fleetscope.stream.notify import RedisNotifier
 from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
@@ -134,6 +134,7 @@ def build_server(settings: ServerSettings) -> Server:
     digest = DigestWorker(
         stream,
         writer,
+        consumer=unique_consumer_name(),  # servers that digest on one Redis stream each beat
         maintenance=maintenance,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
@@ -190,6 +191,7 @@ def make_stream(settings: ServerSettings) -> Stream:
         prefix=settings.stream_prefix,
         shards=settings.stream_shards,
         visibility_timeout_seconds=settings.stream_visibility_timeout_seconds,
+        lease_seconds=settings.stream_lease_seconds,
         max_backlog=settings.stream_max_backlog,
         retry_after_seconds=settings.stream_retry_after_seconds,
         wait_replicas=settings.stream_wait_replicas,
