@@ -121,7 +121,6 @@ class RedisStream:
         self._groups_ready = False
         self._closed = False
         self._next_sweep = 0.0  # monotonic; sweeping for idle entries on every read is waste
-        self._taken_back: set[str] = set()  # consumers that took back their own pending
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStream:
@@ -247,13 +246,9 @@ class RedisStream:
         with self._errors():
             self.leases.hold(consumer)
             out: list[StreamMessage] = []
-            with self._lock:
-                take_back = consumer not in self._taken_back
-            if take_back:
-                claimed = self._with_groups(lambda: self.leases.take_back(consumer, max_count))
-                out += self._claimed(claimed)
-                with self._lock:
-                    self._taken_back.add(consumer)
+            out += self._claimed(
+                self._with_groups(lambda: self.leases.take_back(consumer, max_count))
+            )
             if len(out) < max_count and self._sweep_due():
                 wanted, idle_ms = max_count - len(out), int(self.visibility_timeout * 1000)
                 claimed = self._with_groups(lambda: self.leases.sweep(consumer, wanted, idle_ms))

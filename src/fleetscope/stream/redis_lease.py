@@ -91,6 +91,8 @@ class Leases:
         self._lock = threading.Lock()  # guards the fields below; never held across I/O
         self._held: dict[str, threading.Thread] = {}
         self._claim_cursor = ["0-0"] * len(self.keys)
+        self._taking_back: dict[str, list[str]] = {}  # consumer -> XPENDING start per shard
+        self._taken_back: set[str] = set()
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -165,6 +167,40 @@ class Leases:
         ]
         return expired, idle
 
+    def _claim(
+        self, shard: int, owner: str, consumer: str, count: int, *, min_idle_ms: int, start: str
+    ) -> tuple[list[Claimed], list[str]]:
+        """Claim for consumer up to `count` entries of a shard pending for owner, from entry id
+        `start` on; returns what was claimed and the ids XPENDING listed."""
+        key = self.keys[shard]
+        rows = cast(
+            "list[dict[str, Any]]",
+            self.client.xpending_range(
+                key,
+                self.group,
+                start,
+                "+",
+                count,
+                consumername=owner,
+                idle=min_idle_ms or None,
+            ),
+        )
+        delivered = {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
+        if not delivered:
+            return [], []
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes] | None]]",
+            self.client.xclaim(key, self.group, consumer, min_idle_ms, list(delivered)),
+        )
+        # XCLAIM counts this delivery; an entry deleted meanwhile comes back empty or not
+        # at all (Redis 7 drops it from the pending list).
+        claimed = [
+            (shard, _text(entry), fields, delivered[_text(entry)] + 1)
+            for entry, fields in entries
+            if fields
+        ]
+        return claimed, list(delivered)
+
     def take_over(
         self,
         consumer: str,
@@ -178,42 +214,35 @@ class Leases:
         for shard, owner in owners:
             if len(claimed) >= wanted:
                 break
-            key = self.keys[shard]
-            rows = cast(
-                "list[dict[str, Any]]",
-                self.client.xpending_range(
-                    key,
-                    self.group,
-                    "-",
-                    "+",
-                    wanted - len(claimed),
-                    consumername=owner,
-                    idle=min_idle_ms or None,
-                ),
+            got, _ = self._claim(
+                shard, owner, consumer, wanted - len(claimed), min_idle_ms=min_idle_ms, start="-"
             )
-            if not rows:
-                continue
-            delivered = {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
-            entries = cast(
-                "list[tuple[bytes, dict[bytes, bytes] | None]]",
-                self.client.xclaim(key, self.group, consumer, min_idle_ms, list(delivered)),
-            )
-            # XCLAIM counts this delivery; an entry deleted meanwhile comes back empty or
-            # not at all (Redis 7 drops it from the pending list).
-            claimed += [
-                (shard, _text(entry), fields, delivered[_text(entry)] + 1)
-                for entry, fields in entries
-                if fields
-            ]
+            claimed += got
         return claimed
 
     def take_back(self, consumer: str, wanted: int) -> list[Claimed]:
         """What is pending under this consumer's name from before this process read as it:
         a process of the same name (`--consumer NAME`) that died and was restarted. Its lease
         is this process's now, so no other consumer would take these over before the
-        visibility timeout."""
-        owners = [(shard, consumer) for shard in range(len(self.keys))]
-        claimed = self.take_over(consumer, owners, wanted, min_idle_ms=0)
+        visibility timeout. Called before every read; walks the consumer's pending entries
+        once, `wanted` at a time, then returns [] without asking Redis."""
+        with self._lock:
+            if consumer in self._taken_back:
+                return []
+            starts = self._taking_back.setdefault(consumer, ["-"] * len(self.keys))
+        claimed: list[Claimed] = []
+        for shard, start in enumerate(starts):
+            count = wanted - len(claimed)
+            if not start or count <= 0:
+                continue
+            got, listed = self._claim(shard, consumer, consumer, count, min_idle_ms=0, start=start)
+            claimed += got
+            # A shorter list than asked: this shard's are all taken back.
+            starts[shard] = f"({listed[-1]}" if len(listed) == count else ""
+        if not any(starts):
+            with self._lock:
+                self._taken_back.add(consumer)
+                self._taking_back.pop(consumer, None)
         if claimed:
             log.info("%s took back %d messages pending under its name", consumer, len(claimed))
         return claimed
