@@ -138,9 +138,9 @@ class Leases:
                 log.warning("lease heartbeat for %s failed: %s", ", ".join(alive), exc)
 
     def orphans(self) -> tuple[list[tuple[int, str]], list[str]]:
-        """Consumers of other processes without a lease: (shard, consumer) for every shard
-        where one has entries pending, and the names of those that have nothing pending
-        anywhere and have been idle longer than a lease (to remove from the group)."""
+        """Consumers without a lease that this stream does not beat for: (shard, consumer)
+        for every shard where one has entries pending, and the names of those that have
+        nothing pending anywhere and have been idle longer than a lease (to remove)."""
         pipe = self.client.pipeline(transaction=False)
         for key in self.keys:
             pipe.xinfo_consumers(key, self.group)
