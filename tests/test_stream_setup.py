@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.cli.server import SOFT_BACKLOG_BATCHES, make_stream
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.wiring import SOFT_BACKLOG_BATCHES, make_stream
 from fleetscope.config.settings import ConfigError, settings_from
 from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
