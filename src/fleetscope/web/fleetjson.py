@@ -1,12 +1,12 @@
 """GET /api/v1/fleet's JSON, written without building a pydantic model per host.
 
-The answer carries every host's sparkline (three values per point), so at fleet scale building
-a FleetHostOut per host and having pydantic validate and dump them costs more than the query
-itself (docs/dashboard.md, "What keeps the fleet queries fast": bench/bench_fleet_json.py). So
-the handler keeps FleetHostOut as its documented response model and writes the same JSON
-itself: each host's sparkline fragment is serialised once and reused while query/fleet.py hands
-back the same sparkline list (it does until the host sends a new sample), and the rest is a
-small dict per host. tests/test_dashboard_api.py checks the output against FleetHostOut.
+The answer carries every host's sparkline (three values per point), most of its size, and
+between two calls most hosts' sparklines have not changed. So the handler keeps FleetHostOut as
+its documented response model and writes the same JSON itself: each host's sparkline fragment
+is serialised once and reused while query/fleet.py hands back the same sparkline list (it does
+until the host sends a new sample), and the rest is a small dict per host. What this costs
+against the models, cold and warm: docs/dashboard.md, "The fleet JSON"
+(bench/bench_fleet_json.py). tests/test_dashboard_api.py checks the output against FleetHostOut.
 """
 
 from __future__ import annotations
