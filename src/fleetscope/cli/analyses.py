@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.query.analyses import AnalysisQueries
-from fleetscope.web.api import ReadServices
 from fleetscope.web.routes.analyses import build_analyses_router
+from fleetscope.web.services import ReadServices
 
 
 def install_analyses(

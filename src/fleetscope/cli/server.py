@@ -59,13 +59,13 @@ from fleetscope.store.engine import migrate
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import Stream, StreamUnavailable, unique_consumer_name
 from fleetscope.stream.notify import RedisNotifier
-from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
 from fleetscope.web.routes.health import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER_SECONDS
 from fleetscope.web.routes.health import Dependency, build_health_router
 from fleetscope.web.routes.prometheus import build_prometheus_router
+from fleetscope.web.services import ReadServices
 
 log = logging.getLogger(__name__)
 
