@@ -22,7 +22,7 @@ from fleetscope.store.engine import alembic_config, make_engine
 from fleetscope.store.frames import encode_frame
 from fleetscope.store.keys import sha256_hex
 from fleetscope.store.partitions import create_partitions, day_of
-from fleetscope.store.tables import metadata
+from fleetscope.store.schema import metadata
 
 T0 = 1_764_000_000_000
 NEW_TABLES = {"collectors", "collection_files", "audit_log", "login_throttle"}

@@ -1,7 +1,6 @@
 """The tables that come with accounts (migration 0009, docs/data-model.md "Accounts"): the
 collector registry, the collection files uploaded for a collector, the audit log and the login
-throttle. On the same metadata as store/tables.py, which also holds tenants, users and
-api_keys."""
+throttle. On store/catalog.py's metadata; tenants, users and api_keys are in store/tables.py."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from fleetscope.store.tables import metadata
+from fleetscope.store.catalog import metadata
 
 # A monitored machine as its owners describe it (store/collectors.py). Filled from the agent's
 # inventory on first contact, then editable; machine_id and host_id link it to what the agent
