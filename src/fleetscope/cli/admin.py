@@ -1,7 +1,8 @@
 """`fleetscope admin`: operator commands on a server's data, run beside it on the same
 settings. `admin dead-letters list|replay|drop`: the messages digest could not store (a
 payload the database refused, digest/worker.py), each with the error that stopped it; replay
-puts one back in the stream once the cause is fixed, drop forgets it."""
+puts one back in the stream once the cause is fixed, drop forgets it. `admin tenants|users|keys|
+collectors`: the accounts, directly on the store or through a server (cli/accounts.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from fleetscope.cli.accounts import add_account_commands
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.config.settings import ConfigError
 from fleetscope.stream.base import Stream, StreamUnavailable
@@ -25,6 +27,7 @@ dead_letters_app = typer.Typer(
     rich_markup_mode=None,
 )
 admin_app.add_typer(dead_letters_app, name="dead-letters")
+add_account_commands(admin_app)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="the server's data directory [default: data]")

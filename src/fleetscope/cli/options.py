@@ -60,6 +60,8 @@ TlsKey = Annotated[Path | None, typer.Option("--tls-key", help="PEM private key 
 # `fleetscope export csv --server`'s login: known here, so a shell that exports them can still
 # run the server and the agent (check_environment refuses unknown FLEETSCOPE_* variables).
 EXPORT_ENV = ("FLEETSCOPE_USERNAME", "FLEETSCOPE_PASSWORD")
+# `fleetscope admin tenants|users|keys|collectors --server`'s server and token, likewise.
+ADMIN_ENV = ("FLEETSCOPE_SERVER", "FLEETSCOPE_TOKEN")
 
 
 def setup_logging(level: str) -> None:
@@ -78,7 +80,7 @@ def load_settings(cls: type[S], config: Path | None, **overrides: Any) -> S:
     from fleetscope.cli.settings import ServerSettings
 
     try:
-        check_environment([ServerSettings, AgentSettings], EXPORT_ENV)
+        check_environment([ServerSettings, AgentSettings], (*EXPORT_ENV, *ADMIN_ENV))
         return cls.load(config, **overrides)
     except ConfigError as exc:  # names the setting and the file, variable or option
         typer.echo(f"fleetscope: {exc}", err=True)
