@@ -184,8 +184,9 @@ def create_user(
     server: ServerUrl = None,
     token: Token = None,
 ) -> None:
-    """A new user. On an empty data directory with --superuser: the first superuser, in the
-    default tenant (made then)."""
+    """A new user. With --superuser on an empty data directory or database: the first
+    superuser, in the default tenant (the server's first start then makes no admin of its
+    own)."""
     chosen, generated = new_password(password)
     if role is None:
         role = Role.ADMIN if superuser else Role.VIEWER

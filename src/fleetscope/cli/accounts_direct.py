@@ -17,7 +17,6 @@ from sqlalchemy import Engine
 from fleetscope.cli.accounts_common import AdminError, Record
 from fleetscope.model.auth import AuditAction, Role, Scope
 from fleetscope.store import accounts, audit, collectors, keys
-from fleetscope.store.auth import DEFAULT_TENANT
 from fleetscope.store.collectors import CollectorChanges, CollectorDetails
 
 ACTOR = "cli"
@@ -42,20 +41,14 @@ class DirectAccounts:
 
     # Tenants
 
-    def tenant(self, given: str | None, *, create_default: bool = False) -> accounts.Tenant:
-        """--tenant as a name or an id; without it the default tenant (made, on an empty
-        store, when create_default: the first superuser's)."""
+    def tenant(self, given: str | None) -> accounts.Tenant:
+        """--tenant as a name or an id; without it the default tenant (migration 0009 makes
+        it, so the first superuser on an empty store has one)."""
         if given is None:
             with self.engine.connect() as conn:
                 tenant_id = accounts.default_tenant_id(conn)
             if tenant_id is None:
-                if not create_default:
-                    raise AdminError("the store has no tenant yet", 1)
-                made = accounts.create_tenant(self.engine, DEFAULT_TENANT)
-                self._audit(
-                    made.id, AuditAction.TENANT_CREATED, f"tenant:{made.id}", name=made.name
-                )
-                return made
+                raise AdminError("the store has no tenant", 1)
             found = accounts.get_tenant(self.engine, tenant_id)
         else:
             found = accounts.tenant_by_name(self.engine, given)
@@ -109,7 +102,7 @@ class DirectAccounts:
     def create_user(
         self, username: str, password: str, role: Role, *, tenant: str | None, superuser: bool
     ) -> Record:
-        owner = self.tenant(tenant, create_default=superuser)
+        owner = self.tenant(tenant)
         made = _checked(
             lambda: accounts.create_user(
                 self.engine, owner.id, username, password, role, superuser=superuser
