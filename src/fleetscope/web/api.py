@@ -225,6 +225,9 @@ class HostDetailOut(BaseModel):
     sections: dict[str, SectionOut] = Field(
         description="cpu, memory, disk, filesystem, network: only those the host has data for"
     )
+    latest: HeadlineOut | None = Field(
+        description="the newest sample's headline, as the overview shows it; null before any"
+    )
     inventory: InventoryOut | None = Field(
         default=None, description="the latest inventory audit; absent when none is stored"
     )
@@ -426,6 +429,7 @@ def build_router(services: ReadServices) -> APIRouter:
                 name: SectionOut(values=s.values, items=s.items)
                 for name, s in found.sections.items()
             },
+            latest=None if found.latest is None else HeadlineOut.of(found.latest),
         )
         if latest is not None:  # set only when stored: absent from the JSON otherwise
             detail.inventory = InventoryOut(
