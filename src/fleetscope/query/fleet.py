@@ -49,8 +49,8 @@ __all__ = [
 # Frames of one host can commit out of time order by this much (batches of several
 # snapshots, several digest workers) and still be read by the next overview.
 SLACK_MS = 30_000
-# The host page's newest frames: enough for its interval and for every layout of its newest
-# instant (a host whose agent splits its snapshot).
+# Frames the host page reads, newest first: the newest instant's (one per layout) give its
+# values, all of them its interval.
 _RECENT_FRAMES = 8
 
 
