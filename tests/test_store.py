@@ -19,7 +19,8 @@ from fleetscope.store import auth
 from fleetscope.store.engine import migrate
 from fleetscope.store.frames import pack_values, unpack_values
 from fleetscope.store.partitions import alembic_filters
-from fleetscope.store.tables import hosts, ingested_batches, metadata, metric_frames, metric_layouts
+from fleetscope.store.schema import metadata
+from fleetscope.store.tables import hosts, ingested_batches, metric_frames, metric_layouts
 from fleetscope.store.writer import StoreWriter
 from tests.helpers import T0, payload, payload_json
 

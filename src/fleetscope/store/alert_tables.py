@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from fleetscope.store.tables import metadata
+from fleetscope.store.catalog import metadata
 
 alert_rules = Table(
     "alert_rules",

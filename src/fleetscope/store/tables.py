@@ -20,21 +20,13 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from fleetscope.store.catalog import metadata
 
 tenants = Table(
     "tenants",
@@ -304,6 +296,3 @@ analyses = Table(
     Index(None, "collection_id", "analysed_ms"),
     Index(None, "host_id", "analysed_ms"),
 )
-
-# Alerting registers its tables on this metadata (one import keeps migrations checked).
-from fleetscope.store import alert_tables as _alert_tables  # noqa: E402, F401

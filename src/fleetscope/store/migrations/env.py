@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 from fleetscope.store.partitions import alembic_filters
-from fleetscope.store.tables import metadata
+from fleetscope.store.schema import metadata
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):
