@@ -57,7 +57,7 @@ from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import migrate
 from fleetscope.store.writer import StoreWriter
-from fleetscope.stream.base import Stream, StreamUnavailable
+from fleetscope.stream.base import Stream, StreamUnavailable, unique_consumer_name
 from fleetscope.stream.notify import RedisNotifier
 from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
@@ -113,6 +113,7 @@ def build_server(settings: ServerSettings) -> Server:
     digest = DigestWorker(
         stream,
         writer,
+        consumer=unique_consumer_name(),  # servers that digest on one Redis stream each beat
         maintenance=maintenance,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,
