@@ -232,6 +232,35 @@ def test_host_detail_has_only_sections_with_data(live: LiveServer) -> None:
     assert missing.status_code == 404
 
 
+def test_host_detail_carries_the_headline_the_overview_shows(live: LiveServer) -> None:
+    """The host page's big numbers come from `latest` (web/static/host.js), computed by the same
+    rules as the overview's, so the page spells no series names."""
+    t = now()
+    send(live, "full", [full_snapshot(t - timedelta(seconds=10), 41), full_snapshot(t, 42)])
+    send(live, "small", [snapshot(t, cpu_percent=7, used=2e9)])
+    live.wait_digested()
+    headers = live.user_headers()
+    fleet = {h["name"]: h for h in live.client.get("/api/v1/fleet", headers=headers).json()}
+    full = live.client.get(f"/api/v1/hosts/{fleet['full']['id']}", headers=headers).json()
+    assert (
+        full["latest"]
+        == fleet["full"]["latest"]
+        == {
+            "cpu_percent": 42.0,
+            "memory_percent": 25.0,
+            "disk_percent": 75.0,
+            "network_bytes_per_second": 1500.0,
+        }
+    )
+    small = live.client.get(f"/api/v1/hosts/{fleet['small']['id']}", headers=headers).json()
+    assert small["latest"] == {
+        "cpu_percent": 7.0,
+        "memory_percent": 25.0,
+        "disk_percent": None,
+        "network_bytes_per_second": None,
+    }
+
+
 def test_login_sets_an_http_only_cookie_and_logout_ends_the_session(live: LiveServer) -> None:
     response = live.client.post(
         "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}

@@ -170,6 +170,9 @@ def test_the_host_page_draws_every_panel(
     for panel in ("network", "disk", "filesystems", "processes"):
         assert page.locator(f'[data-panel="{panel}"]').is_hidden(), panel
     assert page.locator('[data-card="processes"]').count() == 0
+    # The cards' big numbers are the API's headline (`latest`): 12.5 % busy, 1 of 8 GB used.
+    assert page.locator('[data-testid="cpu-value"]').inner_text() == "12.5%"
+    assert page.locator('[data-testid="memory-value"]').inner_text() == "12.5%"
     context.close()
 
 
