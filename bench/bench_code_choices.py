@@ -6,10 +6,11 @@ other.
 
     .venv/bin/python bench/bench_code_choices.py [--case NAME ...] [--repeats 7] [--quick] [--json]
 
-Times are the median over --repeats of timeit's mean per call, in µs; memory is maxrss in MiB
-(1024 * 1024 bytes) of `python -c CODE` (its VmHWM: see _PEAK), the median of --repeats interpreters (fewer for
-the slow ones). --quick runs every case on tiny counts, to prove the script still runs
-(tests/test_bench_code_choices.py): its numbers mean nothing.
+Times are the median over --repeats of timeit's mean per call, in µs; memory is the peak
+resident size in MiB (1024 * 1024 bytes) of `python -c CODE` (its VmHWM, not ru_maxrss: see
+_PEAK), the median of --repeats interpreters (fewer for the slow ones). --quick runs every
+case on tiny counts, to prove the script still runs (tests/test_bench_code_choices.py): its
+numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -434,9 +435,8 @@ def _group_snapshot(run: Run) -> Figures:
 
 @functools.cache
 def _snapshot_json() -> bytes:
-    from spool_common import real_snapshot  # noqa: PLC0415
-
     from fleetscope.model.codec import encode  # noqa: PLC0415
+    from spool_common import real_snapshot  # noqa: PLC0415
 
     return encode(real_snapshot())
 
@@ -560,9 +560,7 @@ def _version_literal(run: Run) -> Figures:
 def _agent_http(run: Run) -> Figures:
     return {
         "bare_python_MiB": _maxrss_mib("pass", run),
-        "chosen_MiB": _maxrss_mib(
-            "import http.client, ssl\nssl.create_default_context()", run
-        ),
+        "chosen_MiB": _maxrss_mib("import http.client, ssl\nssl.create_default_context()", run),
         "httpx_import_MiB": _maxrss_mib("import httpx", run),
         "httpx_client_MiB": _maxrss_mib("import httpx\nhttpx.Client()", run),
     }
