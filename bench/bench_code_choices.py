@@ -478,6 +478,66 @@ def _zstd_context(run: Run) -> Figures:
     }
 
 
+# --- agent/collectors/base.py: no thread hand-off for a collector that cannot block -----------
+
+
+def _thread_handoff(run: Run) -> Figures:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from fleetscope.agent.selfmetrics import agent_self  # noqa: PLC0415
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return {
+            "direct_us": run.per_call_us(agent_self, 2000),
+            "handed_off_us": run.per_call_us(lambda: pool.submit(agent_self).result(), 2000),
+        }
+
+
+# --- digest/transform.py ------------------------------------------------------------------------
+
+
+def _digest_zip(run: Run) -> Figures:
+    from fleetscope.model.codec import decode_snapshot  # noqa: PLC0415
+    from fleetscope.model.series import flatten_snapshot  # noqa: PLC0415
+
+    flat = flatten_snapshot(decode_snapshot(_snapshot_json()))
+
+    def generators() -> tuple[tuple[str, ...], tuple[float | None, ...]]:
+        return tuple(k for k, _ in flat), tuple(v for _, v in flat)
+
+    assert tuple(zip(*flat, strict=True)) == generators()
+    return {
+        "series": len(flat),
+        "chosen_us": run.per_call_us(lambda: tuple(zip(*flat, strict=True)), 2000),
+        "rejected_us": run.per_call_us(generators, 2000),
+    }
+
+
+def _samples_key(run: Run) -> Figures:
+    from fleetscope.digest.transform import _samples_key  # noqa: PLC0415
+    from fleetscope.model.series import series_key  # noqa: PLC0415
+
+    series = [
+        (f"http_requests_total_{i % 40}", (("instance", f"10.0.0.{i % 250}:9100"), ("job", "node")))
+        for i in range(500)
+    ]
+
+    def cached() -> None:
+        for name, labels in series:
+            _samples_key(name, labels)
+
+    def built() -> None:
+        for name, labels in series:
+            series_key(name, dict(labels))
+
+    cached()
+    return {
+        "series": len(series),
+        "chosen_us": run.per_call_us(cached, 200),
+        "rejected_us": run.per_call_us(built, 200),
+    }
+
+
 # --- report/charts.py: fixed margins rather than tight_layout() ---------------------------------
 
 
@@ -649,6 +709,21 @@ CASES: dict[str, Case] = {
         "ingest/body.py",
         "a zstd context per thread, reused, against one per request",
         _zstd_context,
+    ),
+    "thread-handoff": Case(
+        "agent/collectors/base.py",
+        "a collector that cannot block runs inline, against a thread-pool hand-off",
+        _thread_handoff,
+    ),
+    "digest-zip-split": Case(
+        "digest/transform.py",
+        "zip(*pairs) splits a real snapshot's (key, value) pairs, against two generators",
+        _digest_zip,
+    ),
+    "samples-key-cache": Case(
+        "digest/transform.py",
+        "series keys of remote_write/OTLP series cached, against built every time",
+        _samples_key,
     ),
     "chart-fixed-margins": Case(
         "report/charts.py",
