@@ -12,8 +12,8 @@ import zstandard
 
 
 class _Decompressors(threading.local):
-    """A zstd context per thread, reused: making one per request is a cost of the same order
-    as decoding a payload with it (docs/code-choices.md). Contexts are not thread-safe."""
+    """A zstd context per thread, reused: making one per request adds its cost to every
+    request's decoding (docs/code-choices.md). Contexts are not thread-safe."""
 
     def __init__(self) -> None:
         self.zstd = zstandard.ZstdDecompressor()

@@ -2,8 +2,8 @@
 NETLINK_SOCK_DIAG, the interface `ss` uses.
 
 Counting states from /proc/net/tcp{,6} makes the kernel format a text line per socket; an
-inet_diag dump hands over a binary record per socket, several times cheaper, and one
-TCPDIAG_GETSOCK dump of both families is cheaper again than two SOCK_DIAG_BY_FAMILY dumps
+inet_diag dump hands over a binary record per socket, which costs less, and one
+TCPDIAG_GETSOCK dump of both families costs less again than two SOCK_DIAG_BY_FAMILY dumps
 (docs/code-choices.md, tcp-states-one-dump).
 
 Netlink answers for the network namespace of the socket's creator, the agent's own; this is
