@@ -19,9 +19,10 @@ import uvicorn
 
 from fleetscope.agent.http import StdlibTransport
 from fleetscope.agent.settings import AgentSettings
-from fleetscope.cli.main import _agent_service, _uploader, server_keep_alive_seconds
+from fleetscope.cli.agent import agent_service, agent_uploader
 from fleetscope.cli.server import build_server
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.up import server_keep_alive_seconds
 from fleetscope.config.settings import settings_from
 from fleetscope.store.auth import local_agent_key
 
@@ -63,7 +64,7 @@ def test_every_upload_over_an_idle_closed_connection_is_delivered_once(
         AgentSettings,
         {"data_dir": tmp_path / "agent", "interval_seconds": INTERVAL, "collectors": ["cpu"]},
     )
-    service = _agent_service(agent_settings, _uploader(agent_settings, key, url))
+    service = agent_service(agent_settings, agent_uploader(agent_settings, key, url))
     caplog.set_level(logging.WARNING)
     try:
         service.run(cycles=CYCLES)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fleetscope.cli.main import app
 from fleetscope.cli.settings import ServerSettings
-from fleetscope.cli.worker import redacted
+from fleetscope.cli.startup import redacted
 from fleetscope.model.kinds import AGENT_PAYLOAD
 from fleetscope.stream.base import NewMessage
 from fleetscope.stream.redis import RedisStream

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from fleetscope.ingest.app import create_app
-from fleetscope.ingest.router import IngestSettings
+from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.auth import Principal
 from fleetscope.model.kinds import AGENT_PAYLOAD
 from fleetscope.stream.sqlite import SQLiteStream

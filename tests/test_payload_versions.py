@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from fleetscope.ingest.app import create_app
-from fleetscope.ingest.router import IngestSettings
+from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.compat import unknown_fields
 from fleetscope.model.schema import payload_json_schema
@@ -70,14 +70,15 @@ def test_route_and_fast_path_answer_alike_and_log_once_per_agent_version(
     ]
     fast_stream = SQLiteStream(tmp_path / "fast.db")
     route_stream = SQLiteStream(tmp_path / "route.db")
-    fast_app = create_app(IngestSettings(max_body_bytes=64 * 1024), fast_stream, KEYS.get)
+    settings = IngestSettings(max_body_bytes=64 * 1024)
+    fast_app = create_app(settings, fast_stream, KEYS.get)
     caplog.set_level(logging.INFO, logger="fleetscope.ingest")
     fast = answers(fast_app, sends)
     logged = [r.getMessage() for r in caplog.records if "does not know" in r.getMessage()]
-    route = answers(route_only_app(route_stream), sends)
+    route = answers(route_only_app(route_stream, settings=settings), sends)
     assert fast == route
-    assert [status for status, _ in fast] == [202, 202, 202, 422]
-    assert "schema_version 2" in json.dumps(fast[3][1])
+    assert [status for status, _, _ in fast] == [202, 202, 202, 422]
+    assert "schema_version 2" in json.dumps(fast[3][2])
     assert len(logged) == 2, logged  # one per agent version, not one per payload
     assert "9.9.0" in logged[0] and "snapshots[].gpu" in logged[0]
     assert "9.10.0" in logged[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from fleetscope.cli.server import GC_GEN0_THRESHOLD, CachedKeys
+from fleetscope.cli.wiring import GC_GEN0_THRESHOLD, CachedKeys
 from fleetscope.model.auth import Principal
 from fleetscope.store import auth
 from tests.helpers import payload, payload_json

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetscope.cli.server import SOFT_BACKLOG_BATCHES, make_stream
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.wiring import SOFT_BACKLOG_BATCHES, make_stream
 from fleetscope.config.settings import settings_from
 from fleetscope.stream.sqlite import SQLiteStream
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fleetscope.cli import worker
-from fleetscope.cli.server import GC_GEN0_THRESHOLD
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.wiring import GC_GEN0_THRESHOLD
 
 
 def test_workers_run_with_the_servers_gc_tuning_and_restore_it(

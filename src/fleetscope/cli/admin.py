@@ -45,7 +45,7 @@ _ALL_AT_ONCE = 100_000
 
 
 def _stream(data_dir: Path | None, stream_url: str | None, config: Path | None) -> Stream:
-    from fleetscope.cli.server import make_stream  # heavy imports: only when run
+    from fleetscope.cli.wiring import make_stream  # heavy imports: only when run
 
     try:
         settings = ServerSettings.load(config, data_dir=data_dir, stream_url=stream_url)

@@ -4,7 +4,6 @@ a Redis stream, `fleetscope worker` processes digest instead (cli/worker.py)."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import threading
@@ -14,7 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -32,23 +30,21 @@ from fleetscope.cli.alerting import attach_alerts
 from fleetscope.cli.analyses import install_analyses
 from fleetscope.cli.outage import OutageGuard
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.wiring import (
+    ingest_deps,
+    live_notifier,
+    make_store_engine,
+    make_stream,
+    restore_gc,
+    store_maintenance,
+    tune_gc,
+)
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.edge.headers import SecurityHeaders
-from fleetscope.edge.limits import BodyLimit, paths_of
 from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
+from fleetscope.ingest.app import mount_ingest
 from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
-from fleetscope.ingest.router import (
-    IngestDeps,
-    IngestFastPath,
-    IngestMetrics,
-    IngestSettings,
-)
-from fleetscope.ingest.router import (
-    build_router as ingest_router,
-)
-from fleetscope.model.auth import Principal
-from fleetscope.model.schema import payload_json_schema
 from fleetscope.query.auth import AuthService
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.hosts import HostQueries
@@ -59,13 +55,10 @@ from fleetscope.query.processes import ProcessQueries
 from fleetscope.query.promql.engine import PromEngine
 from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
-from fleetscope.store.engine import make_engine, migrate, sqlite_url
-from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.engine import migrate
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import Stream, StreamUnavailable
 from fleetscope.stream.notify import RedisNotifier
-from fleetscope.stream.redis import RedisStream
-from fleetscope.stream.sqlite import SQLiteStream
 from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
 from fleetscope.web.live import build_live_router
@@ -88,21 +81,9 @@ class Server:
     live: LiveHub
 
 
-def store_maintenance(settings: ServerSettings, writer: StoreWriter) -> StoreMaintenance:
-    """The upkeep of the store that a digest loop runs beside this writer's writes."""
-    return StoreMaintenance(
-        writer.engine,
-        writer.partitions,
-        raw_retention_days=settings.raw_retention_days,
-        rollup_1m_retention_days=settings.rollup_1m_retention_days,
-        rollup_1h_retention_days=settings.rollup_1h_retention_days,
-        process_rollup_retention_days=settings.process_rollup_retention_days,
-    )
-
-
 def build_server(settings: ServerSettings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url or sqlite_url(settings.data_dir))
+    engine = make_store_engine(settings)
     migrate(engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     store_auth.bootstrap(engine, settings.data_dir, password)
@@ -127,9 +108,7 @@ def build_server(settings: ServerSettings) -> Server:
     # The dashboard's live feed: from the in-process digest, or with a Redis stream from
     # every digest (workers' and this one's) through Redis pub/sub (query/live.py).
     live = LiveHub()
-    notifier = None
-    if settings.stream_url is not None:
-        notifier = RedisNotifier.from_url(settings.stream_url, settings.stream_prefix)
+    notifier = live_notifier(settings)
     relay = LiveRelay(send=None if notifier is None else notifier.publish, hub=live)
     digest = DigestWorker(
         stream,
@@ -163,38 +142,6 @@ def _listen_while_serving(app: FastAPI, notifier: RedisNotifier, relay: LiveRela
             notifier.close()
 
     app.router.lifespan_context = lifespan
-
-
-SOFT_BACKLOG_BATCHES = 4
-
-
-def make_stream(settings: ServerSettings) -> Stream:
-    """The embedded SQLite stream in data_dir, or Redis Streams at stream_url."""
-    if settings.stream_url is None:
-        return SQLiteStream(
-            settings.data_dir / "stream.db",
-            visibility_timeout_seconds=settings.stream_visibility_timeout_seconds,
-            max_backlog=settings.stream_max_backlog,
-            max_backlog_bytes=settings.stream_max_backlog_bytes,
-            retry_after_seconds=settings.stream_retry_after_seconds,
-            # Backpressure (stream/sqlite.py) when digest shares this process's GIL: a few
-            # batches of backlog keep digest's batches full; more only waits in the stream.
-            soft_backlog=(
-                SOFT_BACKLOG_BATCHES * settings.digest_batch_size
-                if settings.digest_in_process
-                else None
-            ),
-        )
-    return RedisStream.from_url(
-        settings.stream_url,
-        prefix=settings.stream_prefix,
-        shards=settings.stream_shards,
-        visibility_timeout_seconds=settings.stream_visibility_timeout_seconds,
-        max_backlog=settings.stream_max_backlog,
-        retry_after_seconds=settings.stream_retry_after_seconds,
-        wait_replicas=settings.stream_wait_replicas,
-        wait_aof=settings.stream_wait_aof,
-    )
 
 
 # Refusals a route answers besides the ones every route of its kind may (edge/openapi.py).
@@ -238,24 +185,9 @@ def _mount_read_side(
 def _add_fixed_routes(app: FastAPI) -> None:
     """Routes that need nothing of the server's state."""
 
-    @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
-    def payload_schema() -> JSONResponse:
-        return JSONResponse(payload_json_schema())
-
     @app.get("/livez", tags=["health"])
     def livez() -> dict[str, str]:
         return {"status": "ok"}
-
-
-def ingest_settings(settings: ServerSettings) -> IngestSettings:
-    return IngestSettings(
-        max_body_bytes=settings.max_body_bytes,
-        host_label=settings.remote_write_host_label,
-        max_future_seconds=settings.clock_skew_seconds,
-        max_age_seconds=None
-        if settings.raw_retention_days is None
-        else settings.raw_retention_days * 86400,
-    )
 
 
 def create_app(
@@ -296,28 +228,13 @@ def create_app(
         title="fleetscope", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     install_problem_handlers(app)
-    # A login session's token is recognised too, so ingest can answer it 403 (known, but
-    # only agent keys send data) instead of 401.
-    keys = CachedKeys(
-        lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
+    # Mounted before _instrument: the last middleware added is the outermost, and the request
+    # metrics must see what ingest's fast path answers.
+    ingest = mount_ingest(
+        app,
+        ingest_deps(settings, engine, stream, registry),
+        max_request_bytes=settings.max_request_bytes,
     )
-    ingest_deps = IngestDeps(
-        settings=ingest_settings(settings),
-        stream=stream,
-        verify_key=keys,
-        metrics=IngestMetrics(registry),
-        known_key=keys.known,
-    )
-    intake = ingest_router(ingest_deps)
-    app.include_router(intake)
-    # Ingest bounds its own bodies, with a larger limit; every other route gets this one.
-    ingest_paths = paths_of(intake)
-    app.add_middleware(
-        BodyLimit, max_bytes=settings.max_request_bytes, exempt=ingest_paths.__contains__
-    )
-    # Added before _instrument: the last middleware added is the outermost, and the request
-    # metrics must see what the fast path answers.
-    app.add_middleware(IngestFastPath, deps=ingest_deps)
     app.add_middleware(OutageGuard, retry_after_seconds=OUTAGE_RETRY_AFTER_SECONDS)
     _instrument(app, registry, stream)
     app.add_middleware(SecurityHeaders)  # outermost: every response, the fast path's too
@@ -344,11 +261,10 @@ def create_app(
 
     app.openapi = complete_openapi(  # type: ignore[method-assign]
         app,
-        public={"/api/v1/auth/login", "/api/v1/auth/logout", "/livez", "/readyz"}
-        | {"/api/v1/schema/payload"},
+        public={"/api/v1/auth/login", "/api/v1/auth/logout", "/livez", "/readyz"} | ingest.public,
         bodies=INGEST_BODIES,
         parameters=INGEST_PARAMETERS,
-        ingest=ingest_paths,
+        ingest=ingest.paths,
         error_content={**INGEST_ERROR_CONTENT, **PROMETHEUS_ERROR_CONTENT},
         extra=REFUSALS,
     )
@@ -358,75 +274,6 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-# Python's cyclic GC ran a young collection every 700 allocations, and every tenth of those
-# further, full ones walking the whole heap (FastAPI, SQLAlchemy, pydantic: ~100,000 objects
-# that live as long as the process), for a few cycles a minute: every payload allocates a
-# thousand short-lived objects (decoded Structs, series tuples, rows), which reference
-# counting frees anyway. Freezing what start-up built keeps it out of every collection, and
-# a higher first threshold makes collections rarer: digest's CPU per payload fell by about
-# 15 % (0.53 -> 0.45 ms, 5,120 payloads digested in-process, ad hoc; the simulator run is in
-# docs/deployment.md).
-GC_GEN0_THRESHOLD = 10_000
-
-
-def tune_gc() -> tuple[int, int, int]:
-    """Freeze the objects start-up made and raise the first GC threshold while serving;
-    returns the thresholds to restore."""
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, before[1], before[2])
-    return before
-
-
-def restore_gc(before: tuple[int, int, int]) -> None:
-    gc.set_threshold(*before)
-    gc.unfreeze()
-
-
-# A revoked API key is refused within this long. Without the cache every payload cost a
-# database query (and, with more requests in flight than the pool holds, a new SQLite
-# connection): 15 % of the embedded server's CPU under bench/fleet_simulator.py.
-KEY_CACHE_SECONDS = 10.0
-_KEY_CACHE_MAX = 10_000
-
-
-class CachedKeys:
-    """Remembers API keys that verified, for KEY_CACHE_SECONDS. A key that did not verify is
-    asked again every time, so a key just created works at once."""
-
-    def __init__(
-        self,
-        verify: Callable[[str], Principal | None],
-        ttl_seconds: float = KEY_CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._verify = verify
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._known: dict[str, tuple[float, Principal]] = {}
-
-    def known(self, key: str) -> Principal | None:
-        """The principal of a key verified less than the TTL ago; None otherwise. No I/O."""
-        known = self._known.get(key)
-        if known is not None and known[0] > self._clock():
-            return known[1]
-        return None
-
-    def __call__(self, key: str) -> Principal | None:
-        now = self._clock()
-        known = self._known.get(key)
-        if known is not None and known[0] > now:
-            return known[1]
-        principal = self._verify(key)
-        if principal is None:
-            self._known.pop(key, None)
-            return None
-        if len(self._known) >= _KEY_CACHE_MAX:  # many distinct keys: start over, stay small
-            self._known.clear()
-        self._known[key] = (now + self._ttl, principal)
-        return principal
 
 
 def _ping(engine: Engine) -> None:
@@ -475,8 +322,8 @@ class _RequestMetrics:
     """Counts requests and observes their latency by route template (not the raw path, so
     host names do not explode label cardinality). A plain ASGI middleware: Starlette's
     BaseHTTPMiddleware (@app.middleware) wraps every response in a streaming one and runs the
-    app in a task of its own: about 7 % of the embedded server's CPU under the fleet
-    simulator (py-spy)."""
+    app in a task of its own, a cost measured under the fleet simulator (docs/deployment.md,
+    "Measured at the wiring")."""
 
     def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
         self.app = app

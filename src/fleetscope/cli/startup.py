@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -108,7 +109,7 @@ def own_data_dir(data_dir: Path, role: str) -> DataDirLock:
 
 def check_stream(settings: ServerSettings) -> None:
     """Raise StreamUnavailable when the configured stream cannot be reached."""
-    from fleetscope.cli.server import make_stream
+    from fleetscope.cli.wiring import make_stream
 
     stream = make_stream(settings)
     try:
@@ -146,8 +147,6 @@ def start_errors(database_url: str | None = None) -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        from fleetscope.cli.worker import redacted
-
         where = f" at {redacted(database_url)}" if database_url else ""
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         typer.echo(f"fleetscope: cannot use the database{where}: {reason}", err=True)
@@ -158,3 +157,13 @@ def start_errors(database_url: str | None = None) -> Iterator[None]:
     except StreamUnavailable as exc:
         typer.echo(f"fleetscope: cannot use the stream: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def redacted(url: str) -> str:
+    """A URL fit for a log line: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

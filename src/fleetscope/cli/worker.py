@@ -16,16 +16,22 @@ import signal
 import socket
 import threading
 from types import FrameType
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import make_url, text
 
 from fleetscope.cli.alerting import EvaluatorThread
-from fleetscope.cli.server import make_stream, restore_gc, store_maintenance, tune_gc
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.startup import redacted
+from fleetscope.cli.wiring import (
+    database_url,
+    make_store_engine,
+    make_stream,
+    restore_gc,
+    store_maintenance,
+    tune_gc,
+)
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.query.live import LiveRelay
-from fleetscope.store.engine import make_engine, sqlite_url
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.notify import RedisNotifier
 
@@ -34,16 +40,6 @@ log = logging.getLogger(__name__)
 
 def default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def redacted(url: str) -> str:
-    """A URL fit for a log line: the password replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class WorkerPool:
@@ -55,8 +51,8 @@ class WorkerPool:
                 "a worker needs a shared stream (--stream redis://…); the embedded SQLite "
                 "stream is digested by the server that owns it"
             )
-        self.database_url = settings.database_url or sqlite_url(settings.data_dir)
-        self.engine = make_engine(self.database_url)
+        self.database_url = database_url(settings)
+        self.engine = make_store_engine(settings)
         self.stream = make_stream(settings)
         names = [consumer] if concurrency == 1 else [f"{consumer}-{n}" for n in range(concurrency)]
         writers = [StoreWriter(self.engine) for _ in names]
@@ -147,7 +143,7 @@ def run_workers(settings: ServerSettings, consumer: str | None, concurrency: int
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    # The same garbage-collector tuning as the server's (cli/server.py, GC_GEN0_THRESHOLD):
+    # The same garbage-collector tuning as the server's (cli/wiring.py, GC_GEN0_THRESHOLD):
     # digest allocates the same thousand short-lived objects per payload here.
     tuned = tune_gc()
     try:

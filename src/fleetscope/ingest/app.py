@@ -1,9 +1,14 @@
-"""A standalone ingest app: intake only, no database, no read API. The scaled-out layout runs
-this in front of a shared stream; the embedded server includes the same router."""
+"""The one assembler of ingest into a FastAPI app (`mount_ingest`): the routes, the raw-ASGI
+fast path, the body bound of every other route, the payload's JSON Schema. The full server
+(cli/server.py) mounts it beside the read API; `create_app` is the standalone ingest app,
+intake only, no database, no read API, for the scaled-out layout in front of a shared stream."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from fleetscope import __version__
@@ -11,17 +16,41 @@ from fleetscope.edge.headers import SecurityHeaders
 from fleetscope.edge.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, paths_of
 from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
+from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings, KeyVerifier
 from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
-from fleetscope.ingest.router import (
-    IngestDeps,
-    IngestFastPath,
-    IngestMetrics,
-    IngestSettings,
-    KeyVerifier,
-    build_router,
-)
+from fleetscope.ingest.router import IngestFastPath, build_router
 from fleetscope.model.schema import payload_json_schema
 from fleetscope.stream.base import Stream
+
+PAYLOAD_SCHEMA_PATH = "/api/v1/schema/payload"
+
+
+@dataclass(frozen=True)
+class MountedIngest:
+    """What the app's OpenAPI document needs to know of the ingest it holds."""
+
+    paths: frozenset[str]  # answered by ingest: its refusals differ from the read API's
+    public: frozenset[str]  # served without credentials
+
+
+def mount_ingest(
+    app: FastAPI, deps: IngestDeps, *, max_request_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> MountedIngest:
+    """Add ingest's routes and its two middlewares to `app`. Ingest bounds its own bodies,
+    with a larger limit; every other route of the app reads at most `max_request_bytes`.
+    A middleware added after this call is outside the fast path, so it sees what the fast
+    path answers (request metrics, security headers)."""
+    intake = build_router(deps)
+    app.include_router(intake)
+
+    @app.get(PAYLOAD_SCHEMA_PATH, tags=["ingest"], summary="JSON Schema of the agent payload")
+    def payload_schema() -> JSONResponse:
+        return JSONResponse(payload_json_schema())
+
+    paths = frozenset(paths_of(intake))
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes, exempt=paths.__contains__)
+    app.add_middleware(IngestFastPath, deps=deps)
+    return MountedIngest(paths, frozenset({PAYLOAD_SCHEMA_PATH}))
 
 
 def create_app(
@@ -34,26 +63,14 @@ def create_app(
     app = FastAPI(title="fleetscope ingest", version=__version__, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
     metrics = IngestMetrics(registry or CollectorRegistry())
-    deps = IngestDeps(settings, stream, verify_key, metrics)
-    intake = build_router(deps)
-    app.include_router(intake)
-    ingest_paths = paths_of(intake)
-    app.add_middleware(
-        BodyLimit, max_bytes=DEFAULT_MAX_BODY_BYTES, exempt=ingest_paths.__contains__
-    )
-    app.add_middleware(IngestFastPath, deps=deps)
+    mounted = mount_ingest(app, IngestDeps(settings, stream, verify_key, metrics))
     app.add_middleware(SecurityHeaders)
     app.openapi = complete_openapi(  # type: ignore[method-assign]
         app,
-        public={"/api/v1/schema/payload"},
+        public=mounted.public,
         bodies=INGEST_BODIES,
         parameters=INGEST_PARAMETERS,
-        ingest=ingest_paths,
+        ingest=mounted.paths,
         error_content=INGEST_ERROR_CONTENT,
     )
-
-    @app.get("/api/v1/schema/payload", tags=["ingest"], summary="JSON Schema of the agent payload")
-    def payload_schema() -> dict[str, object]:
-        return payload_json_schema()
-
     return app

@@ -1,6 +1,7 @@
 """Intake of the other payload kinds: samples of third-party devices (the aggregator API),
 pushed Prometheus exposition and uploaded collection files. Same key check, body limits,
-decoding and error shapes as the agent's POST /api/v1/ingest (ingest/router.py).
+decoding and error shapes as the agent's POST /api/v1/ingest (the shared step,
+ingest/intake.py).
 
 POST /api/v1/aggregator/metrics/        one AggregatorMetric (model/devices.py)
 POST /api/v1/aggregator/metrics/batch/  {"metrics": [AggregatorMetric, ...]}
@@ -38,7 +39,7 @@ from fleetscope.exposition.parse import (
     ExpositionSample,
     parse_exposition,
 )
-from fleetscope.ingest.router import (
+from fleetscope.ingest.intake import (
     IngestDeps,
     Rejected,
     authenticate,

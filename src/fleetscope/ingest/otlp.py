@@ -25,8 +25,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
-from fleetscope.ingest.otlp_translate import Translation, translate
-from fleetscope.ingest.router import (
+from fleetscope.ingest.intake import (
     IngestDeps,
     Rejected,
     authenticate_headers,
@@ -34,6 +33,7 @@ from fleetscope.ingest.router import (
     header_media_type,
     read_headers_body,
 )
+from fleetscope.ingest.otlp_translate import Translation, translate
 from fleetscope.model.kinds import SERIES_SAMPLES
 from fleetscope.model.samples import encode_samples
 from fleetscope.stream.base import NewMessage

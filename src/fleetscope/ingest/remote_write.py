@@ -1,7 +1,7 @@
 """POST /prometheus/api/v1/write: Prometheus remote-write 1.0 (a snappy-compressed protobuf
 WriteRequest, prometheus.io/docs/concepts/remote_write_spec).
 
-Same key check and body bound as the other ingest endpoints (ingest/router.py). Each series
+Same key check and body bound as the other ingest endpoints (ingest/intake.py). Each series
 lands on the host its `instance` label names (IngestSettings.host_label; a `:port` is cut off,
 so `web-1:9100` joins the agent's host `web-1`), as the exporter-style series the pushed
 exposition path makes: the metric name and every label as sent, `instance` and `job` too.
@@ -34,8 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from google.protobuf.message import DecodeError
 
 from fleetscope.ingest.body import BodyTooLarge, read_limited
-from fleetscope.ingest.prompb.remote_pb2 import Label, MetricMetadata, WriteRequestView
-from fleetscope.ingest.router import (
+from fleetscope.ingest.intake import (
     IngestDeps,
     Rejected,
     authenticate_headers,
@@ -43,6 +42,7 @@ from fleetscope.ingest.router import (
     error,
     header_media_type,
 )
+from fleetscope.ingest.prompb.remote_pb2 import Label, MetricMetadata, WriteRequestView
 from fleetscope.model.kinds import SERIES_SAMPLES
 from fleetscope.model.samples import (
     LABEL_NAME,
