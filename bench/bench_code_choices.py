@@ -502,23 +502,6 @@ def _thread_handoff(run: Run) -> Figures:
 # --- digest/transform.py ------------------------------------------------------------------------
 
 
-def _digest_zip(run: Run) -> Figures:
-    from fleetscope.model.codec import decode_snapshot  # noqa: PLC0415
-    from fleetscope.model.series import flatten_snapshot  # noqa: PLC0415
-
-    flat = flatten_snapshot(decode_snapshot(_snapshot_json()))
-
-    def generators() -> tuple[tuple[str, ...], tuple[float | None, ...]]:
-        return tuple(k for k, _ in flat), tuple(v for _, v in flat)
-
-    assert tuple(zip(*flat, strict=True)) == generators()
-    return {
-        "series": len(flat),
-        "chosen_us": run.per_call_us(lambda: tuple(zip(*flat, strict=True)), 2000),
-        "rejected_us": run.per_call_us(generators, 2000),
-    }
-
-
 def _samples_key(run: Run) -> Figures:
     from fleetscope.digest.transform import _samples_key  # noqa: PLC0415
     from fleetscope.model.series import series_key  # noqa: PLC0415
@@ -720,11 +703,6 @@ CASES: dict[str, Case] = {
         "agent/collectors/base.py",
         "a collector that cannot block runs inline, against a thread-pool hand-off",
         _thread_handoff,
-    ),
-    "digest-zip-split": Case(
-        "digest/transform.py",
-        "zip(*pairs) splits a real snapshot's (key, value) pairs, against two generators",
-        _digest_zip,
     ),
     "samples-key-cache": Case(
         "digest/transform.py",

@@ -71,7 +71,8 @@ from fleetscope.store.tables import (
     process_groups,
 )
 from fleetscope.store.writer import BatchRows, FrameRow, ProcessGroupRow, StoreWriter
-from fleetscope.web.api import ReadServices, build_router
+from fleetscope.web.api import build_router
+from fleetscope.web.services import ReadServices
 
 DATA = Path(__file__).with_name("data") / "vm-snapshot-pair.json"
 INTERVAL_MS = 10_000

@@ -25,7 +25,8 @@ from fleetscope.model.payload import (
     Snapshot,
 )
 from fleetscope.query.fleet import status_of
-from fleetscope.web.api import SESSION_COOKIE, FleetHostOut
+from fleetscope.web.schemas import FleetHostOut
+from fleetscope.web.services import SESSION_COOKIE
 from tests.helpers import payload_json, snapshot
 from tests.server import ADMIN_PASSWORD, LiveServer, start_server
 

@@ -48,6 +48,17 @@ def test_security_bodies_and_problem_responses(live: LiveServer) -> None:
         }, status
     assert "Retry-After" in ingest["responses"]["429"]["headers"]
     assert {"401", "403", "404", "422"} <= set(paths["/api/v1/hosts/{host_id}"]["get"]["responses"])
+    # The processes route's limit is a typed, bounded integer (422 out of range); a bad range
+    # or sort is still its own 400.
+    processes = paths["/api/v1/hosts/{host_id}/processes"]["get"]
+    limit = next(p for p in processes["parameters"] if p["name"] == "limit")
+    assert {k: limit["schema"][k] for k in ("type", "minimum", "maximum", "default")} == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 10,
+    }
+    assert {"400", "404", "422"} <= set(processes["responses"])
     assert "HTTPValidationError" not in schemas
     assert set(schemas["ProblemDetails"]["required"]) == {"title", "status", "detail"}
 

@@ -135,15 +135,20 @@ def test_processes_endpoint(live: LiveServer) -> None:
     assert [g["name"] for g in memory["groups"]] == ["cron"]
     for bad, word in (
         ({"start_time": start, "sort": "io"}, "sort"),
-        ({"start_time": start, "limit": "0"}, "limit"),
-        ({"start_time": start, "limit": "101"}, "limit"),
-        ({"start_time": start, "limit": "ten"}, "limit"),
         ({}, "start_time"),
         ({"start_time": end, "end_time": start}, "before"),
     ):
         response = live.client.get(url, params=bad, headers=headers)
         assert response.status_code == 400, bad
         assert word in response.json()["detail"]
+    # limit is a typed query parameter (1 to 100): a validation error names it, as for every
+    # other typed parameter (it was hand-parsed into a 400 before).
+    for limit in ("0", "101", "ten"):
+        response = live.client.get(
+            url, params={"start_time": start, "limit": limit}, headers=headers
+        )
+        assert response.status_code == 422, limit
+        assert [e["field"] for e in response.json()["errors"]] == ["query.limit"]
     missing = live.client.get(
         "/api/v1/hosts/999999/processes", params={"start_time": start}, headers=headers
     )

@@ -11,15 +11,15 @@ from sqlalchemy import Engine
 
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.query.analyses import AnalysisQueries
-from fleetscope.web.api import ReadServices
 from fleetscope.web.routes.analyses import build_analyses_router
+from fleetscope.web.services import ReadServices
 
 
 def install_analyses(
     app: FastAPI, settings: ServerSettings, engine: Engine, services: ReadServices
 ) -> None:
-    # Imported here: numpy and matplotlib load with the report package, and only the server
-    # needs them (`fleetscope agent` imports cli/server.py's module too).
+    # Imported here: numpy and matplotlib load with the report package, and only a running
+    # server needs them, not every command whose import chain reaches this module.
     from fleetscope.report.runner import AnalysisRunner
 
     queries = AnalysisQueries(engine)

@@ -57,15 +57,15 @@ from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import migrate
 from fleetscope.store.writer import StoreWriter
-from fleetscope.stream.base import Stream, StreamUnavailable
+from fleetscope.stream.base import Stream, StreamUnavailable, unique_consumer_name
 from fleetscope.stream.notify import RedisNotifier
-from fleetscope.web.api import ReadServices
 from fleetscope.web.api import build_router as read_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
 from fleetscope.web.routes.health import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER_SECONDS
 from fleetscope.web.routes.health import Dependency, build_health_router
 from fleetscope.web.routes.prometheus import build_prometheus_router
+from fleetscope.web.services import ReadServices
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ def build_server(settings: ServerSettings) -> Server:
     digest = DigestWorker(
         stream,
         writer,
+        consumer=unique_consumer_name(),  # servers that digest on one Redis stream each beat
         maintenance=maintenance,
         batch_size=settings.digest_batch_size,
         on_batch=batch_latency.observe,

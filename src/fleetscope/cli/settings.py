@@ -112,6 +112,17 @@ class ServerSettings(FleetscopeSettings, frozen=True):
         float,
         Meta(gt=0, description="a message read but not acknowledged this long is redelivered"),
     ] = 60.0
+    # At least 0.5 s: a worker beats every third of it, and a lease shorter than a GC pause or
+    # a busy Redis would hand live workers' batches to others (delivered twice, stored once).
+    stream_lease_seconds: Annotated[
+        float,
+        Meta(
+            ge=0.5,
+            le=3600,
+            description="a Redis worker that stops beating this long (killed) has its "
+            "batches taken over by the others",
+        ),
+    ] = 5.0
     stream_wait_replicas: Annotated[
         int,
         Meta(ge=0, description="Redis replicas that must have a message before ingest answers"),

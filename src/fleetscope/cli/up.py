@@ -66,7 +66,9 @@ def worker(
     database: Database = None,
     consumer: Annotated[
         str | None,
-        typer.Option("--consumer", help="consumer name in the group [default: hostname-pid]"),
+        typer.Option(
+            "--consumer", help="consumer name in the group [default: hostname-pid-random]"
+        ),
     ] = None,
     concurrency: Annotated[
         int | None,

@@ -48,6 +48,7 @@ def make_stream(settings: ServerSettings) -> Stream:
         prefix=settings.stream_prefix,
         shards=settings.stream_shards,
         visibility_timeout_seconds=settings.stream_visibility_timeout_seconds,
+        lease_seconds=settings.stream_lease_seconds,
         max_backlog=settings.stream_max_backlog,
         retry_after_seconds=settings.stream_retry_after_seconds,
         wait_replicas=settings.stream_wait_replicas,

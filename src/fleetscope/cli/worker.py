@@ -2,8 +2,8 @@
 stream into the store, so digest scales out apart from ingest.
 
 Each worker thread is one consumer of the group, named <consumer>-<n> (the consumer defaults to
-hostname-pid, so no two processes share a name and a restarted process does not inherit a dead
-one's pending messages: those are claimed after the visibility timeout by whoever reads next).
+hostname-pid-random, so no two processes share a name; a dead one's pending messages are taken
+over once its lease expires, stream/redis_lease.py).
 SIGTERM or SIGINT: every thread finishes and acknowledges the batch it holds, then the process
 exits 0. A worker SIGKILLed mid-batch leaves its messages pending; another worker claims them.
 """
@@ -11,9 +11,7 @@ exits 0. A worker SIGKILLed mid-batch leaves its messages pending; another worke
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 from types import FrameType
 
@@ -33,13 +31,10 @@ from fleetscope.cli.wiring import (
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.query.live import LiveRelay
 from fleetscope.store.writer import StoreWriter
+from fleetscope.stream.base import unique_consumer_name
 from fleetscope.stream.notify import RedisNotifier
 
 log = logging.getLogger(__name__)
-
-
-def default_consumer() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class WorkerPool:
@@ -134,7 +129,7 @@ class WorkerPool:
 
 def run_workers(settings: ServerSettings, consumer: str | None, concurrency: int | None) -> bool:
     pool = WorkerPool(
-        settings, consumer or default_consumer(), concurrency or settings.worker_concurrency
+        settings, consumer or unique_consumer_name(), concurrency or settings.worker_concurrency
     )
 
     def on_signal(sig: int, _frame: FrameType | None) -> None:

@@ -39,5 +39,5 @@ class Strict(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class Audit(msgspec.Struct, frozen=True, kw_only=True):
-    """The inventory is stored and served as the agent sent it (web/api.py, store/inventory.py
-    diffs it key by key), so its JSON keeps every key, absent parts as null."""
+    """The inventory is stored and served as the agent sent it (web/routes/hosts.py;
+    store/inventory.py diffs it key by key), so its JSON keeps every key, absent parts as null."""

@@ -72,7 +72,7 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class SeriesStats:
-    """One series over a whole range: avg is sum / count."""
+    """One series over a whole range."""
 
     metric: str
     labels: dict[str, str]
@@ -81,6 +81,10 @@ class SeriesStats:
     sum: float
     count: int
 
+    @property
+    def avg(self) -> float:
+        return self.sum / self.count
+
 
 @dataclass(frozen=True, slots=True)
 class TieredSeries:
@@ -88,6 +92,10 @@ class TieredSeries:
     step_ms: int | None  # the points' spacing; None for raw (the agents' own interval)
     agg: str  # what a rollup point is, of the samples of its bucket (raw: the sample)
     series: list[Series]
+
+    @property
+    def step_seconds(self) -> float | None:
+        return None if self.step_ms is None else self.step_ms / 1000
 
 
 _FLOAT64 = struct.Struct("<d")  # store/frames.py: little-endian float64

@@ -78,6 +78,12 @@ class GroupUsage:
         span = self.covered_seconds
         return self.cpu_seconds / span if span > 0 else None
 
+    @property
+    def cpu_percent(self) -> float | None:
+        """cpu_cores in percent of one core, as top shows it (above 100 for more than one)."""
+        cores = self.cpu_cores
+        return None if cores is None else 100 * cores
+
 
 def _step(counter: Any, previous: Any) -> Any:
     """counter_step in SQL: 0 for a group's first part, a reset counted from zero."""

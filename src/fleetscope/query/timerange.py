@@ -40,8 +40,12 @@ def parse_time(value: str, name: str) -> datetime:
         raise BadTimeRange(
             f"{name}={value[:80]!r} is neither ISO-8601 (2026-11-22T08:00:00Z) nor epoch seconds"
         ) from exc
-    # A time without an offset is taken as UTC, the only zone the API speaks.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    # A time without an offset is taken as UTC, the only zone the API speaks. Converting
+    # 0001-01-01T00:00:00+01:00 to UTC leaves the calendar: a 400 naming it, not a 500.
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadTimeRange(f"{name}={value[:80]!r} is out of range") from exc
 
 
 def parse_range(start_time: str | None, end_time: str | None, now: datetime) -> TimeRange:

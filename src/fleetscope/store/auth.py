@@ -1,25 +1,22 @@
-"""Tenants, users, agent API keys and login sessions. Secrets are stored hashed: passwords with
-argon2id (slow on purpose), API keys and session tokens with SHA-256 (they are 256-bit random,
-so a fast hash cannot be brute-forced and still allows an indexed lookup)."""
+"""First start, login sessions and the agent key of `fleetscope up`. Tenants and users are
+store/accounts.py, API keys store/keys.py. Session tokens are stored as SHA-256 (they are
+256-bit random, so a fast hash cannot be brute-forced and still allows an indexed lookup)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import logging
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select
 
-from fleetscope.model.auth import Principal
+from fleetscope.model.auth import Principal, Role, Scope
+from fleetscope.store import accounts, keys
 from fleetscope.store.engine import now_ms
-from fleetscope.store.tables import api_keys, sessions, tenants, users
+from fleetscope.store.keys import KEY_PREFIX, sha256_hex
+from fleetscope.store.tables import sessions, tenants, users
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +24,25 @@ DEFAULT_TENANT = "default"
 ADMIN_USERNAME = "admin"
 CREDENTIALS_FILE = "initial-credentials"
 SESSION_LIFETIME_MS = 12 * 3600 * 1000
-KEY_PREFIX = "fsk_"  # recognisable in logs and secret scanners, like GitHub's ghp_
 
-_hasher = PasswordHasher()
-
-
-def sha256_hex(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+__all__ = [
+    "ADMIN_USERNAME",
+    "CREDENTIALS_FILE",
+    "DEFAULT_TENANT",
+    "KEY_PREFIX",
+    "LOCAL_AGENT_KEY_FILE",
+    "SESSION_LIFETIME_MS",
+    "InitialCredentials",
+    "bootstrap",
+    "local_agent_key",
+    "login",
+    "logout",
+    "open_session",
+    "revoke_api_key",
+    "sha256_hex",
+    "verify_api_key",
+    "verify_session",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,27 +55,36 @@ class InitialCredentials:
 def bootstrap(
     engine: Engine, data_dir: Path, admin_password: str | None
 ) -> InitialCredentials | None:
-    """On first start: the default tenant, the admin user and one agent key, written once to
+    """On first start (no user yet): the default tenant unless migration 0009 made it, its
+    admin, who is also the superuser, and one ingest key, written once to
     <data-dir>/initial-credentials (0600), like Jenkins' initialAdminPassword. Later starts
     return None and change nothing."""
+    generated = admin_password is None
+    password = secrets.token_urlsafe(18) if admin_password is None else admin_password
     with engine.begin() as conn:
-        if conn.execute(select(tenants.c.id).limit(1)).first() is not None:
+        if conn.execute(select(users.c.id).limit(1)).first() is not None:
             return None
         created = now_ms()
-        tenant_id = conn.execute(
-            insert(tenants).values(name=DEFAULT_TENANT, created_ms=created).returning(tenants.c.id)
-        ).scalar_one()
-        generated = admin_password is None
-        password = secrets.token_urlsafe(18) if admin_password is None else admin_password
+        tenant_id = accounts.default_tenant_id(conn)
+        if tenant_id is None:
+            tenant_id = conn.execute(
+                insert(tenants)
+                .values(name=DEFAULT_TENANT, created_ms=created)
+                .returning(tenants.c.id)
+            ).scalar_one()
         conn.execute(
             insert(users).values(
                 tenant_id=tenant_id,
                 username=ADMIN_USERNAME,
-                password_hash=_hasher.hash(password),
+                password_hash=accounts.hash_password(password),
                 created_ms=created,
+                role=Role.ADMIN.value,
+                superuser=True,
+                disabled=False,
+                password_changed_ms=created,
             )
         )
-        key = _insert_api_key(conn, tenant_id, "initial agent key")
+        key = keys.insert_key(conn, tenant_id, "initial agent key", Scope.INGEST).secret
         path = data_dir / CREDENTIALS_FILE
         lines = [f"agent_api_key={key}\n"]
         if generated:
@@ -79,56 +97,30 @@ def bootstrap(
     return InitialCredentials(password if generated else None, key, path)
 
 
-def _insert_api_key(conn: Connection, tenant_id: int, name: str) -> str:
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    conn.execute(
-        insert(api_keys).values(
-            tenant_id=tenant_id,
-            name=name,
-            key_hash=sha256_hex(key),
-            prefix=key[:10],
-            created_ms=now_ms(),
-        )
-    )
-    return key
-
-
 def verify_api_key(engine: Engine, key: str) -> Principal | None:
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(api_keys.c.tenant_id, api_keys.c.name).where(
-                api_keys.c.key_hash == sha256_hex(key), api_keys.c.revoked_ms.is_(None)
-            )
-        ).first()
-    return None if row is None else Principal(row.tenant_id, "agent_key", row.name)
+    """A live key that may send data (scope ingest), as ingest asks; store/keys.py verify_key
+    answers for keys of every scope."""
+    principal = keys.verify_key(engine, key)
+    return principal if principal is not None and principal.may_ingest() else None
 
 
 def login(engine: Engine, username: str, password: str) -> str | None:
-    """A new session token for valid credentials, else None (same answer for an unknown user
-    and a wrong password, so usernames cannot be probed)."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(users.c.id, users.c.tenant_id, users.c.password_hash).where(
-                users.c.username == username
-            )
-        ).first()
-    if row is None:
-        # Spend the same argon2 time for an unknown user as for a wrong password.
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_dummy_hash(), password)
-        return None
-    try:
-        _hasher.verify(row.password_hash, password)
-    except VerificationError:
-        return None
+    """A new session token for valid credentials of an enabled user of an active tenant, else
+    None (the same answer, after the same argon2 work, whatever was wrong, so usernames cannot
+    be probed). Login throttling is store/throttle.py, which the caller consults first."""
+    user = accounts.authenticate(engine, username, password)
+    return None if user is None else open_session(engine, user)
+
+
+def open_session(engine: Engine, user: accounts.User) -> str:
     token = secrets.token_urlsafe(32)
     created = now_ms()
     with engine.begin() as conn:
         conn.execute(
             insert(sessions).values(
                 token_hash=sha256_hex(token),
-                tenant_id=row.tenant_id,
-                user_id=row.id,
+                tenant_id=user.tenant_id,
+                user_id=user.id,
                 created_ms=created,
                 expires_ms=created + SESSION_LIFETIME_MS,
             )
@@ -136,29 +128,42 @@ def login(engine: Engine, username: str, password: str) -> str | None:
     return token
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(16))
-
-
 def verify_session(engine: Engine, token: str) -> Principal | None:
+    """The user of a live session, with their role and superuser flag as they are now; None
+    when the session expired or ended, the user is disabled or the tenant deactivated."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(sessions.c.tenant_id, users.c.username)
+            select(
+                users.c.tenant_id,
+                users.c.id,
+                users.c.username,
+                users.c.role,
+                users.c.superuser,
+            )
+            .select_from(sessions)
             .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.token_hash == sha256_hex(token), sessions.c.expires_ms > now_ms())
+            .join(tenants, tenants.c.id == users.c.tenant_id)
+            .where(
+                sessions.c.token_hash == sha256_hex(token),
+                sessions.c.expires_ms > now_ms(),
+                users.c.disabled.is_(False),
+                tenants.c.active.is_(True),
+            )
         ).first()
-    return None if row is None else Principal(row.tenant_id, "user", row.username)
+    if row is None:
+        return None
+    return Principal(
+        row.tenant_id,
+        "user",
+        row.username,
+        role=Role(row.role),
+        superuser=bool(row.superuser),
+        user_id=row.id,
+    )
 
 
 def revoke_api_key(engine: Engine, key: str) -> bool:
-    with engine.begin() as conn:
-        result = conn.execute(
-            update(api_keys)
-            .where(api_keys.c.key_hash == sha256_hex(key), api_keys.c.revoked_ms.is_(None))
-            .values(revoked_ms=now_ms())
-        )
-    return result.rowcount > 0
+    return keys.revoke_secret(engine, key)
 
 
 def local_agent_key(engine: Engine, data_dir: Path) -> str:
@@ -175,10 +180,10 @@ def local_agent_key(engine: Engine, data_dir: Path) -> str:
             if name.strip() == "agent_api_key" and verify_api_key(engine, value.strip()):
                 return value.strip()
     with engine.begin() as conn:
-        tenant_id = conn.execute(
-            select(tenants.c.id).where(tenants.c.name == DEFAULT_TENANT)
-        ).scalar_one()
-        key = _insert_api_key(conn, tenant_id, "local agent (fleetscope up)")
+        tenant_id = accounts.default_tenant_id(conn)
+        if tenant_id is None:
+            raise RuntimeError("no tenant yet: bootstrap() runs before local_agent_key()")
+        key = keys.insert_key(conn, tenant_id, "local agent (fleetscope up)", Scope.INGEST).secret
     fd = os.open(data_dir / LOCAL_AGENT_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(f"agent_api_key={key}\n")

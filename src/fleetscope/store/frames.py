@@ -44,7 +44,18 @@ _codecs = _Codecs()
 
 def pack_values(values: Sequence[float | None]) -> bytes:
     """The raw little-endian float64 bytes (the content of a frame, uncompressed)."""
+    if isinstance(values, array):  # floats already, NaN for absent (the rollups' stats)
+        return pack_array(values)
     packed = array("d", [NAN if v is None else v for v in values])
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def pack_array(values: array[float]) -> bytes:
+    """pack_values of a float array, without a pass over its values in Python. A copy only
+    where one is needed (another typecode, or bytes to swap)."""
+    packed = values if values.typecode == "d" and not _BIG_ENDIAN else array("d", values)
     if _BIG_ENDIAN:
         packed.byteswap()
     return packed.tobytes()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fleetscope.store import alert_tables, tables
+from fleetscope.store import account_tables, alert_tables, tables
 from fleetscope.store.catalog import metadata
 
-__all__ = ["alert_tables", "metadata", "tables"]
+__all__ = ["account_tables", "alert_tables", "metadata", "tables"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -24,6 +25,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
+    true,
 )
 
 from fleetscope.store.catalog import metadata
@@ -34,6 +38,8 @@ tenants = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
+    # A deactivated tenant's keys and logins are refused; its data is kept.
+    Column("active", Boolean, nullable=False, server_default=true()),
 )
 
 users = Table(
@@ -41,9 +47,17 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    # Unique server-wide, not per tenant: a login names only the user, never the tenant.
     Column("username", String(128), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # The new columns have server defaults only (no Python-side default), so an INSERT built
+    # from this table still runs on a database migrated to an older revision (the migration
+    # tests insert at 0001 and 0004). The default role is the least one.
+    Column("role", String(16), nullable=False, server_default=text("'viewer'")),
+    Column("superuser", Boolean, nullable=False, server_default=false()),  # server-wide
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("password_changed_ms", BigInteger, nullable=True),
 )
 
 api_keys = Table(
@@ -54,9 +68,15 @@ api_keys = Table(
     Column("name", String(128), nullable=False),
     # SHA-256 of the key: keys are 256-bit random, so a fast hash is safe and allows lookup.
     Column("key_hash", String(64), nullable=False, unique=True),
-    Column("prefix", String(16), nullable=False),
+    Column("prefix", String(16), nullable=False),  # the key's first 10 characters
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger, nullable=True),
+    Column("scope", String(8), nullable=False, server_default=text("'ingest'")),  # or read
+    Column("bound_machine_id", String(128), nullable=True),  # ingest for this host only
+    Column("created_by", String(128), nullable=True),  # the username; None: made at bootstrap
+    Column("last_used_ms", BigInteger, nullable=True),  # to the minute (store/keys.py)
+    Column("expires_ms", BigInteger, nullable=True),
+    Index(None, "prefix"),
 )
 
 sessions = Table(

@@ -41,6 +41,8 @@ from fleetscope.store.sql import (
 )
 from fleetscope.store.tables import collections, hosts, metric_layouts
 
+_MAX_CACHED_DIGESTS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class FrameRow:
@@ -122,6 +124,8 @@ class StoreWriter:
         self._layout_ids: dict[tuple[int, str], int] = {}
         # Hosts are never deleted, so an id once known stays right: (tenant, machine id).
         self._host_ids: dict[tuple[int, str], int] = {}
+        # A layout's digest by its keys: the same layouts come back in every batch.
+        self._digests: dict[tuple[str, ...], str] = {}
 
     def write_batches(
         self, batches: Sequence[BatchRows], metadata: Sequence[MetadataRows] = ()
@@ -356,7 +360,13 @@ class StoreWriter:
         return int(conn.execute(stmt).scalar_one())
 
     def _layout_id(self, conn: Connection, tenant_id: int, series: tuple[str, ...]) -> int:
-        digest = layout_digest(series)
+        # Hashing the tuple costs about a microsecond (its strings are flatten's cached keys,
+        # their hashes kept); joining and SHA-256 of the layout cost tens of them per frame.
+        digest = self._digests.get(series)
+        if digest is None:
+            if len(self._digests) >= _MAX_CACHED_DIGESTS:
+                self._digests.clear()
+            digest = self._digests[series] = layout_digest(series)
         cached = self._layout_ids.get((tenant_id, digest))
         if cached is not None:
             return cached

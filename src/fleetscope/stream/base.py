@@ -8,10 +8,20 @@ writing idempotently and acknowledging only after its commit.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+
+def unique_consumer_name() -> str:
+    """hostname-pid-random: a consumer name no other process uses, even where hostnames and
+    pids repeat (containers whose worker is pid 1 on every host). A shared name would share
+    one lease on Redis, so a dead process's batches would wait for the visibility timeout."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class StreamUnavailable(RuntimeError):

@@ -10,13 +10,19 @@ Layout, for a key prefix P and K shards:
   entries added before the group existed (a Redis restarted empty, a worker started late) are
   still delivered. A NOGROUP reply recreates the groups and retries once.
 - `P:dead`: the dead letters, one entry per message that failed max_attempts times: the
-  original id, kind, tenant, body, the last error and when.
+  original id, kind, tenant, body, the last error and when (stream/redis_dead.py).
+- `P:lease:<consumer>`: a consumer's lease, kept alive by its process's heartbeat
+  (stream/redis_lease.py).
 
-Delivery: XREADGROUP reads new entries from all shards in one call. Entries that stay pending
-longer than the visibility timeout (their consumer died or hangs) are taken over with
-XAUTOCLAIM, which also counts deliveries; that count is StreamMessage.attempts. `fail` either
-dead-letters (a Lua script: XADD to P:dead, XACK, XDEL, atomically) or releases the message by
-setting its idle time past the visibility timeout, so the next read claims it again.
+Delivery: XREADGROUP reads new entries from all shards in one call. What a consumer whose
+lease expired (its process died) left pending is taken over by the next sweep of another
+(stream/redis_lease.py); a consumer's first read in a process first takes back what is still
+pending under its own name (an earlier process of that name, restarted). Entries pending
+longer than the visibility timeout are taken over with XAUTOCLAIM whatever their consumer's
+lease (a thread that hangs in a process that still beats). Claims count deliveries; that count
+is StreamMessage.attempts. `fail` either dead-letters (a Lua script: XADD to P:dead, XACK,
+XDEL, atomically) or releases the message by setting its idle time past the visibility
+timeout, so the next sweep claims it again.
 
 Length policy: nothing is ever trimmed by length. `ack` is XACK plus XDEL in one MULTI, so
 XLEN is exactly the number of unacknowledged messages (never delivered, or pending), and no
@@ -32,7 +38,7 @@ durability. `wait_replicas` adds WAIT (that many replicas have the entries) and 
 WAITAOF (the primary's AOF has them fsynced; Redis 7.2+ / Valkey) before enqueue returns;
 when the wait falls short, enqueue raises StreamUnavailable (the sender retries, and digest's
 batch-id check makes the duplicate harmless). Redis Cluster is not supported: the scripts touch
-a shard and the dead-letter stream together.
+a shard and the dead-letter stream, or a lease and the shards, together.
 """
 
 from __future__ import annotations
@@ -56,25 +62,10 @@ from fleetscope.stream.base import (
     StreamMessage,
     StreamUnavailable,
 )
+from fleetscope.stream.redis_dead import DeadLetters
+from fleetscope.stream.redis_lease import Claimed, Leases
 
 log = logging.getLogger(__name__)
-
-# KEYS[1] the shard, KEYS[2] the dead letters; ARGV: group, entry id, public id, error,
-# failed_at. Returns 0 when the entry is no longer pending (acknowledged or dead-lettered by
-# another consumer meanwhile), so a message is never dead-lettered twice.
-_DEAD_LETTER = """
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if acked == 0 then return 0 end
-local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
-if #entry == 0 then return 0 end
-local fields = entry[1][2]
-redis.call('XADD', KEYS[2], '*', 'id', ARGV[3], 'error', ARGV[4], 'failed_at', ARGV[5],
-           unpack(fields))
-redis.call('XDEL', KEYS[1], ARGV[2])
-return 1
-"""
-
-_CLAIM_CALLS_PER_SHARD = 8  # XAUTOCLAIM calls per shard and sweep, each scanning <= 10*COUNT
 
 
 def _text(value: bytes | str) -> str:
@@ -100,6 +91,7 @@ class RedisStream:
         shards: int = 4,
         group: str = "digest",
         visibility_timeout_seconds: float = 60.0,
+        lease_seconds: float = 5.0,
         max_backlog: int = 100_000,
         retry_after_seconds: float = 10.0,
         wait_replicas: int = 0,
@@ -120,11 +112,14 @@ class RedisStream:
         self.wait_timeout_ms = wait_timeout_ms
         self.keys = [f"{prefix}:stream:{shard}" for shard in range(shards)]
         self.dead_key = f"{prefix}:dead"
-        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._dead = DeadLetters(client, self.dead_key, group)
+        self.leases = Leases(
+            client, prefix=prefix, group=group, keys=self.keys, lease_seconds=lease_seconds
+        )
+        self._sweep_seconds = min(1.0, visibility_timeout_seconds / 4, lease_seconds / 4)
         self._lock = threading.Lock()  # guards the fields below; never held across I/O
         self._groups_ready = False
         self._closed = False
-        self._claim_cursor = ["0-0"] * shards
         self._next_sweep = 0.0  # monotonic; sweeping for idle entries on every read is waste
 
     @classmethod
@@ -169,7 +164,8 @@ class RedisStream:
         try:
             return action()
         except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            # XINFO CONSUMERS says "no such key" where XREADGROUP says NOGROUP.
+            if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
                 raise
             log.warning("consumer group %s missing in %s: recreating it", self.group, self.prefix)
             self._ensure_groups(force=True)
@@ -248,9 +244,15 @@ class RedisStream:
     # -- consume -----------------------------------------------------------------------------
     def read(self, consumer: str, max_count: int, block_seconds: float) -> list[StreamMessage]:
         with self._errors():
+            self.leases.hold(consumer)
             out: list[StreamMessage] = []
-            if self._sweep_due():
-                out += self._with_groups(lambda: self._reclaim(consumer, max_count - len(out)))
+            out += self._claimed(
+                self._with_groups(lambda: self.leases.take_back(consumer, max_count))
+            )
+            if len(out) < max_count and self._sweep_due():
+                wanted, idle_ms = max_count - len(out), int(self.visibility_timeout * 1000)
+                claimed = self._with_groups(lambda: self.leases.sweep(consumer, wanted, idle_ms))
+                out += self._claimed(claimed)
             if len(out) < max_count:
                 out += self._with_groups(lambda: self._read_new(consumer, max_count - len(out)))
             if not out and block_seconds > 0:
@@ -262,43 +264,11 @@ class RedisStream:
         with self._lock:
             if now < self._next_sweep:
                 return False
-            self._next_sweep = now + min(1.0, self.visibility_timeout / 4)
+            self._next_sweep = now + self._sweep_seconds
             return True
 
-    def _reclaim(self, consumer: str, wanted: int) -> list[StreamMessage]:
-        """Take over entries pending longer than the visibility timeout: a dead worker's."""
-        min_idle_ms = int(self.visibility_timeout * 1000)
-        claimed: list[tuple[int, str, dict[bytes, bytes]]] = []
-        for shard, key in enumerate(self.keys):
-            for _ in range(_CLAIM_CALLS_PER_SHARD):
-                if len(claimed) >= wanted:
-                    break
-                cursor, entries, *_deleted = self.client.xautoclaim(
-                    key,
-                    self.group,
-                    consumer,
-                    min_idle_ms,
-                    self._claim_cursor[shard],
-                    count=wanted - len(claimed),
-                )
-                self._claim_cursor[shard] = _text(cursor)
-                claimed += [(shard, _text(eid), fields) for eid, fields in entries if fields]
-                if self._claim_cursor[shard] == "0-0":
-                    break
-        if not claimed:
-            return []
-        # XAUTOCLAIM counted this delivery; XPENDING tells how many there have been.
-        pipe = self.client.pipeline(transaction=False)
-        for shard, entry, _ in claimed:
-            pipe.xpending_range(self.keys[shard], self.group, entry, entry, 1)
-        counts = [rows[0]["times_delivered"] if rows else 1 for rows in pipe.execute()]
-        log.info(
-            "%s took over %d messages idle for %g s", consumer, len(claimed), min_idle_ms / 1000
-        )
-        return [
-            self._message(shard, entry, fields, attempts)
-            for (shard, entry, fields), attempts in zip(claimed, counts, strict=True)
-        ]
+    def _claimed(self, claimed: list[Claimed]) -> list[StreamMessage]:
+        return [self._message(shard, entry, fields, n) for shard, entry, fields, n in claimed]
 
     def _read_new(
         self, consumer: str, wanted: int, block_seconds: float = 0.0
@@ -381,10 +351,7 @@ class RedisStream:
                 with self._lock:
                     self._next_sweep = 0.0
                 return False
-            moved = self._dead_letter(
-                keys=[key, self.dead_key],
-                args=[self.group, entry, message_id, error, repr(time.time())],
-            )
+            moved = self._dead.move(key, entry, message_id, error)
         if moved:
             log.error(
                 "message %s dead-lettered after %d attempts: %s", message_id, max_attempts, error
@@ -393,64 +360,21 @@ class RedisStream:
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._errors():
-            entries = cast(
-                "list[tuple[bytes, dict[bytes, bytes]]]",
-                self.client.xrange(self.dead_key, count=limit),
-            )
-        return [
-            DeadLetter(
-                id=f[b"id"].decode(),
-                kind=f[b"kind"].decode(),
-                tenant_id=int(f[b"tenant"]),
-                body=f[b"body"],
-                error=f[b"error"].decode(),
-                failed_at=float(f[b"failed_at"]),
-            )
-            for _, f in entries
-        ]
+            return self._dead.entries(limit)
 
     def dead_letter_count(self) -> int:
         with self._errors():
-            return int(self.client.xlen(self.dead_key))
-
-    def _find_dead(self, message_id: str) -> tuple[str, dict[bytes, bytes]] | None:
-        """The dead-letter entry of a message id: a scan, as dead letters are few."""
-        start = "-"
-        while True:
-            entries = cast(
-                "list[tuple[bytes, dict[bytes, bytes]]]",
-                self.client.xrange(self.dead_key, min=start, count=500),
-            )
-            for entry, fields in entries:
-                if fields.get(b"id", b"").decode() == message_id:
-                    return _text(entry), fields
-            if len(entries) < 500:
-                return None
-            start = "(" + _text(entries[-1][0])
+            return self._dead.count()
 
     def replay_dead_letter(self, message_id: str) -> str | None:
         shard, _ = self._split_id(message_id)
         with self._errors():
-            found = self._find_dead(message_id)
-            if found is None:
-                return None
-            entry, fields = found
-            pipe = self.client.pipeline(transaction=True)
-            # Back to the shard it came from, so the host's payloads stay in one stream.
-            pipe.xadd(
-                self.keys[shard],
-                {"kind": fields[b"kind"], "tenant": fields[b"tenant"], "body": fields[b"body"]},
-            )
-            pipe.xdel(self.dead_key, entry)
-            new_entry, _deleted = pipe.execute()
-        return self._public_id(shard, new_entry)
+            entry = self._dead.replay(message_id, self.keys[shard])
+        return None if entry is None else self._public_id(shard, entry)
 
     def drop_dead_letter(self, message_id: str) -> bool:
         with self._errors():
-            found = self._find_dead(message_id)
-            if found is None:
-                return False
-            return bool(self.client.xdel(self.dead_key, found[0]))
+            return self._dead.drop(message_id)
 
     def depth(self) -> int:
         with self._errors():
@@ -484,4 +408,9 @@ class RedisStream:
         if self._closed:
             return
         self._closed = True
+        try:
+            self.leases.release()
+        except redis.RedisError as exc:
+            # The leases expire by themselves; others take over after lease_seconds.
+            log.warning("redis stream %s: leases not released: %s", self.prefix, exc)
         self.client.close()

@@ -250,21 +250,18 @@ class SQLiteStream:
 
     def _claim(self, consumer: str, max_count: int) -> list[StreamMessage]:
         now = time.time()
+        # One statement: a SELECT then an UPDATE per row read every body twice (a payload
+        # spans overflow pages). RETURNING gives the rows in no promised order: sorted after.
         with self._locked() as conn:
-            conn.execute("BEGIN IMMEDIATE")
             rows = conn.execute(
-                "SELECT id, kind, tenant_id, body, attempts, enqueued_at FROM messages "
-                "WHERE claimed_until <= ? ORDER BY id LIMIT ?",
-                (now, max_count),
+                "UPDATE messages SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1"
+                " WHERE id IN (SELECT id FROM messages WHERE claimed_until <= ?"
+                " ORDER BY id LIMIT ?)"
+                " RETURNING id, kind, tenant_id, body, attempts, enqueued_at",
+                (consumer, now + self.visibility_timeout, now, max_count),
             ).fetchall()
-            if rows:
-                conn.executemany(
-                    "UPDATE messages SET claimed_by = ?, claimed_until = ?,"
-                    " attempts = attempts + 1 WHERE id = ?",
-                    [(consumer, now + self.visibility_timeout, r[0]) for r in rows],
-                )
-            conn.execute("COMMIT")
-        return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4] + 1, r[5]) for r in rows]
+        rows.sort()
+        return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:

@@ -34,7 +34,7 @@ class DeviceSummaryOut(BaseModel):
                 DeviceMetricOut(
                     metric=s.metric,
                     labels=s.labels,
-                    avg=s.sum / s.count,
+                    avg=s.avg,
                     min=s.min,
                     max=s.max,
                     samples=s.count,

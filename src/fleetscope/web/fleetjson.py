@@ -1,12 +1,12 @@
 """GET /api/v1/fleet's JSON, written without building a pydantic model per host.
 
-At 1,000 hosts the answer is about 1 MB: 31 sparkline points of three values per host. Building
-1,000 FleetHostOut models cost 130 to 150 ms on the build VM (at load 12), and validating and
-dumping them another 60 ms, more than the query itself; this writer takes about 30 ms. So the
-handler keeps FleetHostOut as its documented response model and writes the same JSON itself:
-each host's sparkline fragment is serialised once and reused while query/fleet.py hands back the
-same sparkline list (it does until the host sends a new sample), and the rest is a small dict
-per host. tests/test_dashboard_api.py checks the output against FleetHostOut.
+The answer carries every host's sparkline (three values per point), most of its size, and
+between two calls most hosts' sparklines have not changed. So the handler keeps FleetHostOut as
+its documented response model and writes the same JSON itself: each host's sparkline fragment
+is serialised once and reused while query/fleet.py hands back the same sparkline list (it does
+until the host sends a new sample), and the rest is a small dict per host. What this costs
+against the models, cold and warm: docs/dashboard.md, "The fleet JSON"
+(bench/bench_fleet_json.py). tests/test_dashboard_api.py checks the output against FleetHostOut.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fleetscope.model.auth import Principal
 from fleetscope.query.live import LivePoint
-from fleetscope.web.api import SESSION_COOKIE, ReadServices
+from fleetscope.web.services import SESSION_COOKIE, ReadServices
 
 UNAUTHORIZED = 4401
 KEEPALIVE_SECONDS = 25.0

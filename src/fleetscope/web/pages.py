@@ -9,8 +9,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fleetscope.web.api import ReadServices
 from fleetscope.web.deps import HostId
+from fleetscope.web.services import ReadServices
 
 STATIC_DIR = Path(__file__).parent / "static"
 

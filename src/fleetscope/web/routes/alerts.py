@@ -17,8 +17,8 @@ from fleetscope.model.alerts import STATES, BadRule, Rule, RuleSpec
 from fleetscope.model.auth import Principal
 from fleetscope.query.alerts import AlertQueries, ChannelRecord, Conflict
 from fleetscope.query.auth import AuthService
-from fleetscope.web.api import SESSION_COOKIE
 from fleetscope.web.deps import MAX_ID, PathId, QueryId
+from fleetscope.web.services import SESSION_COOKIE
 
 # store/auth.py's ADMIN_USERNAME: until users have roles, the admin is the one who may change
 # what alerts and who is told.

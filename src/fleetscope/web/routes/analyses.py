@@ -2,20 +2,19 @@
 (answered at once with its id; a worker thread runs it, report/runner.py), follow and list
 them, and download the report as HTML or PDF.
 
-No `from __future__ import annotations`: FastAPI resolves the dependency annotations defined
-inside build_analyses_router at run time (as web/api.py)."""
+No `from __future__ import annotations`: FastAPI resolves the annotations at run time."""
 
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from fleetscope.model.auth import Principal
 from fleetscope.query.analyses import STATES, STATUSES, AnalysisQueries, AnalysisRow, NotFound
 from fleetscope.query.timerange import BadTimeRange, parse_time
-from fleetscope.web.api import ReadServices, not_a_user
-from fleetscope.web.deps import PathId
+from fleetscope.web.deps import CurrentUser, PathId, read_router
+from fleetscope.web.services import ReadServices
 
 MAX_RANGE_DAYS = 31
 
@@ -119,25 +118,17 @@ def _create(analyses: AnalysisQueries, body: AnalysisRequest, user: Principal, n
 def build_analyses_router(
     services: ReadServices, analyses: AnalysisQueries, submit: Callable[[int], None]
 ) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"])
-
-    def principal(request: Request) -> Principal:
-        found = services.session(request)
-        if found is None:
-            raise not_a_user(services, request)
-        return found[0]
-
-    User = Annotated[Principal, Depends(principal)]
+    router = read_router(services, prefix="/api/v1/analyses", tags=["analyses"])
 
     @router.post("", status_code=202, summary="Start an analysis; answers at once with its id")
-    def start(body: AnalysisRequest, user: User) -> AnalysisStarted:
+    def start(body: AnalysisRequest, user: CurrentUser) -> AnalysisStarted:
         analysis_id = _create(analyses, body, user, services.now_ms())
         submit(analysis_id)
         return AnalysisStarted(id=analysis_id, state="queued")
 
     @router.get("", summary="Analyses, newest first")
     def list_analyses(  # noqa: PLR0917 (FastAPI passes query parameters by name anyway)
-        user: User,
+        user: CurrentUser,
         status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
         host: Annotated[str | None, Query(description="host name")] = None,
         host_id: Annotated[int | None, Query(description="host id")] = None,
@@ -166,14 +157,14 @@ def build_analyses_router(
         return [_out(r) for r in rows]
 
     @router.get("/{analysis_id}", summary="One analysis: state, progress, status, fit, findings")
-    def show(analysis_id: PathId, user: User) -> AnalysisOut:
+    def show(analysis_id: PathId, user: CurrentUser) -> AnalysisOut:
         try:
             return _out(analyses.get(user.tenant_id, analysis_id))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
 
     @router.get("/{analysis_id}/report.html", summary="The report, one self-contained HTML file")
-    def report_html(analysis_id: PathId, user: User) -> Response:
+    def report_html(analysis_id: PathId, user: CurrentUser) -> Response:
         try:
             data = analyses.report(user.tenant_id, analysis_id, "html")
         except NotFound as exc:
@@ -181,7 +172,7 @@ def build_analyses_router(
         return Response(data, media_type="text/html; charset=utf-8")
 
     @router.get("/{analysis_id}/report.pdf", summary="The report as PDF")
-    def report_pdf(analysis_id: PathId, user: User) -> Response:
+    def report_pdf(analysis_id: PathId, user: CurrentUser) -> Response:
         try:
             data = analyses.report(user.tenant_id, analysis_id, "pdf")
         except NotFound as exc:

@@ -4,15 +4,14 @@ page hands each one to uPlot as it is.
 
 No `from __future__ import annotations`: FastAPI resolves the annotations at run time."""
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 
 from fleetscope.query.charts import TOP_GROUPS, ChartQueries
-from fleetscope.query.timerange import BadTimeRange, parse_range
-from fleetscope.web.deps import HostId
+from fleetscope.web.deps import CurrentUser, HostId, TimeRangeParams, known_host, read_router
+from fleetscope.web.services import ReadServices
 
 
 class LineOut(BaseModel):
@@ -48,7 +47,8 @@ class ChartsOut(BaseModel):
     filesystems: list[FillTrendOut]
 
 
-def add_chart_routes(router: APIRouter, services: Any, User: Any) -> None:
+def build_charts_router(services: ReadServices) -> APIRouter:
+    router = read_router(services)
     charts = ChartQueries(services.metrics)
 
     @router.get(
@@ -58,21 +58,14 @@ def add_chart_routes(router: APIRouter, services: Any, User: Any) -> None:
     )
     def host_charts(
         host_id: HostId,
-        user: User,
-        start_time: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
-        end_time: Annotated[
-            str | None, Query(description="ISO-8601 or epoch seconds; default now")
-        ] = None,
+        user: CurrentUser,
+        time_range: TimeRangeParams,
         group: Annotated[
             str | None, Query(max_length=256, description="one process group's own history")
         ] = None,
     ) -> ChartsOut:
-        if services.hosts.by_id(user.tenant_id, host_id) is None:
-            raise HTTPException(404, f"no host with id {host_id}")
-        try:
-            window = parse_range(start_time, end_time, now=datetime.now(UTC))
-        except BadTimeRange as exc:
-            raise HTTPException(400, str(exc)) from exc
+        known_host(services, user.tenant_id, host_id)
+        window = time_range.window()
         top = []
         if group is None:
             top = [
@@ -116,3 +109,5 @@ def add_chart_routes(router: APIRouter, services: Any, User: Any) -> None:
                 for f in found.filesystems
             ],
         )
+
+    return router

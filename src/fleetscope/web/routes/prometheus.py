@@ -22,7 +22,8 @@ from fleetscope.query.promql.engine import PromEngine, Result, matchers_of, pars
 from fleetscope.query.promql.params import format_value, parse_step, parse_time
 from fleetscope.query.promql.store import Matcher, PromStore
 from fleetscope.query.promql.values import NAME, Labels, PromQLError
-from fleetscope.web.api import ReadServices, not_a_user
+from fleetscope.web.deps import not_a_user
+from fleetscope.web.services import ReadServices
 
 # The Prometheus release whose API and PromQL semantics this answers like (the one
 # tests/test_promql_differential.py compares with); Grafana reads it to pick features.
