@@ -9,7 +9,7 @@ other.
 Times are the median over --repeats of timeit's mean per call, in µs; memory is the peak
 resident size in MiB (1024 * 1024 bytes) of `python -c CODE` (its VmHWM, not ru_maxrss: see
 _PEAK), the median of --repeats interpreters (fewer for the slow ones). --quick runs every
-case on tiny counts, to prove the script still runs (tests/test_bench_code_choices.py): its
+case on tiny counts, to prove the script still runs (tests/system/test_bench_code_choices.py): its
 numbers mean nothing.
 """
 

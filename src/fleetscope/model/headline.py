@@ -1,7 +1,7 @@
 """The series a host's headline is computed from: the four numbers the fleet overview, the
 summary, the live feed and the host page show per host (CPU busy, memory used, the fullest
 filesystem, network traffic). They are names the agent's snapshot flattens to (model/series.py);
-tests/test_headline_series.py collects real fixture trees and checks each one is there."""
+tests/model/test_headline_series.py collects real fixture trees and checks each one is there."""
 
 from __future__ import annotations
 
