@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -49,11 +50,20 @@ class Stub:
             app, ["admin", *words, "--server", SERVER, "--token", TOKEN], obj=self.client
         )
 
-    def last(self) -> tuple[str, str, dict[str, str], Any]:
-        request = self.seen[-1]
+    def shape(self, request: httpx.Request) -> tuple[str, str, dict[str, str], Any]:
         assert request.headers["Authorization"] == f"Bearer {TOKEN}"
         body = json.loads(request.content) if request.content else None
         return request.method, request.url.path, dict(request.url.params), body
+
+    def last(self) -> tuple[str, str, dict[str, str], Any]:
+        return self.shape(self.seen[-1])
+
+    def sent(self, words: tuple[str, ...]) -> list[tuple[str, str, dict[str, str], Any]]:
+        """Every request one command made."""
+        before = len(self.seen)
+        result = self.run(*words)
+        assert result.exit_code == 0, result.output
+        return [self.shape(r) for r in self.seen[before:]]
 
 
 @pytest.fixture
@@ -62,6 +72,10 @@ def stub() -> Stub:
         {
             ("GET", "/api/v1/tenants"): httpx.Response(200, json=TENANTS),
             ("GET", "/api/v1/users"): httpx.Response(200, json={"items": USERS}),
+            ("GET", "/api/v1/users/7"): httpx.Response(200, json=USERS[0]),
+            ("GET", "/api/v1/me"): httpx.Response(
+                200, json={"tenant_id": 2, "tenant_name": "acme"}
+            ),
         }
     )
 
@@ -85,8 +99,11 @@ def test_tenant_requests(stub: Stub) -> None:
 def test_user_requests(stub: Stub) -> None:
     stub.answers[("POST", "/api/v1/users")] = httpx.Response(201, json=USERS[0])
     stub.answers[("PATCH", "/api/v1/users/7")] = httpx.Response(200, json=USERS[0])
-    assert stub.run("users", "list", "--tenant", "acme").exit_code == 0
-    assert stub.last() == ("GET", "/api/v1/users", {"tenant_id": "2"}, None)
+    stub.answers[("POST", "/api/v1/users/7/password")] = httpx.Response(204)
+    assert stub.sent(("users", "list", "--tenant", "acme")) == [
+        ("GET", "/api/v1/me", {}, None),
+        ("GET", "/api/v1/users", {}, None),
+    ]
     made = stub.run("users", "create", "bob", "--role", "editor", "--tenant", "acme")
     assert made.exit_code == 0, made.output
     method, path, _, body = stub.last()
@@ -94,37 +111,60 @@ def test_user_requests(stub: Stub) -> None:
     password = body.pop("password")
     assert body == {"username": "bob", "role": "editor", "tenant_id": 2}
     assert f"password: {password}" in made.stdout  # generated, printed once
-    stub.run("users", "create", "carol", "--password", "pw")
-    assert stub.last()[3] == {"username": "carol", "password": "pw", "role": "viewer"}
-    stub.run("users", "update", "bob", "--role", "admin", "--disable")
-    assert stub.last() == ("PATCH", "/api/v1/users/7", {}, {"role": "admin", "disabled": True})
+    stub.run("users", "create", "carol", "--password", "pw-carol")
+    assert stub.last()[3] == {"username": "carol", "password": "pw-carol", "role": "viewer"}
+    assert stub.sent(("users", "update", "bob", "--role", "admin", "--disable")) == [
+        ("GET", "/api/v1/users", {}, None),
+        ("PATCH", "/api/v1/users/7", {}, {"role": "admin", "disabled": True}),
+        ("GET", "/api/v1/users/7", {}, None),
+    ]
+    before = len(stub.seen)
     reset = stub.run("users", "update", "7", "--reset-password", "--json")
-    _, _, _, body = stub.last()
-    assert json.loads(reset.stdout)["password"] == body["password"]
+    (post, get) = [stub.shape(r) for r in stub.seen[before:]]
+    assert post[:2] == ("POST", "/api/v1/users/7/password") and get[:2] == (
+        "GET",
+        "/api/v1/users/7",
+    )
+    assert json.loads(reset.stdout)["password"] == post[3]["password"]
     assert stub.run("users", "update", "nobody", "--enable").exit_code == 1
+    # What the API does not offer, or another tenant than the token's: exit code 2.
+    superuser = stub.run("users", "update", "bob", "--superuser")
+    assert superuser.exit_code == 2 and "--data-dir" in superuser.stderr
+    assert stub.run("users", "create", "su", "--superuser").exit_code == 2
+    other = stub.run("users", "list", "--tenant", "default")
+    assert other.exit_code == 2 and "the token's tenant ('acme')" in other.stderr
 
 
 def test_key_requests(stub: Stub) -> None:
-    made = {"id": 4, "name": "laptop", "scope": "read", "prefix": "fsk_abcdef", "key": "fsk_s"}
+    made = {"id": 4, "name": "laptop", "scope": "ingest", "prefix": "fsk_abcdef", "key": "fsk_s"}
     stub.answers[("POST", "/api/v1/keys")] = httpx.Response(201, json=made)
     stub.answers[("GET", "/api/v1/keys")] = httpx.Response(
-        200, json=[{**made, "revoked_ms": None}, {"id": 5, "name": "old", "revoked_ms": 1}]
+        200,
+        json=[
+            {**made, "revoked_at": None},
+            {"id": 5, "name": "old", "revoked_at": "2026-12-01T10:00:00Z"},
+        ],
     )
     stub.answers[("DELETE", "/api/v1/keys/4")] = httpx.Response(204)
-    created = stub.run("keys", "create", "laptop", "--scope", "read", "--machine-id", "m1")
+    created = stub.run("keys", "create", "laptop", "--machine-id", "m1", "--expires-days", "1")
     assert created.exit_code == 0, created.output
-    assert stub.last() == (
+    method, path, _, body = stub.last()
+    expires = datetime.fromisoformat(body.pop("expires_at"))
+    assert abs((expires - datetime.now(UTC)).total_seconds() - 86400) < 60
+    assert (method, path, body) == (
         "POST",
         "/api/v1/keys",
-        {},
-        {"name": "laptop", "scope": "read", "bound_machine_id": "m1"},
+        {"name": "laptop", "scope": "ingest", "machine_id": "m1"},
     )
     assert created.stdout.count("fsk_s") == 1 and "key: fsk_s" in created.stdout
     listed = json.loads(stub.run("keys", "list", "--json").stdout)
     assert [k["id"] for k in listed] == [4]
-    assert len(json.loads(stub.run("keys", "list", "--all", "--json").stdout)) == 2
-    assert stub.run("keys", "revoke", "4").exit_code == 0
-    assert stub.last()[:2] == ("DELETE", "/api/v1/keys/4")
+    every = stub.run("keys", "list", "--all")
+    assert "2026-12-01 10:00:00Z" in every.stdout  # the API's ISO times, as the store's
+    assert [r[:2] for r in stub.sent(("keys", "revoke", "4"))] == [
+        ("DELETE", "/api/v1/keys/4"),
+        ("GET", "/api/v1/keys"),
+    ]
 
 
 def test_collector_requests(stub: Stub) -> None:

@@ -4,6 +4,7 @@ they answer, and how a record is shown (a table, or JSON for scripts)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,45 +22,53 @@ class AdminError(Exception):
         self.exit_code = exit_code
 
 
-# The columns a table shows, per resource: (header, field). --json shows every field.
-COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "tenants": [("ID", "id"), ("NAME", "name"), ("ACTIVE", "active"), ("CREATED", "created_ms")],
+# The columns a table shows, per resource: (header, field). A record from the store names
+# times <what>_ms (epoch milliseconds), the API's <what> or <what>_at (ISO 8601): the first
+# field present is shown. --json shows every field as it came.
+COLUMNS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "tenants": [
+        ("ID", ("id",)),
+        ("NAME", ("name",)),
+        ("ACTIVE", ("active",)),
+        ("CREATED", ("created_ms", "created")),
+    ],
     "users": [
-        ("ID", "id"),
-        ("TENANT", "tenant_id"),
-        ("USERNAME", "username"),
-        ("ROLE", "role"),
-        ("SUPERUSER", "superuser"),
-        ("DISABLED", "disabled"),
-        ("CREATED", "created_ms"),
+        ("ID", ("id",)),
+        ("TENANT", ("tenant_id",)),
+        ("USERNAME", ("username",)),
+        ("ROLE", ("role",)),
+        ("SUPERUSER", ("superuser",)),
+        ("DISABLED", ("disabled",)),
+        ("CREATED", ("created_ms", "created")),
     ],
     "keys": [
-        ("ID", "id"),
-        ("NAME", "name"),
-        ("SCOPE", "scope"),
-        ("PREFIX", "prefix"),
-        ("HOST", "bound_machine_id"),
-        ("BY", "created_by"),
-        ("CREATED", "created_ms"),
-        ("LAST USED", "last_used_ms"),
-        ("EXPIRES", "expires_ms"),
-        ("REVOKED", "revoked_ms"),
+        ("ID", ("id",)),
+        ("NAME", ("name",)),
+        ("SCOPE", ("scope",)),
+        ("PREFIX", ("prefix",)),
+        ("HOST", ("bound_machine_id", "machine_id")),
+        ("BY", ("created_by",)),
+        ("CREATED", ("created_ms", "created")),
+        ("LAST USED", ("last_used_ms", "last_used")),
+        ("EXPIRES", ("expires_ms", "expires_at")),
+        ("REVOKED", ("revoked_ms", "revoked_at")),
     ],
     "collectors": [
-        ("ID", "id"),
-        ("SITE", "site"),
-        ("MACHINE", "machine"),
-        ("PLATFORM", "platform"),
-        ("CHIP", "chip_maker"),
-        ("CPU", "cpu_model"),
-        ("CORES", "cores"),
-        ("MEMORY", "memory_bytes"),
-        ("OWNER", "owner"),
-        ("MACHINE ID", "machine_id"),
+        ("ID", ("id",)),
+        ("SITE", ("site",)),
+        ("MACHINE", ("machine",)),
+        ("PLATFORM", ("platform",)),
+        ("CHIP", ("chip_maker",)),
+        ("CPU", ("cpu_model",)),
+        ("CORES", ("cores",)),
+        ("MEMORY", ("memory_bytes",)),
+        ("OWNER", ("owner",)),
+        ("MACHINE ID", ("machine_id",)),
     ],
 }
 
 _GIB = 1 << 30
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%SZ"
 
 
 def cell(field: str, value: Any) -> str:
@@ -69,17 +78,27 @@ def cell(field: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if field.endswith("_ms") and isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return datetime.fromtimestamp(value / 1000, UTC).strftime(_TIME_FORMAT)
     if field == "memory_bytes" and isinstance(value, int):
         return f"{value / _GIB:.1f} GiB"
+    if isinstance(value, str) and "T" in value:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value).astimezone(UTC).strftime(_TIME_FORMAT)
     return str(value)
+
+
+def _value(record: Record, fields: tuple[str, ...]) -> tuple[str, Any]:
+    for field in fields:
+        if field in record:
+            return field, record[field]
+    return fields[0], None
 
 
 def table(resource: str, records: Sequence[Record]) -> str:
     """Aligned columns under a header; the header alone says there is nothing."""
     columns = COLUMNS[resource]
     rows = [[header for header, _ in columns]]
-    rows += [[cell(field, record.get(field)) for _, field in columns] for record in records]
+    rows += [[cell(*_value(record, fields)) for _, fields in columns] for record in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     return "\n".join(
         "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip()

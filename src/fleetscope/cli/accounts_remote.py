@@ -1,6 +1,11 @@
 """`fleetscope admin tenants|users|keys|collectors --server URL --token TOKEN`: the same
-operations as cli/accounts_direct.py, through a running server's REST API (issue 12's exact
-paths), with the token of a user session (an admin; the superuser for tenants).
+operations as cli/accounts_direct.py, through a running server's REST API (issue 12's paths:
+web/routes/tenants.py, users.py, keys.py, collectors.py), with a user session's token (an
+admin's; the superuser's for tenants).
+
+The server acts on the token's tenant: --tenant may name another only for `users create` (a
+tenant's first admin, made by the superuser); for the rest it must be the token's own, as
+/api/v1/me says, else exit code 2. The superuser flag is not in the API (direct mode only).
 
 The HTTP client is an argument (an httpx.Client with base_url and the Authorization header
 set), so tests hand in a client on the in-process app or a MockTransport. An error the server
@@ -10,6 +15,7 @@ looked up in the matching list first."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +29,10 @@ USERS = "/api/v1/users"
 KEYS = "/api/v1/keys"
 COLLECTORS = "/api/v1/collectors"
 ME = "/api/v1/me"
+_SUPERUSER_DIRECT = (
+    "--superuser: the API grants no superuser flag; give it directly on the store "
+    "(--data-dir/--database)"
+)
 
 
 def problem_text(response: httpx.Response) -> str:
@@ -88,16 +98,28 @@ class RemoteAccounts:
 
     # Tenants
 
-    def _tenant_id(self, given: str | None) -> int | None:
-        """--tenant as an id, or a name looked up in GET /api/v1/tenants; None: the token's."""
-        if given is None:
-            return None
+    def _tenant_id(self, given: str) -> int:
+        """--tenant as an id, or a name looked up in GET /api/v1/tenants (the superuser's)."""
         if given.isdecimal():
             return int(given)
         for tenant in self.tenants():
             if tenant.get("name") == given:
                 return int(tenant["id"])
         raise AdminError(f"no tenant {given!r}", 1)
+
+    def _own_tenant(self, given: str | None) -> None:
+        """--tenant, where the server can only act on the token's tenant: that one or none."""
+        if given is None:
+            return
+        me = self.me()
+        if given in (str(me.get("tenant_id")), me.get("tenant_name")):
+            return
+        raise AdminError(
+            f"--tenant {given}: the server acts on the token's tenant "
+            f"({me.get('tenant_name')!r}); sign in as one of that tenant's admins, or use "
+            "--data-dir/--database",
+            2,
+        )
 
     def tenants(self) -> Records:
         return _items(self._call("GET", TENANTS))
@@ -112,26 +134,26 @@ class RemoteAccounts:
 
     # Users
 
-    def _user_id(self, given: str, tenant: str | None) -> int:
+    def _user_id(self, given: str) -> int:
         if given.isdecimal():
             return int(given)
-        for user in self.users(tenant):
+        for user in self.users(None):
             if user.get("username") == given:
                 return int(user["id"])
-        raise AdminError(f"no user {given!r}" + (f" in tenant {tenant!r}" if tenant else ""), 1)
+        raise AdminError(f"no user {given!r}", 1)
 
     def users(self, tenant: str | None) -> Records:
-        return _items(self._call("GET", USERS, params={"tenant_id": self._tenant_id(tenant)}))
+        self._own_tenant(tenant)
+        return _items(self._call("GET", USERS))
 
     def create_user(
         self, username: str, password: str, role: Role, *, tenant: str | None, superuser: bool
     ) -> Record:
-        body: dict[str, Any] = {"username": username, "password": password, "role": role.value}
-        tenant_id = self._tenant_id(tenant)
-        if tenant_id is not None:
-            body["tenant_id"] = tenant_id
         if superuser:
-            body["superuser"] = True
+            raise AdminError(_SUPERUSER_DIRECT, 2)
+        body: dict[str, Any] = {"username": username, "password": password, "role": role.value}
+        if tenant is not None:
+            body["tenant_id"] = self._tenant_id(tenant)
         return dict(self._call("POST", USERS, body=body))
 
     def update_user(
@@ -144,24 +166,30 @@ class RemoteAccounts:
         password: str | None,
         superuser: bool | None,
     ) -> Record:
-        user_id = self._user_id(given, tenant)
+        if superuser is not None:
+            raise AdminError(_SUPERUSER_DIRECT, 2)
+        self._own_tenant(tenant)
+        user_id = self._user_id(given)
         changes: dict[str, Any] = {
             k: v
             for k, v in {
                 "role": None if role is None else role.value,
                 "disabled": disabled,
-                "superuser": superuser,
-                "password": password,
             }.items()
             if v is not None
         }
-        return dict(self._call("PATCH", f"{USERS}/{user_id}", body=changes))
+        if changes:
+            self._call("PATCH", f"{USERS}/{user_id}", body=changes)
+        if password is not None:
+            self._call("POST", f"{USERS}/{user_id}/password", body={"password": password})
+        return dict(self._call("GET", f"{USERS}/{user_id}"))
 
     # API keys
 
     def keys(self, tenant: str | None, *, include_revoked: bool) -> Records:
-        found = _items(self._call("GET", KEYS, params={"tenant_id": self._tenant_id(tenant)}))
-        return found if include_revoked else [k for k in found if k.get("revoked_ms") is None]
+        self._own_tenant(tenant)
+        found = _items(self._call("GET", KEYS))
+        return found if include_revoked else [k for k in found if k.get("revoked_at") is None]
 
     def create_key(
         self,
@@ -172,38 +200,36 @@ class RemoteAccounts:
         machine_id: str | None,
         expires_ms: int | None,
     ) -> Record:
+        self._own_tenant(tenant)
         body: dict[str, Any] = {"name": name, "scope": scope.value}
-        optional = {
-            "tenant_id": self._tenant_id(tenant),
-            "bound_machine_id": machine_id,
-            "expires_ms": expires_ms,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
+        if machine_id is not None:
+            body["machine_id"] = machine_id
+        if expires_ms is not None:
+            body["expires_at"] = datetime.fromtimestamp(expires_ms / 1000, UTC).isoformat()
         return dict(self._call("POST", KEYS, body=body))
 
     def revoke_key(self, key_id: int, *, tenant: str | None) -> Record:
-        params = {"tenant_id": self._tenant_id(tenant)}
-        return dict(self._call("DELETE", f"{KEYS}/{key_id}", params=params)) or {"id": key_id}
+        self._own_tenant(tenant)
+        self._call("DELETE", f"{KEYS}/{key_id}")
+        for key in _items(self._call("GET", KEYS)):
+            if key.get("id") == key_id:
+                return key
+        return {"id": key_id}
 
     # Collectors
 
     def collectors(self, tenant: str | None, *, site: str | None) -> Records:
-        params = {"tenant_id": self._tenant_id(tenant), "site": site}
-        return _items(self._call("GET", COLLECTORS, params=params))
+        self._own_tenant(tenant)
+        return _items(self._call("GET", COLLECTORS, params={"site": site}))
 
     def create_collector(
         self, machine: str, details: CollectorDetails, *, tenant: str | None
     ) -> Record:
-        body: dict[str, Any] = {"machine": machine, **details}
-        tenant_id = self._tenant_id(tenant)
-        if tenant_id is not None:
-            body["tenant_id"] = tenant_id
-        return dict(self._call("POST", COLLECTORS, body=body))
+        self._own_tenant(tenant)
+        return dict(self._call("POST", COLLECTORS, body={"machine": machine, **details}))
 
     def update_collector(
         self, collector_id: int, changes: CollectorChanges, *, tenant: str | None
     ) -> Record:
-        params = {"tenant_id": self._tenant_id(tenant)}
-        return dict(
-            self._call("PATCH", f"{COLLECTORS}/{collector_id}", body=dict(changes), params=params)
-        )
+        self._own_tenant(tenant)
+        return dict(self._call("PATCH", f"{COLLECTORS}/{collector_id}", body=dict(changes)))
