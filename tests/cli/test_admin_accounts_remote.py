@@ -162,9 +162,12 @@ def test_key_requests(stub: Stub) -> None:
     every = stub.run("keys", "list", "--all")
     assert "2026-12-01 10:00:00Z" in every.stdout  # the API's ISO times, as the store's
     assert [r[:2] for r in stub.sent(("keys", "revoke", "4"))] == [
+        ("GET", "/api/v1/keys"),
         ("DELETE", "/api/v1/keys/4"),
         ("GET", "/api/v1/keys"),
     ]
+    again = stub.run("keys", "revoke", "5")
+    assert again.exit_code == 1 and "revoked already" in again.stderr
 
 
 def test_collector_requests(stub: Stub) -> None:

@@ -209,12 +209,17 @@ class RemoteAccounts:
         return dict(self._call("POST", KEYS, body=body))
 
     def revoke_key(self, key_id: int, *, tenant: str | None) -> Record:
+        """As in direct mode, a key revoked already is a refusal (the API's DELETE answers
+        204 again)."""
         self._own_tenant(tenant)
+        before = self._key(key_id)
+        if before is not None and before.get("revoked_at") is not None:
+            raise AdminError(f"key {key_id} ({before.get('name')!r}) is revoked already", 1)
         self._call("DELETE", f"{KEYS}/{key_id}")
-        for key in _items(self._call("GET", KEYS)):
-            if key.get("id") == key_id:
-                return key
-        return {"id": key_id}
+        return self._key(key_id) or {"id": key_id}
+
+    def _key(self, key_id: int) -> Record | None:
+        return next((k for k in _items(self._call("GET", KEYS)) if k.get("id") == key_id), None)
 
     # Collectors
 
