@@ -35,6 +35,13 @@ def _words(text: str) -> str:
 def test_every_command_is_covered() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
     assert {"", "up", "server", "agent", "agent status", "export", "export csv"} <= names
+    accounts = {
+        "admin tenants": ["list", "create", "update", "deactivate", "activate"],
+        "admin users": ["list", "create", "update"],
+        "admin keys": ["list", "create", "revoke"],
+        "admin collectors": ["list", "create", "update"],
+    }
+    assert {f"{group} {verb}" for group, verbs in accounts.items() for verb in verbs} <= names
 
 
 @pytest.mark.parametrize(
