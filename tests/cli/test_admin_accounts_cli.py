@@ -134,13 +134,13 @@ def test_tenants(store: Store) -> None:
         assert (renamed["id"], renamed["name"]) == (acme["id"], "acme-eu")
         assert store.run("tenants", "update", "acme-eu").exit_code == 2  # nothing to change
         store.json("users", "create", "eve", "--tenant", "acme-eu", "--role", "admin",
-                   "--password", "pw-eve")  # fmt: skip
-        assert accounts.authenticate(engine, "eve", "pw-eve") is not None
+                   "--password", "pw of eve!")  # fmt: skip
+        assert accounts.authenticate(engine, "eve", "pw of eve!") is not None
         off = store.json("tenants", "deactivate", str(acme["id"]))
         assert off["active"] is False
-        assert accounts.authenticate(engine, "eve", "pw-eve") is None  # logins refused
+        assert accounts.authenticate(engine, "eve", "pw of eve!") is None  # logins refused
         assert store.json("tenants", "activate", "acme-eu")["active"] is True
-        assert accounts.authenticate(engine, "eve", "pw-eve") is not None
+        assert accounts.authenticate(engine, "eve", "pw of eve!") is not None
         actions = [e.action for e in audit.list_entries(engine, acme["id"]) if e.actor == "cli"]
         assert actions == [  # newest first
             AuditAction.TENANT_ACTIVATED,
@@ -158,7 +158,7 @@ def test_tenants(store: Store) -> None:
 def test_users(store: Store) -> None:
     engine = store.bootstrapped("pw")
     try:
-        bob = store.json("users", "create", "bob", "--role", "editor", "--password", "pw-bob")
+        bob = store.json("users", "create", "bob", "--role", "editor", "--password", "pw of bob!")
         assert (bob["role"], bob["superuser"], bob["disabled"]) == ("editor", False, False)
         assert "password" not in bob  # chosen, so not printed back
         viewer = store.json("users", "create", "val")
@@ -166,7 +166,7 @@ def test_users(store: Store) -> None:
         assert [u["username"] for u in store.json("users", "list")] == ["admin", "bob", "val"]
         assert store.json("users", "update", "bob", "--role", "admin")["role"] == "admin"
         assert store.json("users", "update", str(bob["id"]), "--disable")["disabled"] is True
-        assert accounts.authenticate(engine, "bob", "pw-bob") is None
+        assert accounts.authenticate(engine, "bob", "pw of bob!") is None
         assert store.json("users", "update", "bob", "--enable")["disabled"] is False
         assert store.json("users", "update", "bob", "--superuser")["superuser"] is True
         assert store.json("users", "update", "bob", "--no-superuser")["superuser"] is False
@@ -285,7 +285,8 @@ def test_what_was_typed_wrong_is_exit_code_2(tmp_path: Path) -> None:
     assert run("users", "create", "a", "--role", "root", *data).exit_code == 2
     twice = run("users", "update", "a", "--reset-password", "--password", "p", *data)
     assert twice.exit_code == 2 and "not both" in twice.stderr
-    assert run("users", "create", "a", "--password", "", *data).exit_code == 2
+    short = run("users", "create", "a", "--password", "seven!!", *data)
+    assert short.exit_code == 2 and "at least 8 characters" in short.stderr
     assert run("keys", "revoke", "one", *data).exit_code == 2
     # FLEETSCOPE_SERVER and FLEETSCOPE_TOKEN are known variables, not typos of a setting.
     env = {"FLEETSCOPE_SERVER": "http://127.0.0.1:9", "FLEETSCOPE_TOKEN": "t"}

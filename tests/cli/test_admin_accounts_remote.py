@@ -195,7 +195,7 @@ def test_a_refusal_is_printed_whole_with_exit_code_1(stub: Stub) -> None:
         },
         headers={"Content-Type": "application/problem+json"},
     )
-    result = stub.run("users", "create", "x" * 200, "--password", "pw")
+    result = stub.run("users", "create", "x" * 200, "--password", "long enough")
     assert result.exit_code == 1
     assert "the server refused POST /api/v1/users: 422 Unprocessable Content" in result.stderr
     assert "1 invalid field" in result.stderr

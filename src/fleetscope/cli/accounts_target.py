@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from fleetscope.model.auth import Role, Scope
 from fleetscope.store.collectors import CollectorChanges, CollectorDetails
 
 GENERATED_PASSWORD_BYTES = 18  # as the first start's admin password (store/auth.py)
+# The API's minimum for a new password (web/account_schemas.py NewPassword, NIST SP 800-63B),
+# held in direct mode too: a recovery is no reason for a weaker admin password.
+MIN_PASSWORD_CHARS = 8
 DAY_MS = 86_400_000
 
 DataDir = Annotated[
@@ -186,8 +190,8 @@ def show(resource: str, records: Records | Record, as_json_output: bool) -> None
 def new_password(given: str | None) -> tuple[str, bool]:
     """The password given, or a generated one (True: print it, once)."""
     if given is not None:
-        if not given:
-            raise usage_error("--password must not be empty")
+        if len(given) < MIN_PASSWORD_CHARS:
+            raise usage_error(f"--password must be at least {MIN_PASSWORD_CHARS} characters")
         return given, False
     return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES), True
 
@@ -210,6 +214,4 @@ def show_secret(
 def expiry_ms(days: float | None) -> int | None:
     if days is None:
         return None
-    import time
-
     return int(time.time() * 1000) + int(days * DAY_MS)
