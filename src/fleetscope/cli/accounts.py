@@ -20,6 +20,7 @@ from fleetscope.cli.accounts_target import (
     TenantOption,
     Token,
     accounts_for,
+    collector_changes,
     expiry_ms,
     new_password,
     show,
@@ -28,7 +29,6 @@ from fleetscope.cli.accounts_target import (
 )
 from fleetscope.cli.options import Database
 from fleetscope.model.auth import Role, Scope
-from fleetscope.store.collectors import CollectorChanges
 
 
 def _typer(help_text: str) -> typer.Typer:
@@ -335,37 +335,6 @@ MachineId = Annotated[
 ]
 
 
-def _details(
-    site: str | None,
-    machine_id: str | None,
-    platform: str | None,
-    chip_maker: str | None,
-    cpu_model: str | None,
-    cores: int | None,
-    memory_bytes: int | None,
-    owner: str | None,
-) -> CollectorChanges:
-    """The fields given; an empty text clears a field (site: no site)."""
-    details = CollectorChanges()
-    if site is not None:
-        details["site"] = site
-    texts = {
-        "machine_id": machine_id,
-        "platform": platform,
-        "chip_maker": chip_maker,
-        "cpu_model": cpu_model,
-        "owner": owner,
-    }
-    for name, text in texts.items():
-        if text is not None:
-            details[name] = text or None  # type: ignore[literal-required]
-    if cores is not None:
-        details["cores"] = cores
-    if memory_bytes is not None:
-        details["memory_bytes"] = memory_bytes
-    return details
-
-
 @collectors_app.command("list")
 def list_collectors(
     ctx: typer.Context,
@@ -404,7 +373,7 @@ def create_collector(
     token: Token = None,
 ) -> None:
     """Register a machine before its agent first calls (unique per site and machine)."""
-    details = _details(
+    details = collector_changes(
         site, machine_id, platform, chip_maker, cpu_model, cores, memory_bytes, owner
     )
     with accounts_for(ctx, Target(data_dir, database, config, server, token), writes=True) as a:
@@ -434,7 +403,7 @@ def update_collector(
 ) -> None:
     """Edit a collector's fields ('' clears one); what a person sets, an agent's later
     inventory does not overwrite."""
-    changes = _details(
+    changes = collector_changes(
         site, machine_id, platform, chip_maker, cpu_model, cores, memory_bytes, owner
     )
     if machine is not None:

@@ -215,3 +215,34 @@ def expiry_ms(days: float | None) -> int | None:
     if days is None:
         return None
     return int(time.time() * 1000) + int(days * DAY_MS)
+
+
+def collector_changes(
+    site: str | None,
+    machine_id: str | None,
+    platform: str | None,
+    chip_maker: str | None,
+    cpu_model: str | None,
+    cores: int | None,
+    memory_bytes: int | None,
+    owner: str | None,
+) -> CollectorChanges:
+    """The fields given; an empty text clears a field (site: no site)."""
+    details = CollectorChanges()
+    if site is not None:
+        details["site"] = site
+    texts = {
+        "machine_id": machine_id,
+        "platform": platform,
+        "chip_maker": chip_maker,
+        "cpu_model": cpu_model,
+        "owner": owner,
+    }
+    for name, text in texts.items():
+        if text is not None:
+            details[name] = text or None  # type: ignore[literal-required]
+    if cores is not None:
+        details["cores"] = cores
+    if memory_bytes is not None:
+        details["memory_bytes"] = memory_bytes
+    return details
