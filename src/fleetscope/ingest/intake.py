@@ -168,7 +168,7 @@ async def authenticate_headers(
         raise Rejected(
             403,
             "forbidden",
-            "a login session or a read key cannot send data: send an ingest API key "
+            "a login session or a read key cannot send data: send an agent API key "
             "('Authorization: Bearer <key>')",
         )
     return principal
