@@ -60,6 +60,7 @@ def keep_upload(
     tenant_id: int,
     upload: UploadedFile,
     host_id: int | None,
+    *,
     result: IngestResult = IngestResult.INGESTED,
     detail: str | None = None,
 ) -> CollectionFile:

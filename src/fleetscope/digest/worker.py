@@ -182,9 +182,13 @@ class DigestWorker:
             # The file is still kept, its failure said, so its owner sees why nothing came of it.
             try:
                 keep_upload(
-                    self.writer.engine, message[0].tenant_id, upload, None,
-                    IngestResult.FAILED, reason,
-                )  # fmt: skip
+                    self.writer.engine,
+                    message[0].tenant_id,
+                    upload,
+                    None,
+                    result=IngestResult.FAILED,
+                    detail=reason,
+                )
             except Exception:
                 log.exception("digest: the failed upload could not be kept either")
         if self.stream.fail(message[0].id, reason[:_MAX_ERROR_CHARS], 1):
