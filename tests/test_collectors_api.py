@@ -1,6 +1,6 @@
 """The collector registry's REST routes, registration from an agent's inventory, and the
 perfcollector-compatible /v1/ping, /v1/version and /v1/upload (issue 12), against the real
-server on SQLite: a real multipart upload of a capture built from the fixture /proc tree."""
+server on SQLite and PostgreSQL: a real multipart upload of a capture built from the fixture /proc tree."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def capture(cycles: int = 3, start: datetime | None = None) -> bytes:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from start_server(tmp_path)
+def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    """The real server on SQLite and on PostgreSQL."""
+    yield from start_server(tmp_path / "data", database_url=database_url)
 
 
 def _login(live: LiveServer, username: str) -> dict[str, str]:
