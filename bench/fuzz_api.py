@@ -1,4 +1,4 @@
-"""A longer schemathesis run than the gate's (tests/test_api_fuzz.py): every operation of the
+"""A longer schemathesis run than the gate's (tests/system/test_api_fuzz.py): every operation of the
 real server's OpenAPI, with an admin token and an agent key, --examples requests each (default
 500), from --seed. Prints per operation the requests sent and the statuses seen, then every
 failure (a 5xx, or an answer the document does not describe); exits 1 on any.

@@ -1,8 +1,8 @@
-"""The API fuzzer shared by tests/test_api_fuzz.py (bounded, in the gate) and bench/fuzz_api.py
-(a longer run): schemathesis generates requests for every operation of the server's own
-OpenAPI, sends each with the credentials that operation wants (an agent key for ingest, an admin
-login token for the rest), and checks that no answer is a 5xx and that every answer conforms
-to the document (status, content type, headers, body schema)."""
+"""The API fuzzer shared by tests/system/test_api_fuzz.py (bounded, in the gate) and
+bench/fuzz_api.py (a longer run): schemathesis generates requests for every operation of the
+server's own OpenAPI, sends each with the credentials that operation wants (an agent key for
+ingest, an admin login token for the rest), and checks that no answer is a 5xx and that every
+answer conforms to the document (status, content type, headers, body schema)."""
 
 from __future__ import annotations
 

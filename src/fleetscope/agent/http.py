@@ -2,8 +2,8 @@
 
 Why the standard library and not httpx (which the server side and the exporters collector
 use): the agent must stay under 40 MB resident (bench/soak_agent.py), and importing httpx
-and creating one client costs about 11 MB here (8.4 MB import, 2.7 MB for its CA bundle),
-a quarter of that budget, for a single request shape that http.client serves fully. HTTPS
+and creating one client costs a large share of that budget (docs/code-choices.md), for a
+single request shape that http.client serves fully. HTTPS
 uses the system trust store through ssl.create_default_context().
 
 The transport is injected into the uploader (`HttpTransport`), so tests pass a fake one.

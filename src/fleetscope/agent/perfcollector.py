@@ -1,7 +1,7 @@
 """perfcollector's capture files read as snapshots, so `fleetscope report` analyses them too.
 
 The format (perfcollector, github.com/Map-Machina/PerfCollector1; docs/analysis.md,
-"perfcollector captures"; tests/test_report_cli.py writes one from this machine): JSON Lines,
+"perfcollector captures"; tests/cli/test_report_cli.py writes one from this machine): JSON Lines,
 one /proc file per line, the raw text as read,
 
     {"Site": 1, "Host": 0, "Run": 0, "Measurement": {"Timestamp": "2026-01-10T18:06:07.78Z",

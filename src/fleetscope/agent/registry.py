@@ -23,8 +23,8 @@ from fleetscope.agent.collectors.processes import make_processes_collector
 
 
 def make_exporters_collector(context: CollectorContext) -> Collector:
-    # Imported here, not above: httpx, asyncio and the exposition parser cost about 12 MB
-    # resident, which only agents with exporter targets should pay (bench/soak_agent.py).
+    # Imported here, not above: httpx, asyncio and the exposition parser take resident memory
+    # (docs/code-choices.md) that only agents with exporter targets should pay.
     from fleetscope.agent.collectors.exporters import make_exporters_collector as make  # noqa: PLC0415
 
     return make(context)

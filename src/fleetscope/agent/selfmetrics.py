@@ -11,8 +11,8 @@ import psutil
 
 from fleetscope.model.payload import AgentSelf
 
-# /proc/self/statm's second field is resident pages (proc(5)); reading it costs one small
-# file where psutil's cpu_times() + memory_info() cost about 150 us a cycle here. The CPU
+# /proc/self/statm's second field is resident pages (proc(5)); reading that one small file
+# is cheaper than psutil's cpu_times() + memory_info() (docs/code-choices.md). The CPU
 # figure is the process's user + system time, which time.process_time() reads directly
 # (CLOCK_PROCESS_CPUTIME_ID); other systems keep psutil's RSS.
 _STATM = "/proc/self/statm"

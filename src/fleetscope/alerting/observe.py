@@ -34,8 +34,8 @@ _GROUPS = text(
 
 
 # The forecast's older frame moves by one snapshot every round; re-reading it per host every
-# round cost a query per host (a third of a round at 1,000 hosts, bench/bench_alerts.py), and
-# a growth rate over 6 h hardly changes in 5 min.
+# round cost a query per host, a large share of a round (docs/code-choices.md), and a growth
+# rate over 6 h hardly changes in 5 min.
 OLDER_REFRESH_MS = 5 * 60_000
 
 

@@ -6,8 +6,8 @@ POST /api/v1/ingest/prometheus, so it is a leaf package of its own.
 Parsing is done by prometheus_client: ``prometheus_client.parser`` for 0.0.4 text and
 ``prometheus_client.openmetrics.parser`` for OpenMetrics. Measured against the 408-case
 corpus in shared/fixtures/expfmt, the OpenMetrics parser agrees with every OpenMetrics
-verdict except the ones listed in tests/test_exposition_corpus.py, but the 0.0.4 parser is
-lenient: it accepted 29 inputs that prometheus/common's ``TextParser`` (the reference for
+verdict except the ones listed in tests/exposition/test_exposition_corpus.py, but the 0.0.4
+parser is lenient: it accepted 29 inputs that prometheus/common's ``TextParser`` (the reference for
 0.0.4) rejects. A line pass before it (``_TextLint``) and a check of its output
 (``_check_text_family``) add exactly the rules those cases need; each rule cites the
 reference behaviour it copies. The 0.0.4 parser also rewrites counter sample names (it adds

@@ -93,7 +93,7 @@ class IngestFastPath:
     server's time at saturation (docs/deployment.md, "Where the GIL went at saturation"). The
     FastAPI route stays registered: it documents the endpoint in the OpenAPI schema and
     serves it wherever this middleware is not installed; both answer with accept_payload
-    (tests/test_ingest_fastpath.py sends the same requests through both)."""
+    (tests/ingest/test_ingest_fastpath.py sends the same requests through both)."""
 
     def __init__(self, app: ASGIApp, *, deps: IngestDeps) -> None:
         self.app = app

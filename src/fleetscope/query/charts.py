@@ -3,19 +3,40 @@ counters, CPU modes as percentages, filesystem fill and its trend) so that the p
 updates and any other reader get the same numbers.
 
 One range scan reads every series the charts need (MetricQueries.series, which picks the tier
-by the range); the rest is arithmetic on the points. A counter's rate is the difference of two
-consecutive points over their distance in time; a negative difference is a counter reset and
-gives no point (None), as Prometheus' rate() would not invent one. On a rollup tier the points
-are bucket averages, whose differences are the same rate spread over a bucket.
+by the range); the rest is arithmetic on the points (query/points.py: counter rates, fill
+trends, combinations).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from fleetscope.query.metrics import MetricQueries, Point, Series
+from fleetscope.query.points import (
+    FillTrend,
+    SeriesIndex,
+    aligned,
+    combine,
+    counter_rate,
+    fill_trend,
+    mean,
+)
+
+# The tests and the page's other readers take the point rules from here too.
+__all__ = [
+    "CHART_METRICS",
+    "TOP_GROUPS",
+    "Chart",
+    "ChartQueries",
+    "ChartSet",
+    "FillTrend",
+    "Line",
+    "charts_of",
+    "counter_rate",
+    "fill_trend",
+]
 
 Unit = Literal[
     "percent", "bytes", "bytes_per_second", "per_second", "seconds", "count", "celsius", "hertz"
@@ -70,7 +91,6 @@ _NOT_IN_TOTAL = frozenset({"guest", "guest_nice"})
 _STACKED_MODES = ("user", "system", "iowait", "steal")
 _OTHER_MODES = frozenset({"nice", "irq", "softirq"})
 LOOPBACK = "lo"
-SECONDS_PER_DAY = 86_400
 TOP_GROUPS = 8
 
 
@@ -91,14 +111,6 @@ class Chart:
 
 
 @dataclass(frozen=True, slots=True)
-class FillTrend:
-    mountpoint: str
-    used_percent: float | None  # the newest point's used / (used + avail), as df's Use%
-    bytes_per_day: float | None  # least-squares slope of used bytes over the range
-    days_to_full: float | None  # None unless it is filling
-
-
-@dataclass(frozen=True, slots=True)
 class ChartSet:
     tier: str
     step_seconds: float | None
@@ -106,109 +118,19 @@ class ChartSet:
     filesystems: list[FillTrend]
 
 
-def counter_rate(points: Sequence[Point]) -> list[Point]:
-    """Per-second increase between consecutive points; None at the first point, across a gap
-    and at a counter reset."""
-    out: list[Point] = []
-    previous: Point | None = None
-    for t, value in points:
-        rate = None
-        if previous is not None and value is not None and previous[1] is not None:
-            dt = t - previous[0]
-            delta = value - previous[1]
-            if dt > 0 and delta >= 0:
-                rate = delta / dt
-        out.append((t, rate))
-        previous = (t, value)
-    return out
-
-
-def fill_trend(mountpoint: str, used: Sequence[Point], avail: Sequence[Point]) -> FillTrend:
-    """Used bytes fitted by least squares against time; days to full = the newest available
-    bytes over the slope, when the slope is positive."""
-    pairs = [(t, u) for t, u in used if u is not None]
-    free = {t: a for t, a in avail if a is not None}
-    newest = next((t for t, _ in reversed(pairs) if t in free), None)
-    percent = None
-    if newest is not None:
-        used_now = dict(pairs)[newest]
-        total = used_now + free[newest]
-        percent = 100 * used_now / total if total > 0 else None
-    slope = _slope(pairs)
-    per_day = None if slope is None else slope * SECONDS_PER_DAY
-    days = None
-    if per_day is not None and per_day > 0 and newest is not None:
-        days = free[newest] / per_day
-    return FillTrend(mountpoint, percent, per_day, days)
-
-
-def _slope(pairs: Sequence[tuple[float, float]]) -> float | None:
-    n = len(pairs)
-    if n < 3:
-        return None
-    mean_t = sum(t for t, _ in pairs) / n
-    mean_v = sum(v for _, v in pairs) / n
-    spread = sum((t - mean_t) ** 2 for t, _ in pairs)
-    if spread == 0:
-        return None
-    return sum((t - mean_t) * (v - mean_v) for t, v in pairs) / spread
-
-
-def _aligned(lines: Iterable[tuple[str, Sequence[Point]]]) -> tuple[list[float], list[Line]]:
-    """One time axis (the union of the lines' times) and each line's value at each time."""
-    collected = list(lines)
-    times = sorted({t for _, points in collected for t, _ in points})
-    out = []
-    for label, points in collected:
-        at = dict(points)
-        out.append(Line(label, [at.get(t) for t in times]))
-    return times, out
-
-
 def _chart(
     key: str, title: str, unit: Unit, kind: Kind, lines: Iterable[tuple[str, Sequence[Point]]]
 ) -> Chart | None:
-    times, drawn = _aligned(lines)
+    times, columns = aligned(lines)
+    drawn = [Line(label, values) for label, values in columns]
     if not drawn or all(v is None for line in drawn for v in line.values):
         return None  # no data for it in this range: the page shows no empty chart
     return Chart(key, title, unit, kind, times, drawn)
 
 
-def _combine(
-    series: Sequence[Sequence[Point]], how: Callable[[list[float]], float]
-) -> list[tuple[float, float]]:
-    """Point-wise combination of several series (sum, mean, max) over their common times."""
-    by_time: dict[float, list[float]] = {}
-    for points in series:
-        for t, value in points:
-            if value is not None:
-                by_time.setdefault(t, []).append(value)
-    return [(t, how(values)) for t, values in sorted(by_time.items())]
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-class _Index:
-    """The range scan's series by metric name."""
-
-    def __init__(self, series: Iterable[Series]) -> None:
-        self.by_name: dict[str, list[Series]] = {}
-        for s in series:
-            self.by_name.setdefault(s.metric, []).append(s)
-
-    def one(self, name: str) -> list[Point]:
-        found = self.by_name.get(name)
-        return found[0].points if found else []
-
-    def by(self, name: str, label: str) -> dict[str, list[Point]]:
-        return {s.labels.get(label, ""): s.points for s in self.by_name.get(name, [])}
-
-
-def cpu_charts(index: _Index) -> list[Chart | None]:
+def cpu_charts(index: SeriesIndex) -> list[Chart | None]:
     rates = {mode: counter_rate(p) for mode, p in index.by("cpu_seconds_total", "mode").items()}
-    total = _combine([p for m, p in rates.items() if m not in _NOT_IN_TOTAL], sum)
+    total = combine([p for m, p in rates.items() if m not in _NOT_IN_TOTAL], sum)
     totals = dict(total)
 
     def share(points: Sequence[Point]) -> list[Point]:
@@ -221,7 +143,7 @@ def cpu_charts(index: _Index) -> list[Chart | None]:
     modes = [(mode, share(rates[mode])) for mode in _STACKED_MODES if mode in rates]
     other = [rates[m] for m in sorted(_OTHER_MODES) if m in rates]
     if other:
-        modes.append(("other", share(_combine(other, sum))))
+        modes.append(("other", share(combine(other, sum))))
     cores = index.by("cpu_core_utilization_percent", "cpu")
     frequency = list(index.by("cpu_core_frequency_hz", "cpu").values())
     temperatures = index.by("cpu_temperature_celsius", "sensor")
@@ -244,7 +166,7 @@ def cpu_charts(index: _Index) -> list[Chart | None]:
             "CPU frequency",
             "hertz",
             "line",
-            [("mean", _combine(frequency, _mean)), ("max", _combine(frequency, max))],
+            [("mean", combine(frequency, mean)), ("max", combine(frequency, max))],
         )
         if frequency
         else None,
@@ -268,7 +190,7 @@ def cpu_charts(index: _Index) -> list[Chart | None]:
     ]
 
 
-def memory_charts(index: _Index) -> list[Chart | None]:
+def memory_charts(index: SeriesIndex) -> list[Chart | None]:
     lines = [
         ("used", index.one("memory_used_bytes")),
         ("cached", index.one("memory_cached_bytes")),
@@ -296,7 +218,7 @@ def memory_charts(index: _Index) -> list[Chart | None]:
     return charts
 
 
-def network_charts(index: _Index) -> list[Chart | None]:
+def network_charts(index: SeriesIndex) -> list[Chart | None]:
     charts: list[Chart | None] = []
     receive = index.by("network_receive_bytes_per_second", "device")
     transmit = index.by("network_transmit_bytes_per_second", "device")
@@ -339,7 +261,7 @@ def network_charts(index: _Index) -> list[Chart | None]:
     return charts
 
 
-def disk_charts(index: _Index) -> list[Chart | None]:
+def disk_charts(index: SeriesIndex) -> list[Chart | None]:
     charts: list[Chart | None] = []
     read_iops = index.by("disk_read_iops", "device")
     write_iops = index.by("disk_write_iops", "device")
@@ -383,7 +305,7 @@ def disk_charts(index: _Index) -> list[Chart | None]:
     return charts
 
 
-def filesystem_charts(index: _Index) -> tuple[list[Chart | None], list[FillTrend]]:
+def filesystem_charts(index: SeriesIndex) -> tuple[list[Chart | None], list[FillTrend]]:
     used = index.by("filesystem_used_bytes", "mountpoint")
     avail = index.by("filesystem_avail_bytes", "mountpoint")
     lines = []
@@ -400,7 +322,7 @@ def filesystem_charts(index: _Index) -> tuple[list[Chart | None], list[FillTrend
     return [_chart("filesystems", "Filesystems used", "percent", "line", lines)], trends
 
 
-def process_charts(index: _Index, groups: Sequence[str]) -> list[Chart | None]:
+def process_charts(index: SeriesIndex, groups: Sequence[str]) -> list[Chart | None]:
     """The named groups' CPU (user + system, as % of one core) stacked, and their resident
     memory; the groups are the range's top consumers, chosen by the caller."""
     cpu_by_group: dict[str, list[list[Point]]] = {}
@@ -408,7 +330,7 @@ def process_charts(index: _Index, groups: Sequence[str]) -> list[Chart | None]:
         cpu_by_group.setdefault(s.labels.get("group", ""), []).append(counter_rate(s.points))
     memory = index.by("process_group_resident_bytes", "group")
     cpu_lines = [
-        (g, [(t, 100 * v) for t, v in _combine(cpu_by_group[g], sum)])
+        (g, [(t, 100 * v) for t, v in combine(cpu_by_group[g], sum)])
         for g in groups
         if g in cpu_by_group
     ]
@@ -432,7 +354,7 @@ def process_charts(index: _Index, groups: Sequence[str]) -> list[Chart | None]:
 
 def group_history(series: Sequence[Series], group: str) -> list[Chart | None]:
     """One process group's own CPU and memory over the range."""
-    index = _Index(s for s in series if s.labels.get("group") == group)
+    index = SeriesIndex(s for s in series if s.labels.get("group") == group)
     cpu = [counter_rate(s.points) for s in index.by_name.get("process_group_cpu_seconds_total", [])]
     return [
         _chart(
@@ -440,7 +362,7 @@ def group_history(series: Sequence[Series], group: str) -> list[Chart | None]:
             f"{group}: CPU (% of one core)",
             "percent",
             "line",
-            [("cpu", [(t, 100 * v) for t, v in _combine(cpu, sum)])],
+            [("cpu", [(t, 100 * v) for t, v in combine(cpu, sum)])],
         ),
         _chart(
             f"group_memory:{group}",
@@ -456,7 +378,7 @@ def charts_of(
     series: Sequence[Series], top_groups: Sequence[str]
 ) -> tuple[list[Chart], list[FillTrend]]:
     """Every chart with data, in the page's order, and each filesystem's fill trend."""
-    index = _Index(series)
+    index = SeriesIndex(series)
     filesystems, trends = filesystem_charts(index)
     found: list[Chart | None] = [
         *cpu_charts(index),

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, select
 
-from fleetscope.store.engine import datetime_of_ms as _from_ms
+from fleetscope.store.engine import datetime_of_ms
 from fleetscope.store.tables import hosts
 
 
@@ -71,6 +71,6 @@ def _summary(row: Row[Any, Any, Any, Any, Any, Any]) -> HostSummary:
         name=row.name,
         machine_id=row.machine_id,
         agent_version=row.agent_version,
-        first_seen=_from_ms(row.first_seen_ms),
-        last_seen=_from_ms(row.last_seen_ms),
+        first_seen=datetime_of_ms(row.first_seen_ms),
+        last_seen=datetime_of_ms(row.last_seen_ms),
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from fleetscope.store.engine import datetime_of_ms as _ms
+from fleetscope.store.engine import datetime_of_ms
 from fleetscope.store.tables import inventory, inventory_history
 
 
@@ -50,7 +50,9 @@ class InventoryQueries:
             ).first()
         if row is None:
             return None
-        return LatestInventory(_ms(row.updated_ms), row.content_sha256, json.loads(row.audit))
+        return LatestInventory(
+            datetime_of_ms(row.updated_ms), row.content_sha256, json.loads(row.audit)
+        )
 
     def history(self, tenant_id: int, host_id: int, limit: int = 100) -> list[InventoryRevision]:
         """Newest first."""
@@ -64,7 +66,7 @@ class InventoryQueries:
             ).all()
         return [
             InventoryRevision(
-                at=_ms(r.ts_ms),
+                at=datetime_of_ms(r.ts_ms),
                 content_sha256=r.content_sha256,
                 previous_sha256=r.previous_sha256,
                 changes=[

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fleetscope.query.fleet import Headline, HeadlinePlan
+from fleetscope.query.headline import Headline, HeadlinePlan
 from fleetscope.store.writer import BatchRows, WriteResult
 
 # A backlog replay can carry a day of snapshots in one batch; the live charts want the last

@@ -112,7 +112,7 @@ def render_plot(plot: Plot, ts: Array, width_in: float = 7.2, height_in: float =
     if plot.lines:
         # Outside the axes: inside, it hides the lines that run along the top (a busy CPU).
         axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    # Fixed margins, not tight_layout(): that measured every label again, a third of a chart's time.
+    # Fixed margins, not tight_layout(): that measures every label again (docs/code-choices.md).
     figure.subplots_adjust(left=0.08, right=0.83, bottom=0.16, top=0.88)
     out = io.BytesIO()
     figure.savefig(out, format="png")

@@ -158,7 +158,8 @@ def render_html(a: Analysis, progress: Callable[[str], None] | None = None) -> s
 
 
 def render_pdf(html: str) -> bytes:
-    # Imported here: WeasyPrint loads Pango through cffi, ~0.5 s, which only PDF output pays.
+    # Imported here: WeasyPrint loads Pango through cffi, a slow import
+    # (docs/code-choices.md) that only PDF output should pay.
     from weasyprint import HTML  # noqa: PLC0415
 
     pdf: bytes = HTML(string=html).write_pdf()

@@ -1,5 +1,5 @@
 """The queue between ingest and digest: one interface, several backends, one contract suite
-(tests/test_stream_contract.py).
+(tests/stream/test_stream_contract.py).
 
 Delivery is at-least-once: a message read but not acknowledged comes back after the
 visibility timeout (to this or another consumer). Digest makes that exactly-once in effect by

@@ -14,8 +14,8 @@ enqueue would cost a scan of the table. Enqueues already waiting for the writer 
 not counted yet, so the limit can be passed by at most one group.
 
 Backpressure (soft_backlog): the embedded server runs ingest and digest in one process, under
-one GIL. Left alone, ingest's event loop wins most of it at saturation: it accepted 176,000
-samples/s while digest kept up with 77,000 (bench/fleet_simulator.py --max 32), so the
+one GIL. Left alone, ingest's event loop wins most of it at saturation: it accepted more than
+twice the samples per second digest kept up with (docs/deployment.md, "Fleet simulator"), so the
 backlog grew until the limit above answered 429, and the rate sustained was digest's. With
 soft_backlog, the group-commit thread waits (at most backpressure_max_wait_seconds a group)
 while that many messages are unacknowledged: ingest's answers slow down, senders send less

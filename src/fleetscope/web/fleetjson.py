@@ -6,7 +6,7 @@ its documented response model and writes the same JSON itself: each host's spark
 is serialised once and reused while query/fleet.py hands back the same sparkline list (it does
 until the host sends a new sample), and the rest is a small dict per host. What this costs
 against the models, cold and warm: docs/dashboard.md, "The fleet JSON"
-(bench/bench_fleet_json.py). tests/test_dashboard_api.py checks the output against FleetHostOut.
+(bench/bench_fleet_json.py). tests/web/test_dashboard_api.py checks the output against FleetHostOut.
 """
 
 from __future__ import annotations

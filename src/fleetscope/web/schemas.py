@@ -168,6 +168,9 @@ class HostDetailOut(BaseModel):
     sections: dict[str, SectionOut] = Field(
         description="cpu, memory, disk, filesystem, network: only those the host has data for"
     )
+    latest: HeadlineOut | None = Field(
+        description="the newest sample's headline, as the overview shows it; null before any"
+    )
     inventory: InventoryOut | None = Field(
         default=None, description="the latest inventory audit; absent when none is stored"
     )

@@ -66,8 +66,8 @@ class CollectorSpec:
 def collector_may_block(collector: Collector) -> bool:
     """Whether the next collect() of a blocking collector may wait on something slow. A
     collector without `may_block` always may. The runner hands a collector to a worker thread
-    only when it may block: a thread hand-off costs more CPU than most collectors' reads (on
-    the 2-core VM of bench/bench_agent_cycle.py, three hand-offs were a quarter of a cycle)."""
+    only when it may block: a thread hand-off costs more CPU than most collectors' reads
+    (docs/code-choices.md, thread-handoff)."""
     may_block = getattr(collector, "may_block", None)
     return True if may_block is None else bool(may_block())
 

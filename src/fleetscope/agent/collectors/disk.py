@@ -187,7 +187,7 @@ class LinuxDiskCollector:
         )
 
 
-def _ms(value: float | None) -> float | None:
+def _seconds_of_ms(value: float | None) -> float | None:
     return None if value is None else value * SECONDS_PER_MS
 
 
@@ -215,12 +215,12 @@ class PsutilDiskCollector:
                 "reads_completed_total": getattr(io, "read_count"),  # noqa: B009 (psutil tuple)
                 "reads_merged_total": getattr(io, "read_merged_count", None),
                 "read_bytes_total": getattr(io, "read_bytes"),  # noqa: B009
-                "read_time_seconds_total": _ms(getattr(io, "read_time", None)),
+                "read_time_seconds_total": _seconds_of_ms(getattr(io, "read_time", None)),
                 "writes_completed_total": getattr(io, "write_count"),  # noqa: B009
                 "writes_merged_total": getattr(io, "write_merged_count", None),
                 "written_bytes_total": getattr(io, "write_bytes"),  # noqa: B009
-                "write_time_seconds_total": _ms(getattr(io, "write_time", None)),
-                "io_time_seconds_total": _ms(getattr(io, "busy_time", None)),
+                "write_time_seconds_total": _seconds_of_ms(getattr(io, "write_time", None)),
+                "io_time_seconds_total": _seconds_of_ms(getattr(io, "busy_time", None)),
             }
             for name, io in disks.items()
             if self.device_exclude is None or not self.device_exclude.search(name)

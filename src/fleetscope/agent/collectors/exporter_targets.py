@@ -1,6 +1,6 @@
 """Settings of the exporters collector, apart from the collector itself: the agent's settings
 load these on every start, while the collector's imports (httpx, asyncio, the exposition
-parser: about 12 MB resident) are paid only by agents that have targets."""
+parser: docs/code-choices.md) are paid only by agents that have targets."""
 
 from __future__ import annotations
 

@@ -3,12 +3,12 @@
 Linux reads /proc/net/dev (counters), /sys/class/net/<device>/ (operstate, carrier, speed,
 mtu), /proc/net/sockstat{,6} and /proc/net/snmp (cheap socket counts kept by the kernel) and,
 when the `network_tcp_states` setting is on (the default), counts TCP connections per state.
-Those counts come from a NETLINK_SOCK_DIAG dump (agent/linux/sockdiag.py, ~0.4 ms here), which
-sees the agent's own network namespace; they fall back to /proc/net/tcp{,6} (~10 ms here: the
-kernel formats a line per socket) when netlink is refused, and are read from the tcp files
-under the procfs root when that root is not /proc (a host's /proc mounted in a container, a
-fixture tree), since netlink cannot look there. Other systems use psutil's
-net_io_counters(pernic=True), net_if_stats() and net_connections().
+Those counts come from a NETLINK_SOCK_DIAG dump (agent/linux/sockdiag.py), which sees the
+agent's own network namespace; they fall back to /proc/net/tcp{,6} (dearer, as the kernel
+formats a line per socket: docs/code-choices.md) when netlink is refused, and are
+read from the tcp files under the procfs root when that root is not /proc (a host's /proc
+mounted in a container, a fixture tree), since netlink cannot look there. Other systems use
+psutil's net_io_counters(pernic=True), net_if_stats() and net_connections().
 
 Interfaces whose name matches the `network_device_exclude` setting are left out; the default,
 "", keeps every interface, loopback included (as upstream node_exporter does). Rates are

@@ -1,7 +1,8 @@
 """Process groups (process-exporter's model: rules name each process once, counters only grow)
 and the top processes by CPU and by memory over the interval. Linux reads /proc/<pid>/*; other
-systems go through psutil. The scan is the agent's most expensive collector (about 0.1 ms per
-process here), which is why it is one collector that can be turned off on its own."""
+systems go through psutil. The scan is the agent's most expensive collector (its cost grows
+with the process count: docs/code-choices.md), which is why it is one collector that can be
+turned off on its own."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The only code that opens a netlink socket: TCP connections per state through
 NETLINK_SOCK_DIAG, the interface `ss` uses.
 
-Counting states from /proc/net/tcp{,6} makes the kernel format a text line per socket (about
-10 ms a cycle on a 2-core VM, shared/MEASURED.md); an inet_diag dump hands over a binary
-record per socket: about 1 ms for both families on the same machine as two
-SOCK_DIAG_BY_FAMILY dumps, 0.34 ms as one TCPDIAG_GETSOCK dump.
+Counting states from /proc/net/tcp{,6} makes the kernel format a text line per socket; an
+inet_diag dump hands over a binary record per socket, which costs less, and one
+TCPDIAG_GETSOCK dump of both families costs less again than two SOCK_DIAG_BY_FAMILY dumps
+(docs/code-choices.md, tcp-states-one-dump).
 
 Netlink answers for the network namespace of the socket's creator, the agent's own; this is
 the host's only when the agent shares the host's network namespace (as /proc/net/tcp is the
@@ -44,9 +44,9 @@ class SockDiag:
         self._open_socket = open_socket or _netlink_socket
         self._socket: socket.socket | None = None
         self._sequence = 0
-        # TCPDIAG_GETSOCK dumps both families in one walk: 0.34 against 0.99 ms for two
-        # SOCK_DIAG_BY_FAMILY dumps here. It is the older interface; a kernel that refuses it
-        # gets the per-family requests from then on.
+        # TCPDIAG_GETSOCK dumps both families in one walk, cheaper than two
+        # SOCK_DIAG_BY_FAMILY dumps (module doc). It is the older interface; a kernel that
+        # refuses it gets the per-family requests from then on.
         self._compat = True
 
     def tcp_states(self) -> dict[int, int]:

@@ -201,8 +201,10 @@ def _add(total: int | None, value: int | None) -> int | None:
 
 
 def _snapshot(name: str, procs: list[ProcessSample]) -> GroupSnapshot:
-    # One pass over the processes (this runs for every group on every scan): a generator
-    # per field cost 3 times as much. An optional sum stays None until a process reports it.
+    # One pass over the processes (this runs for every group on every scan). It was chosen
+    # over a generator per field as faster; today that holds only for a one-process group,
+    # and larger groups are slightly slower (docs/code-choices.md). An optional sum stays
+    # None until a process reports it.
     states = dict.fromkeys(STATES, 0)
     worst: float | None = None
     partial = 0

@@ -1,6 +1,6 @@
 """The agent's spool: every snapshot is committed here before the uploader sees it, and leaves
 only when the server (or the collection file) has taken it. One interface, two backends
-(`SQLiteSpool` on disk, `MemorySpool`), one contract suite (tests/test_spool_contract.py).
+(`SQLiteSpool` on disk, `MemorySpool`), one contract suite (tests/agent/test_spool_contract.py).
 
 Batches: `take()` returns the batch in flight if there is one, else forms a new one from the
 oldest entries not yet in a batch, gives it an id and records its membership. The same batch

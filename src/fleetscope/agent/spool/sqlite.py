@@ -5,10 +5,11 @@ only a crash of the agent (which WAL with NORMAL already survives). The agent ap
 interval (10 s by default) and commits once per delivered batch, so one fsync per commit costs
 next to nothing; bench/bench_spool_append.py measures the difference.
 
-Snapshots are stored as zstd-compressed JSON (about 7x smaller than the JSON: 34 kB to 5 kB for
-a real snapshot with processes), with their timestamp and uncompressed size (the upload batch
-is bounded by JSON bytes, which is what the server limits). `max_bytes` bounds the compressed
-bytes; the file itself is larger by SQLite's page overhead, and freed pages are reused.
+Snapshots are stored as zstd-compressed JSON (several times smaller than the JSON for a real
+snapshot with processes: docs/code-choices.md), with their timestamp and uncompressed size
+(the upload batch is bounded by JSON bytes, which is what the server limits). `max_bytes`
+bounds the compressed bytes; the file itself is larger by SQLite's page overhead, and freed
+pages are reused.
 
 A corrupt or truncated file is detected on open (and by SQLite's own checks later): it is
 renamed aside with its WAL as `spool.db.corrupt-<UTC time>` (`-wal`, `-shm` beside it, so

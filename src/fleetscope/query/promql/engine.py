@@ -48,7 +48,7 @@ class Result:
     raw: list[Raw] | None = None  # an instant query of a range selector: its samples
 
 
-def _ms(delta: timedelta | None) -> int:
+def _duration_ms(delta: timedelta | None) -> int:
     if delta is None:
         return 0
     return delta // timedelta(milliseconds=1)
@@ -137,7 +137,7 @@ class Evaluation:
             base = np.full(self.steps, self.end_ms)
         else:
             base = np.full(self.steps, _at_ms(at.at))
-        return base - _ms(selector.offset)
+        return base - _duration_ms(selector.offset)
 
     def vector_selector(self, node: Any) -> Vector:
         refs = self._eval_times(node)
@@ -161,7 +161,7 @@ class Evaluation:
             raise PromQLError(f"expected a range vector, got {node}")
         selector = node.vector_selector
         ends = self._eval_times(selector)
-        range_ms = _ms(node.range)
+        range_ms = _duration_ms(node.range)
         raws = self.store.select(
             self.tenant_id, matchers_of(selector), int(ends.min()) - range_ms, int(ends.max())
         )

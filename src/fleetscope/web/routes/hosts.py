@@ -5,6 +5,7 @@ from fastapi import APIRouter, HTTPException
 
 from fleetscope.web.deps import CurrentUser, HostId, RevisionLimit, known_host, read_router
 from fleetscope.web.schemas import (
+    HeadlineOut,
     HostDetailOut,
     HostOut,
     InventoryChangeOut,
@@ -38,6 +39,7 @@ def build_hosts_router(services: ReadServices) -> APIRouter:
                 name: SectionOut(values=s.values, items=s.items)
                 for name, s in found.sections.items()
             },
+            latest=None if found.latest is None else HeadlineOut.of(found.latest),
         )
         if latest is not None:  # set only when stored: absent from the JSON otherwise
             detail.inventory = InventoryOut(

@@ -26,7 +26,7 @@ from fleetscope.web.deps import not_a_user
 from fleetscope.web.services import ReadServices
 
 # The Prometheus release whose API and PromQL semantics this answers like (the one
-# tests/test_promql_differential.py compares with); Grafana reads it to pick features.
+# tests/web/test_promql_differential.py compares with); Grafana reads it to pick features.
 PROMETHEUS_API_VERSION = "2.42.0"
 DEFAULT_SERIES_RANGE_MS = 24 * 3600 * 1000
 _STATUS = {"bad_data": 400, "execution": 422}

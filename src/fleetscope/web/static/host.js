@@ -18,24 +18,22 @@
       rows.map((r) => `<tr>${r.map((c, i) => `<td${i ? ' class="num"' : ""}>${c}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
   }
 
-  function memoryPercent(v) {
-    return v.used_bytes != null && v.total_bytes ? (100 * v.used_bytes) / v.total_bytes : null;
-  }
-
-  // A card per section the host has; absent sections get no card (no empty stubs).
+  // A card per section the host has; absent sections get no card (no empty stubs). The big
+  // numbers are the server's headline (d.latest), the same the live points carry.
   function renderCards(d) {
     const s = d.sections;
+    const latest = d.latest || {};
     const html = [];
     if (s.cpu) {
       const v = s.cpu.values;
-      html.push(`<article class="card" data-card="cpu"><h2>CPU <span class="big" data-testid="cpu-value">${FS.pct(v.utilization_percent)}</span></h2>
+      html.push(`<article class="card" data-card="cpu"><h2>CPU <span class="big" data-testid="cpu-value">${FS.pct(latest.cpu_percent)}</span></h2>
         ${kv([["load 1 / 5 / 15", `${FS.num(v.load1)} / ${FS.num(v.load5)} / ${FS.num(v.load15)}`],
               ["running / blocked", `${FS.num(v.procs_running, 0)} / ${FS.num(v.procs_blocked, 0)}`]])}
 </article>`);
     }
     if (s.memory) {
       const v = s.memory.values;
-      html.push(`<article class="card" data-card="memory"><h2>Memory <span class="big" data-testid="memory-value">${FS.pct(memoryPercent(v))}</span></h2>
+      html.push(`<article class="card" data-card="memory"><h2>Memory <span class="big" data-testid="memory-value">${FS.pct(latest.memory_percent)}</span></h2>
         ${kv([["used / total", `${FS.bytes(v.used_bytes)} / ${FS.bytes(v.total_bytes)}`],
               ["available", FS.bytes(v.available_bytes)], ["cached", FS.bytes(v.cached_bytes)],
               ["swap used / total", `${FS.bytes(v.swap_used_bytes)} / ${FS.bytes(v.swap_total_bytes)}`]])}

@@ -66,7 +66,7 @@ def parse_pid_stat(text: str, page_size: int, source: str = "/proc/<pid>/stat") 
     try:
         pid = int(line[:open_paren])
         # Fields 4..24 (ppid to rss) as numbers, indexed by _PPID.._RSS; map(int) rather than
-        # a list comprehension and a local accessor: 10.5 against 13.5 us a line here.
+        # a list comprehension and a local accessor, which was slower (docs/code-choices.md).
         numbers = list(map(int, fields[1 : _RSS + 1]))
     except ValueError as exc:
         raise ParseError(source, 1, line, "a numeric field is not an integer") from exc
@@ -119,8 +119,8 @@ _STATUS_NUMBERS = (
 def _status_line(text: str, key: str) -> tuple[str, int] | None:
     """(the `key:` line, its offset in the text), or None.
 
-    status has about 55 lines and a scan needs 7 of them: finding each one costs a third of
-    splitting every line (20 against 7 us here). Lines not needed are not looked at, as
+    status has about 55 lines and a scan needs 7 of them: finding each one costs less than
+    splitting every line (docs/code-choices.md). Lines not needed are not looked at, as
     prometheus/procfs's status parser ignores the keys it does not know."""
     if text.startswith(key + ":"):
         at = 0
@@ -144,9 +144,9 @@ _STATUS_NEEDLES = tuple("\n" + key + ":" for key in _STATUS_NUMBERS)
 
 def _status_fast(text: str) -> PidStatus | None:
     """parse_pid_status for a file shaped as fs/proc/array.c writes it (Name: first, then
-    Uid and Gid lines with four ids, numbers with or without " kB"): the same values in
-    about half the time (10 against 17 to 21 us here), which counts at a scan's hundreds of
-    processes. None for any other shape, which the general parser then reads or rejects."""
+    Uid and Gid lines with four ids, numbers with or without " kB"): the same values in less
+    time than the general parser (docs/code-choices.md), which counts at a scan's hundreds
+    of processes. None for any other shape, which the general parser then reads or rejects."""
     if not (text.startswith("Name:") and text.endswith("\n")):
         return None
     uids = _status_fields(text, "\nUid:")
@@ -266,7 +266,8 @@ _IO_LAYOUT.append("cancelled_write_bytes:")
 
 def parse_pid_io(text: str, source: str = "/proc/<pid>/io") -> PidIO:
     # fs/proc/base.c do_io_accounting() always prints all seven lines, in one order: a file
-    # in that shape is read with one split (7 against 19 us); any other goes line by line.
+    # in that shape is read with one split, faster than line by line (docs/code-choices.md);
+    # a file in any other shape goes line by line.
     tokens = text.split()
     if (
         len(tokens) == 2 * len(_IO_LAYOUT)
@@ -327,8 +328,8 @@ def _limit_value(value: str) -> int | None:
 
 
 # fs/proc/base.c proc_pid_limits() prints "%-25s %-20s %-20s %-10s": names padded to 25
-# columns. Slicing there is the fast path (half the time of a token scan, which was a third
-# of a full process scan in bench_processes.py); a line that does not fit the columns, as a
+# columns. Slicing there is the fast path (cheaper than a token scan, docs/code-choices.md;
+# limits is read for every process of every scan); a line that does not fit the columns, as a
 # future name longer than 25 characters would, falls back to tokens: a name is words without
 # digits, a value is a number or "unlimited".
 _NAME_COLUMNS = 25

@@ -87,7 +87,7 @@ def parse_vmstat_headline(text: str) -> VmStat:
     """The counters node_exporter's vmstat collector keeps by default (its fields regex
     `^(oom_kill|pgpg|pswp|pg.*fault).*`: oom_kill, pgpgin, pgpgout, pswpin, pswpout, pgfault,
     pgmajfault), found directly like parse_vmstat_swap; `by_name` holds those found.
-    Agrees with parse_vmstat (tests/test_node_exporter_parity.py)."""
+    Agrees with parse_vmstat (tests/agent/test_node_exporter_parity.py)."""
     names = ("pswpin", "pswpout", "pgpgin", "pgpgout", "pgfault", "pgmajfault", "oom_kill")
     values = {name: value for name in names if (value := _counter(text, name)) is not None}
     pgpgin = values.get("pgpgin")
