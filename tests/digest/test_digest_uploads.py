@@ -23,7 +23,7 @@ from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import NewMessage
 from fleetscope.stream.sqlite import SQLiteStream
-from tests.test_collectors_api import capture
+from tests.perfcollector_capture import capture
 
 _REFUSE = (
     "CREATE TRIGGER poison BEFORE INSERT ON hosts WHEN NEW.machine_id = 'refused' "

@@ -1,13 +1,13 @@
 """The collector registry's REST routes, registration from an agent's inventory, and the
 perfcollector-compatible /v1/ping, /v1/version and /v1/upload (issue 12), against the real
-server on SQLite and PostgreSQL: a real multipart upload of a capture built from the fixture /proc tree."""
+server on SQLite and PostgreSQL: a real multipart upload of a capture built from the fixture
+/proc tree (tests/perfcollector_capture.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -21,33 +21,10 @@ from fleetscope.model.inventory import InventorySection
 from fleetscope.store.accounts import create_tenant, create_user
 from fleetscope.store.keys import create_key
 from tests.helpers import payload
+from tests.perfcollector_capture import capture
 from tests.server import LiveServer, start_server
 
-PROC = Path(__file__).resolve().parent.parent.parent / "shared/fixtures/procfs/tree/proc"
-SYSTEMS = ("stat", "meminfo", "diskstats", "net/dev")
 PASSWORD = "a long enough password 1"
-
-
-def capture(cycles: int = 3, start: datetime | None = None) -> bytes:
-    """A perfcollector capture (agent/perfcollector.py's format) of the fixture /proc tree."""
-    start = start or datetime.now(UTC) - timedelta(minutes=5)
-    lines = []
-    for cycle in range(cycles):
-        stamp = (start + timedelta(seconds=5 * cycle)).strftime("%Y-%m-%dT%H:%M:%S.%f")
-        for system in SYSTEMS:
-            record = {
-                "Site": 1,
-                "Host": 0,
-                "Run": 0,
-                "Measurement": {
-                    "Timestamp": stamp + "123Z",
-                    "Frequency": 5_000_000_000,
-                    "System": f"/proc/{system}",
-                    "Measurement": (PROC / system).read_text(),
-                },
-            }
-            lines.append(json.dumps(record).encode())
-    return b"\n".join(lines) + b"\n"
 
 
 @pytest.fixture
