@@ -19,6 +19,7 @@ from fleetscope.model.auth import Role, Scope
 from fleetscope.model.codec import encode
 from fleetscope.model.inventory import InventorySection
 from fleetscope.store.accounts import create_tenant, create_user
+from fleetscope.store.audit import list_entries
 from fleetscope.store.keys import create_key
 from tests.helpers import payload
 from tests.perfcollector_capture import capture
@@ -146,6 +147,8 @@ def test_registry_roles_and_tenants(live: LiveServer) -> None:
     edited = live.client.patch(f"/api/v1/collectors/{ident}", json=patch, headers=admin)
     assert edited.status_code == 200 and edited.json()["memory_bytes"] == 2**34
     assert edited.json()["owner"] == "ops"
+    logged = [(e.actor, e.action) for e in list_entries(engine, 1)]
+    assert ("eddie", "collector.created") in logged and ("admin", "collector.updated") in logged
     shown = live.client.get(f"/api/v1/collectors/{ident}", headers=viewer).json()
     assert shown["chip_maker"] == "AMD" and shown["site"] == "lab"
     bad = live.client.patch(f"/api/v1/collectors/{ident}", json={"cores": -1}, headers=admin)

@@ -15,7 +15,9 @@ import msgspec
 from sqlalchemy import Engine
 
 from fleetscope.digest.transform import UploadedFile
+from fleetscope.model.auth import AuditAction
 from fleetscope.model.inventory import InventorySection
+from fleetscope.store import audit
 from fleetscope.store.collection_files import (
     CollectionFile,
     IngestResult,
@@ -73,7 +75,7 @@ def keep_upload(
         if kept.result is not result:
             set_result(engine, tenant_id, kept.id, result, detail=detail)
         return kept
-    return add_file(
+    kept = add_file(
         engine,
         tenant_id,
         collector.id,
@@ -82,6 +84,12 @@ def keep_upload(
         result=result,
         detail=detail,
     )
+    audit.append(
+        engine, tenant_id, header.uploaded_by, AuditAction.COLLECTION_FILE_UPLOADED,
+        f"collection file {kept.id}",
+        detail={"collector": collector.id, "bytes": kept.size_bytes, "result": result.value},
+    )  # fmt: skip
+    return kept
 
 
 _inventory_decoder = msgspec.json.Decoder(InventorySection)

@@ -11,6 +11,8 @@ from typing import Unpack
 
 from sqlalchemy import Engine
 
+from fleetscope.model.auth import AuditAction
+from fleetscope.store import audit
 from fleetscope.store import collection_files as files
 from fleetscope.store import collectors as registry
 from fleetscope.store.collection_files import CollectionFile
@@ -44,17 +46,31 @@ class CollectorQueries:
         return found
 
     def create(
-        self, tenant_id: int, machine: str, **details: Unpack[CollectorDetails]
+        self, tenant_id: int, actor: str, machine: str, **details: Unpack[CollectorDetails]
     ) -> Collector:
-        """Duplicate when the tenant has that (site, machine); ValueError for a bad field."""
-        return registry.create_collector(self.engine, tenant_id, machine, **details)
+        """Duplicate when the tenant has that (site, machine); ValueError for a bad field.
+        `actor` (the username) goes to the audit log."""
+        made = registry.create_collector(self.engine, tenant_id, machine, **details)
+        audit.append(
+            self.engine, tenant_id, actor, AuditAction.COLLECTOR_CREATED, f"collector {made.id}",
+            detail={"machine": made.machine, "site": made.site},
+        )  # fmt: skip
+        return made
 
     def update(
-        self, tenant_id: int, collector_id: int, **changes: Unpack[CollectorChanges]
+        self,
+        tenant_id: int,
+        actor: str,
+        collector_id: int,
+        **changes: Unpack[CollectorChanges],
     ) -> Collector:
         found = registry.update_collector(self.engine, tenant_id, collector_id, **changes)
         if found is None:
             raise NotFound(f"no collector with id {collector_id}")
+        audit.append(
+            self.engine, tenant_id, actor, AuditAction.COLLECTOR_UPDATED, f"collector {found.id}",
+            detail=dict(changes),
+        )  # fmt: skip
         return found
 
     def files(

@@ -140,7 +140,7 @@ def build_collectors_router(services: ReadServices, collectors: CollectorQueries
         values = _changes(body)
         machine = values.pop("machine")
         try:
-            return _collector(collectors.create(user.tenant_id, machine, **values))
+            return _collector(collectors.create(user.tenant_id, user.subject, machine, **values))
         except Duplicate as exc:
             raise HTTPException(409, str(exc)) from exc
         except ValueError as exc:
@@ -157,7 +157,9 @@ def build_collectors_router(services: ReadServices, collectors: CollectorQueries
     def edit(collector_id: PathId, body: CollectorPatch, user: CurrentUser) -> CollectorOut:
         _editor(user)
         try:
-            return _collector(collectors.update(user.tenant_id, collector_id, **_changes(body)))
+            return _collector(
+                collectors.update(user.tenant_id, user.subject, collector_id, **_changes(body))
+            )
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         except Duplicate as exc:
