@@ -180,11 +180,17 @@ def build_pcd_router() -> APIRouter:
     """pcd's ping and version: public, no body."""
     router = APIRouter(tags=["perfcollector"])
 
-    @router.get("/v1/ping", summary="pcd's health check: 200 pong")
+    @router.get(
+        "/v1/ping", summary="pcd's health check: 200 pong", response_class=PlainTextResponse
+    )
     def ping() -> PlainTextResponse:
         return PlainTextResponse("pong")
 
-    @router.get("/v1/version", summary="The server's version, as pcd answers its own")
+    @router.get(
+        "/v1/version",
+        summary="The server's version, as pcd answers its own",
+        response_class=PlainTextResponse,
+    )
     def version() -> PlainTextResponse:
         return PlainTextResponse(__version__)
 
