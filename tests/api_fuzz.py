@@ -45,13 +45,16 @@ INGEST_PREFIXES = (
 def credentials(live: LiveServer) -> Callable[[str], dict[str, str]]:
     """The agent key for ingest, an admin login token for the rest."""
     user = live.user_headers()
+    # Made before any fuzzing: fuzzed logins and password changes are throttled (429), and a
+    # login made after them could be too.
+    for_logout = live.user_headers()
     agent = {"Authorization": f"Bearer {live.agent_key}"}
 
     def headers_for(path: str) -> dict[str, str]:
         if path.startswith(INGEST_PREFIXES):
             return agent
         # Logout ends the session it is sent with: a session of its own, so the others stay.
-        return live.user_headers() if path == "/api/v1/auth/logout" else user
+        return for_logout if path == "/api/v1/auth/logout" else user
 
     return headers_for
 

@@ -59,6 +59,30 @@ def test_security_bodies_and_problem_responses(live: LiveServer) -> None:
         "default": 10,
     }
     assert {"400", "404", "422"} <= set(processes["responses"])
+    # The account routes (docs/accounts.md), at the paths scripts rely on.
+    for method, path in (
+        ("get", "/api/v1/me"),
+        ("post", "/api/v1/me/password"),
+        ("get", "/api/v1/tenants"),
+        ("post", "/api/v1/tenants"),
+        ("patch", "/api/v1/tenants/{tenant_id}"),
+        ("get", "/api/v1/users"),
+        ("post", "/api/v1/users"),
+        ("patch", "/api/v1/users/{user_id}"),
+        ("post", "/api/v1/users/{user_id}/password"),
+        ("get", "/api/v1/keys"),
+        ("post", "/api/v1/keys"),
+        ("delete", "/api/v1/keys/{key_id}"),
+        ("get", "/api/v1/audit"),
+    ):
+        assert paths[path][method]["security"] == [{"bearer": []}], (method, path)
+        assert {"401", "403"} <= set(paths[path][method]["responses"]), (method, path)
+    assert "429" in paths["/api/v1/auth/login"]["post"]["responses"]
+    assert "Retry-After" in paths["/api/v1/auth/login"]["post"]["responses"]["429"]["headers"]
+    assert "409" in paths["/api/v1/users/{user_id}"]["patch"]["responses"]
+    new_key = schemas["NewKeyOut"]
+    assert {"id", "key", "name", "scope"} <= set(new_key["required"])
+    assert "key" not in schemas["KeyOut"]["properties"]
     assert "HTTPValidationError" not in schemas
     assert set(schemas["ProblemDetails"]["required"]) == {"title", "status", "detail"}
 

@@ -32,9 +32,9 @@ def alerts_command(
     from fleetscope.cli.settings import ServerSettings
     from fleetscope.config.settings import ConfigError
     from fleetscope.query.alerts import AlertQueries
-    from fleetscope.store.auth import DEFAULT_TENANT
+    from fleetscope.store.accounts import default_tenant_id
     from fleetscope.store.engine import make_engine, sqlite_url
-    from fleetscope.store.tables import hosts, tenants
+    from fleetscope.store.tables import hosts
 
     try:
         settings = ServerSettings.load(config, data_dir=data_dir, database_url=database)
@@ -48,9 +48,11 @@ def alerts_command(
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            tenant_id = conn.execute(
-                select(tenants.c.id).where(tenants.c.name == DEFAULT_TENANT)
-            ).scalar_one()
+            # The first tenant, whatever it is called now (a rename keeps it the default).
+            tenant_id = default_tenant_id(conn)
+            if tenant_id is None:
+                typer.echo("fleetscope alerts: the database has no tenant yet", err=True)
+                raise typer.Exit(2)
             host_id = None
             if host is not None:
                 host_id = conn.execute(

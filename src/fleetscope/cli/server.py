@@ -45,6 +45,7 @@ from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
 from fleetscope.ingest.app import mount_ingest
 from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
+from fleetscope.query.accounts import AccountService
 from fleetscope.query.auth import AuthService
 from fleetscope.query.collectors import CollectorQueries
 from fleetscope.query.fleet import FleetQueries
@@ -150,7 +151,14 @@ def _listen_while_serving(app: FastAPI, notifier: RedisNotifier, relay: LiveRela
 # Refusals a route answers besides the ones every route of its kind may (edge/openapi.py).
 _PROMETHEUS_QUERIES = ("query", "query_range", "series")
 REFUSALS: dict[tuple[str, str], tuple[int, ...]] = {
-    ("post", "/api/v1/auth/login"): (401,),
+    ("post", "/api/v1/auth/login"): (401, 429),  # throttled: Retry-After
+    ("post", "/api/v1/tenants"): (409,),  # name taken
+    ("patch", "/api/v1/tenants/{tenant_id}"): (409,),  # name taken; one's own deactivated
+    ("post", "/api/v1/users"): (404, 409),  # no such tenant; name taken, tenant has an admin
+    ("patch", "/api/v1/users/{user_id}"): (409,),  # the last admin; oneself
+    ("post", "/api/v1/users/{user_id}/password"): (409,),  # one's own: /me/password
+    ("post", "/api/v1/me/password"): (400, 429),  # wrong current password; throttled
+    ("get", "/api/v1/audit"): (404,),  # another tenant's, asked by a non-superuser
     ("get", "/readyz"): (503,),
     ("post", "/api/v1/analyses"): (404,),  # no such host or collection file
     ("post", "/api/v1/collectors"): (409,),  # that site and machine are taken
@@ -252,6 +260,7 @@ def create_app(
         ProcessQueries(engine),
         InventoryQueries(engine),
         live or LiveHub(),
+        accounts=AccountService(engine),
     )
     _mount_read_side(app, settings, engine, services)
 

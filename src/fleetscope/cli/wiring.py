@@ -16,6 +16,7 @@ from fleetscope.cli.settings import ServerSettings
 from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings
 from fleetscope.model.auth import Principal
 from fleetscope.store import auth as store_auth
+from fleetscope.store import keys as store_keys
 from fleetscope.store.engine import make_engine, sqlite_url
 from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import StoreWriter
@@ -101,10 +102,10 @@ def ingest_deps(
     settings: ServerSettings, engine: Engine, stream: Stream, registry: CollectorRegistry
 ) -> IngestDeps:
     """Ingest's settings, stream and metrics, and its key check against the database."""
-    # A login session's token is recognised too, so ingest can answer it 403 (known, but
-    # only agent keys send data) instead of 401.
+    # Read keys and login sessions' tokens are recognised too, so ingest can answer them 403
+    # (known, but only ingest keys send data) instead of 401.
     keys = CachedKeys(
-        lambda key: store_auth.verify_api_key(engine, key) or store_auth.verify_session(engine, key)
+        lambda key: store_keys.verify_key(engine, key) or store_auth.verify_session(engine, key)
     )
     return IngestDeps(
         settings=ingest_settings(settings),
@@ -116,7 +117,8 @@ def ingest_deps(
     )
 
 
-# A revoked API key is refused within this long. Without the cache every payload cost a
+# A revoked ingest key (or one of a deactivated tenant) is refused by ingest within this long,
+# per server process (docs/accounts.md, "Revoking a key"). Without the cache every payload cost a
 # database query (and, with more requests in flight than the pool holds, a new SQLite
 # connection); its share of the server's CPU is in docs/deployment.md, "Measured at the wiring".
 KEY_CACHE_SECONDS = 10.0

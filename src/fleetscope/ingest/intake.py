@@ -171,11 +171,11 @@ async def authenticate_headers(
             "unauthorized",
             "missing, wrong or revoked API key (send 'Authorization: Bearer <key>')",
         )
-    if principal.kind != "agent_key":
+    if not principal.may_ingest():
         raise Rejected(
             403,
             "forbidden",
-            "a login session cannot send data: send an agent API key "
+            "a login session or a read key cannot send data: send an agent API key "
             "('Authorization: Bearer <key>')",
         )
     return principal

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from fleetscope.config.duration import parse_seconds
 from fleetscope.edge.problem import excerpt
 from fleetscope.model.auth import Principal
+from fleetscope.query.accounts import AccountService
 from fleetscope.query.hosts import HostSummary
 from fleetscope.query.timerange import BadTimeRange, TimeRange, parse_range
 from fleetscope.web.services import ReadServices
@@ -77,6 +78,27 @@ def current_user(request: Request, services: Services) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def account_service(services: Services) -> AccountService:
+    if services.accounts is None:
+        raise TypeError("an account route needs ReadServices.accounts")
+    return services.accounts
+
+
+Accounts = Annotated[AccountService, Depends(account_service)]
+
+
+def client_address(request: HTTPConnection) -> str | None:
+    """The peer's address, for throttling and the audit log (no proxy header is trusted)."""
+    return None if request.client is None else request.client.host
+
+
+def require(allowed: bool, what: str) -> None:
+    """403 unless the principal may: for routes whose existence is no secret; an object of
+    another tenant is a 404 in the handler, never this."""
+    if not allowed:
+        raise HTTPException(403, f"not allowed: {what}")
 
 
 @dataclass(frozen=True, slots=True)

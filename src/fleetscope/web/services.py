@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from fleetscope.model.auth import Principal
+from fleetscope.query.accounts import AccountService
 from fleetscope.query.auth import AuthService
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.hosts import HostQueries
@@ -33,6 +34,9 @@ class ReadServices:
     inventory: InventoryQueries
     live: LiveHub = field(default_factory=LiveHub)
     clock: Callable[[], float] = time.time
+    # Tenants, users, keys and the audit log; the routes that manage them are mounted only
+    # where it is given (web/api.py).
+    accounts: AccountService | None = None
 
     def now_ms(self) -> int:
         return round(self.clock() * 1000)

@@ -1,6 +1,7 @@
 """Alerting's REST API: rules (/api/v1/alerts/rules), current alerts and their history
 (/api/v1/alerts), silences (/api/v1/silences), notification channels and their test-send
-(/api/v1/alerts/channels). Reads take a login session; writes take the admin's.
+(/api/v1/alerts/channels). Reads take a login session or a read key; writes an admin's session
+(model/auth.py may_manage_alerts).
 
 No `from __future__ import annotations`: FastAPI resolves the annotations at run time."""
 
@@ -20,9 +21,6 @@ from fleetscope.query.auth import AuthService
 from fleetscope.web.deps import MAX_ID, PathId, QueryId
 from fleetscope.web.services import SESSION_COOKIE
 
-# store/auth.py's ADMIN_USERNAME: until users have roles, the admin is the one who may change
-# what alerts and who is told.
-ADMIN_USERNAME = "admin"
 _SECRET_KEYS = frozenset({"password"})
 
 
@@ -194,8 +192,8 @@ def build_router(services: AlertServices) -> APIRouter:  # noqa: PLR0915 (one ro
         return found
 
     def admin(user: Annotated[Principal, Depends(principal)]) -> Principal:
-        if user.subject != ADMIN_USERNAME:
-            raise HTTPException(403, f"only {ADMIN_USERNAME} may change alerting")
+        if not user.may_manage_alerts():
+            raise HTTPException(403, "only a tenant's admins may change alerting")
         return user
 
     User = Annotated[Principal, Depends(principal)]

@@ -122,6 +122,8 @@ def build_analyses_router(
 
     @router.post("", status_code=202, summary="Start an analysis; answers at once with its id")
     def start(body: AnalysisRequest, user: CurrentUser) -> AnalysisStarted:
+        if not user.may_run_analyses():  # a viewer or a read key only reads
+            raise HTTPException(403, "only editors and admins start analyses")
         analysis_id = _create(analyses, body, user, services.now_ms())
         submit(analysis_id)
         return AnalysisStarted(id=analysis_id, state="queued")

@@ -1,0 +1,280 @@
+"""Tenants, users, API keys and the audit log as the REST API and the dashboard manage them
+(issue 12). Each change is made in the store and recorded in the audit log with who made it;
+the permission checks (model/auth.py Principal.may_*) are the caller's, since the same
+service also serves the CLI on the data directory, where no principal exists.
+
+Every lookup by id is within one tenant, so an id of another tenant is "not found", never
+"forbidden": the caller learns nothing of what other tenants hold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from fleetscope.model.auth import AuditAction, Principal, Role, Scope
+from fleetscope.store import accounts, audit, keys
+from fleetscope.store.accounts import LastAdminError, NameTakenError, Tenant, User
+from fleetscope.store.audit import AuditEntry
+from fleetscope.store.keys import ApiKey, NewKey
+
+__all__ = [
+    "AccountService",
+    "ApiKey",
+    "AuditEntry",
+    "KeyRevoked",
+    "LastAdminError",
+    "NameTakenError",
+    "NewKey",
+    "Tenant",
+    "User",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRevoked:
+    key: ApiKey
+    now: bool  # False: it was revoked before
+
+
+class AccountService:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def now_ms(self) -> int:
+        return round(self.clock() * 1000)
+
+    def _audit(
+        self,
+        actor: Principal,
+        tenant_id: int | None,
+        action: AuditAction,
+        object: str,
+        address: str | None,
+        **detail: object,
+    ) -> None:
+        audit.append(
+            self.engine,
+            tenant_id,
+            actor.subject,
+            action,
+            object,
+            detail={k: v for k, v in detail.items() if v is not None},
+            address=address,
+            at_ms=self.now_ms(),
+        )
+
+    # Tenants (the superuser's)
+
+    def tenants(self) -> list[Tenant]:
+        return accounts.list_tenants(self.engine)
+
+    def tenant(self, tenant_id: int) -> Tenant | None:
+        return accounts.get_tenant(self.engine, tenant_id)
+
+    def create_tenant(self, actor: Principal, name: str, address: str | None) -> Tenant:
+        made = accounts.create_tenant(self.engine, name)
+        self._audit(actor, made.id, AuditAction.TENANT_CREATED, f"tenant:{made.name}", address)
+        return made
+
+    def update_tenant(
+        self,
+        actor: Principal,
+        tenant_id: int,
+        *,
+        name: str | None,
+        active: bool | None,
+        address: str | None,
+    ) -> Tenant | None:
+        before = self.tenant(tenant_id)
+        if before is None:
+            return None
+        if name is not None and name.strip() != before.name:
+            accounts.rename_tenant(self.engine, tenant_id, name)
+            self._audit(
+                actor,
+                tenant_id,
+                AuditAction.TENANT_RENAMED,
+                f"tenant:{name.strip()}",
+                address,
+                before=before.name,
+            )
+        if active is not None and active != before.active:
+            accounts.set_tenant_active(self.engine, tenant_id, active)
+            action = AuditAction.TENANT_ACTIVATED if active else AuditAction.TENANT_DEACTIVATED
+            self._audit(actor, tenant_id, action, f"tenant:{before.name}", address)
+        return self.tenant(tenant_id)
+
+    def has_enabled_admin(self, tenant_id: int) -> bool:
+        return any(
+            u.role is Role.ADMIN and not u.disabled
+            for u in accounts.list_users(self.engine, tenant_id)
+        )
+
+    # Users
+
+    def users(self, tenant_id: int) -> list[User]:
+        return accounts.list_users(self.engine, tenant_id)
+
+    def user(self, tenant_id: int, user_id: int) -> User | None:
+        return accounts.get_user(self.engine, user_id, tenant_id)
+
+    def create_user(
+        self,
+        actor: Principal,
+        tenant_id: int,
+        username: str,
+        password: str,
+        role: Role,
+        *,
+        address: str | None,
+    ) -> User:
+        made = accounts.create_user(self.engine, tenant_id, username, password, role)
+        self._audit(
+            actor,
+            tenant_id,
+            AuditAction.USER_CREATED,
+            f"user:{made.username}",
+            address,
+            role=role.value,
+        )
+        return made
+
+    def update_user(
+        self,
+        actor: Principal,
+        tenant_id: int,
+        user_id: int,
+        *,
+        role: Role | None,
+        disabled: bool | None,
+        address: str | None,
+    ) -> User | None:
+        """Change a user's role and/or disabled flag; None when the tenant has no such user.
+        Raises LastAdminError when the tenant would be left without an enabled admin."""
+        before = self.user(tenant_id, user_id)
+        if before is None:
+            return None
+        what = f"user:{before.username}"
+        if role is not None and role is not before.role:
+            accounts.set_role(self.engine, tenant_id, user_id, role)
+            self._audit(
+                actor,
+                tenant_id,
+                AuditAction.USER_ROLE_CHANGED,
+                what,
+                address,
+                before=before.role.value,
+                after=role.value,
+            )
+        if disabled is not None and disabled != before.disabled:
+            accounts.set_disabled(self.engine, tenant_id, user_id, disabled)
+            action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+            self._audit(actor, tenant_id, action, what, address)
+        return self.user(tenant_id, user_id)
+
+    def reset_password(
+        self, actor: Principal, tenant_id: int, user_id: int, password: str, address: str | None
+    ) -> bool:
+        user = self.user(tenant_id, user_id)
+        if user is None or not accounts.reset_password(self.engine, tenant_id, user_id, password):
+            return False
+        self._audit(
+            actor, tenant_id, AuditAction.USER_PASSWORD_RESET, f"user:{user.username}", address
+        )
+        return True
+
+    def change_own_password(
+        self, actor: Principal, token: str, old: str, new: str, address: str | None
+    ) -> bool:
+        """The caller's own password; their other sessions end, the one asking stays. False
+        for a wrong current password."""
+        if actor.user_id is None:
+            return False
+        changed = accounts.change_own_password(
+            self.engine, actor.user_id, old, new, keep_token_hash=keys.sha256_hex(token)
+        )
+        if changed:
+            self._audit(
+                actor,
+                actor.tenant_id,
+                AuditAction.USER_PASSWORD_CHANGED,
+                f"user:{actor.subject}",
+                address,
+            )
+        return changed
+
+    # API keys
+
+    def keys(self, tenant_id: int) -> list[ApiKey]:
+        return keys.list_keys(self.engine, tenant_id)
+
+    def create_key(
+        self,
+        actor: Principal,
+        name: str,
+        scope: Scope,
+        *,
+        expires_ms: int | None,
+        bound_machine_id: str | None,
+        address: str | None,
+    ) -> NewKey:
+        made = keys.create_key(
+            self.engine,
+            actor.tenant_id,
+            name,
+            scope,
+            created_by=actor.subject,
+            bound_machine_id=bound_machine_id,
+            expires_ms=expires_ms,
+        )
+        self._audit(
+            actor,
+            actor.tenant_id,
+            AuditAction.KEY_CREATED,
+            f"key:{made.key.name}",
+            address,
+            id=made.key.id,
+            prefix=made.key.prefix,
+            scope=scope.value,
+            machine_id=bound_machine_id,
+        )
+        return made
+
+    def revoke_key(self, actor: Principal, key_id: int, address: str | None) -> KeyRevoked | None:
+        """Revoke a key of the caller's tenant; None when it has no such key."""
+        key = keys.get_key(self.engine, actor.tenant_id, key_id)
+        if key is None:
+            return None
+        if key.revoked_ms is not None or not keys.revoke_key(self.engine, actor.tenant_id, key_id):
+            return KeyRevoked(key, now=False)
+        self._audit(
+            actor,
+            actor.tenant_id,
+            AuditAction.KEY_REVOKED,
+            f"key:{key.name}",
+            address,
+            id=key.id,
+            prefix=key.prefix,
+        )
+        revoked = keys.get_key(self.engine, actor.tenant_id, key_id)
+        return KeyRevoked(revoked or key, now=True)
+
+    # The audit log
+
+    def audit_entries(
+        self,
+        tenant_id: int,
+        *,
+        limit: int,
+        before_id: int | None,
+        action: AuditAction | None,
+        actor: str | None,
+    ) -> list[AuditEntry]:
+        return audit.list_entries(
+            self.engine, tenant_id, limit=limit, before_id=before_id, action=action, actor=actor
+        )
