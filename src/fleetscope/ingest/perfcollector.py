@@ -111,6 +111,8 @@ async def accept_upload(deps: IngestDeps, request: Request) -> dict[str, Any]:
     body = await read_body(request, deps.settings.max_body_bytes, MULTIPART)
     fields = multipart_fields(body, request.headers.get("content-type", ""))
     machine_id = _machine_id(fields)
+    if not principal.may_ingest():
+        raise Rejected(403, "forbidden", "only an ingest API key may upload (this one may read)")
     if not principal.may_ingest_for(machine_id):
         raise Rejected(
             403,
