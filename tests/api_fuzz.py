@@ -38,6 +38,7 @@ INGEST_PREFIXES = (
     "/api/v1/collections",
     "/prometheus/api/v1/write",
     "/v1/metrics",
+    "/v1/upload",
 )
 
 

@@ -100,6 +100,25 @@ def read_capture(lines: Iterable[bytes], source: str = "capture") -> Iterator[Sn
         yield _snapshot(cycle, source)
 
 
+def capture_snapshots(data: bytes, source: str = "capture") -> list[Snapshot]:
+    """A whole capture file's snapshots, for the server's POST /v1/upload (wired in by cli:
+    ingest may not import the agent). CaptureError when the file is empty, is not a capture
+    (a collection file, say), or has a line read_capture refuses."""
+    lines = data.splitlines()
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        raise CaptureError(f"{source}: the file is empty")
+    if not looks_like_capture(first):
+        raise CaptureError(
+            f"{source}: not a perfcollector capture (JSON Lines of"
+            f' {{"Site", "Host", "Run", "Measurement"}} records): {first[:80]!r}'
+        )
+    snapshots = list(read_capture(lines, source))
+    if not snapshots:
+        raise CaptureError(f"{source}: the capture holds no measurements")
+    return snapshots
+
+
 def _timestamp(text: str, where: str) -> datetime:
     # Go writes nanoseconds; Python's fromisoformat takes at most microseconds.
     head, dot, tail = text.rstrip("Z").partition(".")

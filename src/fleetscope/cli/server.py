@@ -47,6 +47,7 @@ from fleetscope.ingest.app import mount_ingest
 from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
 from fleetscope.query.accounts import AccountService
 from fleetscope.query.auth import AuthService
+from fleetscope.query.collectors import CollectorQueries
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.hosts import HostQueries
 from fleetscope.query.inventory import InventoryQueries
@@ -63,6 +64,7 @@ from fleetscope.stream.notify import RedisNotifier
 from fleetscope.web.api import build_router as read_router
 from fleetscope.web.live import build_live_router
 from fleetscope.web.pages import mount_dashboard
+from fleetscope.web.routes.collectors import build_collectors_router
 from fleetscope.web.routes.health import RETRY_AFTER_SECONDS as OUTAGE_RETRY_AFTER_SECONDS
 from fleetscope.web.routes.health import Dependency, build_health_router
 from fleetscope.web.routes.prometheus import build_prometheus_router
@@ -159,6 +161,8 @@ REFUSALS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/api/v1/audit"): (404,),  # another tenant's, asked by a non-superuser
     ("get", "/readyz"): (503,),
     ("post", "/api/v1/analyses"): (404,),  # no such host or collection file
+    ("post", "/api/v1/collectors"): (409,),  # that site and machine are taken
+    ("patch", "/api/v1/collectors/{collector_id}"): (409,),
     ("post", "/api/v1/alerts/rules"): (400, 409),  # cannot be evaluated; name taken
     ("put", "/api/v1/alerts/rules/{rule_id}"): (400, 409),
     ("patch", "/api/v1/alerts/rules/{rule_id}"): (400, 409),
@@ -186,6 +190,7 @@ def _mount_read_side(
     """The read API, analyses, the Prometheus API, the live feed and the dashboard."""
     app.include_router(read_router(services))
     install_analyses(app, settings, engine, services)
+    app.include_router(build_collectors_router(services, CollectorQueries(engine)))
     app.include_router(build_prometheus_router(services, PromEngine(PromStore(engine))))
     app.include_router(build_live_router(services))
     mount_dashboard(app, services)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from fleetscope.agent.perfcollector import capture_snapshots
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings
 from fleetscope.model.auth import Principal
@@ -112,6 +113,7 @@ def ingest_deps(
         verify_key=keys,
         metrics=IngestMetrics(registry),
         known_key=keys.known,
+        read_capture=capture_snapshots,
     )
 
 

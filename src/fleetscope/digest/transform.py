@@ -14,12 +14,15 @@ from fleetscope.model.devices import (
     AggregatorBatch,
     CollectionHeader,
     PrometheusPush,
+    UploadHeader,
     device_machine_id,
+    split_upload,
 )
 from fleetscope.model.kinds import (
     AGENT_PAYLOAD,
     AGGREGATOR_METRICS,
     COLLECTION_FILE,
+    PERFCOLLECTOR_UPLOAD,
     PROMETHEUS_TEXT,
     SERIES_SAMPLES,
 )
@@ -51,20 +54,33 @@ __all__ = [
     "message_rows",
     "prometheus_rows",
     "samples_rows",
+    "upload_rows",
 ]
 
 
 @dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A perfcollector capture to keep as a collection file of its machine's collector."""
+
+    header: UploadHeader
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Digested:
-    """What one message becomes: rows per host, and metric metadata (which has no host)."""
+    """What one message becomes: rows per host, metric metadata (which has no host), and an
+    uploaded file to keep (digest/uploads.py, after the rows are committed)."""
 
     batches: list[BatchRows]
     metadata: MetadataRows | None = None
+    upload: UploadedFile | None = None
 
 
 def digest_message(kind: str, tenant_id: int, body: bytes) -> Digested:
     if kind == SERIES_SAMPLES:
         return samples_rows(tenant_id, body)
+    if kind == PERFCOLLECTOR_UPLOAD:
+        return upload_rows(tenant_id, body)
     return Digested(message_rows(kind, tenant_id, body))
 
 
@@ -82,6 +98,8 @@ def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
         return collection_rows(tenant_id, body)
     if kind == SERIES_SAMPLES:
         return samples_rows(tenant_id, body).batches
+    if kind == PERFCOLLECTOR_UPLOAD:
+        return upload_rows(tenant_id, body).batches
     raise ValueError(f"unknown message kind {kind!r}")
 
 
@@ -225,6 +243,28 @@ def collection_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
     """Every line is a payload, digested as if streamed; the first batch also carries the
     collection's record (its host is the payloads' host: ingest checked there is one)."""
     header, lines = split_collection(body)
+    return _collection_batches(tenant_id, header, lines)
+
+
+def upload_rows(tenant_id: int, body: bytes) -> Digested:
+    """A perfcollector capture: the payloads ingest made of it, stored as a collection file's
+    (a `collections` record, so it can be analysed like one), and the file itself to keep."""
+    header, content, lines = split_upload(body)
+    collection = CollectionHeader(
+        content_sha256=header.content_sha256,
+        bytes=header.bytes,
+        uploaded_by=header.uploaded_by,
+        received_ms=header.received_ms,
+    )
+    batches = _collection_batches(tenant_id, collection, lines)
+    if any(b.machine_id != header.machine_id for b in batches):
+        raise ValueError(f"perfcollector_upload payloads not all of {header.machine_id!r}")
+    return Digested(batches, upload=UploadedFile(header, content))
+
+
+def _collection_batches(
+    tenant_id: int, header: CollectionHeader, lines: list[bytes]
+) -> list[BatchRows]:
     payloads = [decode_payload(line) for line in lines]
     if not payloads:
         raise ValueError("collection file without payloads")

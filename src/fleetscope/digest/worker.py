@@ -27,6 +27,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fleetscope.digest.transform import Digested, digest_message
+from fleetscope.digest.uploads import keep_upload, register_inventories
+from fleetscope.store.collection_files import IngestResult
 from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.writer import BatchRows, StoreWriter, WriteResult
 from fleetscope.stream.base import Stream, StreamMessage, StreamUnavailable
@@ -156,7 +158,7 @@ class DigestWorker:
             except Exception as exc:
                 if is_outage(exc):
                     raise
-                self._dead_letter(decoded[0][0], exc)
+                self._dead_letter(decoded[0], exc)
                 return []
         half = len(decoded) // 2
         stored: list[StreamMessage] = []
@@ -169,13 +171,27 @@ class DigestWorker:
                 stored += self._isolate(part, exc)
         return stored
 
-    def _dead_letter(self, message: StreamMessage, error: Exception) -> None:
+    def _dead_letter(self, message: Decoded, error: Exception) -> None:
         # An outage that the error did not show (a connection lost just then) must not
         # dead-letter good messages: the database has to answer before one is condemned.
         with self.writer.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         reason = f"{type(error).__name__}: {error}"
-        if self.stream.fail(message.id, reason[:_MAX_ERROR_CHARS], 1):
+        upload = message[1].upload
+        if upload is not None:
+            # The file is still kept, its failure said, so its owner sees why nothing came of it.
+            try:
+                keep_upload(
+                    self.writer.engine,
+                    message[0].tenant_id,
+                    upload,
+                    None,
+                    result=IngestResult.FAILED,
+                    detail=reason,
+                )
+            except Exception:
+                log.exception("digest: the failed upload could not be kept either")
+        if self.stream.fail(message[0].id, reason[:_MAX_ERROR_CHARS], 1):
             self.stats.messages_dead_lettered += 1
 
     def _write_and_ack(self, decoded: list[Decoded]) -> list[StreamMessage]:
@@ -188,6 +204,7 @@ class DigestWorker:
             result = self.writer.write_batches(rows, metadata)
             self.stats.batches_written += result.batches_written
             self.stats.batches_duplicate += result.batches_skipped
+            self._after_commit(decoded, rows, result)
         stored = [message for message, _ in decoded]
         self.stream.ack([m.id for m in stored])
         if result is not None and self._on_written is not None:
@@ -197,6 +214,23 @@ class DigestWorker:
             except Exception:  # a listener's bug must not stop digest (rows are committed)
                 log.exception("digest: on_written listener failed")
         return stored
+
+    def _after_commit(
+        self, decoded: list[Decoded], rows: list[BatchRows], result: WriteResult
+    ) -> None:
+        """Uploaded files kept and collectors registered (digest/uploads.py), before the ack:
+        a file not kept fails the write, which is retried (the rows are stored once)."""
+        engine = self.writer.engine
+        register_inventories(engine, rows, result.host_ids)
+        offset = 0
+        for message, digested in decoded:
+            count = len(digested.batches)
+            if digested.upload is not None:
+                host_ids = [h for h in result.host_ids[offset : offset + count] if h is not None]
+                keep_upload(
+                    engine, message.tenant_id, digested.upload, host_ids[0] if host_ids else None
+                )
+            offset += count
 
     def _roll_up(self) -> None:
         result = self.maintenance.roll_up()

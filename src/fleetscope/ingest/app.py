@@ -18,6 +18,7 @@ from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
 from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings, KeyVerifier
 from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
+from fleetscope.ingest.perfcollector import build_pcd_router
 from fleetscope.ingest.router import IngestFastPath, build_router
 from fleetscope.model.schema import payload_json_schema
 from fleetscope.stream.base import Stream
@@ -42,6 +43,8 @@ def mount_ingest(
     path answers (request metrics, security headers)."""
     intake = build_router(deps)
     app.include_router(intake)
+    pcd = build_pcd_router()
+    app.include_router(pcd)
 
     @app.get(PAYLOAD_SCHEMA_PATH, tags=["ingest"], summary="JSON Schema of the agent payload")
     def payload_schema() -> JSONResponse:
@@ -50,7 +53,7 @@ def mount_ingest(
     paths = frozenset(paths_of(intake))
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes, exempt=paths.__contains__)
     app.add_middleware(IngestFastPath, deps=deps)
-    return MountedIngest(paths, frozenset({PAYLOAD_SCHEMA_PATH}))
+    return MountedIngest(paths, frozenset({PAYLOAD_SCHEMA_PATH, *paths_of(pcd)}))
 
 
 def create_app(

@@ -26,6 +26,7 @@ from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limit
 from fleetscope.ingest.versions import UnknownFieldLog
 from fleetscope.model.auth import Principal
 from fleetscope.model.codec import PayloadError
+from fleetscope.model.payload import Snapshot
 from fleetscope.stream.base import (
     NewMessage,
     Stream,
@@ -35,6 +36,8 @@ from fleetscope.stream.base import (
 )
 
 KeyVerifier = Callable[[str], Principal | None]
+# (file content, name for messages) -> snapshots; ValueError naming the bad line.
+CaptureReader = Callable[[bytes, str], list[Snapshot]]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,10 @@ class IngestDeps:
     # is checked on the event loop; None or an unknown key goes to verify_key in a thread.
     known_key: KeyVerifier | None = None
     unknown_fields: UnknownFieldLog = field(default_factory=UnknownFieldLog)
+    # perfcollector capture -> snapshots, for POST /v1/upload (ingest/perfcollector.py). The
+    # parsers are the agent's, which ingest may not import, so cli hands them in; None: the
+    # route answers 501.
+    read_capture: CaptureReader | None = None
     # The stream's awaitable enqueue, if it has one. Resolved once: isinstance against a
     # runtime-checkable Protocol walks its attributes every time (its cost per payload:
     # docs/deployment.md, the ingestfast round's "What changed").

@@ -63,6 +63,28 @@ def _collection(schemas: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _capture(schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "machine_id"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a perfcollector capture (JSON Lines of /proc texts)",
+                        },
+                        "machine_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                    },
+                }
+            }
+        },
+    }
+
+
 INGEST_BODIES: dict[Operation, Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("post", "/api/v1/ingest"): _json(
         _named("Payload", payload_json_schema), "an agent payload (GET /api/v1/schema/payload)"
@@ -76,6 +98,7 @@ INGEST_BODIES: dict[Operation, Callable[[dict[str, Any]], dict[str, Any]]] = {
     ),
     ("post", "/api/v1/ingest/prometheus"): _text,
     ("post", "/api/v1/collections"): _collection,
+    ("post", "/v1/upload"): _capture,
 }
 
 INGEST_PARAMETERS: dict[Operation, list[dict[str, Any]]] = {

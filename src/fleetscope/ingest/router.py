@@ -24,6 +24,7 @@ from fleetscope.ingest.intake import (
     read_headers_body,
 )
 from fleetscope.ingest.otlp import build_otlp_router
+from fleetscope.ingest.perfcollector import build_upload_router
 from fleetscope.ingest.remote_write import build_remote_write_router
 from fleetscope.model.codec import PayloadError, decode_payload
 from fleetscope.model.kinds import AGENT_PAYLOAD
@@ -138,4 +139,5 @@ def build_router(deps: IngestDeps) -> APIRouter:
     root.include_router(router)
     root.include_router(build_remote_write_router(deps))
     root.include_router(build_otlp_router(deps))
+    root.include_router(build_upload_router(deps))
     return root

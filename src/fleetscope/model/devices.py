@@ -148,3 +148,32 @@ class CollectionHeader(_Strict):
     bytes: Annotated[int, Field(ge=0)]
     uploaded_by: Annotated[str, Field(max_length=128)]
     received_ms: int
+
+
+class UploadHeader(_Strict):
+    """The first line of a perfcollector_upload message (model/kinds.py): whose capture, how
+    long, and who sent it when."""
+
+    kind: Literal["perfcollector_upload"] = "perfcollector_upload"
+    machine_id: Annotated[str, Field(min_length=1, max_length=MAX_MACHINE_ID_LENGTH)]
+    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    bytes: Annotated[int, Field(ge=0)]
+    uploaded_by: Annotated[str, Field(max_length=128)]
+    received_ms: int
+
+
+def split_upload(body: bytes) -> tuple[UploadHeader, bytes, list[bytes]]:
+    """A perfcollector_upload message body: its header, the file as uploaded, the payload
+    lines. ValueError when the body is not one (a bug, or a tampered queue)."""
+    head, newline, rest = body.partition(b"\n")
+    if not newline:
+        raise ValueError("perfcollector_upload message without a header line")
+    header = UploadHeader.model_validate_json(head)
+    if len(rest) < header.bytes:
+        raise ValueError(f"perfcollector_upload message shorter than its {header.bytes} bytes")
+    content, payloads = rest[: header.bytes], rest[header.bytes :]
+    return header, content, [line for line in payloads.splitlines() if line.strip()]
+
+
+def upload_body(header: UploadHeader, content: bytes, payload_lines: list[bytes]) -> bytes:
+    return b"\n".join([header.model_dump_json().encode(), content, *payload_lines])

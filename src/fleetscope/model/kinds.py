@@ -11,3 +11,8 @@ COLLECTION_FILE = "collection_file"
 # A model.samples.SamplesBatch as MessagePack: series with their samples and metadata, from
 # Prometheus remote_write or OTLP/HTTP metrics, hosts already named by ingest.
 SERIES_SAMPLES = "series_samples"
+# A perfcollector capture uploaded to POST /v1/upload: a model.devices.UploadHeader as one JSON
+# line, then the capture exactly as uploaded (UploadHeader.bytes long), then the payloads ingest
+# converted it into, one JSON line each (model.payload.Payload). Digest stores the file as a
+# collection file of the machine's collector and the payloads as samples.
+PERFCOLLECTOR_UPLOAD = "perfcollector_upload"

@@ -178,3 +178,22 @@ def read_content(engine: Engine, tenant_id: int, file_id: int) -> bytes | None:
             )
         ).scalar()
     return None if blob is None else _codecs.decompressor.decompress(bytes(blob))
+
+
+def file_by_sha256(
+    engine: Engine, tenant_id: int, collector_id: int, content_sha256: str
+) -> CollectionFile | None:
+    """The collector's file with this content, if it has one (the oldest): how digest keeps a
+    replayed upload once."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(*_COLUMNS)
+            .where(
+                collection_files.c.tenant_id == tenant_id,
+                collection_files.c.collector_id == collector_id,
+                collection_files.c.content_sha256 == content_sha256,
+            )
+            .order_by(collection_files.c.id)
+            .limit(1)
+        ).first()
+    return None if row is None else _file(row)
