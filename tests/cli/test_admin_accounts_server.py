@@ -5,12 +5,10 @@ the server then answers it, and the server's refusals printed with exit code 1."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Any
 
 import httpx
-import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -19,13 +17,6 @@ from fleetscope.cli.main import app
 from tests.server import ADMIN_PASSWORD, LiveServer
 
 URL = "http://testserver"
-
-# The collector routes come from branch t-collectors; until it is merged the collectors'
-# test checks nothing (it passed on a scratch merge of t-cli, t-api and t-collectors).
-needs_collector_routes = pytest.mark.skipif(
-    importlib.util.find_spec("fleetscope.web.routes.collectors") is None,
-    reason="the /api/v1/collectors routes are not merged yet",
-)
 
 
 def _token(live: LiveServer, username: str, password: str) -> str | None:
@@ -126,7 +117,6 @@ def test_the_servers_refusals(live: LiveServer) -> None:
     assert wrong.exit_code == 1 and "401" in wrong.stderr
 
 
-@needs_collector_routes
 def test_collectors_against_the_server(live: LiveServer) -> None:
     token = _token(live, "admin", ADMIN_PASSWORD)
     assert token is not None
