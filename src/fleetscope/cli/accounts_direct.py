@@ -9,10 +9,11 @@ hold here too: a tenant keeps an enabled admin, usernames are unique server-wide
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from fleetscope.cli.accounts_common import AdminError, Record
 from fleetscope.model.auth import AuditAction, Role, Scope
@@ -20,7 +21,6 @@ from fleetscope.store import accounts, audit, collectors, keys
 from fleetscope.store.collectors import CollectorChanges, CollectorDetails
 
 ACTOR = "cli"
-T = TypeVar("T")
 
 
 def _record(item: Any) -> Record:
@@ -58,32 +58,51 @@ class DirectAccounts:
             raise AdminError(f"no tenant {given!r}", 1)
         return found
 
-    def _audit(self, tenant_id: int | None, action: AuditAction, obj: str, **detail: Any) -> None:
-        audit.append(self.engine, tenant_id, ACTOR, action, obj, detail=detail or None)
+    @contextmanager
+    def _change(self) -> Iterator[Connection]:
+        """One transaction for a change and its audit entry (store/transaction.py); the
+        store's refusals as AdminError, after the rollback."""
+        with _refusals(), self.engine.begin() as conn:
+            yield conn
+
+    def _audit(
+        self,
+        conn: Connection,
+        tenant_id: int | None,
+        action: AuditAction,
+        obj: str,
+        **detail: Any,
+    ) -> None:
+        audit.append(conn, tenant_id, ACTOR, action, obj, detail=detail or None)
 
     def tenants(self) -> list[Record]:
         return [_record(t) for t in accounts.list_tenants(self.engine)]
 
     def create_tenant(self, name: str) -> Record:
-        made = _checked(lambda: accounts.create_tenant(self.engine, name))
-        self._audit(made.id, AuditAction.TENANT_CREATED, f"tenant:{made.id}", name=made.name)
+        with self._change() as conn:
+            made = accounts.create_tenant(conn, name)
+            self._audit(
+                conn, made.id, AuditAction.TENANT_CREATED, f"tenant:{made.id}", name=made.name
+            )
         return _record(made)
 
     def update_tenant(self, given: str, *, name: str | None, active: bool | None) -> Record:
         tenant = self.tenant(given)
-        if name is not None:
-            _checked(lambda: accounts.rename_tenant(self.engine, tenant.id, name))
-            self._audit(
-                tenant.id,
-                AuditAction.TENANT_RENAMED,
-                f"tenant:{tenant.id}",
-                old=tenant.name,
-                new=name.strip(),
-            )
-        if active is not None and active != tenant.active:
-            accounts.set_tenant_active(self.engine, tenant.id, active)
-            action = AuditAction.TENANT_ACTIVATED if active else AuditAction.TENANT_DEACTIVATED
-            self._audit(tenant.id, action, f"tenant:{tenant.id}")
+        with self._change() as conn:
+            if name is not None:
+                accounts.rename_tenant(conn, tenant.id, name)
+                self._audit(
+                    conn,
+                    tenant.id,
+                    AuditAction.TENANT_RENAMED,
+                    f"tenant:{tenant.id}",
+                    old=tenant.name,
+                    new=name.strip(),
+                )
+            if active is not None and active != tenant.active:
+                accounts.set_tenant_active(conn, tenant.id, active)
+                action = AuditAction.TENANT_ACTIVATED if active else AuditAction.TENANT_DEACTIVATED
+                self._audit(conn, tenant.id, action, f"tenant:{tenant.id}")
         return _record(self.tenant(str(tenant.id)))
 
     # Users
@@ -103,18 +122,18 @@ class DirectAccounts:
         self, username: str, password: str, role: Role, *, tenant: str | None, superuser: bool
     ) -> Record:
         owner = self.tenant(tenant)
-        made = _checked(
-            lambda: accounts.create_user(
-                self.engine, owner.id, username, password, role, superuser=superuser
+        with self._change() as conn:
+            made = accounts.create_user(
+                conn, owner.id, username, password, role, superuser=superuser
             )
-        )
-        self._audit(
-            owner.id,
-            AuditAction.USER_CREATED,
-            f"user:{made.username}",
-            role=made.role.value,
-            superuser=superuser,
-        )
+            self._audit(
+                conn,
+                owner.id,
+                AuditAction.USER_CREATED,
+                f"user:{made.username}",
+                role=made.role.value,
+                superuser=superuser,
+            )
         return _record(made)
 
     def update_user(
@@ -129,19 +148,25 @@ class DirectAccounts:
     ) -> Record:
         user = self._user(given, tenant)
         where, obj = user.tenant_id, f"user:{user.username}"
-        if role is not None and role is not user.role:
-            _checked(lambda: accounts.set_role(self.engine, where, user.id, role))
-            self._audit(where, AuditAction.USER_ROLE_CHANGED, obj, old=user.role, new=role)
-        if disabled is not None and disabled != user.disabled:
-            _checked(lambda: accounts.set_disabled(self.engine, where, user.id, disabled))
-            action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
-            self._audit(where, action, obj)
-        if superuser is not None and superuser != user.superuser:
-            _checked(lambda: accounts.set_superuser(self.engine, user.id, superuser))
-            self._audit(where, AuditAction.USER_SUPERUSER_CHANGED, obj, superuser=superuser)
-        if password is not None:
-            _checked(lambda: accounts.reset_password(self.engine, where, user.id, password))
-            self._audit(where, AuditAction.USER_PASSWORD_RESET, obj)
+        # Every change asked for, or none of them (each with its audit entry).
+        with self._change() as conn:
+            if role is not None and role is not user.role:
+                accounts.set_role(conn, where, user.id, role)
+                self._audit(
+                    conn, where, AuditAction.USER_ROLE_CHANGED, obj, old=user.role, new=role
+                )
+            if disabled is not None and disabled != user.disabled:
+                accounts.set_disabled(conn, where, user.id, disabled)
+                action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+                self._audit(conn, where, action, obj)
+            if superuser is not None and superuser != user.superuser:
+                accounts.set_superuser(conn, user.id, superuser)
+                self._audit(
+                    conn, where, AuditAction.USER_SUPERUSER_CHANGED, obj, superuser=superuser
+                )
+            if password is not None:
+                accounts.reset_password(conn, where, user.id, password)
+                self._audit(conn, where, AuditAction.USER_PASSWORD_RESET, obj)
         changed = accounts.get_user(self.engine, user.id)
         assert changed is not None  # users are never deleted
         return _record(changed)
@@ -165,9 +190,9 @@ class DirectAccounts:
         expires_ms: int | None,
     ) -> Record:
         owner = self.tenant(tenant)
-        made = _checked(
-            lambda: keys.create_key(
-                self.engine,
+        with self._change() as conn:
+            made = keys.create_key(
+                conn,
                 owner.id,
                 name,
                 scope,
@@ -175,15 +200,15 @@ class DirectAccounts:
                 bound_machine_id=machine_id,
                 expires_ms=expires_ms,
             )
-        )
-        self._audit(
-            owner.id,
-            AuditAction.KEY_CREATED,
-            f"key:{made.key.id}",
-            name=made.key.name,
-            scope=scope.value,
-            prefix=made.key.prefix,
-        )
+            self._audit(
+                conn,
+                owner.id,
+                AuditAction.KEY_CREATED,
+                f"key:{made.key.id}",
+                name=made.key.name,
+                scope=scope.value,
+                prefix=made.key.prefix,
+            )
         return {**_record(made.key), "key": made.secret}
 
     def revoke_key(self, key_id: int, *, tenant: str | None) -> Record:
@@ -191,9 +216,10 @@ class DirectAccounts:
         key = keys.get_key(self.engine, owner.id, key_id)
         if key is None:
             raise AdminError(f"no key {key_id} in tenant {owner.name!r}", 1)
-        if not keys.revoke_key(self.engine, owner.id, key_id):
-            raise AdminError(f"key {key_id} ({key.name!r}) is revoked already", 1)
-        self._audit(owner.id, AuditAction.KEY_REVOKED, f"key:{key_id}", name=key.name)
+        with self._change() as conn:
+            if not keys.revoke_key(conn, owner.id, key_id):
+                raise AdminError(f"key {key_id} ({key.name!r}) is revoked already", 1)
+            self._audit(conn, owner.id, AuditAction.KEY_REVOKED, f"key:{key_id}", name=key.name)
         revoked = keys.get_key(self.engine, owner.id, key_id)
         assert revoked is not None
         return _record(revoked)
@@ -208,40 +234,41 @@ class DirectAccounts:
         self, machine: str, details: CollectorDetails, *, tenant: str | None
     ) -> Record:
         owner = self.tenant(tenant)
-        made = _checked(
-            lambda: collectors.create_collector(self.engine, owner.id, machine, **details)
-        )
-        self._audit(
-            owner.id,
-            AuditAction.COLLECTOR_CREATED,
-            f"collector:{made.id}",
-            site=made.site,
-            machine=made.machine,
-        )
+        with self._change() as conn:
+            made = collectors.create_collector(conn, owner.id, machine, **details)
+            self._audit(
+                conn,
+                owner.id,
+                AuditAction.COLLECTOR_CREATED,
+                f"collector:{made.id}",
+                site=made.site,
+                machine=made.machine,
+            )
         return _record(made)
 
     def update_collector(
         self, collector_id: int, changes: CollectorChanges, *, tenant: str | None
     ) -> Record:
         owner = self.tenant(tenant)
-        changed = _checked(
-            lambda: collectors.update_collector(self.engine, owner.id, collector_id, **changes)
-        )
-        if changed is None:
-            raise AdminError(f"no collector {collector_id} in tenant {owner.name!r}", 1)
-        self._audit(
-            owner.id,
-            AuditAction.COLLECTOR_UPDATED,
-            f"collector:{collector_id}",
-            fields=sorted(changes),
-        )
+        with self._change() as conn:
+            changed = collectors.update_collector(conn, owner.id, collector_id, **changes)
+            if changed is None:
+                raise AdminError(f"no collector {collector_id} in tenant {owner.name!r}", 1)
+            self._audit(
+                conn,
+                owner.id,
+                AuditAction.COLLECTOR_UPDATED,
+                f"collector:{collector_id}",
+                fields=sorted(changes),
+            )
         return _record(changed)
 
 
-def _checked(operation: Callable[[], T]) -> T:
+@contextmanager
+def _refusals() -> Iterator[None]:
     """The store's refusals (a name taken, the last admin, a bad value) as AdminError."""
     try:
-        return operation()
+        yield
     except (accounts.NameTakenError, collectors.DuplicateCollectorError) as exc:
         raise AdminError(str(exc), 1) from exc
     except accounts.LastAdminError as exc:

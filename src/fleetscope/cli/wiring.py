@@ -1,6 +1,7 @@
 """The wiring `fleetscope server` (cli/server.py) and `fleetscope worker` (cli/worker.py)
 share: settings → stream, database engine, store writer upkeep, ingest's settings and key
-check, the live feed's Redis notifier, and the garbage-collector tuning while serving."""
+check (and the standalone ingest app built with them), the live feed's Redis notifier, and the
+garbage-collector tuning while serving."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import gc
 import time
 from collections.abc import Callable
 
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from fleetscope.agent.perfcollector import capture_snapshots
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.ingest.app import app_for
 from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings
 from fleetscope.model.auth import Principal
 from fleetscope.store import auth as store_auth
@@ -115,6 +118,19 @@ def ingest_deps(
         known_key=keys.known,
         read_capture=capture_snapshots,
     )
+
+
+def standalone_ingest_app(
+    settings: ServerSettings,
+    engine: Engine,
+    stream: Stream,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The scaled layout's ingest alone in front of the shared stream (ingest/app.py), with the
+    same key check (cached, KEY_CACHE_SECONDS) and perfcollector capture reader as the full
+    server's ingest: every message carries the tenant of the key that sent it, which is where
+    the workers store it. The engine is only read, for the keys."""
+    return app_for(ingest_deps(settings, engine, stream, registry or CollectorRegistry()))
 
 
 # A revoked ingest key (or one of a deactivated tenant) is refused by ingest within this long,

@@ -22,6 +22,7 @@ from fleetscope.store.collection_files import (
     CollectionFile,
     IngestResult,
     add_file,
+    collection_id_of,
     file_by_sha256,
     set_result,
 )
@@ -66,29 +67,39 @@ def keep_upload(
     result: IngestResult = IngestResult.INGESTED,
     detail: str | None = None,
 ) -> CollectionFile:
-    """Keep the file with its ingest result; the same content again for the same collector
-    only updates the result."""
+    """Keep the file with its ingest result, linked to the `collections` record its samples
+    were digested into (none when they were not); the same content again for the same
+    collector only updates the result and the link."""
     header = upload.header
     collector = upload_collector(engine, tenant_id, header.machine_id, host_id)
-    kept = file_by_sha256(engine, tenant_id, collector.id, header.content_sha256)
-    if kept is not None:
-        if kept.result is not result:
-            set_result(engine, tenant_id, kept.id, result, detail=detail)
-        return kept
-    kept = add_file(
-        engine,
-        tenant_id,
-        collector.id,
-        upload.content,
-        uploaded_by=header.uploaded_by,
-        result=result,
-        detail=detail,
-    )
-    audit.append(
-        engine, tenant_id, header.uploaded_by, AuditAction.COLLECTION_FILE_UPLOADED,
-        f"collection file {kept.id}",
-        detail={"collector": collector.id, "bytes": kept.size_bytes, "result": result.value},
-    )  # fmt: skip
+    with engine.begin() as conn:
+        collection_id = collection_id_of(conn, tenant_id, header.content_sha256)
+        kept = file_by_sha256(conn, tenant_id, collector.id, header.content_sha256)
+        if kept is not None:
+            if kept.result is not result or (
+                collection_id is not None and kept.collection_id != collection_id
+            ):
+                set_result(
+                    conn, tenant_id, kept.id, result, detail=detail, collection_id=collection_id
+                )
+                kept = file_by_sha256(conn, tenant_id, collector.id, header.content_sha256)
+                assert kept is not None
+            return kept
+        kept = add_file(
+            conn,
+            tenant_id,
+            collector.id,
+            upload.content,
+            uploaded_by=header.uploaded_by,
+            result=result,
+            detail=detail,
+            collection_id=collection_id,
+        )
+        audit.append(
+            conn, tenant_id, header.uploaded_by, AuditAction.COLLECTION_FILE_UPLOADED,
+            f"collection file {kept.id}",
+            detail={"collector": collector.id, "bytes": kept.size_bytes, "result": result.value},
+        )  # fmt: skip
     return kept
 
 

@@ -1,7 +1,9 @@
 """The one assembler of ingest into a FastAPI app (`mount_ingest`): the routes, the raw-ASGI
 fast path, the body bound of every other route, the payload's JSON Schema. The full server
 (cli/server.py) mounts it beside the read API; `create_app` is the standalone ingest app,
-intake only, no database, no read API, for the scaled-out layout in front of a shared stream."""
+intake only, no database, no read API, for the scaled-out layout in front of a shared stream
+(cli/wiring.py `standalone_ingest_app` gives it the database's key check and the
+perfcollector capture reader, as the full server's ingest has them)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,13 @@ from fleetscope.edge.headers import SecurityHeaders
 from fleetscope.edge.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, paths_of
 from fleetscope.edge.openapi import complete_openapi
 from fleetscope.edge.problem import install_problem_handlers
-from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings, KeyVerifier
+from fleetscope.ingest.intake import (
+    CaptureReader,
+    IngestDeps,
+    IngestMetrics,
+    IngestSettings,
+    KeyVerifier,
+)
 from fleetscope.ingest.openapi import INGEST_BODIES, INGEST_ERROR_CONTENT, INGEST_PARAMETERS
 from fleetscope.ingest.perfcollector import build_pcd_router
 from fleetscope.ingest.router import IngestFastPath, build_router
@@ -61,12 +69,31 @@ def create_app(
     stream: Stream,
     verify_key: KeyVerifier,
     registry: CollectorRegistry | None = None,
+    *,
+    known_key: KeyVerifier | None = None,
+    read_capture: CaptureReader | None = None,
 ) -> FastAPI:
+    """known_key: the key cache's lookup that never blocks (IngestDeps.known_key);
+    read_capture: the perfcollector capture reader for POST /v1/upload (without it, 501)."""
+    metrics = IngestMetrics(registry or CollectorRegistry())
+    return app_for(
+        IngestDeps(
+            settings,
+            stream,
+            verify_key,
+            metrics,
+            known_key=known_key,
+            read_capture=read_capture,
+        )
+    )
+
+
+def app_for(deps: IngestDeps) -> FastAPI:
+    """The standalone ingest app over deps that are already built (their metrics registered)."""
     # No /docs here: the vendored Swagger UI is served by the full server (web/pages.py).
     app = FastAPI(title="fleetscope ingest", version=__version__, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
-    metrics = IngestMetrics(registry or CollectorRegistry())
-    mounted = mount_ingest(app, IngestDeps(settings, stream, verify_key, metrics))
+    mounted = mount_ingest(app, deps)
     app.add_middleware(SecurityHeaders)
     app.openapi = complete_openapi(  # type: ignore[method-assign]
         app,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from fleetscope.model.auth import AuditAction, Principal, Role, Scope
 from fleetscope.store import accounts, audit, keys
@@ -50,15 +50,17 @@ class AccountService:
 
     def _audit(
         self,
+        conn: Connection,
         actor: Principal,
         tenant_id: int | None,
         action: AuditAction,
         object: str,
+        *,
         address: str | None,
         **detail: object,
     ) -> None:
         audit.append(
-            self.engine,
+            conn,
             tenant_id,
             actor.subject,
             action,
@@ -77,8 +79,16 @@ class AccountService:
         return accounts.get_tenant(self.engine, tenant_id)
 
     def create_tenant(self, actor: Principal, name: str, address: str | None) -> Tenant:
-        made = accounts.create_tenant(self.engine, name)
-        self._audit(actor, made.id, AuditAction.TENANT_CREATED, f"tenant:{made.name}", address)
+        with self.engine.begin() as conn:
+            made = accounts.create_tenant(conn, name)
+            self._audit(
+                conn,
+                actor,
+                made.id,
+                AuditAction.TENANT_CREATED,
+                f"tenant:{made.name}",
+                address=address,
+            )
         return made
 
     def update_tenant(
@@ -93,20 +103,24 @@ class AccountService:
         before = self.tenant(tenant_id)
         if before is None:
             return None
-        if name is not None and name.strip() != before.name:
-            accounts.rename_tenant(self.engine, tenant_id, name)
-            self._audit(
-                actor,
-                tenant_id,
-                AuditAction.TENANT_RENAMED,
-                f"tenant:{name.strip()}",
-                address,
-                before=before.name,
-            )
-        if active is not None and active != before.active:
-            accounts.set_tenant_active(self.engine, tenant_id, active)
-            action = AuditAction.TENANT_ACTIVATED if active else AuditAction.TENANT_DEACTIVATED
-            self._audit(actor, tenant_id, action, f"tenant:{before.name}", address)
+        with self.engine.begin() as conn:  # both changes or neither, each with its entry
+            if name is not None and name.strip() != before.name:
+                accounts.rename_tenant(conn, tenant_id, name)
+                self._audit(
+                    conn,
+                    actor,
+                    tenant_id,
+                    AuditAction.TENANT_RENAMED,
+                    f"tenant:{name.strip()}",
+                    address=address,
+                    before=before.name,
+                )
+            if active is not None and active != before.active:
+                accounts.set_tenant_active(conn, tenant_id, active)
+                action = AuditAction.TENANT_ACTIVATED if active else AuditAction.TENANT_DEACTIVATED
+                self._audit(
+                    conn, actor, tenant_id, action, f"tenant:{before.name}", address=address
+                )
         return self.tenant(tenant_id)
 
     def has_enabled_admin(self, tenant_id: int) -> bool:
@@ -133,15 +147,17 @@ class AccountService:
         *,
         address: str | None,
     ) -> User:
-        made = accounts.create_user(self.engine, tenant_id, username, password, role)
-        self._audit(
-            actor,
-            tenant_id,
-            AuditAction.USER_CREATED,
-            f"user:{made.username}",
-            address,
-            role=role.value,
-        )
+        with self.engine.begin() as conn:
+            made = accounts.create_user(conn, tenant_id, username, password, role)
+            self._audit(
+                conn,
+                actor,
+                tenant_id,
+                AuditAction.USER_CREATED,
+                f"user:{made.username}",
+                address=address,
+                role=role.value,
+            )
         return made
 
     def update_user(
@@ -160,32 +176,43 @@ class AccountService:
         if before is None:
             return None
         what = f"user:{before.username}"
-        if role is not None and role is not before.role:
-            accounts.set_role(self.engine, tenant_id, user_id, role)
-            self._audit(
-                actor,
-                tenant_id,
-                AuditAction.USER_ROLE_CHANGED,
-                what,
-                address,
-                before=before.role.value,
-                after=role.value,
-            )
-        if disabled is not None and disabled != before.disabled:
-            accounts.set_disabled(self.engine, tenant_id, user_id, disabled)
-            action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
-            self._audit(actor, tenant_id, action, what, address)
+        # Both changes or neither: a role changed and then a refused disable leaves nothing.
+        with self.engine.begin() as conn:
+            if role is not None and role is not before.role:
+                accounts.set_role(conn, tenant_id, user_id, role)
+                self._audit(
+                    conn,
+                    actor,
+                    tenant_id,
+                    AuditAction.USER_ROLE_CHANGED,
+                    what,
+                    address=address,
+                    before=before.role.value,
+                    after=role.value,
+                )
+            if disabled is not None and disabled != before.disabled:
+                accounts.set_disabled(conn, tenant_id, user_id, disabled)
+                action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+                self._audit(conn, actor, tenant_id, action, what, address=address)
         return self.user(tenant_id, user_id)
 
     def reset_password(
         self, actor: Principal, tenant_id: int, user_id: int, password: str, address: str | None
     ) -> bool:
         user = self.user(tenant_id, user_id)
-        if user is None or not accounts.reset_password(self.engine, tenant_id, user_id, password):
+        if user is None:
             return False
-        self._audit(
-            actor, tenant_id, AuditAction.USER_PASSWORD_RESET, f"user:{user.username}", address
-        )
+        with self.engine.begin() as conn:
+            if not accounts.reset_password(conn, tenant_id, user_id, password):
+                return False
+            self._audit(
+                conn,
+                actor,
+                tenant_id,
+                AuditAction.USER_PASSWORD_RESET,
+                f"user:{user.username}",
+                address=address,
+            )
         return True
 
     def change_own_password(
@@ -195,17 +222,19 @@ class AccountService:
         for a wrong current password."""
         if actor.user_id is None:
             return False
-        changed = accounts.change_own_password(
-            self.engine, actor.user_id, old, new, keep_token_hash=keys.sha256_hex(token)
-        )
-        if changed:
-            self._audit(
-                actor,
-                actor.tenant_id,
-                AuditAction.USER_PASSWORD_CHANGED,
-                f"user:{actor.subject}",
-                address,
+        with self.engine.begin() as conn:
+            changed = accounts.change_own_password(
+                conn, actor.user_id, old, new, keep_token_hash=keys.sha256_hex(token)
             )
+            if changed:
+                self._audit(
+                    conn,
+                    actor,
+                    actor.tenant_id,
+                    AuditAction.USER_PASSWORD_CHANGED,
+                    f"user:{actor.subject}",
+                    address=address,
+                )
         return changed
 
     # API keys
@@ -223,26 +252,28 @@ class AccountService:
         bound_machine_id: str | None,
         address: str | None,
     ) -> NewKey:
-        made = keys.create_key(
-            self.engine,
-            actor.tenant_id,
-            name,
-            scope,
-            created_by=actor.subject,
-            bound_machine_id=bound_machine_id,
-            expires_ms=expires_ms,
-        )
-        self._audit(
-            actor,
-            actor.tenant_id,
-            AuditAction.KEY_CREATED,
-            f"key:{made.key.name}",
-            address,
-            id=made.key.id,
-            prefix=made.key.prefix,
-            scope=scope.value,
-            machine_id=bound_machine_id,
-        )
+        with self.engine.begin() as conn:
+            made = keys.create_key(
+                conn,
+                actor.tenant_id,
+                name,
+                scope,
+                created_by=actor.subject,
+                bound_machine_id=bound_machine_id,
+                expires_ms=expires_ms,
+            )
+            self._audit(
+                conn,
+                actor,
+                actor.tenant_id,
+                AuditAction.KEY_CREATED,
+                f"key:{made.key.name}",
+                address=address,
+                id=made.key.id,
+                prefix=made.key.prefix,
+                scope=scope.value,
+                machine_id=bound_machine_id,
+            )
         return made
 
     def revoke_key(self, actor: Principal, key_id: int, address: str | None) -> KeyRevoked | None:
@@ -250,17 +281,21 @@ class AccountService:
         key = keys.get_key(self.engine, actor.tenant_id, key_id)
         if key is None:
             return None
-        if key.revoked_ms is not None or not keys.revoke_key(self.engine, actor.tenant_id, key_id):
+        if key.revoked_ms is not None:
             return KeyRevoked(key, now=False)
-        self._audit(
-            actor,
-            actor.tenant_id,
-            AuditAction.KEY_REVOKED,
-            f"key:{key.name}",
-            address,
-            id=key.id,
-            prefix=key.prefix,
-        )
+        with self.engine.begin() as conn:
+            if not keys.revoke_key(conn, actor.tenant_id, key_id):
+                return KeyRevoked(key, now=False)
+            self._audit(
+                conn,
+                actor,
+                actor.tenant_id,
+                AuditAction.KEY_REVOKED,
+                f"key:{key.name}",
+                address=address,
+                id=key.id,
+                prefix=key.prefix,
+            )
         revoked = keys.get_key(self.engine, actor.tenant_id, key_id)
         return KeyRevoked(revoked or key, now=True)
 

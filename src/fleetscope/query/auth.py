@@ -62,16 +62,17 @@ class AuthService:
             self._audit_login(username, AuditAction.LOGIN_FAILED, address, at)
             return LoginAttempt(None)
         self.throttle.record_success(self.engine, username)
-        token = store_auth.open_session(self.engine, user)
-        audit.append(
-            self.engine,
-            user.tenant_id,
-            user.username,
-            AuditAction.LOGIN_SUCCEEDED,
-            f"user:{user.username}",
-            address=address,
-            at_ms=at,
-        )
+        with self.engine.begin() as conn:
+            token = store_auth.open_session(conn, user)
+            audit.append(
+                conn,
+                user.tenant_id,
+                user.username,
+                AuditAction.LOGIN_SUCCEEDED,
+                f"user:{user.username}",
+                address=address,
+                at_ms=at,
+            )
         return LoginAttempt(token)
 
     def _audit_login(
@@ -80,7 +81,7 @@ class AuthService:
         # The tenant of the user named, so that its admins see attempts on their accounts;
         # a username nobody has is recorded under no tenant.
         known = accounts.user_by_name(self.engine, username)
-        audit.append(
+        audit.append_event(
             self.engine,
             None if known is None else known.tenant_id,
             username,
@@ -116,15 +117,16 @@ class AuthService:
 
     def logout(self, token: str, address: str | None = None) -> bool:
         principal = store_auth.verify_session(self.engine, token)
-        ended = store_auth.logout(self.engine, token)
-        if ended and principal is not None:
-            audit.append(
-                self.engine,
-                principal.tenant_id,
-                principal.subject,
-                AuditAction.LOGOUT,
-                f"user:{principal.subject}",
-                address=address,
-                at_ms=self._now_ms(),
-            )
+        with self.engine.begin() as conn:
+            ended = store_auth.logout(conn, token)
+            if ended and principal is not None:
+                audit.append(
+                    conn,
+                    principal.tenant_id,
+                    principal.subject,
+                    AuditAction.LOGOUT,
+                    f"user:{principal.subject}",
+                    address=address,
+                    at_ms=self._now_ms(),
+                )
         return ended

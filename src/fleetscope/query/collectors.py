@@ -50,11 +50,12 @@ class CollectorQueries:
     ) -> Collector:
         """Duplicate when the tenant has that (site, machine); ValueError for a bad field.
         `actor` (the username) goes to the audit log."""
-        made = registry.create_collector(self.engine, tenant_id, machine, **details)
-        audit.append(
-            self.engine, tenant_id, actor, AuditAction.COLLECTOR_CREATED, f"collector {made.id}",
-            detail={"machine": made.machine, "site": made.site},
-        )  # fmt: skip
+        with self.engine.begin() as conn:
+            made = registry.create_collector(conn, tenant_id, machine, **details)
+            audit.append(
+                conn, tenant_id, actor, AuditAction.COLLECTOR_CREATED, f"collector {made.id}",
+                detail={"machine": made.machine, "site": made.site},
+            )  # fmt: skip
         return made
 
     def update(
@@ -64,13 +65,14 @@ class CollectorQueries:
         collector_id: int,
         **changes: Unpack[CollectorChanges],
     ) -> Collector:
-        found = registry.update_collector(self.engine, tenant_id, collector_id, **changes)
-        if found is None:
-            raise NotFound(f"no collector with id {collector_id}")
-        audit.append(
-            self.engine, tenant_id, actor, AuditAction.COLLECTOR_UPDATED, f"collector {found.id}",
-            detail=dict(changes),
-        )  # fmt: skip
+        with self.engine.begin() as conn:
+            found = registry.update_collector(conn, tenant_id, collector_id, **changes)
+            if found is None:
+                raise NotFound(f"no collector with id {collector_id}")
+            audit.append(
+                conn, tenant_id, actor, AuditAction.COLLECTOR_UPDATED, f"collector {found.id}",
+                detail=dict(changes),
+            )  # fmt: skip
         return found
 
     def files(

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from fleetscope.model.auth import Role
 from fleetscope.store.engine import now_ms
 from fleetscope.store.tables import sessions, tenants, users
+from fleetscope.store.transaction import Db, begin
 
 NAME_MAX = 128  # tenants.name and users.username
 
@@ -127,10 +128,10 @@ def default_tenant_id(conn: Connection) -> int | None:
     return None if value is None else int(value)
 
 
-def create_tenant(engine: Engine, name: str) -> Tenant:
+def create_tenant(db: Db, name: str) -> Tenant:
     name = _checked_name(name, "tenant name")
     try:
-        with engine.begin() as conn:
+        with begin(db) as conn:
             row = conn.execute(
                 insert(tenants).values(name=name, created_ms=now_ms()).returning(*_TENANT_COLUMNS)
             ).one()
@@ -157,10 +158,10 @@ def list_tenants(engine: Engine) -> list[Tenant]:
     return [_tenant(row) for row in rows]
 
 
-def rename_tenant(engine: Engine, tenant_id: int, name: str) -> bool:
+def rename_tenant(db: Db, tenant_id: int, name: str) -> bool:
     name = _checked_name(name, "tenant name")
     try:
-        with engine.begin() as conn:
+        with begin(db) as conn:
             result = conn.execute(
                 update(tenants).where(tenants.c.id == tenant_id).values(name=name)
             )
@@ -169,9 +170,9 @@ def rename_tenant(engine: Engine, tenant_id: int, name: str) -> bool:
     return bool(result.rowcount)
 
 
-def set_tenant_active(engine: Engine, tenant_id: int, active: bool) -> bool:
+def set_tenant_active(db: Db, tenant_id: int, active: bool) -> bool:
     """Deactivate (keys and logins refused, sessions ended, data kept) or reactivate."""
-    with engine.begin() as conn:
+    with begin(db) as conn:
         result = conn.execute(
             update(tenants).where(tenants.c.id == tenant_id).values(active=active)
         )
@@ -184,7 +185,7 @@ def set_tenant_active(engine: Engine, tenant_id: int, active: bool) -> bool:
 
 
 def create_user(
-    engine: Engine,
+    db: Db,
     tenant_id: int,
     username: str,
     password: str,
@@ -196,7 +197,7 @@ def create_user(
     password_hash = hash_password(password)
     created = now_ms()
     try:
-        with engine.begin() as conn:
+        with begin(db) as conn:
             if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
                 raise UnknownTenantError(f"no tenant {tenant_id}")
             row = conn.execute(
@@ -275,8 +276,8 @@ def _guard_last_admin(conn: Connection, user: User) -> None:
         raise LastAdminError(f"{user.username!r} is the tenant's last enabled admin")
 
 
-def set_role(engine: Engine, tenant_id: int, user_id: int, role: Role) -> bool:
-    with engine.begin() as conn:
+def set_role(db: Db, tenant_id: int, user_id: int, role: Role) -> bool:
+    with begin(db) as conn:
         user = _locked_user(conn, tenant_id, user_id)
         if user is None:
             return False
@@ -286,9 +287,9 @@ def set_role(engine: Engine, tenant_id: int, user_id: int, role: Role) -> bool:
     return True
 
 
-def set_disabled(engine: Engine, tenant_id: int, user_id: int, disabled: bool) -> bool:
+def set_disabled(db: Db, tenant_id: int, user_id: int, disabled: bool) -> bool:
     """Disable (login refused, sessions ended) or enable a user of the tenant."""
-    with engine.begin() as conn:
+    with begin(db) as conn:
         user = _locked_user(conn, tenant_id, user_id)
         if user is None:
             return False
@@ -299,10 +300,10 @@ def set_disabled(engine: Engine, tenant_id: int, user_id: int, disabled: bool) -
     return True
 
 
-def set_superuser(engine: Engine, user_id: int, superuser: bool) -> bool:
+def set_superuser(db: Db, user_id: int, superuser: bool) -> bool:
     """Grant or take the server-wide superuser flag. Taking it from the last enabled superuser
     is refused: tenants would be left with no one to manage them."""
-    with engine.begin() as conn:
+    with begin(db) as conn:
         if not superuser:
             others = conn.execute(
                 select(func.count())
@@ -333,9 +334,9 @@ def _set_password(
     conn.execute(ended)
 
 
-def reset_password(engine: Engine, tenant_id: int, user_id: int, password: str) -> bool:
+def reset_password(db: Db, tenant_id: int, user_id: int, password: str) -> bool:
     """An admin sets a user's password; every session of the user ends."""
-    with engine.begin() as conn:
+    with begin(db) as conn:
         if _locked_user(conn, tenant_id, user_id) is None:
             return False
         _set_password(conn, user_id, password, None)
@@ -343,16 +344,15 @@ def reset_password(engine: Engine, tenant_id: int, user_id: int, password: str) 
 
 
 def change_own_password(
-    engine: Engine, user_id: int, old: str, new: str, *, keep_token_hash: str | None = None
+    db: Db, user_id: int, old: str, new: str, *, keep_token_hash: str | None = None
 ) -> bool:
     """A user changes their password, knowing the old one; their other sessions end (the one
     whose token hash is keep_token_hash, the one asking, stays). False for a wrong old
     password."""
-    with engine.connect() as conn:
+    with begin(db) as conn:
         current = conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
-    if current is None or not password_matches(current, old):
-        return False
-    with engine.begin() as conn:
+        if current is None or not password_matches(current, old):
+            return False
         _set_password(conn, user_id, new, keep_token_hash)
     return True
 

@@ -34,7 +34,7 @@ class AuditEntry:
 
 
 def append(
-    target: Engine | Connection,
+    conn: Connection,
     tenant_id: int | None,
     actor: str,
     action: AuditAction,
@@ -44,22 +44,36 @@ def append(
     address: str | None = None,
     at_ms: int | None = None,
 ) -> None:
-    """Add an entry. Given a Connection, it is written in the caller's transaction (with the
-    change it records); given an Engine, in a transaction of its own."""
-    values = {
-        "tenant_id": tenant_id,
-        "at_ms": now_ms() if at_ms is None else at_ms,
-        "actor": actor[:ACTOR_MAX],
-        "action": action.value,
-        "object": object[:OBJECT_MAX],
-        "detail": None if not detail else json.dumps(detail, sort_keys=True, default=str),
-        "address": None if address is None else address[:ADDRESS_MAX],
-    }
-    if isinstance(target, Connection):
-        target.execute(insert(audit_log).values(**values))
-        return
-    with target.begin() as conn:
-        conn.execute(insert(audit_log).values(**values))
+    """Add an entry in the caller's transaction, the one that makes the change it records
+    (store/transaction.py): both are committed, or neither."""
+    conn.execute(
+        insert(audit_log).values(
+            tenant_id=tenant_id,
+            at_ms=now_ms() if at_ms is None else at_ms,
+            actor=actor[:ACTOR_MAX],
+            action=action.value,
+            object=object[:OBJECT_MAX],
+            detail=None if not detail else json.dumps(detail, sort_keys=True, default=str),
+            address=None if address is None else address[:ADDRESS_MAX],
+        )
+    )
+
+
+def append_event(
+    engine: Engine,
+    tenant_id: int | None,
+    actor: str,
+    action: AuditAction,
+    object: str = "",
+    *,
+    detail: dict[str, Any] | None = None,
+    address: str | None = None,
+    at_ms: int | None = None,
+) -> None:
+    """Add an entry for an event that changes nothing else (a login failed or throttled), in
+    a transaction of its own."""
+    with engine.begin() as conn:
+        append(conn, tenant_id, actor, action, object, detail=detail, address=address, at_ms=at_ms)
 
 
 def list_entries(

@@ -17,6 +17,7 @@ from fleetscope.store import accounts, keys
 from fleetscope.store.engine import now_ms
 from fleetscope.store.keys import KEY_PREFIX, sha256_hex
 from fleetscope.store.tables import sessions, tenants, users
+from fleetscope.store.transaction import Db, begin
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,10 @@ def login(engine: Engine, username: str, password: str) -> str | None:
     return None if user is None else open_session(engine, user)
 
 
-def open_session(engine: Engine, user: accounts.User) -> str:
+def open_session(db: Db, user: accounts.User) -> str:
     token = secrets.token_urlsafe(32)
     created = now_ms()
-    with engine.begin() as conn:
+    with begin(db) as conn:
         conn.execute(
             insert(sessions).values(
                 token_hash=sha256_hex(token),
@@ -193,8 +194,8 @@ def local_agent_key(engine: Engine, data_dir: Path) -> str:
 LOCAL_AGENT_KEY_FILE = "local-agent-key"
 
 
-def logout(engine: Engine, token: str) -> bool:
+def logout(db: Db, token: str) -> bool:
     """End a session; False when there was none."""
-    with engine.begin() as conn:
+    with begin(db) as conn:
         result = conn.execute(delete(sessions).where(sessions.c.token_hash == sha256_hex(token)))
     return bool(result.rowcount)

@@ -20,6 +20,8 @@ from sqlalchemy import Engine, Row, insert, select, update
 
 from fleetscope.store.account_tables import collection_files, collectors
 from fleetscope.store.engine import now_ms
+from fleetscope.store.tables import collections
+from fleetscope.store.transaction import Db, begin
 
 ZSTD_LEVEL = 3  # as store/frames.py: JSON Lines shrink several times at little CPU
 DETAIL_MAX = 4000  # an ingest error is kept this long at most
@@ -78,7 +80,7 @@ def _detail(detail: str | None) -> str | None:
 
 
 def add_file(
-    engine: Engine,
+    db: Db,
     tenant_id: int,
     collector_id: int,
     content: bytes,
@@ -90,7 +92,7 @@ def add_file(
 ) -> CollectionFile:
     """Keep an uploaded file. UnknownCollectorError when the tenant has no such collector."""
     compressed = _codecs.compressor.compress(content)
-    with engine.begin() as conn:
+    with begin(db) as conn:
         owner = conn.execute(
             select(collectors.c.id).where(
                 collectors.c.id == collector_id, collectors.c.tenant_id == tenant_id
@@ -118,7 +120,7 @@ def add_file(
 
 
 def set_result(
-    engine: Engine,
+    db: Db,
     tenant_id: int,
     file_id: int,
     result: IngestResult,
@@ -130,7 +132,7 @@ def set_result(
     values: dict[str, object] = {"result": result.value, "detail": _detail(detail)}
     if collection_id is not None:
         values["collection_id"] = collection_id
-    with engine.begin() as conn:
+    with begin(db) as conn:
         outcome = conn.execute(
             update(collection_files)
             .where(collection_files.c.id == file_id, collection_files.c.tenant_id == tenant_id)
@@ -181,11 +183,11 @@ def read_content(engine: Engine, tenant_id: int, file_id: int) -> bytes | None:
 
 
 def file_by_sha256(
-    engine: Engine, tenant_id: int, collector_id: int, content_sha256: str
+    db: Db, tenant_id: int, collector_id: int, content_sha256: str
 ) -> CollectionFile | None:
     """The collector's file with this content, if it has one (the oldest): how digest keeps a
     replayed upload once."""
-    with engine.connect() as conn:
+    with begin(db) as conn:
         row = conn.execute(
             select(*_COLUMNS)
             .where(
@@ -197,3 +199,16 @@ def file_by_sha256(
             .limit(1)
         ).first()
     return None if row is None else _file(row)
+
+
+def collection_id_of(db: Db, tenant_id: int, content_sha256: str) -> int | None:
+    """The `collections` record digest made of this content for the tenant (one per
+    content: store/writer.py), which a collection file of the same bytes links to."""
+    with begin(db) as conn:
+        found = conn.execute(
+            select(collections.c.id).where(
+                collections.c.tenant_id == tenant_id,
+                collections.c.content_sha256 == content_sha256,
+            )
+        ).scalar()
+    return None if found is None else int(found)

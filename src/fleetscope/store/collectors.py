@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from fleetscope.model.inventory import InventorySection, OsInventory
 from fleetscope.store.account_tables import collectors
 from fleetscope.store.engine import now_ms
+from fleetscope.store.transaction import Db, begin
 
 SITE_MAX = 128
 MACHINE_MAX = 255
@@ -107,7 +108,7 @@ def _checked(changes: Mapping[str, Any]) -> dict[str, object]:
 
 
 def create_collector(
-    engine: Engine,
+    db: Db,
     tenant_id: int,
     machine: str,
     *,
@@ -117,7 +118,7 @@ def create_collector(
     values = _checked({"site": "", **details, "machine": machine})
     now = now_ms()
     try:
-        with engine.begin() as conn:
+        with begin(db) as conn:
             row = conn.execute(
                 insert(collectors)
                 .values(
@@ -133,12 +134,12 @@ def create_collector(
 
 
 def update_collector(
-    engine: Engine, tenant_id: int, collector_id: int, **changes: Unpack[CollectorChanges]
+    db: Db, tenant_id: int, collector_id: int, **changes: Unpack[CollectorChanges]
 ) -> Collector | None:
     """Edit a collector of the tenant; None when it has no such collector."""
     values = _checked(changes)
     try:
-        with engine.begin() as conn:
+        with begin(db) as conn:
             row = conn.execute(
                 update(collectors)
                 .where(collectors.c.id == collector_id, collectors.c.tenant_id == tenant_id)

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 from fleetscope.model.auth import Principal, Scope
 from fleetscope.store.engine import now_ms
 from fleetscope.store.tables import api_keys, tenants
+from fleetscope.store.transaction import Db, begin
 
 KEY_PREFIX = "fsk_"  # recognisable in logs and secret scanners, like GitHub's ghp_
 PREFIX_LENGTH = 10  # of the whole key, KEY_PREFIX included
@@ -128,7 +129,7 @@ def insert_key(
 
 
 def create_key(
-    engine: Engine,
+    db: Db,
     tenant_id: int,
     name: str,
     scope: Scope,
@@ -137,7 +138,7 @@ def create_key(
     bound_machine_id: str | None = None,
     expires_ms: int | None = None,
 ) -> NewKey:
-    with engine.begin() as conn:
+    with begin(db) as conn:
         return insert_key(
             conn,
             tenant_id,
@@ -166,10 +167,10 @@ def get_key(engine: Engine, tenant_id: int, key_id: int) -> ApiKey | None:
     return None if row is None else _key(row)
 
 
-def revoke_key(engine: Engine, tenant_id: int, key_id: int) -> bool:
+def revoke_key(db: Db, tenant_id: int, key_id: int) -> bool:
     """Revoke a key of the tenant; False when there is no such live key. Callers that cache
     verified keys (ingest's CachedKeys) still accept it until their entry expires."""
-    with engine.begin() as conn:
+    with begin(db) as conn:
         result = conn.execute(
             update(api_keys)
             .where(
