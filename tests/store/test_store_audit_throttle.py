@@ -31,13 +31,13 @@ def _tenant(engine: Engine) -> int:
 def test_audit_appends_and_lists_per_tenant_newest_first(engine: Engine) -> None:
     tenant = _tenant(engine)
     other = accounts.create_tenant(engine, "b").id
-    audit.append(engine, tenant, "admin", AuditAction.LOGIN_SUCCEEDED, address="10.0.0.1")
-    audit.append(
+    audit.append_event(engine, tenant, "admin", AuditAction.LOGIN_SUCCEEDED, address="10.0.0.1")
+    audit.append_event(
         engine, tenant, "admin", AuditAction.KEY_CREATED, "key:7", detail={"prefix": "fsk_abcdef"}
     )
     with engine.begin() as conn:  # in the caller's transaction
         audit.append(conn, other, "bob", AuditAction.USER_CREATED, "user:carol", at_ms=T)
-    audit.append(engine, None, "nobody", AuditAction.LOGIN_FAILED, address="x" * 100)
+    audit.append_event(engine, None, "nobody", AuditAction.LOGIN_FAILED, address="x" * 100)
     entries = audit.list_entries(engine, tenant)
     assert [e.action for e in entries] == ["key.created", "login.succeeded"]
     assert entries[0].detail == {"prefix": "fsk_abcdef"} and entries[0].object == "key:7"
