@@ -102,13 +102,20 @@ def ingest_settings(settings: ServerSettings) -> IngestSettings:
 
 
 def ingest_deps(
-    settings: ServerSettings, engine: Engine, stream: Stream, registry: CollectorRegistry
+    settings: ServerSettings,
+    engine: Engine,
+    stream: Stream,
+    registry: CollectorRegistry,
+    *,
+    key_clock: Callable[[], float] = time.monotonic,
 ) -> IngestDeps:
-    """Ingest's settings, stream and metrics, and its key check against the database."""
+    """Ingest's settings, stream and metrics, and its key check against the database (cached
+    by key_clock's seconds)."""
     # Read keys and login sessions' tokens are recognised too, so ingest can answer them 403
     # (known, but only ingest keys send data) instead of 401.
     keys = CachedKeys(
-        lambda key: store_keys.verify_key(engine, key) or store_auth.verify_session(engine, key)
+        lambda key: store_keys.verify_key(engine, key) or store_auth.verify_session(engine, key),
+        clock=key_clock,
     )
     return IngestDeps(
         settings=ingest_settings(settings),
@@ -125,12 +132,17 @@ def standalone_ingest_app(
     engine: Engine,
     stream: Stream,
     registry: CollectorRegistry | None = None,
+    *,
+    key_clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The scaled layout's ingest alone in front of the shared stream (ingest/app.py), with the
     same key check (cached, KEY_CACHE_SECONDS) and perfcollector capture reader as the full
     server's ingest: every message carries the tenant of the key that sent it, which is where
     the workers store it. The engine is only read, for the keys."""
-    return app_for(ingest_deps(settings, engine, stream, registry or CollectorRegistry()))
+    deps = ingest_deps(
+        settings, engine, stream, registry or CollectorRegistry(), key_clock=key_clock
+    )
+    return app_for(deps)
 
 
 # A revoked ingest key (or one of a deactivated tenant) is refused by ingest within this long,
