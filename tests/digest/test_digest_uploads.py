@@ -77,6 +77,12 @@ def test_a_delivered_twice_upload_is_kept_once(store: tuple[SQLiteStream, sa.Eng
     [kept] = list_files(engine, 1, collector.id)
     assert kept.result is IngestResult.INGESTED
     assert read_content(engine, 1, kept.id) == data
+    # Linked to the collections record its samples became (one per content and tenant).
+    with engine.connect() as conn:
+        [(collection_id, snapshots)] = conn.execute(
+            sa.text("SELECT id, snapshots FROM collections")
+        ).all()
+    assert (kept.collection_id, snapshots) == (collection_id, 2)
 
 
 def test_a_refused_upload_is_kept_as_failed(store: tuple[SQLiteStream, sa.Engine]) -> None:
@@ -90,3 +96,4 @@ def test_a_refused_upload_is_kept_as_failed(store: tuple[SQLiteStream, sa.Engine
     [kept] = list_files(engine, 1, collector.id)
     assert kept.result is IngestResult.FAILED
     assert kept.detail is not None and "host refused" in kept.detail
+    assert kept.collection_id is None  # nothing of it was stored

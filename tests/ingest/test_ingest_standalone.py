@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from fleetscope.agent.perfcollector import capture_snapshots
 from fleetscope.ingest.app import create_app
 from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.auth import Principal
-from fleetscope.model.kinds import AGENT_PAYLOAD
+from fleetscope.model.devices import split_upload
+from fleetscope.model.kinds import AGENT_PAYLOAD, PERFCOLLECTOR_UPLOAD
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, payload_json
+from tests.perfcollector_capture import capture
 
 
 def test_ingest_enqueues_for_the_keys_tenant(tmp_path: Path) -> None:
@@ -31,4 +35,62 @@ def test_ingest_enqueues_for_the_keys_tenant(tmp_path: Path) -> None:
         assert client.get("/api/v1/schema/payload").json()["title"] == "Payload"
     (message,) = stream.read("t", 10, 0)
     assert (message.kind, message.tenant_id, message.body) == (AGENT_PAYLOAD, 7, body)
+    stream.close()
+
+
+def test_a_perfcollector_upload_needs_the_capture_reader(tmp_path: Path) -> None:
+    """Without the reader cli hands in (the agent's parsers) /v1/upload is a 501; with it, the
+    capture goes on the stream as one message of the key's tenant."""
+    data = capture(2, start=datetime.now(UTC) - timedelta(minutes=5))
+    keys = {"k7": Principal(7, "agent_key", "seven")}
+    stream = SQLiteStream(tmp_path / "s.db")
+    for reader, status in ((None, 501), (capture_snapshots, 200)):
+        app = create_app(IngestSettings(), stream, keys.get, read_capture=reader)
+        with TestClient(app) as client:
+            answer = client.post(
+                "/v1/upload",
+                headers={"Authorization": "Bearer k7"},
+                files={"file": ("capture.json", data, "application/octet-stream")},
+                data={"machine_id": "pc-7"},
+            )
+        assert answer.status_code == status, answer.text
+    (message,) = stream.read("t", 10, 0)
+    assert (message.kind, message.tenant_id) == (PERFCOLLECTOR_UPLOAD, 7)
+    header, content, lines = split_upload(message.body)
+    assert (header.machine_id, content, len(lines)) == ("pc-7", data, 1)
+    stream.close()
+
+
+def test_a_key_bound_to_one_machine_sends_only_that_machines_data(tmp_path: Path) -> None:
+    """docs/accounts.md: an ingest key optionally bound to one host's machine_id; the agent's
+    payloads (fast path), a collection file and a capture of another machine are 403."""
+    stream = SQLiteStream(tmp_path / "s.db")
+    keys = {"kb": Principal(7, "agent_key", "laptop", bound_machine_id="m-own")}
+    app = create_app(IngestSettings(), stream, keys.get, read_capture=capture_snapshots)
+    auth = {"Authorization": "Bearer kb"}
+    with TestClient(app) as client:
+
+        def send(machine_id: str) -> int:
+            body = payload_json(payload(1, machine_id=machine_id))
+            return client.post("/api/v1/ingest", content=body, headers=auth).status_code
+
+        def collection(machine_id: str) -> int:
+            body = payload_json(payload(1, machine_id=machine_id))
+            return client.post(
+                "/api/v1/collections",
+                content=body + b"\n",
+                headers={**auth, "Content-Type": "application/x-ndjson"},
+            ).status_code
+
+        def upload(machine_id: str) -> int:
+            return client.post(
+                "/v1/upload",
+                headers=auth,
+                files={"file": ("c.json", capture(1), "application/octet-stream")},
+                data={"machine_id": machine_id},
+            ).status_code
+
+        assert [send("m-other"), collection("m-other"), upload("m-other")] == [403] * 3
+        assert [send("m-own"), collection("m-own"), upload("m-own")] == [202, 202, 200]
+    assert len(stream.read("t", 10, 0)) == 3
     stream.close()

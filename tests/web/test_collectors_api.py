@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import sqlalchemy as sa
 from msgspec.structs import replace
 
 from fleetscope import __version__
@@ -81,6 +82,11 @@ def test_an_upload_lands_as_a_collection_file_with_its_samples(live: LiveServer)
     assert files.status_code == 200
     [kept] = files.json()
     assert kept["size_bytes"] == len(data) and kept["result"] == "ingested"
+    with live.server.engine.connect() as conn:  # the collections record its samples became
+        assert (
+            kept["collection_id"]
+            == conn.execute(sa.text("SELECT id FROM collections")).scalar_one()
+        )
     assert kept["content_sha256"] == hashlib.sha256(data).hexdigest()
     download = live.client.get(kept["download"], headers=admin)
     assert download.status_code == 200 and download.content == data

@@ -43,6 +43,7 @@ from fleetscope.ingest.intake import (
     IngestDeps,
     Rejected,
     authenticate,
+    check_machine,
     check_window,
     enqueue,
     invalid,
@@ -238,6 +239,7 @@ async def accept_collection(deps: IngestDeps, request: Request) -> dict[str, Any
     if media_type(request) == MULTIPART:
         body = multipart_file(body, request.headers["content-type"])
     payloads = await run_in_threadpool(validate_collection, body)
+    check_machine(principal, payloads[0].host.machine_id)  # all lines are of one machine
     check_window(
         deps,
         (

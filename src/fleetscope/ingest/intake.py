@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ValidationError
 
-from fleetscope.edge.problem import FieldError, problem_response
+from fleetscope.edge.problem import FieldError, excerpt, problem_response
 from fleetscope.ingest.body import BadEncoding, BodyTooLarge, decode, read_limited
 from fleetscope.ingest.versions import UnknownFieldLog
 from fleetscope.model.auth import Principal
@@ -179,6 +179,16 @@ async def authenticate_headers(
             "('Authorization: Bearer <key>')",
         )
     return principal
+
+
+def check_machine(principal: Principal, machine_id: str) -> None:
+    """403 for a key bound to one machine (docs/accounts.md, "API keys") sending another's."""
+    if principal.bound_machine_id is not None and not principal.may_ingest_for(machine_id):
+        raise Rejected(
+            403,
+            "forbidden",
+            f"this API key is bound to another machine than {excerpt(machine_id)}",
+        )
 
 
 def media_type(request: Request, default: str = "application/json") -> str:

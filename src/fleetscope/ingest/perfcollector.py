@@ -32,6 +32,7 @@ from fleetscope.ingest.intake import (
     IngestDeps,
     Rejected,
     authenticate,
+    check_machine,
     check_window,
     enqueue,
     read_body,
@@ -113,12 +114,7 @@ async def accept_upload(deps: IngestDeps, request: Request) -> dict[str, Any]:
     machine_id = _machine_id(fields)
     if not principal.may_ingest():
         raise Rejected(403, "forbidden", "only an ingest API key may upload (this one may read)")
-    if not principal.may_ingest_for(machine_id):
-        raise Rejected(
-            403,
-            "forbidden",
-            f"this API key is bound to another machine than {excerpt(machine_id)}",
-        )
+    check_machine(principal, machine_id)
     content = fields.get("file")
     if content is None:
         raise _field("file", "the part 'file' is required (the perfcollector capture)")

@@ -18,6 +18,7 @@ from fleetscope.ingest.intake import (
     IngestDeps,
     Rejected,
     authenticate_headers,
+    check_machine,
     check_window,
     enqueue,
     invalid,
@@ -45,6 +46,7 @@ async def accept_payload(
             payload = decode_payload(body)
         except PayloadError as exc:
             raise invalid(exc) from exc
+        check_machine(principal, payload.host.machine_id)
         deps.unknown_fields.check(payload.agent.version, body)
         check_window(
             deps,
