@@ -12,8 +12,10 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from starlette.middleware import Middleware
 
 from fleetscope.agent.perfcollector import capture_snapshots
+from fleetscope.cli.outage import OutageGuard
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.ingest.app import app_for
 from fleetscope.ingest.intake import IngestDeps, IngestMetrics, IngestSettings
@@ -27,6 +29,7 @@ from fleetscope.stream.base import Stream
 from fleetscope.stream.notify import RedisNotifier
 from fleetscope.stream.redis import RedisStream
 from fleetscope.stream.sqlite import SQLiteStream
+from fleetscope.web.routes.health import RETRY_AFTER_SECONDS
 
 SOFT_BACKLOG_BATCHES = 4
 
@@ -138,11 +141,12 @@ def standalone_ingest_app(
     """The scaled layout's ingest alone in front of the shared stream (ingest/app.py), with the
     same key check (cached, KEY_CACHE_SECONDS) and perfcollector capture reader as the full
     server's ingest: every message carries the tenant of the key that sent it, which is where
-    the workers store it. The engine is only read, for the keys."""
+    the workers store it. The engine is only read, for the keys; when it cannot be reached,
+    a key not in the cache is a 503 with Retry-After, as on the server (cli/outage.py)."""
     deps = ingest_deps(
         settings, engine, stream, registry or CollectorRegistry(), key_clock=key_clock
     )
-    return app_for(deps)
+    return app_for(deps, [Middleware(OutageGuard, retry_after_seconds=RETRY_AFTER_SECONDS)])
 
 
 # A revoked ingest key (or one of a deactivated tenant) is refused by ingest within this long,

@@ -7,11 +7,13 @@ perfcollector capture reader, as the full server's ingest has them)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
 
 from fleetscope import __version__
 from fleetscope.edge.headers import SecurityHeaders
@@ -88,12 +90,16 @@ def create_app(
     )
 
 
-def app_for(deps: IngestDeps) -> FastAPI:
-    """The standalone ingest app over deps that are already built (their metrics registered)."""
+def app_for(deps: IngestDeps, middleware: Sequence[Middleware] = ()) -> FastAPI:
+    """The standalone ingest app over deps that are already built (their metrics registered).
+    `middleware` goes around ingest and inside the security headers, which then also mark
+    what it answers (cli's outage guard: 503 when the key check cannot reach the database)."""
     # No /docs here: the vendored Swagger UI is served by the full server (web/pages.py).
     app = FastAPI(title="fleetscope ingest", version=__version__, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
     mounted = mount_ingest(app, deps)
+    for layer in middleware:
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     app.add_middleware(SecurityHeaders)
     app.openapi = complete_openapi(  # type: ignore[method-assign]
         app,

@@ -1,0 +1,54 @@
+"""The standalone ingest app as cli/wiring.py builds it for the scaled layout: the database's
+key check, cached, and a 503 with Retry-After (not a 500) when a key not in the cache cannot be
+checked because the database is down. The rest of it, end to end on PostgreSQL and Redis:
+tests/system/test_scaled_tenants.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.wiring import standalone_ingest_app
+from fleetscope.model.auth import Scope
+from fleetscope.model.kinds import AGENT_PAYLOAD
+from fleetscope.store import keys
+from fleetscope.store.auth import bootstrap
+from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.stream.sqlite import SQLiteStream
+from fleetscope.web.routes.health import RETRY_AFTER_SECONDS
+from tests.helpers import free_port, payload, payload_json
+
+
+def test_keys_are_checked_in_the_database_and_an_outage_is_503(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    migrate(engine)
+    bootstrap(engine, tmp_path, "pw")
+    tenant = keys.create_key(engine, 1, "agents", Scope.INGEST)
+    stream = SQLiteStream(tmp_path / "stream.db")
+    settings = ServerSettings(data_dir=tmp_path)
+    body = payload_json(payload(1, start=datetime.now(UTC) - timedelta(minutes=1)))
+
+    def send(app_engine: Engine, key: str) -> tuple[int, str | None]:
+        app = standalone_ingest_app(settings, app_engine, stream)
+        with TestClient(app) as client:
+            answer = client.post(
+                "/api/v1/ingest",
+                content=body,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+        return answer.status_code, answer.headers.get("retry-after")
+
+    assert send(engine, tenant.secret) == (202, None)
+    assert send(engine, "fsk_" + "x" * 43) == (401, None)
+    (message,) = stream.read("t", 10, 0)
+    assert (message.kind, message.tenant_id) == (AGENT_PAYLOAD, 1)
+    # Nothing listens on that port: the key check cannot reach its database.
+    down = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    assert send(down, tenant.secret) == (503, str(RETRY_AFTER_SECONDS))
+    down.dispose()
+    stream.close()
+    engine.dispose()
