@@ -1,7 +1,7 @@
-"""The standalone ingest app as cli/wiring.py builds it for the scaled layout: the database's
-key check, cached, and a 503 with Retry-After (not a 500) when a key not in the cache cannot be
-checked because the database is down. The rest of it, end to end on PostgreSQL and Redis:
-tests/system/test_scaled_tenants.py."""
+"""The standalone ingest app as cli/wiring.py builds it for the scaled layout (`fleetscope
+ingest`): the database's key check, cached, and a 503 with Retry-After (not a 500) when a key
+not in the cache cannot be checked because the database is down; the command's refusals at
+start. The process end to end on PostgreSQL and Redis: tests/system/test_scaled_tenants.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
+from fleetscope.cli.main import app as cli
 from fleetscope.cli.settings import ServerSettings
 from fleetscope.cli.wiring import standalone_ingest_app
 from fleetscope.model.auth import Scope
@@ -52,3 +54,16 @@ def test_keys_are_checked_in_the_database_and_an_outage_is_503(tmp_path: Path) -
     down.dispose()
     stream.close()
     engine.dispose()
+
+
+def test_the_ingest_command_wants_a_shared_stream_and_a_reachable_database() -> None:
+    runner = CliRunner()
+    alone = runner.invoke(cli, ["ingest", "--database", "sqlite:///x.db"])
+    assert alone.exit_code == 2 and "--stream redis://" in alone.output
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/none"
+    down = runner.invoke(
+        cli, ["ingest", "--stream", "redis://127.0.0.1:6379/0", "--database", unreachable]
+    )
+    assert down.exit_code == 1
+    assert down.output.startswith("fleetscope: cannot use the database at ")
+    assert "Traceback" not in down.output

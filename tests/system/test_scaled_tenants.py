@@ -1,14 +1,16 @@
 """Issue 12's tenancy in the scaled layout, with real processes on this machine's PostgreSQL and
 Redis: a `fleetscope server` in scaled mode (--stream redis://… --database postgresql://…, no
-digest in process) for the accounts' REST, the standalone ingest app (ingest/app.py, built by
-cli/wiring.py standalone_ingest_app) in front of the same stream, and a `fleetscope worker`.
+digest in process) for the accounts' REST, a `fleetscope ingest` (the standalone ingest app,
+ingest/app.py, as cli/wiring.py standalone_ingest_app builds it) in front of the same stream,
+and a `fleetscope worker`.
 
 Two tenants are made through the REST API, each with an admin and an ingest key; both ingest
-front ends take payloads of both; a perfcollector client uploads a capture to the standalone
-app. The worker stores each tenant's hosts in its own tenant (each admin's /api/v1/hosts lists
-only its own), the capture lands as a collection file of the uploading tenant's collector,
-linked to the `collections` record of its samples, and a revoked key is refused by the
-standalone app once its key cache's lifetime has passed.
+front ends take payloads of both; a perfcollector client uploads a capture to `fleetscope
+ingest`. The worker stores each tenant's hosts in its own tenant (each admin's /api/v1/hosts
+lists only its own), the capture lands as a collection file of the uploading tenant's
+collector, linked to the `collections` record of its samples, and a revoked key is refused by
+the standalone ingest once its key cache's lifetime has passed: in process with the cache's
+clock moved, and by the `fleetscope ingest` process within that lifetime of real time.
 
 A database of its own (dropped afterwards), a Redis key prefix of its own (deleted
 afterwards); only the processes it started are stopped, by PID."""
@@ -66,7 +68,7 @@ def _until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def _hosts(base: str, headers: dict[str, str]) -> set[str]:
@@ -80,7 +82,7 @@ def test_two_tenants_through_ingest_redis_worker_and_postgresql(
 ) -> None:
     env = {"FLEETSCOPE_ADMIN_PASSWORD": "pw", "FLEETSCOPE_STREAM_PREFIX": redis_prefix}
     stores = ["--stream", REDIS_URL, "--database", own_database]
-    port = free_port()
+    port, ingest_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     now = datetime.now(UTC) - timedelta(minutes=5)
     with ExitStack() as stack:
@@ -127,7 +129,14 @@ def test_two_tenants_through_ingest_redis_worker_and_postgresql(
         audited = httpx.get(f"{base}/api/v1/audit", headers=b_admin).json()["entries"]
         assert {"key.created", "collector.created"} <= {e["action"] for e in audited}
 
-        # The standalone ingest app in front of the same stream, its key cache on our clock.
+        # `fleetscope ingest` in front of the same stream, and the same app in process with its
+        # key cache on our clock.
+        ingest_dir = tmp_path / "ingest" / "data"
+        ingest_dir.mkdir(parents=True)
+        ingest_process = stack.enter_context(
+            running(["ingest", "--port", str(ingest_port), *stores], ingest_dir, env)
+        )
+        wait_ready(f"http://127.0.0.1:{ingest_port}", ingest_process)
         settings = ServerSettings(
             data_dir=tmp_path / "ingest",
             database_url=own_database,
@@ -139,9 +148,10 @@ def test_two_tenants_through_ingest_redis_worker_and_postgresql(
         stream = make_stream(settings)
         stack.callback(stream.close)
         clock = [1000.0]
-        ingest = stack.enter_context(
+        in_process = stack.enter_context(
             TestClient(standalone_ingest_app(settings, engine, stream, key_clock=lambda: clock[0]))
         )
+        ingest = stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{ingest_port}"))
 
         def send(client: TestClient | httpx.Client, tenant: str, machine_id: str) -> int:
             body = payload_json(payload(2, hostname=machine_id, machine_id=machine_id, start=now))
@@ -206,15 +216,22 @@ def test_two_tenants_through_ingest_redis_worker_and_postgresql(
             == 404
         )
 
-        # Revoking b's key: the standalone app keeps it for its cache's lifetime, then refuses.
+        # Revoking b's key: the standalone ingest keeps it for its cache's lifetime, then
+        # refuses it; the other tenant's key is untouched.
+        assert send(in_process, "b", "b-1") == 202  # cached from here on, in both
+        assert send(ingest, "b", "b-1") == 202
         revoked = httpx.delete(f"{base}/api/v1/keys/{keys['b']['id']}", headers=b_admin)
         assert revoked.status_code == 204
+        revoked_at = time.monotonic()
         clock[0] += KEY_CACHE_SECONDS - 0.5
-        assert send(ingest, "b", "b-1") == 202
+        assert send(in_process, "b", "b-1") == 202
         clock[0] += 1.0
-        assert send(ingest, "b", "b-1") == 401
-        assert send(ingest, "a", "a-1") == 202  # the other tenant's key is untouched
+        assert send(in_process, "b", "b-1") == 401
+        assert send(in_process, "a", "a-1") == 202
+        _until(lambda: send(ingest, "b", "b-1") == 401, "refused", KEY_CACHE_SECONDS + 2)
+        assert time.monotonic() - revoked_at <= KEY_CACHE_SECONDS + 1
+        assert send(ingest, "a", "a-1") == 202
 
-        for process in (worker, server):
+        for process in (ingest_process, worker, server):
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0

@@ -18,7 +18,7 @@ from fleetscope.cli.alerts import alerts_command
 from fleetscope.cli.config import config_cmd
 from fleetscope.cli.export import export_app
 from fleetscope.cli.report import report_command
-from fleetscope.cli.up import server, up, worker
+from fleetscope.cli.up import ingest, server, up, worker
 
 app = typer.Typer(
     name="fleetscope",
@@ -54,6 +54,7 @@ app.command()(collect)
 app.command("collectors")(list_collectors)
 app.command()(server)
 app.command()(worker)
+app.command()(ingest)
 app.command()(up)
 app.command("alerts")(alerts_command)
 app.command("report")(report_command)

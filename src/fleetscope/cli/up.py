@@ -1,5 +1,6 @@
-"""`fleetscope server`, `fleetscope worker` and `fleetscope up`: settings → the server
-(cli/server.py) under uvicorn, digest workers (cli/worker.py), and the order in which
+"""`fleetscope server`, `fleetscope worker`, `fleetscope ingest` and `fleetscope up`: settings →
+the server (cli/server.py) under uvicorn, digest workers (cli/worker.py), ingest alone
+(cli/ingest.py), and the order in which
 `up` starts and stops its parts: the local agent starts once the server listens and, on
 SIGINT or SIGTERM, stops and flushes to the still-running server before the server stops
 and digest drains."""
@@ -98,6 +99,47 @@ def worker(
         healthy = run_workers(settings, consumer, concurrency)
     if not healthy:
         raise typer.Exit(1)
+
+
+def ingest(
+    stream: StreamUrl = None,
+    database: Database = None,
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    log_level: LogLevel = "info",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+) -> None:
+    """Run ingest alone in front of a shared Redis stream: agents, uploads and perfcollector
+    clients send here, keys are checked in --database, `fleetscope worker`s digest. No read
+    API. Start `fleetscope server` first: it migrates the database."""
+    from fleetscope.cli.ingest import serve_ingest
+    from fleetscope.cli.settings import ServerSettings
+
+    setup_logging(log_level)
+    settings = load_settings(
+        ServerSettings,
+        config,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        database_url=database,
+        stream_url=stream,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
+    )
+    if settings.stream_url is None:
+        typer.echo(
+            "fleetscope ingest: --stream redis://… (or FLEETSCOPE_STREAM_URL) is required; "
+            "with the embedded stream, `fleetscope server` is the ingest",
+            err=True,
+        )
+        raise typer.Exit(2)
+    with start_errors(settings.database_url):
+        check_tls(settings)
+        serve_ingest(settings)
 
 
 def up(
