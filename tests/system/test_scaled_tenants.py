@@ -235,3 +235,36 @@ def test_two_tenants_through_ingest_redis_worker_and_postgresql(
         for process in (ingest_process, worker, server):
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
+
+
+def test_servers_started_together_on_a_new_database_both_come_up(
+    tmp_path: Path, redis_prefix: str, own_database: str
+) -> None:
+    """The scaled layout's servers (deploy/docker-compose.yml runs two) started at the same
+    moment on an empty database take turns at the migrations and the first start's accounts
+    (store/startup.py): both serve, one admin and one initial key were made, and only one data
+    directory holds the initial credentials. Before, one of them exited 1 in the migrations."""
+    env = {"FLEETSCOPE_ADMIN_PASSWORD": "pw", "FLEETSCOPE_STREAM_PREFIX": redis_prefix}
+    ports = [free_port(), free_port()]
+    dirs = [tmp_path / f"server{n}" / "data" for n in range(2)]
+    with ExitStack() as stack:
+        servers = []
+        for port, data_dir in zip(ports, dirs, strict=True):
+            data_dir.mkdir(parents=True)
+            args = ["server", "--data-dir", str(data_dir), "--port", str(port),
+                    "--stream", REDIS_URL, "--database", own_database]  # fmt: skip
+            servers.append(stack.enter_context(running(args, data_dir, env)))
+        for port, server in zip(ports, servers, strict=True):
+            wait_ready(f"http://127.0.0.1:{port}", server, timeout=60)
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v1/me", headers=_login(
+                f"http://127.0.0.1:{port}", "admin", "pw")).json()["superuser"] is True  # fmt: skip
+        assert sum((d / "initial-credentials").exists() for d in dirs) == 1
+        engine = make_engine(own_database)
+        with engine.connect() as conn:
+            users = conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
+            keys = conn.execute(sa.text("SELECT count(*) FROM api_keys")).scalar_one()
+        engine.dispose()
+        assert (users, keys) == (1, 1)
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=30) == 0

@@ -140,6 +140,7 @@ def _open_store(target: Target, *, writes: bool) -> Accounts:
     from fleetscope.cli.startup import make_private
     from fleetscope.cli.wiring import database_url
     from fleetscope.store.engine import make_engine, migrate
+    from fleetscope.store.startup import startup_turn
 
     settings = load_settings(
         ServerSettings, target.config, data_dir=target.data_dir, database_url=target.database
@@ -153,7 +154,8 @@ def _open_store(target: Target, *, writes: bool) -> Accounts:
             )
         make_private(settings.data_dir)  # the first superuser on an empty data directory
     engine = make_engine(database_url(settings))
-    migrate(engine)  # as the server does at start: a store of an older release is brought up
+    with startup_turn(engine):  # not while a server starting beside it migrates
+        migrate(engine)  # as the server does at start: a store of an older release is brought up
     return DirectAccounts(engine)
 
 

@@ -58,6 +58,7 @@ from fleetscope.query.promql.engine import PromEngine
 from fleetscope.query.promql.store import PromStore
 from fleetscope.store import auth as store_auth
 from fleetscope.store.engine import migrate
+from fleetscope.store.startup import startup_turn
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import Stream, StreamUnavailable, unique_consumer_name
 from fleetscope.stream.notify import RedisNotifier
@@ -87,6 +88,12 @@ class Server:
 def build_server(settings: ServerSettings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_store_engine(settings)
+    # Scaled-out servers started together on a new database take turns (store/startup.py).
+    with startup_turn(engine):
+        return _build_server(settings, engine)
+
+
+def _build_server(settings: ServerSettings, engine: Engine) -> Server:
     migrate(engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     store_auth.bootstrap(engine, settings.data_dir, password)
