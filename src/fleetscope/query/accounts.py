@@ -20,6 +20,7 @@ from fleetscope.store import accounts, audit, keys
 from fleetscope.store.accounts import LastAdminError, NameTakenError, Tenant, User
 from fleetscope.store.audit import AuditEntry
 from fleetscope.store.keys import ApiKey, NewKey
+from fleetscope.store.tenancy import acting_for
 
 __all__ = [
     "AccountService",
@@ -78,10 +79,23 @@ class AccountService:
 
     def create_tenant(self, actor: Principal, name: str, address: str | None) -> Tenant:
         made = accounts.create_tenant(self.engine, name)
-        self._audit(actor, made.id, AuditAction.TENANT_CREATED, f"tenant:{made.name}", address)
+        with acting_for(made.id):
+            self._audit(actor, made.id, AuditAction.TENANT_CREATED, f"tenant:{made.name}", address)
         return made
 
     def update_tenant(
+        self,
+        actor: Principal,
+        tenant_id: int,
+        *,
+        name: str | None,
+        active: bool | None,
+        address: str | None,
+    ) -> Tenant | None:
+        with acting_for(tenant_id):  # its sessions end, its audit log records it
+            return self._update_tenant(actor, tenant_id, name=name, active=active, address=address)
+
+    def _update_tenant(
         self,
         actor: Principal,
         tenant_id: int,
@@ -110,10 +124,9 @@ class AccountService:
         return self.tenant(tenant_id)
 
     def has_enabled_admin(self, tenant_id: int) -> bool:
-        return any(
-            u.role is Role.ADMIN and not u.disabled
-            for u in accounts.list_users(self.engine, tenant_id)
-        )
+        with acting_for(tenant_id):  # the superuser asks of another tenant
+            users = accounts.list_users(self.engine, tenant_id)
+        return any(u.role is Role.ADMIN and not u.disabled for u in users)
 
     # Users
 
@@ -133,15 +146,16 @@ class AccountService:
         *,
         address: str | None,
     ) -> User:
-        made = accounts.create_user(self.engine, tenant_id, username, password, role)
-        self._audit(
-            actor,
-            tenant_id,
-            AuditAction.USER_CREATED,
-            f"user:{made.username}",
-            address,
-            role=role.value,
-        )
+        with acting_for(tenant_id):  # the superuser's first admin of another tenant
+            made = accounts.create_user(self.engine, tenant_id, username, password, role)
+            self._audit(
+                actor,
+                tenant_id,
+                AuditAction.USER_CREATED,
+                f"user:{made.username}",
+                address,
+                role=role.value,
+            )
         return made
 
     def update_user(
@@ -275,6 +289,7 @@ class AccountService:
         action: AuditAction | None,
         actor: str | None,
     ) -> list[AuditEntry]:
-        return audit.list_entries(
-            self.engine, tenant_id, limit=limit, before_id=before_id, action=action, actor=actor
-        )
+        with acting_for(tenant_id):  # the superuser may read another tenant's
+            return audit.list_entries(
+                self.engine, tenant_id, limit=limit, before_id=before_id, action=action, actor=actor
+            )
