@@ -165,9 +165,7 @@ _SWITCH_KEY = "fleetscope_may_switch_role"
 def _on_connect(dbapi_connection: Any, record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(
-            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = session_user"
-        )
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = session_user")
         row = cursor.fetchone()
     finally:
         cursor.close()
@@ -175,48 +173,50 @@ def _on_connect(dbapi_connection: Any, record: Any) -> None:
     record.info[_BYPASS_KEY] = bool(row and row[0])
 
 
-def _may_switch_role(dbapi_connection: Any, info: dict[Any, Any]) -> bool:
+def _may_switch_role(cursor: Any, info: dict[Any, Any]) -> bool:
     # Remembered once true; asked again while false, because the migration that makes the role
     # may run on this very connection.
-    if info.get(_SWITCH_KEY):
-        return True
-    cursor = dbapi_connection.cursor()
-    try:
+    if not info.get(_SWITCH_KEY):
         cursor.execute(
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
             " THEN pg_has_role(session_user, %s, 'MEMBER') ELSE false END",
             (APP_ROLE, APP_ROLE),
         )
         row = cursor.fetchone()
-    finally:
-        cursor.close()
-    info[_SWITCH_KEY] = bool(row and row[0])
+        info[_SWITCH_KEY] = bool(row and row[0])
     return bool(info[_SWITCH_KEY])
 
 
 def _on_begin(conn: Connection) -> None:
     privileged, tenant_id = scope()
     fairy = conn.connection
-    info = fairy.info
-    bypasses = bool(info.get(_BYPASS_KEY))
-    dbapi_connection = fairy.dbapi_connection
+    bypasses = bool(fairy.info.get(_BYPASS_KEY))
+    if privileged and bypasses:
+        return  # sees everything already: no statement, no round trip
+    params: tuple[str, ...] = ()
     if privileged:
-        if bypasses:
-            return  # sees everything already; no statement, no round trip
-        sql, params = f"SELECT set_config('{ALL_TENANTS_SETTING}', 'on', true)", ()
+        sql = f"SELECT set_config('{ALL_TENANTS_SETTING}', 'on', true)"
     else:
-        setting = "" if tenant_id is None else str(tenant_id)
         sql = f"SELECT set_config('{TENANT_SETTING}', %s, true)"
-        params: tuple[str, ...] = (setting,)
-        if bypasses:
-            if not _may_switch_role(dbapi_connection, info):
+        params = ("" if tenant_id is None else str(tenant_id),)
+    dbapi_connection = fairy.dbapi_connection
+    if dbapi_connection is None:
+        raise RuntimeError("a transaction began on a closed connection")
+    driver_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    cursor = dbapi_connection.cursor()
+    try:
+        if not privileged and bypasses:
+            if not _may_switch_role(cursor, fairy.info):
                 raise PermissionError(
                     f"the database user bypasses row-level security and cannot SET ROLE"
                     f" {APP_ROLE}: migrate the database (0010) as a user that may create it"
                 )
             sql += f", set_config('role', '{APP_ROLE}', true)"
-    cursor = dbapi_connection.cursor()
-    try:
         cursor.execute(sql, params)
+    except driver_error as exc:
+        # This hook runs before SQLAlchemy's own error handling of BEGIN: hand the driver's
+        # error to it, so that a lost connection is invalidated and raised as SQLAlchemy's
+        # OperationalError like any other (the outage handling and digest's retry know it).
+        conn._handle_dbapi_exception(exc, sql, params, cursor, None)
     finally:
         cursor.close()

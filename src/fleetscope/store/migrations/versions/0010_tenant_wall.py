@@ -63,9 +63,7 @@ def _quoted_schema(conn: sa.Connection) -> str:
 def _may_create_role(conn: sa.Connection) -> bool:
     return bool(
         conn.execute(
-            sa.text(
-                "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
-            )
+            sa.text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
         ).scalar()
     )
 
