@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from fleetscope.cli.tenant_wall import TenantWall
 from fleetscope.model.auth import AuditAction, Role
+from fleetscope.query.accounts import AccountService
 from fleetscope.query.auth import AuthService
 from fleetscope.store import accounts, audit, auth, collectors
 from fleetscope.store.engine import alembic_config, make_engine, migrate
@@ -221,6 +222,28 @@ def test_acting_for_moves_the_wall_to_that_tenant(two: Two) -> None:
         enter_tenant(two.a)
         with acting_for(two.b):
             assert _tenants_seen(two.engine, "users") == {two.b}
+        assert _tenants_seen(two.engine, "users") == {two.a}
+
+
+def test_the_superusers_changes_to_another_tenant_pass_the_wall(two: Two) -> None:
+    """query/accounts.py moves the wall to the tenant the superuser changes (acting_for)."""
+    service = AccountService(two.engine)
+    with request_wall():
+        superuser = AuthService(two.engine).verify_token(two.token_a)
+        assert superuser is not None and superuser.superuser
+        c = service.create_tenant(superuser, "c", address=None)
+        assert not service.has_enabled_admin(c.id)
+        made = service.create_user(superuser, c.id, "carol", "carol-pw", Role.ADMIN, address=None)
+        assert made.tenant_id == c.id and service.has_enabled_admin(c.id)
+        changed = service.update_tenant(superuser, c.id, name=None, active=False, address=None)
+        assert changed is not None and not changed.active
+        entries = service.audit_entries(c.id, limit=10, before_id=None, action=None, actor=None)
+        assert {e.action for e in entries} >= {
+            AuditAction.TENANT_CREATED,
+            AuditAction.USER_CREATED,
+            AuditAction.TENANT_DEACTIVATED,
+        }
+        # And the rest of the request is still tenant A's.
         assert _tenants_seen(two.engine, "users") == {two.a}
 
 
