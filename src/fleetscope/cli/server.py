@@ -30,6 +30,7 @@ from fleetscope.cli.alerting import attach_alerts
 from fleetscope.cli.analyses import install_analyses
 from fleetscope.cli.outage import OutageGuard
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.tenant_wall import TenantWall
 from fleetscope.cli.wiring import (
     ingest_deps,
     live_notifier,
@@ -258,7 +259,8 @@ def create_app(
     )
     app.add_middleware(OutageGuard, retry_after_seconds=OUTAGE_RETRY_AFTER_SECONDS)
     _instrument(app, registry, stream)
-    app.add_middleware(SecurityHeaders)  # outermost: every response, the fast path's too
+    app.add_middleware(SecurityHeaders)  # every response, the fast path's too
+    app.add_middleware(TenantWall)  # outermost: everything a request does is walled
     services = ReadServices(
         AuthService(engine),
         HostQueries(engine),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from functools import partial
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -24,6 +25,7 @@ from fleetscope.store import auth as store_auth
 from fleetscope.store import keys as store_keys
 from fleetscope.store.engine import make_engine, sqlite_url
 from fleetscope.store.maintenance import StoreMaintenance
+from fleetscope.store.tenancy import all_tenants
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import Stream
 from fleetscope.stream.notify import RedisNotifier
@@ -116,10 +118,7 @@ def ingest_deps(
     by key_clock's seconds)."""
     # Read keys and login sessions' tokens are recognised too, so ingest can answer them 403
     # (known, but only ingest keys send data) instead of 401.
-    keys = CachedKeys(
-        lambda key: store_keys.verify_key(engine, key) or store_auth.verify_session(engine, key),
-        clock=key_clock,
-    )
+    keys = CachedKeys(partial(_verify_any, engine), clock=key_clock)
     return IngestDeps(
         settings=ingest_settings(settings),
         stream=stream,
@@ -147,6 +146,12 @@ def standalone_ingest_app(
         settings, engine, stream, registry or CollectorRegistry(), key_clock=key_clock
     )
     return app_for(deps, [Middleware(OutageGuard, retry_after_seconds=RETRY_AFTER_SECONDS)])
+
+
+def _verify_any(engine: Engine, key: str) -> Principal | None:
+    # Privileged: a key names its tenant only once it is found (store/tenancy.py).
+    with all_tenants():
+        return store_keys.verify_key(engine, key) or store_auth.verify_session(engine, key)
 
 
 # A revoked ingest key (or one of a deactivated tenant) is refused by ingest within this long,

@@ -20,6 +20,7 @@ from fleetscope.store import accounts, audit, keys
 from fleetscope.store.accounts import LastAdminError, NameTakenError, Tenant, User
 from fleetscope.store.audit import AuditEntry
 from fleetscope.store.keys import ApiKey, NewKey
+from fleetscope.store.tenancy import acting_for, all_tenants
 
 __all__ = [
     "AccountService",
@@ -79,7 +80,9 @@ class AccountService:
         return accounts.get_tenant(self.engine, tenant_id)
 
     def create_tenant(self, actor: Principal, name: str, address: str | None) -> Tenant:
-        with self.engine.begin() as conn:
+        # Privileged: the new tenant's id, whose audit log the entry goes to, is known only
+        # inside the transaction that makes it (the route allows the superuser alone).
+        with all_tenants(), self.engine.begin() as conn:
             made = accounts.create_tenant(conn, name)
             self._audit(
                 conn,
@@ -92,6 +95,18 @@ class AccountService:
         return made
 
     def update_tenant(
+        self,
+        actor: Principal,
+        tenant_id: int,
+        *,
+        name: str | None,
+        active: bool | None,
+        address: str | None,
+    ) -> Tenant | None:
+        with acting_for(tenant_id):  # its sessions end, its audit log records it
+            return self._update_tenant(actor, tenant_id, name=name, active=active, address=address)
+
+    def _update_tenant(
         self,
         actor: Principal,
         tenant_id: int,
@@ -124,10 +139,9 @@ class AccountService:
         return self.tenant(tenant_id)
 
     def has_enabled_admin(self, tenant_id: int) -> bool:
-        return any(
-            u.role is Role.ADMIN and not u.disabled
-            for u in accounts.list_users(self.engine, tenant_id)
-        )
+        with acting_for(tenant_id):  # the superuser asks of another tenant
+            users = accounts.list_users(self.engine, tenant_id)
+        return any(u.role is Role.ADMIN and not u.disabled for u in users)
 
     # Users
 
@@ -147,7 +161,8 @@ class AccountService:
         *,
         address: str | None,
     ) -> User:
-        with self.engine.begin() as conn:
+        # acting_for: the superuser's first admin of another tenant
+        with acting_for(tenant_id), self.engine.begin() as conn:
             made = accounts.create_user(conn, tenant_id, username, password, role)
             self._audit(
                 conn,
@@ -310,6 +325,7 @@ class AccountService:
         action: AuditAction | None,
         actor: str | None,
     ) -> list[AuditEntry]:
-        return audit.list_entries(
-            self.engine, tenant_id, limit=limit, before_id=before_id, action=action, actor=actor
-        )
+        with acting_for(tenant_id):  # the superuser may read another tenant's
+            return audit.list_entries(
+                self.engine, tenant_id, limit=limit, before_id=before_id, action=action, actor=actor
+            )

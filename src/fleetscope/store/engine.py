@@ -11,6 +11,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
+from fleetscope.store import tenancy
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -46,7 +48,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    tenancy.install(engine)  # row-level security's per-transaction settings (store/tenancy.py)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -68,5 +72,7 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the newest migration (idempotent). Privileged: migrations span
+    tenants, even when called within a request."""
+    with tenancy.all_tenants():
+        command.upgrade(alembic_config(engine), "head")

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, select, text
 
 from fleetscope.store.tables import hosts, metric_frames
+from fleetscope.store.tenancy import wall_statements
 
 DAY_MS = 86_400_000
 PARTITION_PREFIX = "metric_frames_p"
@@ -96,6 +97,10 @@ def create_partitions(conn: Connection, days: Iterable[int]) -> list[str]:
                 f" FOR VALUES FROM ({day}) TO ({day + DAY_MS})"
             )
         )
+        # Reached through the parent, a partition is behind the parent's wall; this one is
+        # for a query that names the partition itself (store/tenancy.py).
+        for statement in wall_statements(partition_name(day)):
+            conn.execute(text(statement))
     return [partition_name(day) for day in missing]
 
 
