@@ -92,8 +92,8 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Two]:
         for tenant_id, machine in ((a.tenant_id, "host-a"), (b, "host-b")):
             _host(engine, tenant_id, machine)
             collectors.create_collector(engine, tenant_id, machine)
-            audit.append(engine, tenant_id, "test", AuditAction.LOGIN_SUCCEEDED)
-        audit.append(engine, None, "nobody", AuditAction.LOGIN_FAILED)
+            audit.append_event(engine, tenant_id, "test", AuditAction.LOGIN_SUCCEEDED)
+        audit.append_event(engine, None, "nobody", AuditAction.LOGIN_FAILED)
         token_a = auth.login(engine, "admin", "pw")
         token_b = auth.login(engine, "bob", "bob-password")
         assert token_a is not None and token_b is not None
