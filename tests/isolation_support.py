@@ -76,7 +76,7 @@ def ghost(like: Target) -> Target:
     for n, f in enumerate(fields(Target)):
         value = getattr(like, f.name)
         if isinstance(value, int):
-            values[f.name] = 10**12 + n
+            values[f.name] = 2**31 - 1 - n  # the largest ids a route takes
         elif isinstance(value, tuple):
             values[f.name] = tuple(f"ghost-device-{i}" for i in range(len(value)))
         else:
