@@ -43,6 +43,9 @@ class Call:
     # B's names the request sends where the text cannot show them (a compressed body); an
     # answer may repeat what the request said.
     echo: tuple[str, ...] = ()
+    # Whether A's own objects asked for alike get an answer of their own (the test's
+    # control); not where A has nothing there either.
+    control: bool = True
 
 
 Recipe = Callable[[Target, Target], list[Call]]  # (theirs, ours) -> the requests
@@ -57,12 +60,19 @@ class Route:
 
 def path_values(t: Target) -> dict[str, Any]:
     return {
-        "host_id": t.host_id, "user_id": t.user_id, "key_id": t.key_id,
-        "tenant_id": t.tenant_id, "analysis_id": t.analysis_id,
-        "collector_id": t.collector_id, "file_id": t.file_id, "rule_id": t.rule_id,
-        "silence_id": t.silence_id, "channel_id": t.channel_id, "device_name": t.host_name,
+        "host_id": t.host_id,
+        "user_id": t.user_id,
+        "key_id": t.key_id,
+        "tenant_id": t.tenant_id,
+        "analysis_id": t.analysis_id,
+        "collector_id": t.collector_id,
+        "file_id": t.file_id,
+        "rule_id": t.rule_id,
+        "silence_id": t.silence_id,
+        "channel_id": t.channel_id,
+        "device_name": t.host_name,
         "name": "host",
-    }  # fmt: skip
+    }
 
 
 _unique = iter(range(10**9))
@@ -80,12 +90,18 @@ def each_param(*choices: Callable[[Target], dict[str, Any]]) -> Recipe:
     return lambda t, own: [Call(params=choice(t)) for choice in choices]
 
 
+def device(t: Target, kind: str) -> str:
+    """The tenant's host that a door made: ups (aggregator), edge (pushed exposition), coll
+    (collection file), pc (perfcollector), rw (remote_write), otel."""
+    return next(name for name in t.device_names if name.endswith(f"-{kind}"))
+
+
 def selectors(t: Target) -> list[str]:
     """Series selectors naming B's hosts and metrics, and one asking for everything."""
     return [
         *(f'{{host="{name}"}}' for name in t.device_names),
         t.metric,
-        f'{t.metric}{{host="{t.device_names[1]}"}}',
+        f'{t.metric}{{host="{device(t, "ups")}"}}',
         f'{{instance=~"{t.host_name[:3]}.*"}}',
         '{__name__=~".+"}',
     ]
@@ -94,17 +110,22 @@ def selectors(t: Target) -> list[str]:
 def queries(t: Target) -> list[str]:
     """PromQL over B's series, and over everything."""
     return [
-        *selectors(t),
+        *(f"last_over_time({s}[2h])" for s in selectors(t)),
         f'count by (host) ({{host="{t.host_name}"}})',
         'count by (host, __name__) ({__name__=~".+"})',
-        f'sum(rate({t.metric}[10m])) or vector(0)',
+        f"sum by (host) ({t.metric}) or vector(0)",
     ]
+
+
+# Fixed, so that the same request for B's and for a ghost's names says the same times. The
+# data is sent after this module is imported: ranges run to an hour past it.
+NOW = int(time.time())
 
 
 def promql(kind: str, post: bool) -> Recipe:
     def make(t: Target, own: Target) -> list[Call]:
-        now = int(time.time())
-        extra = {"start": str(now - 7200), "end": str(now), "step": "60"}
+        now = NOW
+        extra = {"start": str(now - 7200), "end": str(now + 3600), "step": "60"}
         calls = []
         for text in queries(t) if kind.startswith("query") else selectors(t):
             if kind == "query":
@@ -123,9 +144,10 @@ def promql(kind: str, post: bool) -> Recipe:
 
 def label_values(t: Target, own: Target) -> list[Call]:
     calls = []
+    prefix = t.host_name.split("-")[0]
     for name in ("host", "__name__", "instance", "job", "sensor"):
         calls.append(Call(path={"name": name}))
-        calls.append(Call(path={"name": name}, params={"match[]": f'{{host="{t.host_name}"}}'}))
+        calls.append(Call(path={"name": name}, params={"match[]": f'{{host=~"{prefix}.*"}}'}))
     return calls
 
 
@@ -135,6 +157,9 @@ def metrics_by_name(t: Target, own: Target) -> list[Call]:
     ]
     calls.append(Call(params={"start_time": "0", "format": "csv"}))
     calls.append(Call(params={"start_time": "0", "metrics": t.metric}))
+    calls.append(
+        Call(path={"device_name": own.host_name}, params={"start_time": "0", "metrics": t.metric})
+    )
     return calls
 
 
@@ -145,13 +170,22 @@ def analyses_started(t: Target, own: Target) -> list[Call]:
 
 
 def rule(t: Target) -> dict[str, Any]:
-    return {"name": f"iso-rule-{unique()}", "signal": "cpu_percent", "op": ">", "threshold": 1,
-            "host_pattern": t.host_name}  # fmt: skip
+    return {
+        "name": f"iso-rule-{unique()}",
+        "signal": "cpu_percent",
+        "op": ">",
+        "threshold": 1,
+        "host_pattern": t.host_name,
+    }
 
 
 def device_sample(t: Target) -> dict[str, Any]:
-    return {"device_name": t.device_names[1], "metric_name": t.metric, "value": 1.0,
-            "timestamp": T0.isoformat()}  # fmt: skip
+    return {
+        "device_name": device(t, "ups"),
+        "metric_name": t.metric,
+        "value": 1.0,
+        "timestamp": T0.isoformat(),
+    }
 
 
 def collection(t: Target) -> bytes:
@@ -204,19 +238,29 @@ OPENAPI: dict[str, Route] = {
         lambda t, own: [
             Call(),
             Call(params={"host_id": t.host_id}),
-            *(Call(params={"host": name}) for name in t.device_names),
+            # A has analyses of its agent's host and of its uploads only
+            *(
+                Call(params={"host": name}, control=name.endswith(("-host", "-coll", "-pc")))
+                for name in t.device_names
+            ),
         ],
         "analyses",
     ),
     "GET /api/v1/analyses/{analysis_id}": Route(once(), "analyses"),
     "GET /api/v1/analyses/{analysis_id}/report.html": Route(once()),
     "GET /api/v1/analyses/{analysis_id}/report.pdf": Route(once()),
-    "GET /api/v1/collectors": Route(each_param(lambda t: {}, lambda t: {"site": t.site}), "collectors"),
+    "GET /api/v1/collectors": Route(
+        each_param(lambda t: {}, lambda t: {"site": t.site}), "collectors"
+    ),
     "GET /api/v1/collectors/{collector_id}": Route(once(), "collectors"),
     "GET /api/v1/collectors/{collector_id}/files": Route(
         lambda t, own: [
             Call(),
-            Call(path={"collector_id": own.collector_id}, params={"before_id": t.file_id + 1}),
+            Call(  # A's files listed from B's file's id down: A's, whoever's the id
+                path={"collector_id": own.collector_id},
+                params={"before_id": t.file_id + 1},
+                control=False,
+            ),
         ],
         "collection_files",
     ),
@@ -233,8 +277,12 @@ OPENAPI: dict[str, Route] = {
     "GET /prometheus/api/v1/labels": Route(promql("labels", post=False)),
     "POST /prometheus/api/v1/labels": Route(promql("labels", post=True)),
     "GET /prometheus/api/v1/label/{name}/values": Route(label_values),
-    "GET /prometheus/api/v1/metadata": Route(each_param(lambda t: {}, lambda t: {"metric": t.metric})),
-    "GET /prometheus/api/v1/query_exemplars": Route(each_param(lambda t: {"query": t.metric})),
+    "GET /prometheus/api/v1/metadata": Route(
+        each_param(lambda t: {}, lambda t: {"metric": t.metric})
+    ),
+    "GET /prometheus/api/v1/query_exemplars": Route(  # fleetscope keeps none
+        lambda t, own: [Call(params={"query": t.metric}, control=False)]
+    ),
     "GET /prometheus/api/v1/status/buildinfo": Route(once()),
     # alerting
     "GET /api/v1/alerts/rules": Route(once(), "alert_rules"),
@@ -264,11 +312,17 @@ OPENAPI: dict[str, Route] = {
     ),
     "POST /api/v1/users": Route(
         lambda t, own: [
-            Call(json={"username": f"iso-user-{unique()}", "password": PASSWORD, "role": "admin",
-                       "tenant_id": t.tenant_id})
+            Call(
+                json={
+                    "username": f"iso-user-{unique()}",
+                    "password": PASSWORD,
+                    "role": "admin",
+                    "tenant_id": t.tenant_id,
+                }
+            )
         ],
         phase=WRITE,
-    ),  # fmt: skip
+    ),
     "PATCH /api/v1/users/{user_id}": Route(
         lambda t, own: [Call(json={"role": "admin"}), Call(json={"disabled": True})], phase=WRITE
     ),
@@ -277,7 +331,9 @@ OPENAPI: dict[str, Route] = {
     ),
     "POST /api/v1/keys": Route(
         lambda t, own: [
-            Call(json={"name": f"iso-key-{unique()}", "scope": "ingest", "machine_id": t.machine_id})
+            Call(
+                json={"name": f"iso-key-{unique()}", "scope": "ingest", "machine_id": t.machine_id}
+            )
         ],
         phase=WRITE,
     ),
@@ -291,7 +347,10 @@ OPENAPI: dict[str, Route] = {
         WRITE,
     ),
     "PATCH /api/v1/collectors/{collector_id}": Route(
-        lambda t, own: [Call(json={"owner": "intruder"}), Call(json={"machine": t.collector_machine})],
+        lambda t, own: [
+            Call(json={"owner": "intruder"}),
+            Call(json={"machine": t.collector_machine}),
+        ],
         "collectors",
         WRITE,
     ),
@@ -305,20 +364,31 @@ OPENAPI: dict[str, Route] = {
     "DELETE /api/v1/alerts/rules/{rule_id}": Route(once(), phase=WRITE),
     "POST /api/v1/silences": Route(
         lambda t, own: [
-            Call(json={"rule_id": rule_id, "host_pattern": t.host_name,
-                       "ends_at": "2099-01-01T00:00:00Z", "reason": "isolation"})
+            Call(
+                json={
+                    "rule_id": rule_id,
+                    "host_pattern": t.host_name,
+                    "ends_at": "2099-01-01T00:00:00Z",
+                    "reason": "isolation",
+                }
+            )
             for rule_id in (t.rule_id, None)
         ],
         "silences",
         WRITE,
-    ),  # fmt: skip
+    ),
     "DELETE /api/v1/silences/{silence_id}": Route(once(), phase=WRITE),
     "POST /api/v1/alerts/channels": Route(
-        once(json={"name": "iso-channel", "kind": "webhook",
-                   "config": {"url": "http://127.0.0.1:9/iso"}}),
+        once(
+            json={
+                "name": "iso-channel",
+                "kind": "webhook",
+                "config": {"url": "http://127.0.0.1:9/iso"},
+            }
+        ),
         "alert_channels",
         WRITE,
-    ),  # fmt: skip
+    ),
     "DELETE /api/v1/alerts/channels/{channel_id}": Route(once(), phase=WRITE),
     "POST /api/v1/alerts/channels/{channel_id}/test": Route(once(), phase=WRITE),
     # the doors: data sent under B's machine ids and names lands in the sender's tenant
@@ -362,11 +432,14 @@ OPENAPI: dict[str, Route] = {
     ),
     "POST /v1/metrics": Route(
         lambda t, own: [
-            Call(content=otlp_body(t.host_name, t.metric, 1.0, T0), headers=JSON,
-                 echo=(t.metric, t.host_name))
+            Call(
+                content=otlp_body(t.host_name, t.metric, 1.0, T0),
+                headers=JSON,
+                echo=(t.metric, t.host_name),
+            )
         ],
         phase=INGEST,
-    ),  # fmt: skip
+    ),
     "POST /v1/upload": Route(
         lambda t, own: [
             Call(
@@ -387,7 +460,7 @@ PAGES: dict[str, Route] = {
     "GET /analyses": Route(once()),
     "GET /docs": Route(once()),
     "GET /redoc": Route(once()),
-    "GET /hosts/{host_id}": Route(once()),
+    "GET /hosts/{host_id}": Route(once(control=False)),  # a static shell, whoever's host
     "GET /metrics": Route(once()),
     "GET /openapi.json": Route(once()),
     "GET /static": Route(lambda t, own: [Call(suffix="/app.js"), Call(suffix="/host.js")]),

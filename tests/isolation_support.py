@@ -78,7 +78,7 @@ def ghost(like: Target) -> Target:
         if isinstance(value, int):
             values[f.name] = 2**31 - 1 - n  # the largest ids a route takes
         elif isinstance(value, tuple):
-            values[f.name] = tuple(f"ghost-device-{i}" for i in range(len(value)))
+            values[f.name] = tuple(f"ghost-{name.split('-', 1)[1]}" for name in value)
         else:
             values[f.name] = f"ghost-{f.name.replace('_', '-')}"
     values["metric"] = "ghost_metric_total"
@@ -119,10 +119,16 @@ def otlp_body(host: str, metric: str, value: float, at: datetime) -> bytes:
 def agent_payload(prefix: str, machine_id: str, hostname: str, start: datetime) -> bytes:
     """Three snapshots with a process group of the tenant's name, the first with inventory."""
     group = ProcessGroup(
-        name=f"{prefix}-proc", num_procs=2, num_threads=4, cpu_user_seconds_total=10.0,
-        cpu_system_seconds_total=1.0, read_bytes_total=0.0, write_bytes_total=0.0,
-        resident_bytes=5e8, virtual_bytes=1e9,
-    )  # fmt: skip
+        name=f"{prefix}-proc",
+        num_procs=2,
+        num_threads=4,
+        cpu_user_seconds_total=10.0,
+        cpu_system_seconds_total=1.0,
+        read_bytes_total=0.0,
+        write_bytes_total=0.0,
+        resident_bytes=5e8,
+        virtual_bytes=1e9,
+    )
     inventory = msgspec.convert(
         {
             "content_sha256": hashlib.sha256(prefix.encode()).hexdigest(),
@@ -134,10 +140,7 @@ def agent_payload(prefix: str, machine_id: str, hostname: str, start: datetime) 
         InventorySection,
     )
     p = payload(n=3, hostname=hostname, machine_id=machine_id, start=start)
-    snaps = [
-        replace(s, processes=ProcessesSection(count=9, groups=[group]))
-        for s in p.snapshots
-    ]
+    snaps = [replace(s, processes=ProcessesSection(count=9, groups=[group])) for s in p.snapshots]
     snaps[0] = replace(snaps[0], inventory=inventory)
     return encode(replace(p, snapshots=snaps))
 
@@ -151,65 +154,106 @@ def send_everything(live: LiveServer, tenant: Tenant, prefix: str, tmp: Path) ->
     """Every door's data of the tenant, sent with its ingest key."""
     c, key = live.client, tenant.headers["ingest"]
     now = datetime.now(UTC).replace(microsecond=0)
-    _ok(c.post(
-        "/api/v1/ingest",
-        content=agent_payload(prefix, f"m-{prefix}", f"{prefix}-host", now - timedelta(minutes=3)),
-        headers={**key, "Content-Type": "application/json"},
-    ))  # fmt: skip
-    sample = {"device_name": f"{prefix}-ups", "metric_name": f"{prefix}_marker",
-              "value": MARKS[prefix], "timestamp": (now - timedelta(minutes=1)).isoformat()}  # fmt: skip
+    _ok(
+        c.post(
+            "/api/v1/ingest",
+            content=agent_payload(
+                prefix, f"m-{prefix}", f"{prefix}-host", now - timedelta(minutes=3)
+            ),
+            headers={**key, "Content-Type": "application/json"},
+        )
+    )
+    sample = {
+        "device_name": f"{prefix}-ups",
+        "metric_name": f"{prefix}_marker",
+        "value": MARKS[prefix],
+        "timestamp": (now - timedelta(minutes=1)).isoformat(),
+    }
     _ok(c.post("/api/v1/aggregator/metrics/batch/", json={"metrics": [sample]}, headers=key))
-    _ok(c.post(
-        "/api/v1/ingest/prometheus",
-        params={"device_name": f"{prefix}-edge", "timestamp": now.isoformat()},
-        content=f'{prefix}_temp_celsius{{sensor="{prefix}-sensor"}} 21.5\n',
-        headers={**key, "Content-Type": "text/plain; version=0.0.4"},
-    ))  # fmt: skip
+    _ok(
+        c.post(
+            "/api/v1/ingest/prometheus",
+            params={"device_name": f"{prefix}-edge", "timestamp": now.isoformat()},
+            content=f'{prefix}_temp_celsius{{sensor="{prefix}-sensor"}} 21.5\n',
+            headers={**key, "Content-Type": "text/plain; version=0.0.4"},
+        )
+    )
     lines = snapshots(Scenario(), 120, 10.0, now - timedelta(hours=1))
     path = write_collection(tmp / f"{prefix}.jsonl", lines, f"{prefix}-coll")
     files = {"file": ("c.jsonl", path.read_bytes(), "application/x-ndjson")}
     _ok(c.post("/api/v1/collections", files=files, headers=key))
     upload = {"file": ("capture.json", capture(start=now - timedelta(minutes=5)), "text/plain")}
     _ok(c.post("/v1/upload", files=upload, data={"machine_id": f"{prefix}-pc"}, headers=key), 200)
-    body = remote_write_body(f"{prefix}_rw_total", f"{prefix}-rw", 42.0, round(now.timestamp() * 1000))
-    _ok(c.post("/prometheus/api/v1/write", content=body, headers={**key, **REMOTE_WRITE_HEADERS}), 204)
-    _ok(c.post(
-        "/v1/metrics", content=otlp_body(f"{prefix}-otel", f"{prefix}_otel_gauge", 3.5, now),
-        headers={**key, "Content-Type": "application/json"},
-    ), 200)  # fmt: skip
+    body = remote_write_body(
+        f"{prefix}_rw_total", f"{prefix}-rw", 42.0, round(now.timestamp() * 1000)
+    )
+    _ok(
+        c.post("/prometheus/api/v1/write", content=body, headers={**key, **REMOTE_WRITE_HEADERS}),
+        204,
+    )
+    _ok(
+        c.post(
+            "/v1/metrics",
+            content=otlp_body(f"{prefix}-otel", f"{prefix}_otel_gauge", 3.5, now),
+            headers={**key, "Content-Type": "application/json"},
+        ),
+        200,
+    )
 
 
 def make_alerting(live: LiveServer, tenant: Tenant, prefix: str) -> tuple[int, int, int]:
     """A rule that fires for every host, a channel and a silence of the tenant's names."""
     c, admin = live.client, tenant.headers["admin"]
-    rule = _ok(c.post(
-        "/api/v1/alerts/rules",
-        json={"name": f"{prefix}-rule", "signal": "cpu_percent", "op": ">", "threshold": 0},
-        headers=admin,
-    ), 201)  # fmt: skip
-    channel = _ok(c.post(
-        "/api/v1/alerts/channels",
-        json={"name": f"{prefix}-channel", "kind": "webhook",
-              "config": {"url": f"http://127.0.0.1:9/{prefix}"}},
-        headers=admin,
-    ), 201)  # fmt: skip
-    silence = _ok(c.post(
-        "/api/v1/silences",
-        json={"rule_id": rule["id"], "host_pattern": f"{prefix}-quiet-*",
-              "ends_at": "2099-01-01T00:00:00Z", "reason": f"{prefix}-silence"},
-        headers=admin,
-    ), 201)  # fmt: skip
+    rule = _ok(
+        c.post(
+            "/api/v1/alerts/rules",
+            json={"name": f"{prefix}-rule", "signal": "cpu_percent", "op": ">", "threshold": 0},
+            headers=admin,
+        ),
+        201,
+    )
+    channel = _ok(
+        c.post(
+            "/api/v1/alerts/channels",
+            json={
+                "name": f"{prefix}-channel",
+                "kind": "webhook",
+                "config": {"url": f"http://127.0.0.1:9/{prefix}"},
+            },
+            headers=admin,
+        ),
+        201,
+    )
+    silence = _ok(
+        c.post(
+            "/api/v1/silences",
+            json={
+                "rule_id": rule["id"],
+                "host_pattern": f"{prefix}-quiet-*",
+                "ends_at": "2099-01-01T00:00:00Z",
+                "reason": f"{prefix}-silence",
+            },
+            headers=admin,
+        ),
+        201,
+    )
     return rule["id"], channel["id"], silence["id"]
 
 
-def wait_analysed(live: LiveServer, headers: dict[str, str], timeout: float = 60.0) -> int:
-    """The id of the tenant's analysis of its upload, once every analysis of it has ended."""
+def wait_analysed(
+    live: LiveServer, headers: dict[str, str], timeout: float = 60.0
+) -> dict[str, Any]:
+    """The tenant's analysis of its collection file, with reports, once every analysis of the
+    tenant (its host's and those of its uploads) has ended."""
     deadline = time.monotonic() + timeout
     while True:
         found = live.client.get("/api/v1/analyses", headers=headers).json()
-        done = [a for a in found if a["state"] in {"done", "failed"}]
-        if found and len(done) == len(found) and any(a["state"] == "done" for a in found):
-            return int(next(a["id"] for a in found if a["state"] == "done"))
+        ended = [a for a in found if a["state"] in {"done", "failed"}]
+        if len(found) >= 3 and len(ended) == len(found):
+            analysis: dict[str, Any] = next(
+                a for a in found if a["state"] == "done" and a["host"].endswith("-coll")
+            )
+            return analysis
         assert time.monotonic() < deadline, f"analyses not done: {found}"
         time.sleep(0.1)
 
@@ -218,29 +262,51 @@ def fill(live: LiveServer, tenant: Tenant, prefix: str, tenant_name: str, tmp: P
     """Send and make everything of the tenant; answer its Target."""
     c, admin = live.client, tenant.headers["admin"]
     send_everything(live, tenant, prefix, tmp)
-    made = _ok(c.post(
-        "/api/v1/collectors",
-        json={"machine": f"{prefix}-collector", "site": f"{prefix}-site", "owner": f"{prefix}-owner"},
-        headers=admin,
-    ), 201)  # fmt: skip
+    made = _ok(
+        c.post(
+            "/api/v1/collectors",
+            json={
+                "machine": f"{prefix}-collector",
+                "site": f"{prefix}-site",
+                "owner": f"{prefix}-owner",
+            },
+            headers=admin,
+        ),
+        201,
+    )
     rule_id, channel_id, silence_id = make_alerting(live, tenant, prefix)
     live.wait_digested()
+    window = {"start": str(time.time() - 600), "end": str(time.time())}
+    _ok(c.post("/api/v1/analyses", json={"host": f"{prefix}-host", **window}, headers=admin))
     hosts = {h["name"]: h["id"] for h in c.get("/api/v1/hosts", headers=admin).json()}
     collectors = c.get("/api/v1/collectors", headers=admin).json()
     pc = next(x for x in collectors if x["machine_id"] == f"{prefix}-pc")
     files = _ok(c.get(f"/api/v1/collectors/{pc['id']}/files", headers=admin), 200)
-    analysis_id = wait_analysed(live, admin)
-    analysis = _ok(c.get(f"/api/v1/analyses/{analysis_id}", headers=admin), 200)
+    analysis = wait_analysed(live, admin)
     assert made["machine"] == f"{prefix}-collector" and files
     return Target(
-        tenant_id=tenant.id, tenant_name=tenant_name, host_id=hosts[f"{prefix}-host"],
-        host_name=f"{prefix}-host", machine_id=f"m-{prefix}", user_id=tenant.user_ids["viewer"],
-        username=f"{prefix}-admin", key_id=tenant.key_ids["read"], collector_id=pc["id"],
-        collector_machine=f"{prefix}-collector", site=f"{prefix}-site", pc_machine=f"{prefix}-pc",
-        file_id=files[0]["id"], collection_id=analysis["collection_file"],
-        analysis_id=analysis_id, rule_id=rule_id, silence_id=silence_id, channel_id=channel_id,
-        metric=f"{prefix}_marker", group=f"{prefix}-proc", device_names=tuple(sorted(hosts)),
-    )  # fmt: skip
+        tenant_id=tenant.id,
+        tenant_name=tenant_name,
+        host_id=hosts[f"{prefix}-host"],
+        host_name=f"{prefix}-host",
+        machine_id=f"m-{prefix}",
+        user_id=tenant.user_ids["viewer"],
+        username=f"{prefix}-admin",
+        key_id=tenant.key_ids["read"],
+        collector_id=pc["id"],
+        collector_machine=f"{prefix}-collector",
+        site=f"{prefix}-site",
+        pc_machine=f"{prefix}-pc",
+        file_id=files[0]["id"],
+        collection_id=analysis["collection_file"],
+        analysis_id=analysis["id"],
+        rule_id=rule_id,
+        silence_id=silence_id,
+        channel_id=channel_id,
+        metric=f"{prefix}_marker",
+        group=f"{prefix}-proc",
+        device_names=tuple(sorted(hosts)),
+    )
 
 
 def evaluate_alerts(live: LiveServer) -> None:
@@ -309,7 +375,9 @@ def state_of(live: LiveServer, t: Target, admin: dict[str, str], su: dict[str, s
     state["tenant"] = c.get(f"/api/v1/tenants/{t.tenant_id}", headers=su).json()
     for name in t.device_names:
         answer = c.get(f"/api/v1/reports/metrics/{name}", params={"start_time": "0"}, headers=admin)
-        state[name] = [(s["metric"], s["labels"], len(s["points"])) for s in answer.json()["series"]]
+        state[name] = [
+            (s["metric"], s["labels"], len(s["points"])) for s in answer.json()["series"]
+        ]
     # B's audit log: login failures under B's usernames are recorded in B's log by design
     # (docs/accounts.md, "The audit log"), whoever tried them; nothing else may appear.
     entries = c.get("/api/v1/audit?limit=1000", headers=admin).json()["entries"]

@@ -37,7 +37,15 @@ from starlette.websockets import WebSocketDisconnect
 from fleetscope.web import live as live_feed
 from tests.accounts_support import TwoTenants, login, two_tenants
 from tests.helpers import payload, payload_json
-from tests.isolation_recipes import OPENAPI, PAGES, WEBSOCKET, Call, Route, path_values
+from tests.isolation_recipes import (
+    OPENAPI,
+    PAGES,
+    READ,
+    WEBSOCKET,
+    Call,
+    Route,
+    path_values,
+)
 from tests.isolation_support import (
     Target,
     evaluate_alerts,
@@ -147,6 +155,24 @@ class Sweep:
                             f"for one that does not exist: {answer.text[:200]}"
                         )
                 self.check(where, said, call, answer, route.kind)
+            if caller == "admin" and route.phase == READ:
+                self.control(key, route, calls)
+
+    def control(self, key: str, route: Route, calls: list[Call]) -> None:
+        """The same requests for A's own objects, as A's admin: where B's got a 404, A's get
+        theirs, and where B's got an answer, A's get another (their data, where B's got none):
+        the requests are sound, and what B's get is for being B's."""
+        for theirs, ours in zip(calls, route.recipe(self.a, self.a), strict=True):
+            said = _said(self.path(key, theirs, self.b), theirs)
+            if said == _said(self.path(key, ours, self.a), ours):
+                continue  # it does not name B
+            answer = self.send(key, theirs, self.b, "admin")
+            own = self.send(key, ours, self.a, "admin")
+            where = f"{key} as admin for A's own {_said(self.path(key, ours, self.a), ours)}"
+            if answer.status_code == 404 and not own.is_success:
+                self.problems.append(f"{where}: {own.status_code} {own.text[:200]}")
+            if answer.is_success and own.content == answer.content and ours.control:
+                self.problems.append(f"{where}: the same as B's: {own.text[:200]}")
 
     def check(
         self, where: str, said: str, call: Call, answer: httpx.Response, kind: str | None
@@ -204,7 +230,7 @@ def _queued(ws: WebSocketTestSession) -> list[dict[str, Any]]:
     messages = []
     while True:
         try:
-            message = ws.portal.call(ws._send_rx.receive_nowait)  # noqa: SLF001
+            message = ws.portal.call(ws._send_rx.receive_nowait)
         except anyio.WouldBlock:
             return messages
         messages.append(json.loads(message["text"]))
@@ -251,7 +277,10 @@ def live_feed_problems(
                 assert ws.receive_json()["type"] == "hello"
             sockets[caller] = pair  # type: ignore[assignment]
         now = datetime.now(UTC).replace(microsecond=0)
-        for tenant, host, machine in ((world.b, b.host_name, b.machine_id), (world.a, a.host_name, a.machine_id)):
+        for tenant, host, machine in (
+            (world.b, b.host_name, b.machine_id),
+            (world.a, a.host_name, a.machine_id),
+        ):
             sent = live.client.post(
                 "/api/v1/ingest", content=payload_json(payload(1, host, machine, start=now)),
                 headers={**tenant.headers["ingest"], "Content-Type": "application/json"},
@@ -294,6 +323,11 @@ def test_tenant_a_gets_nothing_of_tenant_b(live: LiveServer, tmp_path: Path) -> 
     assert state_of(live, b, world.b.headers["admin"], world.superuser) == before
     for caller in ("admin", "editor", "viewer"):  # the sweep's logout ended their sessions
         world.a.headers[caller] = login(live, f"{OURS}-{caller}")
+    # A's rules, the ones made for B's host names too, fire for A's hosts only.
+    evaluate_alerts(live)
+    for path in ("/api/v1/alerts?state=pending,firing,resolved,inactive", "/api/v1/alerts/history"):
+        answer = live.client.get(path, headers=world.a.headers["admin"]).json()
+        assert answer and sweep.ids_in(answer, None) == [], path
     assert live_feed_problems(live, world, a, b, secrets) == []
     pairs = sweep.pairs + len(CALLERS)  # the live feed's
     print(
