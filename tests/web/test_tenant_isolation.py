@@ -299,6 +299,38 @@ def live_feed_problems(
     return problems
 
 
+def same_names_problems(live: LiveServer, sweep: Sweep, headers: dict[str, str]) -> list[str]:
+    """After the sweep A has hosts of B's names (it sent data under them through every door):
+    asked for by those names, A's answers are A's own, never B's, whatever looks up or keeps
+    things by name."""
+    secrets, start = sweep.secrets - {THEIRS}, datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    every = f'{{host=~"{THEIRS}.*"}}'
+    asks: list[tuple[str, dict[str, Any], str | None]] = [
+        ("/api/v1/fleet", {}, "hosts"),
+        ("/api/v1/hosts", {}, "hosts"),
+        ("/api/v1/reports/summary", {"time_range": "8760"}, "hosts"),
+        *(
+            (f"/api/v1/reports/metrics/{n}", {"start_time": "0"}, None)
+            for n in sweep.b.device_names
+        ),
+        ("/prometheus/api/v1/series", {"match[]": every, "start": str(start)}, None),
+        (
+            "/prometheus/api/v1/query_range",
+            {"query": every, "start": str(start), "end": str(start + 86400 * 400), "step": "3600"},
+            None,
+        ),
+    ]
+    problems = []
+    for path, params, kind in asks:
+        answer = live.client.get(path, params=params, headers=headers)
+        found = [s for s in secrets if s in answer.text]
+        if answer.headers.get("content-type", "").startswith("application/json"):
+            found += sweep.ids_in(answer.json(), kind)
+        if found or answer.status_code >= 500:
+            problems.append(f"{path} {params}: {answer.status_code} {found} {answer.text[:200]}")
+    return problems
+
+
 def test_tenant_a_gets_nothing_of_tenant_b(live: LiveServer, tmp_path: Path) -> None:
     world = two_tenants(live, OURS, THEIRS, f"tenant-{THEIRS}")
     runner = live.server.app.state.analysis_runner
@@ -328,6 +360,7 @@ def test_tenant_a_gets_nothing_of_tenant_b(live: LiveServer, tmp_path: Path) -> 
     for path in ("/api/v1/alerts?state=pending,firing,resolved,inactive", "/api/v1/alerts/history"):
         answer = live.client.get(path, headers=world.a.headers["admin"]).json()
         assert answer and sweep.ids_in(answer, None) == [], path
+    assert same_names_problems(live, sweep, world.a.headers["admin"]) == []
     assert live_feed_problems(live, world, a, b, secrets) == []
     pairs = sweep.pairs + len(CALLERS)  # the live feed's
     print(
