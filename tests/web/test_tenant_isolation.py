@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from starlette.routing import Mount
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
@@ -79,7 +79,10 @@ def routes_of(live: LiveServer) -> dict[str, Route]:
     """Every route the app has, each with its recipe; fails naming the routes without one."""
     doc = live.client.get("/openapi.json").json()
     served = {f"{m.upper()} {path}" for path, ops in doc["paths"].items() for m in ops}
-    for context in iter_route_contexts(live.server.app.routes):
+    contexts = list(iter_route_contexts(live.server.app.routes))
+    feeds = {c.path for c in contexts if isinstance(c.original_route, APIWebSocketRoute)}
+    assert feeds == {WEBSOCKET}, "a WebSocket route without an isolation test"
+    for context in contexts:
         if isinstance(context.original_route, Mount):
             served.add(f"GET {context.path}")
         elif not getattr(context, "include_in_schema", True):
@@ -87,8 +90,6 @@ def routes_of(live: LiveServer) -> dict[str, Route]:
     recipes = {**OPENAPI, **PAGES}
     assert served - recipes.keys() == set(), "routes without an isolation recipe"
     assert recipes.keys() - served == set(), "recipes of routes the app no longer has"
-    paths = [str(c.path) for c in iter_route_contexts(live.server.app.routes)]
-    assert WEBSOCKET in paths
     return recipes
 
 
@@ -269,13 +270,13 @@ def live_feed_problems(
                 if refused.value.code != live_feed.UNAUTHORIZED:
                     problems.append(f"live feed as ingest: closed with {refused.value.code}")
                 continue
-            pair = tuple(
+            only_b, fleet = (
                 stack.enter_context(live.client.websocket_connect(f"{WEBSOCKET}?token={token}{q}"))
                 for q in (f"&host_id={b.host_id}", "")
             )
-            for ws in pair:
+            for ws in (only_b, fleet):
                 assert ws.receive_json()["type"] == "hello"
-            sockets[caller] = pair  # type: ignore[assignment]
+            sockets[caller] = (only_b, fleet)
         now = datetime.now(UTC).replace(microsecond=0)
         for tenant, host, machine in (
             (world.b, b.host_name, b.machine_id),
