@@ -80,18 +80,21 @@ class TwoTenants:
     b: Tenant
 
 
-def two_tenants(live: LiveServer) -> TwoTenants:
+def two_tenants(
+    live: LiveServer, a_prefix: str = "a", b_prefix: str = "b", b_name: str = "tenant b"
+) -> TwoTenants:
     """Tenant A is the default one, whose bootstrap admin is the superuser; it also gets an
-    admin who is not. Tenant B is made by the superuser, with its first admin."""
+    admin who is not. Tenant B (`b_name`) is made by the superuser, with its first admin.
+    Users, keys and the host are named after each tenant's prefix."""
     superuser = live.user_headers()
     live.client.cookies.clear()
     me = live.client.get("/api/v1/me", headers=superuser).json()
     a = Tenant(me["tenant_id"])
-    a.user_ids["admin"] = make_user(live, superuser, "a-admin", "admin")
-    populate(live, a, "a", login(live, "a-admin"))
-    made = live.client.post("/api/v1/tenants", json={"name": "tenant b"}, headers=superuser)
+    a.user_ids["admin"] = make_user(live, superuser, f"{a_prefix}-admin", "admin")
+    populate(live, a, a_prefix, login(live, f"{a_prefix}-admin"))
+    made = live.client.post("/api/v1/tenants", json={"name": b_name}, headers=superuser)
     assert made.status_code == 201, made.text
     b = Tenant(made.json()["id"])
-    b.user_ids["admin"] = make_user(live, superuser, "b-admin", "admin", tenant_id=b.id)
-    populate(live, b, "b", login(live, "b-admin"))
+    b.user_ids["admin"] = make_user(live, superuser, f"{b_prefix}-admin", "admin", tenant_id=b.id)
+    populate(live, b, b_prefix, login(live, f"{b_prefix}-admin"))
     return TwoTenants(superuser, a, b)

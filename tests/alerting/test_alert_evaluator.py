@@ -14,7 +14,7 @@ from fleetscope.alerting.evaluator import AlertEvaluator
 from fleetscope.alerting.repo import ensure_default_rules
 from fleetscope.digest.transform import message_rows
 from fleetscope.model.alerts import ChannelConfig, RuleSpec
-from fleetscope.model.kinds import AGENT_PAYLOAD
+from fleetscope.model.kinds import AGENT_PAYLOAD, AGGREGATOR_METRICS
 from fleetscope.model.payload import Payload
 from fleetscope.query.alerts import AlertQueries
 from fleetscope.store.alert_tables import alert_channels, alert_notifications, alert_rules
@@ -254,3 +254,22 @@ def test_old_history_and_delivered_messages_are_pruned(engine: Engine) -> None:
     with engine.connect() as conn:  # only the reminder this round sent (repeat_seconds)
         assert conn.execute(select(alert_notifications.c.created_ms)).scalars().all() == [clock.ms]
     assert [a.state for a in AlertQueries(engine).alerts(1)] == ["firing"]
+
+
+def test_frames_of_two_layouts_at_one_instant_are_one_view_of_the_host(engine: Engine) -> None:
+    """An agent's snapshot and a device sample of the same host at the same instant are two
+    frames (two layouts) at its last-seen time: the round sees the host once, with the series
+    of both. It used to write the host's state twice and fail, every round, for every tenant."""
+    setup_rules(engine, CPU, SILENT, RuleSpec("UPS", "ups_load_percent", ">", 50.0))
+    write(engine, "web-1", 0, 95.0)
+    sample = {"device_name": "web-1", "metric_name": "ups_load_percent", "value": 80.0,
+              "timestamp": T0.isoformat()}  # fmt: skip
+    body = json.dumps({"metrics": [sample]}).encode()
+    StoreWriter(engine).write_batches(message_rows(AGGREGATOR_METRICS, 1, body))
+    assert evaluator(engine, Clock(), Outbox()).run_once()
+    alerts = AlertQueries(engine).alerts(1, ("pending", "firing", "inactive"))
+    assert sorted((a.rule_name, a.host_name, a.state) for a in alerts) == [
+        ("CPU high", "web-1", "pending"),
+        ("Silent", "web-1", "inactive"),
+        ("UPS", "web-1", "firing"),
+    ]

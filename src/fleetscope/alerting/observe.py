@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Row, select, text
 
 from fleetscope.alerting.signals import HostView, LayoutPlan, Snapshot
 from fleetscope.store.frames import decode_frame
@@ -78,11 +79,19 @@ def host_views(
     if groups_since_ms is not None:
         for host_id, name in conn.execute(_GROUPS, {"tenant": tenant_id, "since": groups_since_ms}):
             groups.setdefault(host_id, set()).add(name)
-    views = []
+    # A host whose doors (an agent and a pushed exposition, say) stored frames of different
+    # layouts at its last-seen time has a row for each: one view, of all of them.
+    frames: dict[int, list[Snapshot]] = {}
+    firsts: dict[int, Row[Any]] = {}
     for r in rows:
-        latest = None
+        firsts.setdefault(r.id, r)
         if r.vals is not None and r.layout_id in plans:
-            latest = Snapshot(r.ts_ms, plans[r.layout_id], decode_frame(r.vals))
+            frames.setdefault(r.id, []).append(
+                Snapshot(r.ts_ms, plans[r.layout_id], decode_frame(r.vals))
+            )
+    views = []
+    for r in firsts.values():
+        latest = _merged(frames[r.id]) if r.id in frames else None
         older = None
         if older_window_ms is not None and latest is not None:
             cached = layouts.older.get(r.id)
@@ -103,6 +112,15 @@ def host_views(
             )
         )
     return views
+
+
+def _merged(snapshots: list[Snapshot]) -> Snapshot:
+    """Frames of one instant as one snapshot: the layouts' series side by side."""
+    if len(snapshots) == 1:
+        return snapshots[0]
+    keys = [key for s in snapshots for key in s.plan.keys]
+    values = [value for s in snapshots for value in s.values]
+    return Snapshot(snapshots[0].ts_ms, LayoutPlan.of(keys), values)
 
 
 def _older(

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from fleetscope.model.auth import Role, Scope
 from fleetscope.query.accounts import ApiKey, AuditEntry, Tenant, User
+from fleetscope.web.deps import MAX_ID
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 # New passwords: at least 8 characters (NIST SP 800-63B's minimum); the bound keeps argon2's
@@ -53,7 +54,7 @@ class UserIn(BaseModel):
     tenant_id: int | None = Field(
         None,
         ge=1,
-        le=2**63 - 1,
+        le=MAX_ID,
         description="the superuser only, for a tenant's first admin; default the caller's",
     )
 

@@ -18,9 +18,10 @@ from fleetscope.query.hosts import HostSummary
 from fleetscope.query.timerange import BadTimeRange, TimeRange, parse_range
 from fleetscope.web.services import ReadServices
 
-# Ids are 64-bit in both databases: a larger number is a 422 naming the parameter, not an
+# Ids are INTEGER columns, which PostgreSQL keeps in 32 bits: a larger number is a 422 naming
+# the parameter, in both databases, not PostgreSQL's "integer out of range" (a 500) or an
 # OverflowError inside the driver.
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 HostId = Annotated[int, Path(ge=1, le=MAX_ID, description="the host's id")]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]

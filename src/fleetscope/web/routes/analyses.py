@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from fleetscope.model.auth import Principal
 from fleetscope.query.analyses import STATES, STATUSES, AnalysisQueries, AnalysisRow, NotFound
 from fleetscope.query.timerange import BadTimeRange, parse_time
-from fleetscope.web.deps import CurrentUser, PathId, read_router
+from fleetscope.web.deps import MAX_ID, CurrentUser, PathId, read_router
 from fleetscope.web.services import ReadServices
 
 MAX_RANGE_DAYS = 31
@@ -26,7 +26,7 @@ class AnalysisRequest(BaseModel):
     host: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     start: str | None = None  # ISO-8601 or epoch seconds
     end: str | None = None
-    collection_file: int | None = None
+    collection_file: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> "AnalysisRequest":
@@ -133,7 +133,7 @@ def build_analyses_router(
         user: CurrentUser,
         status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
         host: Annotated[str | None, Query(description="host name")] = None,
-        host_id: Annotated[int | None, Query(description="host id")] = None,
+        host_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="host id")] = None,
         state: Annotated[str | None, Query(description=" | ".join(STATES))] = None,
         since: Annotated[str | None, Query(description="created at or after (ISO/epoch)")] = None,
         until: Annotated[str | None, Query(description="created at or before")] = None,

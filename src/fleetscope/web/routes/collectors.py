@@ -22,11 +22,12 @@ from fleetscope.query.collectors import (
 from fleetscope.web.deps import MAX_ID, CurrentUser, PathId, read_router
 from fleetscope.web.services import ReadServices
 
-# Text fields as the registry bounds them (store/collectors.py); 0 cores or bytes is allowed.
+# Fields as the registry bounds them (store/collectors.py); 0 cores or bytes is allowed.
 Machine = Annotated[str, Field(min_length=1, max_length=255)]
 Site = Annotated[str, Field(max_length=128)]
 ShortText = Annotated[str, Field(max_length=255)]
-Count = Annotated[int, Field(ge=0, le=MAX_ID)]
+Cores = Annotated[int, Field(ge=0, le=MAX_ID)]  # an INTEGER column, as ids are
+Bytes = Annotated[int, Field(ge=0, le=2**63 - 1)]
 # A capture and a collection file are JSON Lines.
 FILE_MEDIA_TYPE = "application/x-ndjson"
 
@@ -39,8 +40,8 @@ class CollectorIn(BaseModel):
     platform: ShortText | None = None
     chip_maker: ShortText | None = None
     cpu_model: ShortText | None = None
-    cores: Count | None = None
-    memory_bytes: Count | None = None
+    cores: Cores | None = None
+    memory_bytes: Bytes | None = None
     owner: ShortText | None = None
 
 
@@ -54,8 +55,8 @@ class CollectorPatch(BaseModel):
     platform: ShortText | None = None
     chip_maker: ShortText | None = None
     cpu_model: ShortText | None = None
-    cores: Count | None = None
-    memory_bytes: Count | None = None
+    cores: Cores | None = None
+    memory_bytes: Bytes | None = None
     owner: ShortText | None = None
 
 
