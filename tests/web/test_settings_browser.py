@@ -130,6 +130,13 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
         uploaded = _upload(base, credentials(data_dir)["agent_api_key"], "pc-7")
         api = _api(base, "admin", ADMIN_PASSWORD)
         pc7 = _collector_with_file(api, "pc-7")
+        for made in (
+            {"machine": "db-1", "site": "lab", "platform": "Linux", "chip_maker": "AMD",
+             "cpu_model": "EPYC 7443P", "cores": 24, "memory_bytes": 128 * 2**30, "owner": "ops"},
+            {"machine": "mac-mini-3", "site": "studio", "platform": "macOS", "chip_maker": "Apple",
+             "cpu_model": "M2", "cores": 8, "memory_bytes": 16 * 2**30, "owner": "design"},
+        ):  # fmt: skip
+            assert api.post("/api/v1/collectors", json=made).status_code == 201
 
         # ---- The admin (the default tenant's, also the superuser) ----
         admin = Browser(browser, base, shots)
@@ -151,12 +158,14 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
         page.click("#user-form button[type=submit]")
         assert "Conflict" in admin.error() and "erin" in admin.error()
         # tom: promoted, disabled, given a new password, each kept by the server.
-        tom = page.locator("#users tbody tr", has_text="tom")
+        tom = page.locator("#users tbody tr[data-username=tom]")
         tom.locator("select[data-field=role]").select_option("editor")
         admin.note("users-message", "is now editor")
-        page.locator("#users tbody tr", has_text="tom").locator("button[data-act=toggle]").click()
-        page.locator("#users tbody tr", has_text="tom").locator(".tag.off").wait_for()
-        tom = page.locator("#users tbody tr", has_text="tom")
+        page.locator("#users tbody tr[data-username=tom]").locator(
+            "button[data-act=toggle]"
+        ).click()
+        page.locator("#users tbody tr[data-username=tom]").locator(".tag.off").wait_for()
+        tom = page.locator("#users tbody tr[data-username=tom]")
         tom.locator("button[data-act=reset]").click()
         tom.locator(".reset input").fill("another password 2")
         tom.locator("button[data-act=set-password]").click()
@@ -164,7 +173,7 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
         [saved] = [u for u in api.get("/api/v1/users").json() if u["username"] == "tom"]
         assert saved["role"] == "editor" and saved["disabled"] and saved["password_changed"]
         # The admin's own row has no controls (they may not demote or disable themselves).
-        mine = page.locator("#users tbody tr", has_text="admin").first
+        mine = page.locator("#users tbody tr[data-username=admin]")
         assert mine.locator("select, button").count() == 0
         admin.shot("settings-users.png")
 
@@ -223,10 +232,13 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
         page.click("#tenant-form button[type=submit]")
         assert "Conflict" in admin.error()
         admin.shot("settings-tenants.png")
-        ann = _api(base, "ann", PASSWORD)
-        assert ann.get("/api/v1/me").json()["tenant_name"] == "acme corp"
+        with _api(base, "ann", PASSWORD) as ann:
+            assert ann.get("/api/v1/me").json()["tenant_name"] == "acme corp"
 
         # The audit log, newest first, paged by 50: enough changes for two pages.
+        admin.open("/settings/audit")
+        assert page.locator("#audit tbody tr", has_text="key.revoked").count() == 1
+        admin.shot("settings-audit.png")
         for n in range(50):
             api.patch(f"/api/v1/collectors/{pc7['id']}", json={"owner": f"owner {n}"})
         admin.open("/settings/audit")
@@ -236,7 +248,6 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
         page.click("#audit-more")
         wait_true(page, "() => document.querySelectorAll('#audit tbody tr').length > 50")
         assert page.locator("#audit tbody tr", has_text="user.created").count() >= 3
-        admin.shot("settings-audit.png")
 
         # Collectors as the admin: the upload's file with its result and download link.
         admin.open("/settings/collectors")
@@ -250,8 +261,14 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
         assert link and api.get(link).content == uploaded
         admin.shot("settings-collectors.png")
 
+        # On a phone the page does not scroll sideways: wide tables scroll in their box.
+        page.set_viewport_size({"width": 390, "height": 800})
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        page.set_viewport_size(VIEWPORT)
+
         # The header on the other pages.
-        for path in ("/", "/analyses"):
+        host = api.get("/api/v1/hosts").json()[0]["id"]
+        for path in ("/", "/analyses", f"/hosts/{host}"):
             page.goto(base + path)
             assert admin.who() == "admin admin · superuser default"
             assert page.locator("#top a[href='/settings']").count() == 1
@@ -324,6 +341,7 @@ def test_settings_pages_in_chromium(tmp_path: Path, browser: Any) -> None:  # no
             "() => document.getElementById('password-message').textContent === 'Password changed.'",
         )
         assert viewer.errors == []
+        api.close()
     extra = os.environ.get("SCREENSHOT_DIR")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)

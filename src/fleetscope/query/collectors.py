@@ -46,14 +46,20 @@ class CollectorQueries:
         return found
 
     def create(
-        self, tenant_id: int, actor: str, machine: str, **details: Unpack[CollectorDetails]
+        self,
+        tenant_id: int,
+        actor: str,
+        machine: str,
+        *,
+        address: str | None = None,
+        **details: Unpack[CollectorDetails],
     ) -> Collector:
         """Duplicate when the tenant has that (site, machine); ValueError for a bad field.
-        `actor` (the username) goes to the audit log."""
+        `actor` (the username) and the client's `address` go to the audit log."""
         made = registry.create_collector(self.engine, tenant_id, machine, **details)
         audit.append(
             self.engine, tenant_id, actor, AuditAction.COLLECTOR_CREATED, f"collector {made.id}",
-            detail={"machine": made.machine, "site": made.site},
+            detail={"machine": made.machine, "site": made.site}, address=address,
         )  # fmt: skip
         return made
 
@@ -62,6 +68,8 @@ class CollectorQueries:
         tenant_id: int,
         actor: str,
         collector_id: int,
+        *,
+        address: str | None = None,
         **changes: Unpack[CollectorChanges],
     ) -> Collector:
         found = registry.update_collector(self.engine, tenant_id, collector_id, **changes)
@@ -69,7 +77,7 @@ class CollectorQueries:
             raise NotFound(f"no collector with id {collector_id}")
         audit.append(
             self.engine, tenant_id, actor, AuditAction.COLLECTOR_UPDATED, f"collector {found.id}",
-            detail=dict(changes),
+            detail=dict(changes), address=address,
         )  # fmt: skip
         return found
 

@@ -40,7 +40,7 @@
       ? esc(u.role)
       : `<select data-field="role" aria-label="Role of ${esc(u.username)}">${roles}</select>`;
     const actions = self
-      ? '<span class="muted small">you: see Your account</span>'
+      ? '<a href="/settings/account" class="small">you: change it in Your account</a>'
       : `<button type="button" data-act="toggle">${u.disabled ? "Enable" : "Disable"}</button>
          <button type="button" data-act="reset">Reset password</button>
          <span class="reset" hidden><input type="password" minlength="8" placeholder="new password" aria-label="New password for ${esc(u.username)}">
@@ -48,7 +48,7 @@
     return `<tr data-id="${u.id}" data-username="${esc(u.username)}" data-disabled="${u.disabled}">
       <td>${esc(u.username)}${u.superuser ? ' <span class="tag">superuser</span>' : ""}</td>
       <td>${role}</td><td>${u.disabled ? '<span class="tag off">disabled</span>' : "enabled"}</td>
-      <td>${S.when(u.created)}</td><td>${S.when(u.password_changed)}</td><td class="row-actions">${actions}</td></tr>`;
+      <td>${S.when(u.created)}</td><td>${S.when(u.password_changed)}</td><td><div class="row-actions">${actions}</div></td></tr>`;
   }
 
   async function loadUsers() {

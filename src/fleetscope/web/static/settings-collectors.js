@@ -19,10 +19,10 @@
 
   function row(c) {
     const edit = editable ? '<button type="button" data-act="edit">Edit</button> ' : "";
-    return `<tr data-id="${c.id}"><td><b>${esc(c.machine)}</b>${c.machine_id ? `<div class="muted small">${esc(c.machine_id)}</div>` : ""}</td>
+    return `<tr data-id="${c.id}"><td><b>${esc(c.machine)}</b>${c.machine_id && c.machine_id !== c.machine ? `<div class="muted small" title="machine id">${esc(c.machine_id)}</div>` : ""}</td>
       <td>${esc(c.platform || "–")}</td><td class="wrap">${compute(c)}</td><td class="site">${esc(c.site || "–")}</td>
       <td class="owner">${esc(c.owner || "–")}</td><td>${S.when(c.created_at)}</td>
-      <td class="row-actions">${edit}<button type="button" data-act="files">Files</button></td></tr>`;
+      <td><div class="row-actions">${edit}<button type="button" data-act="files">Files</button></div></td></tr>`;
   }
 
   async function load() {
