@@ -153,8 +153,10 @@ def test_registry_roles_and_tenants(live: LiveServer) -> None:
     edited = live.client.patch(f"/api/v1/collectors/{ident}", json=patch, headers=admin)
     assert edited.status_code == 200 and edited.json()["memory_bytes"] == 2**34
     assert edited.json()["owner"] == "ops"
-    logged = [(e.actor, e.action) for e in list_entries(engine, 1)]
-    assert ("eddie", "collector.created") in logged and ("admin", "collector.updated") in logged
+    logged = [(e.actor, e.action, e.address) for e in list_entries(engine, 1)]
+    # With the client's address, as the account routes log theirs.
+    assert ("eddie", "collector.created", "testclient") in logged
+    assert ("admin", "collector.updated", "testclient") in logged
     shown = live.client.get(f"/api/v1/collectors/{ident}", headers=viewer).json()
     assert shown["chip_maker"] == "AMD" and shown["site"] == "lab"
     bad = live.client.patch(f"/api/v1/collectors/{ident}", json={"cores": -1}, headers=admin)

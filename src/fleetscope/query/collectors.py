@@ -46,15 +46,21 @@ class CollectorQueries:
         return found
 
     def create(
-        self, tenant_id: int, actor: str, machine: str, **details: Unpack[CollectorDetails]
+        self,
+        tenant_id: int,
+        actor: str,
+        machine: str,
+        *,
+        address: str | None = None,
+        **details: Unpack[CollectorDetails],
     ) -> Collector:
         """Duplicate when the tenant has that (site, machine); ValueError for a bad field.
-        `actor` (the username) goes to the audit log."""
+        `actor` (the username) and the client's `address` go to the audit log."""
         with self.engine.begin() as conn:
             made = registry.create_collector(conn, tenant_id, machine, **details)
             audit.append(
                 conn, tenant_id, actor, AuditAction.COLLECTOR_CREATED, f"collector {made.id}",
-                detail={"machine": made.machine, "site": made.site},
+                detail={"machine": made.machine, "site": made.site}, address=address,
             )  # fmt: skip
         return made
 
@@ -63,6 +69,8 @@ class CollectorQueries:
         tenant_id: int,
         actor: str,
         collector_id: int,
+        *,
+        address: str | None = None,
         **changes: Unpack[CollectorChanges],
     ) -> Collector:
         with self.engine.begin() as conn:
@@ -71,7 +79,7 @@ class CollectorQueries:
                 raise NotFound(f"no collector with id {collector_id}")
             audit.append(
                 conn, tenant_id, actor, AuditAction.COLLECTOR_UPDATED, f"collector {found.id}",
-                detail=dict(changes),
+                detail=dict(changes), address=address,
             )  # fmt: skip
         return found
 

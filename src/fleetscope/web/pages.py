@@ -5,7 +5,7 @@ static/vendor). A page without a valid session cookie redirects to /login."""
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -13,6 +13,9 @@ from fleetscope.web.deps import HostId
 from fleetscope.web.services import ReadServices
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The settings pages share one shell (settings.html); its script shows the section the path
+# names and only the sections and controls the caller's role may use (the API refuses the rest).
+SETTINGS_SECTIONS = frozenset({"account", "users", "keys", "collectors", "tenants", "audit"})
 
 
 def mount_dashboard(app: FastAPI, services: ReadServices) -> None:
@@ -53,6 +56,16 @@ def build_pages(services: ReadServices) -> APIRouter:
     @router.get("/redoc")
     def redoc_page() -> Response:
         return _page("redoc.html")
+
+    @router.get("/settings")
+    def settings_page(request: Request) -> Response:
+        return logged_in(request, "settings.html")
+
+    @router.get("/settings/{section}")
+    def settings_section(request: Request, section: str) -> Response:
+        if section not in SETTINGS_SECTIONS:
+            raise HTTPException(404, f"no settings page {section!r}")
+        return logged_in(request, "settings.html")
 
     @router.get("/hosts/{host_id}")
     def host_page(request: Request, host_id: HostId) -> Response:

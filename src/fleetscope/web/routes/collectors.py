@@ -8,7 +8,7 @@ No `from __future__ import annotations`: FastAPI resolves the annotations at run
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetscope.model.auth import Principal
@@ -19,7 +19,7 @@ from fleetscope.query.collectors import (
     Duplicate,
     NotFound,
 )
-from fleetscope.web.deps import MAX_ID, CurrentUser, PathId, read_router
+from fleetscope.web.deps import MAX_ID, CurrentUser, PathId, client_address, read_router
 from fleetscope.web.services import ReadServices
 
 # Fields as the registry bounds them (store/collectors.py); 0 cores or bytes is allowed.
@@ -136,12 +136,16 @@ def build_collectors_router(services: ReadServices, collectors: CollectorQueries
         return [_collector(c) for c in collectors.collectors(user.tenant_id, site=site)]
 
     @router.post("", status_code=201, summary="Register a collector (editor or admin)")
-    def create(body: CollectorIn, user: CurrentUser) -> CollectorOut:
+    def create(body: CollectorIn, user: CurrentUser, request: Request) -> CollectorOut:
         _editor(user)
         values = _changes(body)
         machine = values.pop("machine")
+        address = client_address(request)
         try:
-            return _collector(collectors.create(user.tenant_id, user.subject, machine, **values))
+            made = collectors.create(
+                user.tenant_id, user.subject, machine, address=address, **values
+            )
+            return _collector(made)
         except Duplicate as exc:
             raise HTTPException(409, str(exc)) from exc
         except ValueError as exc:
@@ -155,11 +159,17 @@ def build_collectors_router(services: ReadServices, collectors: CollectorQueries
             raise HTTPException(404, str(exc)) from exc
 
     @router.patch("/{collector_id}", summary="Edit a collector (editor or admin)")
-    def edit(collector_id: PathId, body: CollectorPatch, user: CurrentUser) -> CollectorOut:
+    def edit(
+        collector_id: PathId, body: CollectorPatch, user: CurrentUser, request: Request
+    ) -> CollectorOut:
         _editor(user)
+        address = client_address(request)
+        changes = _changes(body)
         try:
             return _collector(
-                collectors.update(user.tenant_id, user.subject, collector_id, **_changes(body))
+                collectors.update(
+                    user.tenant_id, user.subject, collector_id, address=address, **changes
+                )
             )
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc

@@ -15,6 +15,44 @@ const FS = (() => {
     return response.json();
   }
 
+  // The message of an API refusal: its problem details' title and detail (edge/problem.py).
+  async function problem(response) {
+    let body = null;
+    try { body = await response.json(); } catch (err) { body = null; }
+    const title = (body && body.title) || `HTTP ${response.status}`;
+    const detail = body && typeof body.detail === "string" ? body.detail : "";
+    return detail ? `${title}: ${detail}` : title;
+  }
+
+  // A change through the API (POST, PATCH, DELETE) with a JSON body; the answer's JSON, or
+  // null for 204. A refusal throws an Error whose message is the problem's title and detail,
+  // for the page to show.
+  async function send(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: {} };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, options);
+    if (response.status === 401 && !path.startsWith("/api/v1/me/password")) {
+      toLogin();
+      throw new Error("session ended");
+    }
+    if (!response.ok) {
+      const error = new Error(await problem(response));
+      error.status = response.status;
+      throw error;
+    }
+    return response.status === 204 ? null : response.json();
+  }
+
+  // GET with the same refusal messages as send().
+  const read = (path) => send("GET", path);
+
+  // Who is signed in (/api/v1/me), asked once per page.
+  let mePromise = null;
+  const me = () => (mePromise = mePromise || read("/api/v1/me"));
+
   const pct = (v) => (v == null ? "–" : v.toFixed(1) + "%");
   const num = (v, digits = 2) => (v == null ? "–" : v.toFixed(digits));
 
@@ -83,6 +121,7 @@ const FS = (() => {
     }
     show(state, text) {
       if (!this.indicator) return;
+      this.indicator.hidden = false;
       this.indicator.className = "conn " + state;
       this.indicator.dataset.state = state;
       this.indicator.textContent = text;
@@ -112,17 +151,28 @@ const FS = (() => {
     }
   }
 
+  // The header of every page: navigation, the live feed's state (shown once a page opens the
+  // feed), the signed-in user with role and tenant, Settings and Log out.
   function header(active) {
     const el = document.getElementById("top");
+    const link = (href, name, label) =>
+      `<a href="${href}"${active === name ? ' aria-current="page"' : ""}>${label}</a>`;
     el.innerHTML = `<span class="brand">fleetscope</span>
-      <nav><a href="/"${active === "fleet" ? ' aria-current="page"' : ""}>Fleet</a>
-        <a href="/analyses"${active === "analyses" ? ' aria-current="page"' : ""}>Analyses</a></nav>
-      <span class="conn connecting" id="conn" data-state="connecting">connecting…</span>
+      <nav>${link("/", "fleet", "Fleet")} ${link("/analyses", "analyses", "Analyses")}</nav>
+      <span class="conn connecting" id="conn" data-state="connecting" hidden>connecting…</span>
+      <span class="who" id="who" aria-label="Signed in as"></span>
+      ${link("/settings", "settings", "Settings")}
       <button id="logout" type="button">Log out</button>`;
     document.getElementById("logout").addEventListener("click", async () => {
       await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
       location.href = "/login";
     });
+    me().then((who) => {
+      const role = who.superuser ? `${who.role || who.scope} · superuser` : (who.role || who.scope);
+      document.getElementById("who").innerHTML =
+        `<span class="user">${esc(who.name)}</span> <span class="role">${esc(role)}</span> ` +
+        `<span class="tenant" title="tenant">${esc(who.tenant_name)}</span>`;
+    }).catch((err) => { document.getElementById("who").textContent = err.message; });
     return document.getElementById("conn");
   }
 
@@ -133,5 +183,5 @@ const FS = (() => {
     return `hsl(215, ${40 + x * 45}%, ${96 - x * 66}%)`;
   }
 
-  return { api, pct, num, bytes, rate, ago, esc, spark, status, heat, LiveSocket, header };
+  return { api, send, read, me, pct, num, bytes, rate, ago, esc, spark, status, heat, LiveSocket, header };
 })();
