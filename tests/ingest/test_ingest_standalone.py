@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
+import zstandard
 from fastapi.testclient import TestClient
 
 from fleetscope.ingest.app import create_app
 from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.auth import Principal
 from fleetscope.model.kinds import AGENT_PAYLOAD
+from fleetscope.stream.bodies import json_body
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, payload_json
 
@@ -31,4 +34,26 @@ def test_ingest_enqueues_for_the_keys_tenant(tmp_path: Path) -> None:
         assert client.get("/api/v1/schema/payload").json()["title"] == "Payload"
     (message,) = stream.read("t", 10, 0)
     assert (message.kind, message.tenant_id, message.body) == (AGENT_PAYLOAD, 7, body)
+    stream.close()
+
+
+def test_a_zstd_body_is_enqueued_as_received_other_encodings_decoded(tmp_path: Path) -> None:
+    """The stream keeps a zstd body as the agent sent it (stream/bodies.py); a gzip or plain
+    one as its JSON."""
+    stream = SQLiteStream(tmp_path / "s.db")
+    keys = {"k7": Principal(7, "agent_key", "seven")}
+    app = create_app(IngestSettings(), stream, keys.get)
+    plain = [payload_json(payload(n)) for n in (1, 2, 3)]
+    sent = {
+        "zstd": zstandard.ZstdCompressor(level=3).compress(plain[0]),
+        "gzip": gzip.compress(plain[1]),
+        "identity": plain[2],
+    }
+    with TestClient(app) as client:
+        for encoding, body in sent.items():
+            headers = {"Authorization": "Bearer k7", "Content-Encoding": encoding}
+            assert client.post("/api/v1/ingest", content=body, headers=headers).status_code == 202
+    kept = [m.body for m in stream.read("t", 10, 0)]
+    assert kept == [sent["zstd"], plain[1], plain[2]]
+    assert [json_body(body) for body in kept] == plain
     stream.close()

@@ -39,6 +39,7 @@ from fleetscope.store.writer import (
     InventoryRow,
     ProcessGroupRow,
 )
+from fleetscope.stream.bodies import json_body
 
 __all__ = [
     "AGENT_PAYLOAD",
@@ -104,7 +105,8 @@ def message_rows(kind: str, tenant_id: int, body: bytes) -> list[BatchRows]:
 
 
 def agent_payload_rows(tenant_id: int, body: bytes) -> BatchRows:
-    return payload_rows(tenant_id, decode_payload(body))
+    """body: the payload's JSON, or the zstd body ingest kept as the agent sent it."""
+    return payload_rows(tenant_id, decode_payload(json_body(body)))
 
 
 def payload_rows(tenant_id: int, payload: Payload) -> BatchRows:
