@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from fleetscope.ingest.app import create_app
 from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.auth import Principal
+from fleetscope.model.codec import decode_payload
 from fleetscope.model.kinds import AGENT_PAYLOAD
+from fleetscope.model.payload import Payload
 from fleetscope.stream.bodies import json_body
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, payload_json
@@ -56,4 +58,26 @@ def test_a_zstd_body_is_enqueued_as_received_other_encodings_decoded(tmp_path: P
     kept = [m.body for m in stream.read("t", 10, 0)]
     assert kept == [sent["zstd"], plain[1], plain[2]]
     assert [json_body(body) for body in kept] == plain
+    stream.close()
+
+
+def test_the_payload_ingest_decoded_is_handed_over_with_its_message(tmp_path: Path) -> None:
+    """With the embedded stream's handoff the message carries ingest's Payload: equal to what
+    decoding the body kept in the stream gives, so digest may use it instead."""
+    stream = SQLiteStream(tmp_path / "s.db", handoff_max=10)
+    keys = {"k7": Principal(7, "agent_key", "seven")}
+    app = create_app(IngestSettings(), stream, keys.get)
+    bodies = [
+        zstandard.ZstdCompressor().compress(payload_json(payload(2))),
+        payload_json(payload(3)),
+    ]
+    with TestClient(app) as client:
+        for body, encoding in zip(bodies, ("zstd", "identity"), strict=True):
+            headers = {"Authorization": "Bearer k7", "Content-Encoding": encoding}
+            assert client.post("/api/v1/ingest", content=body, headers=headers).status_code == 202
+    messages = stream.read("t", 10, 0)
+    assert [m.body for m in messages] == bodies
+    for message in messages:
+        assert isinstance(message.decoded, Payload)
+        assert message.decoded == decode_payload(json_body(message.body))
     stream.close()

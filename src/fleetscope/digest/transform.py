@@ -77,7 +77,13 @@ class Digested:
     upload: UploadedFile | None = None
 
 
-def digest_message(kind: str, tenant_id: int, body: bytes) -> Digested:
+def digest_message(
+    kind: str, tenant_id: int, body: bytes, decoded: object | None = None
+) -> Digested:
+    """decoded: the body as ingest decoded it, when the stream handed it over
+    (StreamMessage.decoded): an agent payload's Payload is not decoded again."""
+    if kind == AGENT_PAYLOAD and isinstance(decoded, Payload):
+        return Digested([payload_rows(tenant_id, decoded)])
     if kind == SERIES_SAMPLES:
         return samples_rows(tenant_id, body)
     if kind == PERFCOLLECTOR_UPLOAD:

@@ -57,7 +57,9 @@ async def accept_payload(
         # A zstd body (received is not the decoded body) is enqueued as received, a quarter
         # of the JSON's bytes: digest decodes it as this did (stream/bodies.py).
         kept = received if received is not body and is_zstd(received) else body
-        message = NewMessage(AGENT_PAYLOAD, principal.tenant_id, kept, key=payload.host.machine_id)
+        message = NewMessage(
+            AGENT_PAYLOAD, principal.tenant_id, kept, key=payload.host.machine_id, decoded=payload
+        )
         await enqueue(deps, message)
     except Rejected as rejected:
         deps.metrics.rejected.labels(rejected.reason).inc()
