@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 from pathlib import Path
 
 import zstandard
@@ -45,18 +46,21 @@ def test_a_zstd_body_is_enqueued_as_received_other_encodings_decoded(tmp_path: P
     stream = SQLiteStream(tmp_path / "s.db")
     keys = {"k7": Principal(7, "agent_key", "seven")}
     app = create_app(IngestSettings(), stream, keys.get)
-    plain = [payload_json(payload(n)) for n in (1, 2, 3)]
-    sent = {
-        "zstd": zstandard.ZstdCompressor(level=3).compress(plain[0]),
-        "gzip": gzip.compress(plain[1]),
-        "identity": plain[2],
-    }
+    plain = [payload_json(payload(n)) for n in (1, 2, 3, 4)]
+    # A zstd body that starts with a skippable frame: no zstd magic first, so its JSON is kept.
+    skippable = struct.pack("<II", 0x184D2A50, 4) + b"skip"
+    sent = [
+        ("zstd", zstandard.ZstdCompressor(level=3).compress(plain[0])),
+        ("gzip", gzip.compress(plain[1])),
+        ("identity", plain[2]),
+        ("zstd", skippable + zstandard.ZstdCompressor().compress(plain[3])),
+    ]
     with TestClient(app) as client:
-        for encoding, body in sent.items():
+        for encoding, body in sent:
             headers = {"Authorization": "Bearer k7", "Content-Encoding": encoding}
             assert client.post("/api/v1/ingest", content=body, headers=headers).status_code == 202
     kept = [m.body for m in stream.read("t", 10, 0)]
-    assert kept == [sent["zstd"], plain[1], plain[2]]
+    assert kept == [sent[0][1], plain[1], plain[2], plain[3]]
     assert [json_body(body) for body in kept] == plain
     stream.close()
 
