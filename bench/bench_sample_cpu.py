@@ -35,6 +35,7 @@ import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fleetscope
 from bench_ingest_request import round_of
 from fleet_simulator import Fleet, load_snapshot
 from fleetscope.cli.server import build_server
@@ -69,7 +70,10 @@ def main() -> None:
     digest_us: list[float] = []
     with tempfile.TemporaryDirectory(prefix="fleetscope-bench-sample-") as tmp:
         data_dir = Path(tmp) / "data"
-        settings = settings_from(ServerSettings, {"data_dir": data_dir, "embedded_digest": False})
+        # Digest in this process, as `fleetscope server` runs it (its backpressure and the
+        # handoff of ingest's decoded payloads, cli/wiring.py make_stream), but driven here
+        # batch by batch: the app's lifespan, which would start its thread, is not run.
+        settings = settings_from(ServerSettings, {"data_dir": data_dir, "embedded_digest": True})
         server = build_server(settings)
         key = dict(
             line.split("=", 1) for line in (data_dir / CREDENTIALS_FILE).read_text().splitlines()
@@ -80,6 +84,7 @@ def main() -> None:
             (b"content-encoding", b"zstd"),
         ]
         digest = server.digest
+        print(f"fleetscope from {Path(fleetscope.__file__).parent}")
         print(
             f"{args.requests} payloads a round ({fleet.samples_per_payload} samples each),"
             f" {args.concurrency} in flight; before: {load()}"

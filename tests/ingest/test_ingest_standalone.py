@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import zstandard
 from fastapi.testclient import TestClient
 
 from fleetscope.agent.perfcollector import capture_snapshots
 from fleetscope.ingest.app import create_app
 from fleetscope.ingest.intake import IngestSettings
 from fleetscope.model.auth import Principal
+from fleetscope.model.codec import decode_payload
 from fleetscope.model.devices import split_upload
 from fleetscope.model.kinds import AGENT_PAYLOAD, PERFCOLLECTOR_UPLOAD
+from fleetscope.model.payload import Payload
+from fleetscope.stream.bodies import json_body
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, payload_json
 from tests.perfcollector_capture import capture
@@ -93,4 +99,51 @@ def test_a_key_bound_to_one_machine_sends_only_that_machines_data(tmp_path: Path
         assert [send("m-other"), collection("m-other"), upload("m-other")] == [403] * 3
         assert [send("m-own"), collection("m-own"), upload("m-own")] == [202, 202, 200]
     assert len(stream.read("t", 10, 0)) == 3
+    stream.close()
+
+
+def test_a_zstd_body_is_enqueued_as_received_other_encodings_decoded(tmp_path: Path) -> None:
+    """The stream keeps a zstd body as the agent sent it (stream/bodies.py); a gzip or plain
+    one as its JSON."""
+    stream = SQLiteStream(tmp_path / "s.db")
+    keys = {"k7": Principal(7, "agent_key", "seven")}
+    app = create_app(IngestSettings(), stream, keys.get)
+    plain = [payload_json(payload(n)) for n in (1, 2, 3, 4)]
+    # A zstd body that starts with a skippable frame: no zstd magic first, so its JSON is kept.
+    skippable = struct.pack("<II", 0x184D2A50, 4) + b"skip"
+    sent = [
+        ("zstd", zstandard.ZstdCompressor(level=3).compress(plain[0])),
+        ("gzip", gzip.compress(plain[1])),
+        ("identity", plain[2]),
+        ("zstd", skippable + zstandard.ZstdCompressor().compress(plain[3])),
+    ]
+    with TestClient(app) as client:
+        for encoding, body in sent:
+            headers = {"Authorization": "Bearer k7", "Content-Encoding": encoding}
+            assert client.post("/api/v1/ingest", content=body, headers=headers).status_code == 202
+    kept = [m.body for m in stream.read("t", 10, 0)]
+    assert kept == [sent[0][1], plain[1], plain[2], plain[3]]
+    assert [json_body(body) for body in kept] == plain
+    stream.close()
+
+
+def test_the_payload_ingest_decoded_is_handed_over_with_its_message(tmp_path: Path) -> None:
+    """With the embedded stream's handoff the message carries ingest's Payload: equal to what
+    decoding the body kept in the stream gives, so digest may use it instead."""
+    stream = SQLiteStream(tmp_path / "s.db", handoff_max=10)
+    keys = {"k7": Principal(7, "agent_key", "seven")}
+    app = create_app(IngestSettings(), stream, keys.get)
+    bodies = [
+        zstandard.ZstdCompressor().compress(payload_json(payload(2))),
+        payload_json(payload(3)),
+    ]
+    with TestClient(app) as client:
+        for body, encoding in zip(bodies, ("zstd", "identity"), strict=True):
+            headers = {"Authorization": "Bearer k7", "Content-Encoding": encoding}
+            assert client.post("/api/v1/ingest", content=body, headers=headers).status_code == 202
+    messages = stream.read("t", 10, 0)
+    assert [m.body for m in messages] == bodies
+    for message in messages:
+        assert isinstance(message.decoded, Payload)
+        assert message.decoded == decode_payload(json_body(message.body))
     stream.close()

@@ -16,11 +16,15 @@ from fleetscope.stream.sqlite import SQLiteStream
 
 @pytest.mark.parametrize("in_process", [True, False])
 def test_backpressure_only_with_an_in_process_digest(tmp_path: Path, in_process: bool) -> None:
+    """So is the handoff of ingest's decoded payloads: with no digest here none is claimed."""
     settings = settings_from(ServerSettings, {"data_dir": tmp_path, "embedded_digest": in_process})
     stream = make_stream(settings)
     assert isinstance(stream, SQLiteStream)
     assert stream.soft_backlog == (
         SOFT_BACKLOG_BATCHES * settings.digest_batch_size if in_process else None
+    )
+    assert stream.handoff_max == (
+        (SOFT_BACKLOG_BATCHES + 1) * settings.digest_batch_size if in_process else 0
     )
     stream.close()
 

@@ -52,6 +52,14 @@ def make_stream(settings: ServerSettings) -> Stream:
                 if settings.digest_in_process
                 else None
             ),
+            # Ingest's decoded payloads handed to digest (stream/sqlite.py): as many as wait
+            # under that backpressure, and a batch more; about 33 KB each for the fleet
+            # simulator's payloads (docs/deployment.md, issue 17).
+            handoff_max=(
+                (SOFT_BACKLOG_BATCHES + 1) * settings.digest_batch_size
+                if settings.digest_in_process
+                else 0
+            ),
         )
     return RedisStream.from_url(
         settings.stream_url,

@@ -114,9 +114,10 @@ class DigestWorker:
         decoded: list[Decoded] = []
         for message in messages:
             try:
-                decoded.append(
-                    (message, digest_message(message.kind, message.tenant_id, message.body))
+                digested = digest_message(
+                    message.kind, message.tenant_id, message.body, message.decoded
                 )
+                decoded.append((message, digested))
             except (ValidationError, ValueError) as exc:
                 if self.stream.fail(message.id, f"{type(exc).__name__}: {exc}", MAX_ATTEMPTS):
                     self.stats.messages_dead_lettered += 1

@@ -4,22 +4,12 @@ small compressed bomb cannot expand without bound."""
 
 from __future__ import annotations
 
-import threading
 import zlib
 from collections.abc import AsyncIterator
 
 import zstandard
 
-
-class _Decompressors(threading.local):
-    """A zstd context per thread, reused: making one per request adds its cost to every
-    request's decoding (docs/code-choices.md). Contexts are not thread-safe."""
-
-    def __init__(self) -> None:
-        self.zstd = zstandard.ZstdDecompressor()
-
-
-_decompressors = _Decompressors()
+from fleetscope.stream.bodies import DecodedTooLarge, zstd_decoded
 
 
 class BodyTooLarge(ValueError):
@@ -60,17 +50,13 @@ def decode(body: bytes, encoding: str | None, limit: int) -> bytes:
             raise BadEncoding("gzip body is truncated")
         return out
     if encoding == "zstd":
-        parts: list[bytes] = []
-        size = 0
+        # The same decoding as digest's of a body kept compressed in the stream
+        # (stream/bodies.py), so both read the same JSON.
         try:
-            with _decompressors.zstd.stream_reader(body) as reader:
-                while chunk := reader.read(65536):
-                    size += len(chunk)
-                    if size > limit:
-                        raise BodyTooLarge(f"decoded body exceeds {limit} bytes")
-                    parts.append(chunk)
+            return zstd_decoded(body, limit)
+        except DecodedTooLarge as exc:
+            raise BodyTooLarge(str(exc)) from exc
         except zstandard.ZstdError as exc:
             raise BadEncoding(f"zstd body could not be decoded: {exc}") from exc
-        return b"".join(parts)
     supported = ", ".join(SUPPORTED_ENCODINGS)
     raise BadEncoding(f"unsupported Content-Encoding {encoding!r}; use one of {supported}")

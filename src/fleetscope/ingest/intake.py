@@ -208,6 +208,13 @@ async def read_headers_body(
 ) -> bytes:
     """The decoded body, bounded by `limit` before and after decoding; 415 unless its
     Content-Type is one of `media_types` (a missing one counts as the first)."""
+    return (await read_received_body(headers, chunks, limit, media_types))[1]
+
+
+async def read_received_body(
+    headers: Headers, chunks: AsyncIterator[bytes], limit: int, media_types: tuple[str, ...]
+) -> tuple[bytes, bytes]:
+    """read_headers_body, with the body as received: (received, decoded)."""
     content_type = header_media_type(headers, media_types[0])
     if content_type not in media_types:
         wanted = " or ".join(media_types)
@@ -217,7 +224,7 @@ async def read_headers_body(
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(f"request body exceeds {limit} bytes")
         raw = await read_limited(chunks, limit)
-        return decode(raw, headers.get("content-encoding"), limit)
+        return raw, decode(raw, headers.get("content-encoding"), limit)
     except BodyTooLarge as exc:
         raise Rejected(413, "too_large", str(exc)) from exc
     except BadEncoding as exc:

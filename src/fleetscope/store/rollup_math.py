@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from fleetscope.store.frames import (
     NAN,
     compress_frame,
@@ -37,13 +39,77 @@ class Stats:
         return len(self.count)
 
 
+# Below this many series the loops below beat numpy, whose cost per call and per frame or
+# part is larger than theirs for a few series (query/metrics.py merges one series at a time;
+# the crossover: docs/deployment.md, issue 17).
+NUMPY_MIN_SERIES = 64
+
+
 def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
     """The stats of snapshots that share one layout; NaN is an absent value.
 
-    min, max and sum of every column run as map() over the columns, in C; only a column whose
-    sum is NaN (it holds an absent value) is filtered and done again value by value, which
-    measured faster than a loop (docs/deployment.md, "Rollup stats"). merge_stats done the
-    same way measured slower, so it stays a loop."""
+    A bucket of a whole layout is reduced by numpy, column-wise, in the order the loop adds
+    (docs/deployment.md, issue 17); a small one by the loop."""
+    if frames and len(frames[0]) >= NUMPY_MIN_SERIES:
+        # Overflow to ±inf and inf - inf = NaN, silently, as float arithmetic in Python.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _frames_stats_numpy(frames)
+    return frames_stats_loop(frames)
+
+
+def merge_stats(parts: Sequence[Stats]) -> Stats:
+    """The stats of the union of the parts' buckets (same layout): an hour from its minutes."""
+    if parts and len(parts[0]) >= NUMPY_MIN_SERIES:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _merge_stats_numpy(parts)
+    return merge_stats_loop(parts)
+
+
+def _array(values: Any) -> array[float]:
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
+
+
+def _frames_stats_numpy(frames: Sequence[Sequence[float]]) -> Stats:
+    matrix = np.vstack([np.asarray(frame, dtype=np.float64) for frame in frames])
+    present = ~np.isnan(matrix)
+    counts = present.sum(axis=0, dtype=np.float64)
+    if present.all():
+        mins, maxs = matrix.min(axis=0), matrix.max(axis=0)
+        # initial=0.0: the loop's sum() starts from 0 too, so -0.0 sums alike.
+        sums = np.add.reduce(matrix, axis=0, initial=0.0)
+    else:
+        mins = np.where(present, matrix, np.inf).min(axis=0)
+        maxs = np.where(present, matrix, -np.inf).max(axis=0)
+        sums = np.add.reduce(np.where(present, matrix, 0.0), axis=0, initial=0.0)
+        empty = counts == 0
+        mins[empty] = np.nan
+        maxs[empty] = np.nan
+    return Stats(_array(mins), _array(maxs), _array(sums), _array(counts))
+
+
+def _merge_stats_numpy(parts: Sequence[Stats]) -> Stats:
+    lows = np.vstack([np.frombuffer(p.min, dtype=np.float64) for p in parts])
+    highs = np.vstack([np.frombuffer(p.max, dtype=np.float64) for p in parts])
+    totals = np.vstack([np.frombuffer(p.sum, dtype=np.float64) for p in parts])
+    counts = np.vstack([np.frombuffer(p.count, dtype=np.float64) for p in parts])
+    held = counts > 0
+    n = np.add.reduce(counts, axis=0, initial=0.0)
+    mins = np.where(held, lows, np.inf).min(axis=0)
+    maxs = np.where(held, highs, -np.inf).max(axis=0)
+    empty = n == 0
+    mins[empty] = np.nan
+    maxs[empty] = np.nan
+    sums = np.add.reduce(totals, axis=0, initial=0.0)
+    return Stats(_array(mins), _array(maxs), _array(sums), _array(n))
+
+
+def frames_stats_loop(frames: Sequence[Sequence[float]]) -> Stats:
+    """frames_stats without numpy. min, max and sum of every column run as map() over the
+    columns, in C; only a column whose sum is NaN (it holds an absent value) is filtered and
+    done again value by value, which measured faster than a loop (docs/deployment.md, "Rollup
+    stats"). merge_stats_loop done the same way measured slower, so it stays a loop."""
     columns = list(zip(*frames, strict=True))
     sums = array("d", map(sum, columns))
     mins = array("d", map(min, columns))
@@ -63,8 +129,8 @@ def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
     return Stats(mins, maxs, sums, counts)
 
 
-def merge_stats(parts: Sequence[Stats]) -> Stats:
-    """The stats of the union of the parts' buckets (same layout): an hour from its minutes."""
+def merge_stats_loop(parts: Sequence[Stats]) -> Stats:
+    """merge_stats without numpy."""
     mins, maxs, sums, counts = array("d"), array("d"), array("d"), array("d")
     columns = zip(
         zip(*(p.min for p in parts), strict=True),

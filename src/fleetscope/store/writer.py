@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, case, func, select, update
 
@@ -51,8 +51,11 @@ class FrameRow:
     values: tuple[float | None, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessGroupRow:
+class ProcessGroupRow(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: digest makes tens per payload, and a frozen
+    dataclass sets each field through object.__setattr__, which made these rows a visible
+    share of digest's CPU (docs/deployment.md, issue 17). Unpacked by position below."""
+
     ts_ms: int
     group_name: str
     num_procs: int
@@ -176,16 +179,16 @@ class StoreWriter:
                 groups.extend(
                     (
                         host_id,
-                        g.ts_ms,
-                        g.group_name,
+                        ts_ms,
+                        name,
                         tenant_id,
-                        g.num_procs,
-                        g.cpu_seconds_total,
-                        round(g.memory_bytes),
-                        round(g.read_bytes_total),
-                        round(g.write_bytes_total),
+                        procs,
+                        cpu,
+                        round(mem),
+                        round(read),
+                        round(wrote),
                     )
-                    for g in batch.process_groups
+                    for ts_ms, name, procs, cpu, mem, read, wrote in batch.process_groups
                 )
                 for audit in sorted(batch.inventory, key=lambda a: a.ts_ms):
                     upsert_inventory(
@@ -198,7 +201,9 @@ class StoreWriter:
                     )
                 touched.update((tenant_id, host_id, f.ts_ms) for f in batch.frames)
                 # Their hour's process-group rollup is recomputed with the hour's frames.
-                touched.update((tenant_id, host_id, g.ts_ms) for g in batch.process_groups)
+                # A snapshot's tens of groups share its time: one mark each.
+                group_times = {g.ts_ms for g in batch.process_groups}
+                touched.update((tenant_id, host_id, ts_ms) for ts_ms in group_times)
             frames_written = insert_frames(conn, rows) if rows else 0
             if groups:
                 insert_process_groups(conn, groups)

@@ -13,7 +13,7 @@ import secrets
 import socket
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -46,6 +46,11 @@ class NewMessage:
     # What a sharded backend spreads by and keeps in order: the host's machine id for agent
     # payloads. None: the tenant.
     key: str | None = None
+    # The body as the enqueuer decoded it, handed to a consumer in the same process that
+    # claims the message first (the embedded stream's handoff, stream/sqlite.py), so that it
+    # is not decoded twice. Never stored: a message read after a restart, from another
+    # process or a second time has none, and is decoded from its body.
+    decoded: object | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class StreamMessage:
     body: bytes
     attempts: int  # deliveries so far, including this one
     enqueued_at: float  # unix seconds
+    decoded: object | None = field(default=None, compare=False, repr=False)  # NewMessage's
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,13 @@ soft_backlog, the group-commit thread waits (at most backpressure_max_wait_secon
 while that many messages are unacknowledged: ingest's answers slow down, senders send less
 often, and digest gets the time it needs. A 2xx still means committed; only the answer waits.
 Only for a stream whose digest runs in this process (its acks are what the count sees).
+
+Handoff (handoff_max): ingest decodes and validates every payload before enqueueing it, and
+digest, in the same process, decoded the same body again. A message enqueued with its decoded
+form (NewMessage.decoded) keeps that form in memory until it is first claimed, and the claim
+hands it over (StreamMessage.decoded). Only an optimisation: nothing of it is stored, a message
+claimed again, after a restart or beyond handoff_max waiting ones has none and is decoded from
+its body, so what is stored and acknowledged, and when, is unchanged.
 """
 
 from __future__ import annotations
@@ -92,9 +99,11 @@ class SQLiteStream:
         retry_after_seconds: float = 10.0,
         soft_backlog: int | None = None,
         backpressure_max_wait_seconds: float = 1.0,
+        handoff_max: int = 0,
     ) -> None:
         """max_backlog, max_backlog_bytes: None for no limit; soft_backlog: None for no
-        backpressure (module docstring)."""
+        backpressure; handoff_max: unclaimed messages whose decoded form is kept, 0 for no
+        handoff (module docstring)."""
         self.path = path
         self.visibility_timeout = visibility_timeout_seconds
         self.max_backlog = max_backlog
@@ -102,6 +111,10 @@ class SQLiteStream:
         self.retry_after_seconds = retry_after_seconds
         self.soft_backlog = soft_backlog
         self.backpressure_max_wait = backpressure_max_wait_seconds
+        self.handoff_max = handoff_max
+        # message id -> NewMessage.decoded, until claimed. Written by the group-commit thread
+        # only, popped by claims: single dict operations, atomic under the GIL.
+        self._handoff: dict[int, object] = {}
         self._conn = _connect(path)
         self._conn.executescript(_SCHEMA)
         count, size = self._conn.execute(
@@ -193,6 +206,7 @@ class SQLiteStream:
         if not group:
             return
         now = time.time()
+        handed: list[int] = []
         try:
             conn = self._writer_conn
             conn.execute("BEGIN IMMEDIATE")
@@ -205,7 +219,13 @@ class SQLiteStream:
                         " VALUES (?, ?, ?, ?)",
                         (m.kind, m.tenant_id, m.body, now),
                     )
-                    ids.append(str(cursor.lastrowid))
+                    row_id = cursor.lastrowid
+                    assert row_id is not None
+                    # Before the commit: a consumer may claim the row as soon as it is in.
+                    if m.decoded is not None and len(self._handoff) < self.handoff_max:
+                        self._handoff[row_id] = m.decoded
+                        handed.append(row_id)
+                    ids.append(str(row_id))
                 results.append(ids)
             conn.execute("COMMIT")
             self._count(
@@ -215,6 +235,10 @@ class SQLiteStream:
         except sqlite3.Error as exc:
             if self._writer_conn.in_transaction:
                 self._writer_conn.execute("ROLLBACK")
+            # Rolled back: the ids may be given to other messages (AUTOINCREMENT's counter
+            # is rolled back too).
+            for row_id in handed:
+                self._handoff.pop(row_id, None)
             error = StreamUnavailable(f"embedded stream {self.path}: {exc}")
             for _, future in group:
                 future.set_exception(error)
@@ -261,7 +285,11 @@ class SQLiteStream:
                 (consumer, now + self.visibility_timeout, now, max_count),
             ).fetchall()
         rows.sort()
-        return [StreamMessage(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        handoff = self._handoff
+        return [
+            StreamMessage(str(r[0]), r[1], r[2], r[3], r[4], r[5], handoff.pop(r[0], None))
+            for r in rows
+        ]
 
     def ack(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -379,3 +407,4 @@ class SQLiteStream:
         with self._lock:
             self._conn.close()
         self._writer_conn.close()
+        self._handoff.clear()
