@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, select, text
 
+from fleetscope.store.chunks import lookback
 from fleetscope.store.tables import hosts, metric_frames
 
 DAY_MS = 86_400_000
@@ -181,6 +182,8 @@ class FramePartitions:
                 if self.enabled:
                     dropped = drop_partitions_before(conn, cutoff)
                 else:
-                    deleted = delete_per_host_before(conn, metric_frames, cutoff)
+                    # A row holds up to CHUNK_SPAN_MS of snapshots from its ts_ms: only rows
+                    # that start that much earlier hold nothing from the cutoff on.
+                    deleted = delete_per_host_before(conn, metric_frames, lookback(cutoff))
             self._known -= {day for day in map(_day_of_name, dropped) if day is not None}
         return MaintenanceResult(tuple(created), tuple(dropped), deleted)

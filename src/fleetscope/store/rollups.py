@@ -30,13 +30,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
-from fleetscope.store.frames import decode_frame
+from fleetscope.store.chunks import frames_in_range, lookback
 from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
@@ -325,11 +325,18 @@ class Rollups:
         columns = [time_col, source.c.layout_id, blob_col]
         if count_col is not None:
             columns.append(count_col)
-        rows = conn.execute(
+        raw = source is metric_frames
+        rows: Sequence[Any] = conn.execute(
             select(*columns)
-            .where(source.c.host_id == host_id, time_col >= first, time_col < end)
+            .where(
+                source.c.host_id == host_id,
+                time_col >= (lookback(first) if raw else first),
+                time_col < end,
+            )
             .order_by(time_col)
         ).all()
+        if raw:  # a row may hold several snapshots (store/chunks.py): one member each
+            rows = frames_in_range(rows, first, end - 1)
         groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
         for row in rows:
             bucket = row[0] // tier.step_ms * tier.step_ms
@@ -343,7 +350,7 @@ class Rollups:
         new_rows = []
         for (bucket, layout_id), members in sorted(groups.items()):
             if source is metric_frames:
-                stats = frames_stats([decode_frame(m[2]) for m in members])
+                stats = frames_stats([m[2] for m in members])
                 frames = len(members)
             else:
                 stats = merge_stats([decode_stats(m[2]) for m in members])

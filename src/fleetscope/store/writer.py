@@ -21,8 +21,9 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, case, func, select, update
 
+from fleetscope.store.chunk_writes import PendingFrame, insert_chunks
 from fleetscope.store.engine import now_ms
-from fleetscope.store.frames import encode_frame, layout_digest, layout_json
+from fleetscope.store.frames import layout_digest, layout_json
 from fleetscope.store.inventory import upsert_inventory
 from fleetscope.store.metadata import MetadataRows, upsert_metadata
 from fleetscope.store.partitions import FramePartitions
@@ -30,10 +31,8 @@ from fleetscope.store.rollup_math import MINUTE_MS
 from fleetscope.store.rollups import mark_dirty
 from fleetscope.store.sql import (
     ROWS_PER_STATEMENT,
-    FrameTuple,
     GroupTuple,
     insert_for,
-    insert_frames,
     insert_process_groups,
     record_batches_sql,
     touch_hosts_sql,
@@ -154,7 +153,7 @@ class StoreWriter:
                     self._record_collection(conn, batch.tenant_id, host_id, batch.collection)
             fresh = self._record_batches(conn, batches, host_of)
             host_ids: list[int | None] = []
-            rows: list[FrameTuple] = []
+            rows: list[PendingFrame] = []
             groups: list[GroupTuple] = []
             touched: set[tuple[int, int, int]] = set()  # tenant, host, frame time
             for batch, host_id, new in zip(batches, host_of, fresh, strict=True):
@@ -164,12 +163,12 @@ class StoreWriter:
                 host_ids.append(host_id)
                 tenant_id = batch.tenant_id
                 rows.extend(
-                    (
+                    PendingFrame(
                         host_id,
-                        frame.ts_ms,
                         self._layout_id(conn, tenant_id, frame.series),
                         tenant_id,
-                        encode_frame(frame.values),
+                        frame.ts_ms,
+                        frame.values,
                     )
                     for frame in batch.frames
                 )
@@ -199,7 +198,8 @@ class StoreWriter:
                 touched.update((tenant_id, host_id, f.ts_ms) for f in batch.frames)
                 # Their hour's process-group rollup is recomputed with the hour's frames.
                 touched.update((tenant_id, host_id, g.ts_ms) for g in batch.process_groups)
-            frames_written = insert_frames(conn, rows) if rows else 0
+            # A call's snapshots of a host and layout share rows (store/chunks.py).
+            frames_written = insert_chunks(conn, rows) if rows else 0
             if groups:
                 insert_process_groups(conn, groups)
             mark_dirty(conn, MINUTE_MS, touched)

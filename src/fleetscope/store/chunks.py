@@ -1,0 +1,276 @@
+"""Several consecutive snapshots of one host and layout in one metric_frames row (a chunk).
+
+A row's `ts_ms` is its first snapshot's time; its `vals` blob is one of:
+
+- **a frame** (rows written before chunks, format 0): one zstd frame of float64 values
+  (store/frames.py), the row's only snapshot. Its first byte is zstd's magic, 0x28.
+- **a chunk** (format 1): the byte 0x01, the varint n (snapshots), n - 1 varints (each
+  snapshot's time after the one before; the first is the row's `ts_ms`), then one zstd frame
+  of `varint m` (values per snapshot: the layout's length), m kind bytes, m width bytes and:
+  - for every series of kind 0-3 (values as integers scaled by 10**kind), its first value
+    zigzagged in 8 bytes, then its n - 1 zigzagged steps in `width` bytes each (0: it did not
+    move), grouped by width (1, 2, 4, 8), series by series, little-endian;
+  - for every series of kind 4, its n values' IEEE-754 bits, each XORed with the previous
+    value's, big-endian (the bytes that a slowly moving value shares with the one before come
+    first and are zero).
+  The times are outside the zstd frame so that a reader learns which snapshots a row holds
+  without decompressing it (`chunk_times`).
+
+  A series is of kind k in 0-3 when every value of the chunk is finite and is exactly
+  int(v * 10**k) / 10**k with the smallest such k (counters, byte and tick counts, CPU seconds
+  in hundredths); anything else (NaN for absent, ±inf, -0.0, full-precision gauges) is kind 4.
+  Decoding therefore gives back every value's bits exactly.
+
+Why: a frame alone costs 3.7-4.3 B per sample on disk; a chunk shares one row's overhead
+(tuple header, key, index entry) between its snapshots, and a series' steps take far fewer
+bytes than its values (docs/data-model.md, "Measured" and "Chunks"). The layout is
+Gorilla's and Prometheus' (delta timestamps, integer deltas, XOR floats) with byte widths and
+zstd instead of bit packing, so that numpy does every step for a whole chunk at once.
+
+A chunk holds at most CHUNK_MAX_FRAMES snapshots spanning less than CHUNK_SPAN_MS, within one
+UTC day (a PostgreSQL partition and SQLite's retention see it whole), so a reader of [start,
+end] reads the rows with `ts_ms` in [start - CHUNK_SPAN_MS + 1, end] and keeps the snapshots
+in range (`frames_in_range`).
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import zstandard
+
+from fleetscope.store.frames import ZSTD_LEVEL, decode_frame
+
+CHUNK_FORMAT = 1
+CHUNK_SPAN_MS = 300_000
+CHUNK_MAX_FRAMES = 120
+DAY_MS = 86_400_000
+_XOR = 4
+_MAX_EXACT = float(2**53)  # integers beyond this are not all representable as float64
+_SCALES = np.array([1.0, 10.0, 100.0, 1000.0])
+_WIDTHS = (1, 2, 4, 8)
+
+FrameValues = tuple[int, "array[float]"]  # a snapshot's time and its values, NaN for absent
+
+
+class _Codecs(threading.local):
+    """zstd contexts may not be shared between threads (as in store/frames.py)."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_codecs = _Codecs()
+
+
+def _varints(values: Sequence[int]) -> bytes:
+    out = bytearray()
+    for value in values:
+        rest = value
+        while rest >= 0x80:
+            out.append(rest & 0x7F | 0x80)
+            rest >>= 7
+        out.append(rest)
+    return bytes(out)
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    """One LEB128 value at data[at:] and the offset after it."""
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise ValueError("chunk: a truncated or overlong varint")
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _zigzag(values: np.ndarray) -> np.ndarray:
+    return ((values << 1) ^ (values >> 63)).view(np.uint64)
+
+
+def _unzigzag(values: np.ndarray) -> np.ndarray:
+    return (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)
+
+
+def _kinds(matrix: np.ndarray) -> np.ndarray:
+    """Each series' kind: the smallest decimal scale that gives its values back exactly, or
+    _XOR. Whole numbers are checked for the whole matrix at once; only the series left (few
+    in a real snapshot) are tried at the other scales."""
+    kinds = np.full(matrix.shape[1], _XOR, dtype=np.uint8)
+    with np.errstate(invalid="ignore"):
+        whole = (
+            (np.rint(matrix) == matrix)  # False for NaN
+            & (np.abs(matrix) < _MAX_EXACT)  # False for ±inf
+            & ~((matrix == 0) & np.signbit(matrix))  # -0.0 would come back as 0.0
+        ).all(axis=0)
+    kinds[whole] = 0
+    rest = np.flatnonzero(np.isfinite(matrix).all(axis=0) & ~whole)
+    if rest.size == 0:
+        return kinds
+    values = matrix[:, rest]
+    bits = values.view(np.int64)
+    undecided = np.ones(rest.size, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, len(_SCALES)):
+            scaled = np.rint(values * _SCALES[k])
+            small = np.abs(scaled) < _MAX_EXACT
+            back = np.where(small, scaled, 0.0).astype(np.int64).astype(np.float64) / _SCALES[k]
+            exact = undecided & small.all(axis=0) & (back.view(np.int64) == bits).all(axis=0)
+            kinds[rest[exact]] = k
+            undecided &= ~exact
+    return kinds
+
+
+def _widths(steps: np.ndarray) -> np.ndarray:
+    """Bytes per step of each column of zigzagged steps: 0 (none moves), 1, 2, 4 or 8."""
+    top: np.ndarray = steps.max(axis=0, initial=0)
+    widths: np.ndarray = (top > 0).astype(np.uint8)
+    widths += top >= 2**8
+    widths += 2 * (top >= 2**16).astype(np.uint8)
+    widths += 4 * (top >= 2**32).astype(np.uint8)
+    return widths
+
+
+def encode_chunk(timestamps: Sequence[int], frames: Sequence[Sequence[float | None]]) -> bytes:
+    """One chunk of snapshots of one layout, in time order (None for absent). The row that
+    holds it has `ts_ms` = timestamps[0]."""
+    if not frames or len(timestamps) != len(frames):
+        raise ValueError("a chunk needs one timestamp per snapshot, and at least one")
+    matrix = np.array(frames, dtype=np.float64).reshape(len(frames), -1)
+    n, m = matrix.shape
+    kinds = _kinds(matrix)
+    ints = kinds < _XOR
+    scaled = np.rint(matrix[:, ints] * _SCALES[kinds[ints]]).astype(np.int64)
+    steps = _zigzag(np.diff(scaled, axis=0))
+    widths = _widths(steps)
+    all_widths = np.zeros(m, dtype=np.uint8)
+    all_widths[ints] = widths
+    ts = np.asarray(timestamps, dtype=np.int64)
+    bits = matrix[:, ~ints].view(np.int64)
+    xors = np.concatenate((bits[:1], bits[1:] ^ bits[:-1]))
+    if n > 1 and not (np.diff(ts) > 0).all():
+        raise ValueError("a chunk's timestamps must increase")
+    head = _varints([n, *np.diff(ts).tolist()])
+    parts = [
+        _varints((m,)),
+        kinds.tobytes(),
+        all_widths.tobytes(),
+        _zigzag(scaled[0]).astype("<u8").tobytes(),
+    ]
+    for width in _WIDTHS:
+        parts.append(steps[:, widths == width].T.astype(f"<u{width}").tobytes())
+    parts.append(xors.T.astype(">i8").tobytes())
+    compressed: bytes = _codecs.compressor.compress(b"".join(parts))
+    return bytes((CHUNK_FORMAT,)) + head + compressed
+
+
+def chunk_times(ts_ms: int, blob: bytes) -> tuple[list[int], int]:
+    """The snapshot times of a row (without decompressing its values), and where its zstd
+    frame starts (0 for a frame of format 0)."""
+    if blob[:1] != bytes((CHUNK_FORMAT,)):
+        return [ts_ms], 0
+    n, at = _read_varint(blob, 1)
+    if n < 1:
+        raise ValueError("chunk: no snapshots")
+    times = [ts_ms]
+    for _ in range(n - 1):
+        step, at = _read_varint(blob, at)
+        times.append(times[-1] + step)
+    return times, at
+
+
+def decode_rows(ts_ms: int, blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps, values[snapshot, series]) of one row, a chunk or a frame of format 0."""
+    times, start = chunk_times(ts_ms, blob)
+    if start == 0:
+        values = np.frombuffer(decode_frame(blob), dtype=np.float64)
+        return np.array(times, dtype=np.int64), values.reshape(1, -1)
+    n = len(times)
+    data = _codecs.decompressor.decompress(blob[start:])
+    m, at = _read_varint(data, 0)
+    kinds = np.frombuffer(data, dtype=np.uint8, count=m, offset=at)
+    widths = np.frombuffer(data, dtype=np.uint8, count=m, offset=at + m)
+    at += 2 * m
+    ints = kinds < _XOR
+    n_ints = int(ints.sum())
+    widths = widths[ints]
+
+    def take(dtype: str, count: int) -> np.ndarray:
+        nonlocal at
+        out = np.frombuffer(data, dtype=dtype, count=count, offset=at)
+        at += out.nbytes
+        return out
+
+    ts = np.array(times, dtype=np.int64)
+    steps = np.zeros((n, n_ints), dtype=np.uint64)
+    steps[0] = take("<u8", n_ints)
+    for width in _WIDTHS:
+        columns = widths == width
+        count = int(columns.sum())
+        steps[1:, columns] = take(f"<u{width}", count * (n - 1)).reshape(count, n - 1).T
+    n_xor = m - n_ints
+    xors = take(">i8", n_xor * n).reshape(n_xor, n).T.astype(np.int64)
+    if at != len(data):
+        raise ValueError("chunk: its length does not match its header")
+    out = np.empty((n, m), dtype=np.float64)
+    scaled = np.cumsum(_unzigzag(steps), axis=0)
+    out[:, ints] = scaled.astype(np.float64) / _SCALES[kinds[ints]]
+    out[:, ~ints] = np.bitwise_xor.accumulate(xors, axis=0).view(np.float64)
+    return ts, out
+
+
+def decode_chunk(ts_ms: int, blob: bytes) -> list[FrameValues]:
+    """Every snapshot of one row, as (time, values)."""
+    ts, values = decode_rows(ts_ms, blob)
+    out = []
+    for t, row in zip(ts.tolist(), values, strict=True):
+        frame = array("d")
+        frame.frombytes(row.tobytes())
+        out.append((t, frame))
+    return out
+
+
+def lookback(start_ms: int) -> int:
+    """The smallest row time whose chunk may hold a snapshot at or after start_ms."""
+    return start_ms - CHUNK_SPAN_MS + 1
+
+
+def frames_in_range(
+    rows: Iterable[tuple[int, int, bytes]], start_ms: int, end_ms: int
+) -> list[tuple[int, int, array[float]]]:
+    """(ts_ms, layout_id, values) of every snapshot in [start, end] held by rows of
+    (ts_ms, layout_id, vals), in time order. A snapshot stored twice (a resend grouped
+    differently from the first send) is returned once."""
+    found: dict[tuple[int, int], array[float]] = {}
+    for row_ts, layout_id, blob in rows:
+        for ts, values in decode_chunk(row_ts, blob):
+            if start_ms <= ts <= end_ms:
+                found.setdefault((ts, layout_id), values)
+    return [(ts, layout_id, values) for (ts, layout_id), values in sorted(found.items())]
+
+
+def split_chunks(timestamps: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of sorted, distinct timestamps, one per chunk: at most
+    CHUNK_MAX_FRAMES, within CHUNK_SPAN_MS of the first, within one UTC day."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for i, ts in enumerate(timestamps):
+        first = timestamps[start]
+        if i > start and (
+            i - start >= CHUNK_MAX_FRAMES
+            or ts - first >= CHUNK_SPAN_MS
+            or ts // DAY_MS != first // DAY_MS
+        ):
+            out.append((start, i))
+            start = i
+    if timestamps:
+        out.append((start, len(timestamps)))
+    return out
