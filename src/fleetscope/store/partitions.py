@@ -128,7 +128,7 @@ def delete_per_host_before(
 class MaintenanceResult:
     created: tuple[str, ...]
     dropped: tuple[str, ...]
-    frames_deleted: int
+    frames_deleted: int  # metric_frames rows, each one or several snapshots (store/chunks.py)
     rollup_rows_deleted: int = 0
     process_groups_deleted: int = 0
 
