@@ -25,7 +25,7 @@ import pytest
 
 from tests.helpers import free_port
 from tests.processes import FLEETSCOPE, credentials, login, running, wait_ready
-from tests.snapshots import SNAPSHOT_ROWS_SQL, snapshot_keys
+from tests.snapshots import snapshot_keys
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,8 @@ def stored(server_dir: Path, hostname: str) -> tuple[int, int, int]:
     with sqlite3.connect(server_dir / "fleetscope.db") as store:
         keys = snapshot_keys(
             store.execute(
-                SNAPSHOT_ROWS_SQL + " WHERE host_id = (SELECT id FROM hosts WHERE name = ?)",
+                "SELECT host_id, ts_ms, layout_id, vals FROM metric_frames"
+                " WHERE host_id = (SELECT id FROM hosts WHERE name = ?)",
                 (hostname,),
             )
         )
