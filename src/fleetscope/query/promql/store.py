@@ -153,6 +153,8 @@ class PromStore:
                 continue
             columns = np.fromiter((i for i, _ in plan), dtype=np.intp, count=len(plan))
             t, values = _layout_samples(times, blobs, columns, mint_ms, maxt_ms)
+            if not t.size:  # rows that start before mint and hold nothing from it on
+                continue
             for col, (_, labels) in enumerate(plan):
                 pieces.setdefault(labels, []).append((t, values[:, col]))
         out = []
