@@ -27,6 +27,7 @@ from fleetscope.store.chunks import (
     split_chunks,
 )
 from fleetscope.store.frames import encode_frame
+from fleetscope.store.rollups import Rollups
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 from tests.snapshots import stored_snapshots
 
@@ -194,3 +195,48 @@ def test_one_call_makes_one_row_per_host_layout_and_chunk(engine: Engine) -> Non
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT ts_ms FROM metric_frames ORDER BY ts_ms").all()
     assert [r[0] for r in rows] == [times[0], times[CHUNK_MAX_FRAMES]]
+
+
+def _rows(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.exec_driver_sql("SELECT ts_ms FROM metric_frames ORDER BY 1")]
+
+
+def test_the_rollup_step_compacts_settled_single_snapshot_rows(engine: Engine) -> None:
+    """An agent's uploads of one snapshot each, then the 1-minute step: the rows of the
+    recomputed minutes become chunks holding the same snapshots, bit for bit. A late snapshot
+    in a compacted stretch stays a row of its own (its minute's chunk reaches past the minute:
+    store/compaction.py) and is read once with the rest."""
+    writer = StoreWriter(engine)
+    times = [T0_MS + 10_000 * i + 1_234 for i in range(60)]  # ten minutes, agents not in step
+    for n, ts in enumerate(times):
+        writer.write_batches([_batch(f"b-{n}", [ts])])
+    assert len(_rows(engine)) == 60
+    [host_id] = {host for host, _, _ in stored_snapshots(engine)}
+    queries = MetricQueries(engine)
+    before = queries.host_series(1, host_id, times[0], times[-1])
+    clock = [times[-1] / 1000 + 600]
+    Rollups(engine, clock=lambda: clock[0]).run()
+    chunks = [times[a] for a, _ in split_chunks(times)]
+    assert _rows(engine) == chunks and len(chunks) == 2
+    assert [ts for _, ts, _ in stored_snapshots(engine)] == times
+    assert queries.host_series(1, host_id, times[0], times[-1]) == before
+    late = T0_MS + 10_000 * 2 + 5_000
+    assert writer.write_batches([_batch("late", [late])]).frames_written == 1
+    Rollups(engine, clock=lambda: clock[0]).run()
+    assert _rows(engine) == sorted([*chunks, late])
+    assert [ts for _, ts, _ in stored_snapshots(engine)] == sorted([*times, late])
+    with engine.connect() as conn:
+        frames = conn.exec_driver_sql("SELECT sum(frames) FROM metric_rollups_1m").scalar_one()
+    assert frames == 61
+
+
+def test_a_stretch_already_in_chunks_is_not_rewritten(engine: Engine) -> None:
+    writer = StoreWriter(engine)
+    times = [T0_MS + 10_000 * i for i in range(6)]
+    writer.write_batches([_batch("b-1", times)])  # one upload of a minute: one chunk already
+    with engine.connect() as conn:
+        blob = conn.exec_driver_sql("SELECT vals FROM metric_frames").scalar_one()
+    Rollups(engine, clock=lambda: times[-1] / 1000 + 600).run()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT vals FROM metric_frames").all() == [(blob,)]

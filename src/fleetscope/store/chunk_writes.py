@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from fleetscope.store.chunks import decode_rows, encode_chunk, lookback, split_chunks
+from fleetscope.store.frames import encode_frame
 from fleetscope.store.sql import FrameTuple, insert_frames
 from fleetscope.store.tables import metric_frames
 
@@ -45,7 +46,13 @@ def _chunks(
         times = sorted(by_ts)
         for start, stop in split_chunks(times):
             part = times[start:stop]
-            blob = encode_chunk(part, [by_ts[ts] for ts in part])
+            # One snapshot (an agent's usual upload) as a plain frame: several times cheaper to
+            # encode; the rollup step compacts such rows into chunks (store/compaction.py).
+            blob = (
+                encode_frame(by_ts[part[0]])
+                if len(part) == 1
+                else encode_chunk(part, [by_ts[ts] for ts in part])
+            )
             out.append(((host_id, part[0], layout_id, tenant_id, blob), stop - start))
     return out
 

@@ -139,10 +139,12 @@ def _widths(steps: np.ndarray) -> np.ndarray:
     return widths
 
 
-def encode_chunk(timestamps: Sequence[int], frames: Sequence[Sequence[float | None]]) -> bytes:
+def encode_chunk(
+    timestamps: Sequence[int], frames: Sequence[Sequence[float | None]] | np.ndarray
+) -> bytes:
     """One chunk of snapshots of one layout, in time order (None for absent). The row that
     holds it has `ts_ms` = timestamps[0]."""
-    if not frames or len(timestamps) != len(frames):
+    if len(frames) == 0 or len(timestamps) != len(frames):
         raise ValueError("a chunk needs one timestamp per snapshot, and at least one")
     matrix = np.array(frames, dtype=np.float64).reshape(len(frames), -1)
     n, m = matrix.shape

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
 from fleetscope.store.chunks import frames_in_range, lookback
+from fleetscope.store.compaction import compact
 from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
@@ -319,24 +320,8 @@ class Rollups:
                 ).scalars()
             )
         source = tier.source
-        time_col = source.c.ts_ms if source is metric_frames else source.c.bucket_ms
-        blob_col = source.c.vals if source is metric_frames else source.c.stats
-        count_col = None if source is metric_frames else source.c.frames
-        columns = [time_col, source.c.layout_id, blob_col]
-        if count_col is not None:
-            columns.append(count_col)
         raw = source is metric_frames
-        rows: Sequence[Any] = conn.execute(
-            select(*columns)
-            .where(
-                source.c.host_id == host_id,
-                time_col >= (lookback(first) if raw else first),
-                time_col < end,
-            )
-            .order_by(time_col)
-        ).all()
-        if raw:  # a row may hold several snapshots (store/chunks.py): one member each
-            rows = frames_in_range(rows, first, end - 1)
+        stored, rows = _source_rows(conn, source, host_id, first, end)
         groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
         for row in rows:
             bucket = row[0] // tier.step_ms * tier.step_ms
@@ -367,6 +352,8 @@ class Rollups:
             )
         if new_rows:
             conn.execute(target.insert(), new_rows)
+        if raw:  # the minutes' rows as few chunks, while they are at hand (store/compaction.py)
+            compact(conn, tenant_id, host_id, stored, start_ms=first, end_ms=end)
         if skip:
             log.info(
                 "rollup %s: host %d: %d buckets got data later than the %s tier keeps; "
@@ -377,3 +364,25 @@ class Rollups:
                 "raw" if source is metric_frames else "1m",
             )
         return len(redo), len(rows), len(skip)
+
+
+def _source_rows(
+    conn: Connection, source: Table, host_id: int, first: int, end: int
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """(rows as stored, one member per snapshot or bucket) of a host's [first, end) in a tier's
+    source: raw rows (which may hold several snapshots, store/chunks.py) or rollup rows."""
+    raw = source is metric_frames
+    time_col = source.c.ts_ms if raw else source.c.bucket_ms
+    columns = [time_col, source.c.layout_id, source.c.vals if raw else source.c.stats]
+    if not raw:
+        columns.append(source.c.frames)
+    stored = conn.execute(
+        select(*columns)
+        .where(
+            source.c.host_id == host_id,
+            time_col >= (lookback(first) if raw else first),
+            time_col < end,
+        )
+        .order_by(time_col)
+    ).all()
+    return stored, frames_in_range(stored, first, end - 1) if raw else stored
