@@ -22,6 +22,7 @@ from fleetscope.store.chunks import (
     chunk_times,
     decode_chunk,
     decode_rows,
+    encode_capped,
     encode_chunk,
     frames_in_range,
     split_chunks,
@@ -240,3 +241,21 @@ def test_a_stretch_already_in_chunks_is_not_rewritten(engine: Engine) -> None:
     Rollups(engine, clock=lambda: times[-1] / 1000 + 600).run()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT vals FROM metric_frames").all() == [(blob,)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 60), st.integers(200, 3000))
+def test_capped_chunks_fit_their_cap_and_cover_every_snapshot(n: int, cap: int) -> None:
+    rng = np.random.default_rng(n)
+    times = [T0_MS + 10_000 * i for i in range(n)]
+    frames = rng.normal(0, 1, (n, 40))  # full-precision gauges: the hardest to compress
+    pieces = encode_capped(times, frames, cap)
+    firsts = [first for first, _ in pieces]
+    assert firsts[0] == 0 and firsts == sorted(set(firsts))
+    got = [row for first, blob in pieces for row in decode_rows(times[first], blob)[1]]
+    assert np.array_equal(np.array(got), frames)
+    ends = [*firsts[1:], n]
+    assert all(
+        len(blob) <= cap or end - first == 1
+        for (first, blob), end in zip(pieces, ends, strict=True)
+    )

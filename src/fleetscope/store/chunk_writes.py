@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from fleetscope.store.chunks import decode_rows, encode_chunk, lookback, split_chunks
+from fleetscope.store.chunks import (
+    MAX_CHUNK_BYTES,
+    decode_rows,
+    encode_capped,
+    lookback,
+    split_chunks,
+)
 from fleetscope.store.frames import encode_frame
 from fleetscope.store.sql import FrameTuple, insert_frames
 from fleetscope.store.tables import metric_frames
@@ -38,7 +44,7 @@ _Group = tuple[int, int, int]  # host, layout, tenant
 
 
 def _chunks(
-    groups: dict[_Group, dict[int, Sequence[float | None]]],
+    groups: dict[_Group, dict[int, Sequence[float | None]]], cap: int
 ) -> list[tuple[FrameTuple, int]]:
     """(row, snapshots in it) of every chunk of the groups."""
     out = []
@@ -46,14 +52,19 @@ def _chunks(
         times = sorted(by_ts)
         for start, stop in split_chunks(times):
             part = times[start:stop]
-            # One snapshot (an agent's usual upload) as a plain frame: several times cheaper to
-            # encode; the rollup step compacts such rows into chunks (store/compaction.py).
-            blob = (
-                encode_frame(by_ts[part[0]])
-                if len(part) == 1
-                else encode_chunk(part, [by_ts[ts] for ts in part])
+            if len(part) == 1:
+                # One snapshot (an agent's usual upload) as a plain frame: several times
+                # cheaper to encode; the rollup step compacts such rows (store/compaction.py).
+                out.append(
+                    ((host_id, part[0], layout_id, tenant_id, encode_frame(by_ts[part[0]])), 1)
+                )
+                continue
+            pieces = encode_capped(part, [by_ts[ts] for ts in part], cap)
+            ends = [first for first, _ in pieces[1:]] + [len(part)]
+            out.extend(
+                ((host_id, part[first], layout_id, tenant_id, blob), end - first)
+                for (first, blob), end in zip(pieces, ends, strict=True)
             )
-            out.append(((host_id, part[0], layout_id, tenant_id, blob), stop - start))
     return out
 
 
@@ -64,7 +75,7 @@ def insert_chunks(conn: Connection, frames: Sequence[PendingFrame]) -> int:
         groups[(f.host_id, f.layout_id, f.tenant_id)].setdefault(f.ts_ms, f.values)
     written = 0
     while groups:
-        rows = _chunks(groups)
+        rows = _chunks(groups, MAX_CHUNK_BYTES[conn.dialect.name])
         new = insert_frames(conn, [row for row, _ in rows])
         written += sum(count for row, count in rows if row[:3] in new)
         # The groups of chunks that met a stored key, less what is stored around them.

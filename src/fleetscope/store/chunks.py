@@ -47,6 +47,11 @@ from fleetscope.store.frames import ZSTD_LEVEL, decode_frame
 CHUNK_FORMAT = 1
 CHUNK_SPAN_MS = 300_000
 CHUNK_MAX_FRAMES = 120
+# A chunk's blob stays below what a row keeps in its own page: SQLite's WITHOUT ROWID table
+# keeps at most 1,002 bytes of a row in a 4 kB page and puts the rest in a whole overflow page
+# of its own (measured: 6-snapshot chunks of 1.5 kB cost more than single frames), and
+# PostgreSQL moves a row over 2,032 bytes to TOAST. The key columns take the difference.
+MAX_CHUNK_BYTES = {"sqlite": 960, "postgresql": 1_900}
 DAY_MS = 86_400_000
 _XOR = 4
 _MAX_EXACT = float(2**53)  # integers beyond this are not all representable as float64
@@ -172,6 +177,24 @@ def encode_chunk(
     parts.append(xors.T.astype(">i8").tobytes())
     compressed: bytes = _codecs.compressor.compress(b"".join(parts))
     return bytes((CHUNK_FORMAT,)) + head + compressed
+
+
+def encode_capped(
+    timestamps: Sequence[int], frames: Sequence[Sequence[float | None]] | np.ndarray, cap: int
+) -> list[tuple[int, bytes]]:
+    """The snapshots as (index of the first, blob) chunks of at most `cap` bytes each (a
+    single snapshot may take more), as few as fit."""
+    blob = encode_chunk(timestamps, frames)
+    n = len(timestamps)
+    if len(blob) <= cap or n == 1:
+        return [(0, blob)]
+    size = max(1, min(n // 2, n * cap // len(blob)))
+    out: list[tuple[int, bytes]] = []
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        part = encode_capped(timestamps[start:stop], frames[start:stop], cap)
+        out.extend((start + first, piece) for first, piece in part)
+    return out
 
 
 def chunk_times(ts_ms: int, blob: bytes) -> tuple[list[int], int]:

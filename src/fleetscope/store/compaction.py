@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection, delete, insert
 
-from fleetscope.store.chunks import decode_rows, encode_chunk, split_chunks
+from fleetscope.store.chunks import MAX_CHUNK_BYTES, decode_rows, encode_capped, split_chunks
 from fleetscope.store.tables import metric_frames
 
 
@@ -56,8 +56,15 @@ def compact(
             for ts, row in zip(times.tolist(), values, strict=True):
                 snapshots.setdefault(ts, row)
         ordered = sorted(snapshots)
-        parts = split_chunks(ordered)
-        if len(parts) >= len(members):
+        cap = MAX_CHUNK_BYTES[conn.dialect.name]
+        chunks = [
+            (ordered[a + first], blob)
+            for a, b in split_chunks(ordered)
+            for first, blob in encode_capped(
+                ordered[a:b], np.vstack([snapshots[t] for t in ordered[a:b]]), cap
+            )
+        ]
+        if len(chunks) >= len(members):
             continue
         conn.execute(
             delete(metric_frames).where(
@@ -71,16 +78,14 @@ def compact(
             [
                 {
                     "host_id": host_id,
-                    "ts_ms": ordered[a],
+                    "ts_ms": first_ts,
                     "layout_id": layout_id,
                     "tenant_id": tenant_id,
-                    "vals": encode_chunk(
-                        ordered[a:b], np.vstack([snapshots[t] for t in ordered[a:b]])
-                    ),
+                    "vals": blob,
                 }
-                for a, b in parts
+                for first_ts, blob in chunks
             ],
         )
         before += len(members)
-        after += len(parts)
+        after += len(chunks)
     return Compacted(before, after)
