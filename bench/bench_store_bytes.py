@@ -3,10 +3,14 @@ SQLite and PostgreSQL, written through the real StoreWriter; then, on PostgreSQL
 latency with the primary-key btree alone and with a BRIN index on ts_ms added.
 
     .venv/bin/python bench/bench_store_bytes.py [--hosts 50] [--snapshots 8640] [--shape host]
-        [--databases sqlite,postgresql] [--postgres-url URL]
+        [--batch-snapshots 6] [--no-rollups] [--databases sqlite,postgresql] [--postgres-url URL]
 
-The fleet: --hosts hosts, each sending a snapshot every 10 s (8,640 a day) in batches of 6
-(one upload a minute), every host's minute written in one write_batches call, as digest does.
+The fleet: --hosts hosts, each sending a snapshot every 10 s (8,640 a day) in batches of
+--batch-snapshots (6: one upload a minute; 1: an upload per snapshot, what the agent does by
+default), every host's batch of the round written in one write_batches call, as digest does.
+After every simulated minute the rollup step runs with the clock at that minute, as digest runs
+it, which also compacts settled raw rows into chunks (store/compaction.py); --no-rollups skips
+it (raw rows as the writer left them).
 Each snapshot has the series of a real one (bench/data/vm-snapshot-pair.json: two snapshots
 `fleetscope collect` took 12 s apart on the build VM). `--shape host` drops the per-process-group
 series (234 series), `--shape full` keeps them (1,158). Values move the way they do on a host:
@@ -42,14 +46,14 @@ from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.tables import hosts
+from fleetscope.store.rollups import Rollups
+from fleetscope.store.tables import hosts, metric_frames
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 
 DATA = Path(__file__).with_name("data") / "vm-snapshot-pair.json"
 DAY0 = datetime(2026, 11, 23, tzinfo=UTC)
 DAY0_MS = int(DAY0.timestamp() * 1000)
 INTERVAL_MS = 10_000
-BATCH_SNAPSHOTS = 6
 
 
 def load_shape(shape: str) -> tuple[list[str], list[float | None], list[float | None], float]:
@@ -103,20 +107,20 @@ def simulate_host(
 
 
 def fleet_minutes(
-    hosts_count: int, snapshots: int, shape: str, seed: int
-) -> Iterator[list[BatchRows]]:
-    """One list of batches (every host's minute) per write_batches call."""
+    hosts_count: int, snapshots: int, shape: str, seed: int, batch_snapshots: int
+) -> Iterator[tuple[int, list[BatchRows]]]:
+    """(first snapshot index, every host's batch of the round) per write_batches call."""
     rng = np.random.default_rng(seed)
     fleet = []
     for h in range(hosts_count):
         keys, values = simulate_host(shape, snapshots, rng)
         offset_ms = int(rng.integers(0, INTERVAL_MS))  # agents are not in step
         fleet.append((h, tuple(keys), values, offset_ms))
-    for start in range(0, snapshots, BATCH_SNAPSHOTS):
+    for start in range(0, snapshots, batch_snapshots):
         batch_list = []
         for h, keys, values, offset_ms in fleet:
             frames = []
-            for i in range(start, min(start + BATCH_SNAPSHOTS, snapshots)):
+            for i in range(start, min(start + batch_snapshots, snapshots)):
                 row = values[i].tolist()
                 frames.append(
                     FrameRow(
@@ -135,7 +139,7 @@ def fleet_minutes(
                     frames=tuple(frames),
                 )
             )
-        yield batch_list
+        yield start, batch_list
 
 
 def frames_bytes(engine: sa.Engine) -> tuple[int, str]:
@@ -210,8 +214,13 @@ def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
     writer = StoreWriter(engine)
     StoreMaintenance(engine, writer.partitions, clock=lambda: DAY0_MS / 1000 + 43_200).maintain()
     frames = slots = present = 0
-    write_seconds = 0.0
-    for batches in fleet_minutes(args.hosts, args.snapshots, args.shape, args.seed):
+    write_seconds = rollup_seconds = 0.0
+    clock = [DAY0_MS / 1000]
+    rollups = Rollups(engine, clock=lambda: clock[0])
+    minute = 0
+    for start, batches in fleet_minutes(
+        args.hosts, args.snapshots, args.shape, args.seed, args.batch_snapshots
+    ):
         for batch in batches:
             for frame in batch.frames:
                 slots += len(frame.values)
@@ -220,6 +229,15 @@ def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
         result = writer.write_batches(batches)
         write_seconds += time.perf_counter() - started
         frames += result.frames_written
+        now_ms = DAY0_MS + (start + args.batch_snapshots) * INTERVAL_MS
+        if args.rollups and now_ms // 60_000 > minute:
+            minute = now_ms // 60_000
+            clock[0] = now_ms / 1000
+            started = time.perf_counter()
+            rollups.run()
+            rollup_seconds += time.perf_counter() - started
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(metric_frames)).scalar_one()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE metric_frames")
@@ -232,6 +250,15 @@ def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
     name = engine.dialect.name
     print(f"\n{name}: {args.hosts} hosts x {args.snapshots} snapshots, shape {args.shape}")
     print(f"  frames {frames:,}, value slots {slots:,}, present samples {present:,}")
+    print(
+        f"  batches of {args.batch_snapshots} snapshot(s); metric_frames rows {rows:,}"
+        f" ({frames / rows:.1f} snapshots a row)"
+    )
+    if args.rollups:
+        print(
+            f"  rollup step after every minute (1m, 1h, compaction): {rollup_seconds:.1f} s,"
+            f" {rollup_seconds / frames * 1e6:.0f} us per frame"
+        )
     print(
         f"  write: {frames / write_seconds:,.0f} frames/s, {present / write_seconds:,.0f}"
         f" samples/s (writer end to end: encode + {'COPY' if name == 'postgresql' else 'INSERT'})"
@@ -267,6 +294,8 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--snapshots", type=int, default=8640)
     parser.add_argument("--shape", choices=["host", "full"], default="host")
+    parser.add_argument("--batch-snapshots", type=int, default=6)
+    parser.add_argument("--no-rollups", dest="rollups", action="store_false")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

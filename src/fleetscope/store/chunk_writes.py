@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from fleetscope.store.chunks import (
-    MAX_CHUNK_BYTES,
     decode_rows,
     encode_capped,
     lookback,
+    max_chunk_bytes,
     split_chunks,
 )
 from fleetscope.store.frames import encode_frame
@@ -75,7 +75,7 @@ def insert_chunks(conn: Connection, frames: Sequence[PendingFrame]) -> int:
         groups[(f.host_id, f.layout_id, f.tenant_id)].setdefault(f.ts_ms, f.values)
     written = 0
     while groups:
-        rows = _chunks(groups, MAX_CHUNK_BYTES[conn.dialect.name])
+        rows = _chunks(groups, chunk_cap(conn))
         new = insert_frames(conn, [row for row, _ in rows])
         written += sum(count for row, count in rows if row[:3] in new)
         # The groups of chunks that met a stored key, less what is stored around them.
@@ -92,6 +92,13 @@ def insert_chunks(conn: Connection, frames: Sequence[PendingFrame]) -> int:
                 left.pop(ts, None)
         groups = {group: left for group, left in retry.items() if left}
     return written
+
+
+def chunk_cap(conn: Connection) -> int:
+    """The largest chunk blob for this database (store/chunks.py, max_chunk_bytes)."""
+    if conn.dialect.name != "sqlite":
+        return max_chunk_bytes(conn.dialect.name, 0)
+    return max_chunk_bytes("sqlite", int(conn.exec_driver_sql("PRAGMA page_size").scalar_one()))
 
 
 def _stored_times(conn: Connection, host_id: int, layout_id: int, start: int, end: int) -> set[int]:

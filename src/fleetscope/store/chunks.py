@@ -47,11 +47,23 @@ from fleetscope.store.frames import ZSTD_LEVEL, decode_frame
 CHUNK_FORMAT = 1
 CHUNK_SPAN_MS = 300_000
 CHUNK_MAX_FRAMES = 120
-# A chunk's blob stays below what a row keeps in its own page: SQLite's WITHOUT ROWID table
-# keeps at most 1,002 bytes of a row in a 4 kB page and puts the rest in a whole overflow page
-# of its own (measured: 6-snapshot chunks of 1.5 kB cost more than single frames), and
+# A chunk's blob stays below what a row keeps in its own page (`max_chunk_bytes`): SQLite's
+# WITHOUT ROWID table puts the rest of a larger row in whole overflow pages of its own
+# (measured: 6-snapshot chunks of 1.5 kB in 4 kB pages cost more than single frames), and
 # PostgreSQL moves a row over 2,032 bytes to TOAST. The key columns take the difference.
-MAX_CHUNK_BYTES = {"sqlite": 960, "postgresql": 1_900}
+POSTGRESQL_MAX_CHUNK_BYTES = 1_900
+_KEY_BYTES = 40
+
+
+def max_chunk_bytes(dialect: str, page_size: int) -> int:
+    """The largest blob a row keeps in its page: on SQLite, what an index b-tree cell holds
+    locally at most, (page - 12) * 64 / 255 - 23 (sqlite.org/fileformat2.html, "Cell Payload
+    Overflow Pages"), less the key."""
+    if dialect != "sqlite":
+        return POSTGRESQL_MAX_CHUNK_BYTES
+    return (page_size - 12) * 64 // 255 - 23 - _KEY_BYTES
+
+
 DAY_MS = 86_400_000
 _XOR = 4
 _MAX_EXACT = float(2**53)  # integers beyond this are not all representable as float64

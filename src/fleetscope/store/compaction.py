@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection, delete, insert
 
-from fleetscope.store.chunks import MAX_CHUNK_BYTES, decode_rows, encode_capped, split_chunks
+from fleetscope.store.chunk_writes import chunk_cap
+from fleetscope.store.chunks import decode_rows, encode_capped, split_chunks
 from fleetscope.store.tables import metric_frames
 
 
@@ -56,7 +57,7 @@ def compact(
             for ts, row in zip(times.tolist(), values, strict=True):
                 snapshots.setdefault(ts, row)
         ordered = sorted(snapshots)
-        cap = MAX_CHUNK_BYTES[conn.dialect.name]
+        cap = chunk_cap(conn)
         chunks = [
             (ordered[a + first], blob)
             for a, b in split_chunks(ordered)
