@@ -114,7 +114,8 @@ def _zigzag(values: np.ndarray) -> np.ndarray:
 
 
 def _unzigzag(values: np.ndarray) -> np.ndarray:
-    return (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)
+    one = np.uint64(1)
+    return (values >> one).view(np.int64) ^ -((values & one).view(np.int64))
 
 
 def _kinds(matrix: np.ndarray) -> np.ndarray:
@@ -249,10 +250,18 @@ def decode_rows(ts_ms: int, blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     ts = np.array(times, dtype=np.int64)
     steps = np.zeros((n, n_ints), dtype=np.uint64)
     steps[0] = take("<u8", n_ints)
+    # The steps are stored by width, each width's series in their order: in the order of a
+    # stable sort by width, one contiguous block per width.
+    by_width = np.zeros((n - 1, n_ints), dtype=np.uint64)
+    counts = np.bincount(widths, minlength=9)
+    col = int(counts[0])
     for width in _WIDTHS:
-        columns = widths == width
-        count = int(columns.sum())
-        steps[1:, columns] = take(f"<u{width}", count * (n - 1)).reshape(count, n - 1).T
+        count = int(counts[width])
+        if count:
+            block = take(f"<u{width}", count * (n - 1)).reshape(count, n - 1)
+            by_width[:, col : col + count] = block.T
+            col += count
+    steps[1:, np.argsort(widths, kind="stable")] = by_width
     n_xor = m - n_ints
     xors = take(">i8", n_xor * n).reshape(n_xor, n).T.astype(np.int64)
     if at != len(data):
