@@ -1,8 +1,9 @@
 """Idempotent writes of digested agent batches.
 
 One call writes many batches in one transaction (SQLite: one writer, batched transactions).
-A batch already recorded in ingested_batches is skipped whole; frames are also keyed by
-(host, timestamp, layout), so a replayed or re-sent sample is stored once either way.
+A batch already recorded in ingested_batches is skipped whole; rows are also keyed by
+(host, timestamp, layout), so a replayed or re-sent sample is stored once either way. A call's
+snapshots of one host and layout share rows (chunks: store/chunks.py, store/chunk_writes.py).
 
 On PostgreSQL the frames of a call go in by binary COPY into a temporary staging table and
 then one INSERT ... SELECT ... ON CONFLICT DO NOTHING (COPY alone cannot skip duplicates).
