@@ -21,6 +21,7 @@ from fleetscope.store.chunks import (
     DAY_MS,
     chunk_times,
     decode_chunk,
+    decode_columns,
     decode_rows,
     encode_capped,
     encode_chunk,
@@ -259,3 +260,18 @@ def test_capped_chunks_fit_their_cap_and_cover_every_snapshot(n: int, cap: int) 
         len(blob) <= cap or end - first == 1
         for (first, blob), end in zip(pieces, ends, strict=True)
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunk_inputs(), st.data())
+def test_reading_some_series_gives_what_reading_all_gives(
+    case: tuple[list[int], list[list[float | None]]], data: st.DataObject
+) -> None:
+    times, frames = case
+    width = len(frames[0])
+    columns = data.draw(st.lists(st.integers(0, max(width - 1, 0)), max_size=6 if width else 0))
+    for blob in (encode_chunk(times, frames), encode_frame(frames[0])):
+        all_times, everything = decode_rows(times[0], blob)
+        got_times, some = decode_columns(times[0], blob, columns)
+        assert got_times == all_times.tolist()
+        assert some.view(np.int64).tolist() == everything[:, columns].view(np.int64).tolist()

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from fleetscope.model.series import split_series_key
 from fleetscope.query.stitch import dirty_buckets, minute_parts, raw_parts
-from fleetscope.store.chunks import frames_in_range, lookback
+from fleetscope.store.chunks import columns_in_range, frames_in_range, lookback
 from fleetscope.store.frames import decompress_frame, value_or_none
 from fleetscope.store.rollup_math import (
     DAY_MS,
@@ -175,17 +175,20 @@ class MetricQueries:
                 .order_by(metric_frames.c.ts_ms)
             ).all()
             self._learn_layouts(conn, {layout_id for _, layout_id, _ in rows})
-        frames = frames_in_range(rows, start_ms, end_ms)
         by_key: dict[str, Series] = {}
         # Per layout, which positions to keep and their Series: computed once, not per frame.
         plans: dict[int, list[tuple[int, Series]]] = {}
-        for ts_ms, layout_id, values in frames:
+
+        def columns_of(layout_id: int) -> list[int]:
             plan = plans.get(layout_id)
             if plan is None:
                 plan = plans[layout_id] = self._plan(self._layouts[layout_id], metrics, by_key)
+            return [index for index, _ in plan]
+
+        for ts_ms, layout_id, values in columns_in_range(rows, start_ms, end_ms, columns_of):
             ts = ts_ms / 1000
-            for index, series in plan:
-                series.points.append((ts, value_or_none(values[index])))
+            for value, (_, series) in zip(values, plans[layout_id], strict=True):
+                series.points.append((ts, value_or_none(value)))
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
 
     def series(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import zstandard
@@ -271,6 +271,77 @@ def decode_rows(ts_ms: int, blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     out[:, ints] = scaled.astype(np.float64) / _SCALES[kinds[ints]]
     out[:, ~ints] = np.bitwise_xor.accumulate(xors, axis=0).view(np.float64)
     return ts, out
+
+
+def decode_columns(
+    ts_ms: int, blob: bytes, columns: Sequence[int] | np.ndarray
+) -> tuple[list[int], np.ndarray]:
+    """(times, values[snapshot, k]) of one row's series at the given positions only: a
+    chunk's series are stored one after the other, so a reader of a few series (the host
+    page's charts, a PromQL selector) skips the others."""
+    times, start = chunk_times(ts_ms, blob)
+    wanted = np.asarray(columns, dtype=np.intp)
+    if start == 0:
+        values = np.frombuffer(decode_frame(blob), dtype=np.float64)
+        return times, values[wanted].reshape(1, -1)
+    n = len(times)
+    data = _codecs.decompressor.decompress(blob[start:])
+    m, at = _read_varint(data, 0)
+    kinds = np.frombuffer(data, dtype=np.uint8, count=m, offset=at)
+    widths = np.frombuffer(data, dtype=np.uint8, count=m, offset=at + m)
+    at += 2 * m
+    ints = kinds < _XOR
+    int_rank = np.cumsum(ints) - 1
+    xor_rank = np.cumsum(~ints) - 1
+    int_widths = widths[ints]
+    n_ints = len(int_widths)
+    counts = np.bincount(int_widths, minlength=9)
+    # Where each width's block starts, and each int series' place in its block (the blocks
+    # hold the series of one width in their order: decode_rows).
+    block_at, place = {}, np.empty(n_ints, dtype=np.intp)
+    offset, before = at + 8 * n_ints, int(counts[0])
+    order = np.argsort(int_widths, kind="stable")
+    place[order] = np.arange(n_ints)
+    for width in _WIDTHS:
+        block_at[width] = (offset, before)
+        offset += int(counts[width]) * width * (n - 1)
+        before += int(counts[width])
+    xor_at = offset
+    out = np.empty((n, len(wanted)), dtype=np.float64)
+    for k, column in enumerate(wanted.tolist()):
+        if not ints[column]:
+            start_at = xor_at + 8 * n * int(xor_rank[column])
+            xors = np.frombuffer(data, dtype=">i8", count=n, offset=start_at).astype(np.int64)
+            out[:, k] = np.bitwise_xor.accumulate(xors).view(np.float64)
+            continue
+        rank = int(int_rank[column])
+        steps = np.zeros(n, dtype=np.uint64)
+        steps[0] = np.frombuffer(data, dtype="<u8", count=1, offset=at + 8 * rank)[0]
+        width = int(widths[column])
+        if width:
+            block, first = block_at[width]
+            where = block + (int(place[rank]) - first) * width * (n - 1)
+            steps[1:] = np.frombuffer(data, dtype=f"<u{width}", count=n - 1, offset=where)
+        scaled = np.cumsum(_unzigzag(steps))
+        out[:, k] = scaled.astype(np.float64) / _SCALES[kinds[column]]
+    return times, out
+
+
+def columns_in_range(
+    rows: Iterable[tuple[int, int, bytes]],
+    start_ms: int,
+    end_ms: int,
+    columns_of: Callable[[int], Sequence[int]],
+) -> list[tuple[int, int, list[float]]]:
+    """As frames_in_range, with only the values at columns_of(layout_id) of each snapshot."""
+    found: dict[tuple[int, int], list[float]] = {}
+    for row_ts, layout_id, blob in rows:
+        columns = columns_of(layout_id)
+        times, values = decode_columns(row_ts, blob, columns)
+        for ts, row in zip(times, values.tolist(), strict=True):
+            if start_ms <= ts <= end_ms:
+                found.setdefault((ts, layout_id), row)
+    return [(ts, layout_id, values) for (ts, layout_id), values in sorted(found.items())]
 
 
 def decode_chunk(ts_ms: int, blob: bytes) -> list[FrameValues]:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, select
 
 from fleetscope.model.series import split_series_key
 from fleetscope.query.promql.values import NAME, Labels, Raw
-from fleetscope.store.chunks import decode_rows, lookback
+from fleetscope.store.chunks import decode_columns, lookback
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 
@@ -241,9 +241,11 @@ def _layout_samples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(times, values[:, columns]) of one layout's rows (store/chunks.py), in time order, within
     [mint, maxt], a snapshot stored twice kept once."""
-    decoded = [decode_rows(ts_ms, blob) for ts_ms, blob in zip(times, blobs, strict=True)]
-    t = np.concatenate([d[0] for d in decoded])
-    values = np.concatenate([d[1][:, columns] for d in decoded])
+    decoded = [
+        decode_columns(ts_ms, blob, columns) for ts_ms, blob in zip(times, blobs, strict=True)
+    ]
+    t = np.concatenate([np.asarray(d[0], dtype=np.int64) for d in decoded])
+    values = np.concatenate([d[1] for d in decoded])
     order = np.argsort(t, kind="stable")
     t, values = t[order], values[order]
     keep = (t >= mint_ms) & (t <= maxt_ms)
