@@ -54,6 +54,7 @@ DATA = Path(__file__).with_name("data") / "vm-snapshot-pair.json"
 DAY0 = datetime(2026, 11, 23, tzinfo=UTC)
 DAY0_MS = int(DAY0.timestamp() * 1000)
 INTERVAL_MS = 10_000
+BATCH_SNAPSHOTS = 6  # the default: one upload a minute
 
 
 def load_shape(shape: str) -> tuple[list[str], list[float | None], list[float | None], float]:
@@ -107,7 +108,7 @@ def simulate_host(
 
 
 def fleet_minutes(
-    hosts_count: int, snapshots: int, shape: str, seed: int, batch_snapshots: int
+    hosts_count: int, snapshots: int, shape: str, seed: int, batch_snapshots: int = BATCH_SNAPSHOTS
 ) -> Iterator[tuple[int, list[BatchRows]]]:
     """(first snapshot index, every host's batch of the round) per write_batches call."""
     rng = np.random.default_rng(seed)
@@ -294,7 +295,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--snapshots", type=int, default=8640)
     parser.add_argument("--shape", choices=["host", "full"], default="host")
-    parser.add_argument("--batch-snapshots", type=int, default=6)
+    parser.add_argument("--batch-snapshots", type=int, default=BATCH_SNAPSHOTS)
     parser.add_argument("--no-rollups", dest="rollups", action="store_false")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
