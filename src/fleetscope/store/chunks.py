@@ -336,6 +336,9 @@ def columns_in_range(
     """As frames_in_range, with only the values at columns_of(layout_id) of each snapshot."""
     found: dict[tuple[int, int], list[float]] = {}
     for row_ts, layout_id, blob in rows:
+        times, _ = chunk_times(row_ts, blob)
+        if times[-1] < start_ms or row_ts > end_ms:
+            continue  # a row of the lookback that ends before the range
         columns = columns_of(layout_id)
         times, values = decode_columns(row_ts, blob, columns)
         for ts, row in zip(times, values.tolist(), strict=True):
@@ -360,18 +363,48 @@ def lookback(start_ms: int) -> int:
     return start_ms - CHUNK_SPAN_MS + 1
 
 
+DecodedRow = tuple[int, int, np.ndarray, np.ndarray]  # row ts_ms, layout_id, times, values
+
+
+def decode_overlapping(
+    rows: Iterable[tuple[int, int, bytes]], start_ms: int, end_ms: int
+) -> list[DecodedRow]:
+    """The rows of (ts_ms, layout_id, vals) that hold a snapshot in [start, end], decoded; the
+    others are told from their times alone, without decompressing them (a reader's lookback
+    reads rows that started up to CHUNK_SPAN_MS before its range)."""
+    out = []
+    for row_ts, layout_id, blob in rows:
+        times, _ = chunk_times(row_ts, blob)
+        if times[-1] >= start_ms and row_ts <= end_ms:
+            ts, values = decode_rows(row_ts, blob)
+            out.append((row_ts, layout_id, ts, values))
+    return out
+
+
+def frames_of(
+    decoded: Iterable[DecodedRow], start_ms: int, end_ms: int
+) -> list[tuple[int, int, array[float]]]:
+    """(ts_ms, layout_id, values) of every snapshot in [start, end] of decoded rows, in time
+    order. A snapshot stored twice (a resend grouped differently from the first send) is
+    returned once."""
+    found: dict[tuple[int, int], np.ndarray] = {}
+    for _, layout_id, times, values in decoded:
+        for ts, row in zip(times.tolist(), values, strict=True):
+            if start_ms <= ts <= end_ms:
+                found.setdefault((ts, layout_id), row)
+    out = []
+    for (ts, layout_id), row in sorted(found.items(), key=lambda item: item[0]):
+        frame = array("d")
+        frame.frombytes(row.tobytes())
+        out.append((ts, layout_id, frame))
+    return out
+
+
 def frames_in_range(
     rows: Iterable[tuple[int, int, bytes]], start_ms: int, end_ms: int
 ) -> list[tuple[int, int, array[float]]]:
-    """(ts_ms, layout_id, values) of every snapshot in [start, end] held by rows of
-    (ts_ms, layout_id, vals), in time order. A snapshot stored twice (a resend grouped
-    differently from the first send) is returned once."""
-    found: dict[tuple[int, int], array[float]] = {}
-    for row_ts, layout_id, blob in rows:
-        for ts, values in decode_chunk(row_ts, blob):
-            if start_ms <= ts <= end_ms:
-                found.setdefault((ts, layout_id), values)
-    return [(ts, layout_id, values) for (ts, layout_id), values in sorted(found.items())]
+    """frames_of the rows of (ts_ms, layout_id, vals) that hold a snapshot in [start, end]."""
+    return frames_of(decode_overlapping(rows, start_ms, end_ms), start_ms, end_ms)
 
 
 def split_chunks(timestamps: Sequence[int]) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, insert
 
 from fleetscope.store.chunk_writes import chunk_cap
-from fleetscope.store.chunks import decode_rows, encode_capped, split_chunks
+from fleetscope.store.chunks import DecodedRow, encode_capped, split_chunks
 from fleetscope.store.tables import metric_frames
 
 
@@ -37,16 +37,16 @@ def compact(
     conn: Connection,
     tenant_id: int,
     host_id: int,
-    rows: Sequence[tuple[int, int, bytes]],
+    rows: Sequence[DecodedRow],
     *,
     start_ms: int,
     end_ms: int,
 ) -> Compacted:
-    """Rewrite the rows (ts_ms, layout_id, vals) of one host that start in [start, end)."""
+    """Rewrite the rows of one host that start in [start, end), given decoded
+    (chunks.decode_overlapping: every row that starts in the stretch is among them)."""
     groups: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = defaultdict(list)
-    for row_ts, layout_id, blob in rows:
+    for row_ts, layout_id, times, values in rows:
         if start_ms <= row_ts < end_ms:
-            times, values = decode_rows(row_ts, blob)
             groups[layout_id].append((row_ts, times, values))
     before = after = 0
     for layout_id, members in sorted(groups.items()):

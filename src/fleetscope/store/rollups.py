@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
-from fleetscope.store.chunks import frames_in_range, lookback
+from fleetscope.store.chunks import DecodedRow, decode_overlapping, frames_of, lookback
 from fleetscope.store.compaction import compact
 from fleetscope.store.rollup_math import (
     DAY_MS,
@@ -368,9 +368,10 @@ class Rollups:
 
 def _source_rows(
     conn: Connection, source: Table, host_id: int, first: int, end: int
-) -> tuple[Sequence[Any], Sequence[Any]]:
-    """(rows as stored, one member per snapshot or bucket) of a host's [first, end) in a tier's
-    source: raw rows (which may hold several snapshots, store/chunks.py) or rollup rows."""
+) -> tuple[list[DecodedRow], Sequence[Any]]:
+    """(the raw rows decoded, one member per snapshot or bucket) of a host's [first, end) in a
+    tier's source: raw rows (which may hold several snapshots, store/chunks.py) or rollup
+    rows (then the first is empty)."""
     raw = source is metric_frames
     time_col = source.c.ts_ms if raw else source.c.bucket_ms
     columns = [time_col, source.c.layout_id, source.c.vals if raw else source.c.stats]
@@ -385,4 +386,7 @@ def _source_rows(
         )
         .order_by(time_col)
     ).all()
-    return stored, frames_in_range(stored, first, end - 1) if raw else stored
+    if not raw:
+        return [], stored
+    decoded = decode_overlapping(stored, first, end - 1)
+    return decoded, frames_of(decoded, first, end - 1)
