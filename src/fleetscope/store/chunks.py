@@ -287,44 +287,65 @@ def decode_columns(
     n = len(times)
     data = _codecs.decompressor.decompress(blob[start:])
     m, at = _read_varint(data, 0)
+    header = (n, data[at : at + 2 * m])
+    where = _layouts.get(header)
+    if where is None:
+        if len(_layouts) >= _MAX_LAYOUTS:
+            _layouts.clear()
+        where = _layouts[header] = _locate(data, n, m, at)
+    out = np.empty((n, len(wanted)), dtype=np.float64)
+    for k, column in enumerate(wanted.tolist()):
+        kind, first_at, width, steps_at = where[column]
+        if kind == _XOR:
+            xors = np.frombuffer(data, dtype=">i8", count=n, offset=first_at).astype(np.int64)
+            out[:, k] = np.bitwise_xor.accumulate(xors).view(np.float64)
+            continue
+        steps = np.zeros(n, dtype=np.uint64)
+        steps[0] = np.frombuffer(data, dtype="<u8", count=1, offset=first_at)[0]
+        if width:
+            steps[1:] = np.frombuffer(data, dtype=f"<u{width}", count=n - 1, offset=steps_at)
+        scaled = np.cumsum(_unzigzag(steps))
+        out[:, k] = scaled.astype(np.float64) / _SCALES[kind]
+    return times, out
+
+
+# Where each series of a chunk is, by (snapshots, kind and width bytes): chunks of one layout
+# mostly share these, and working them out is most of reading a few series of a chunk.
+_Where = list[tuple[int, int, int, int]]  # per series: kind, first value or xors, width, steps
+_layouts: dict[tuple[int, bytes], _Where] = {}
+_MAX_LAYOUTS = 4096
+
+
+def _locate(data: bytes, n: int, m: int, at: int) -> _Where:
     kinds = np.frombuffer(data, dtype=np.uint8, count=m, offset=at)
     widths = np.frombuffer(data, dtype=np.uint8, count=m, offset=at + m)
     at += 2 * m
     ints = kinds < _XOR
-    int_rank = np.cumsum(ints) - 1
-    xor_rank = np.cumsum(~ints) - 1
     int_widths = widths[ints]
     n_ints = len(int_widths)
     counts = np.bincount(int_widths, minlength=9)
-    # Where each width's block starts, and each int series' place in its block (the blocks
-    # hold the series of one width in their order: decode_rows).
-    block_at, place = {}, np.empty(n_ints, dtype=np.intp)
-    offset, before = at + 8 * n_ints, int(counts[0])
-    order = np.argsort(int_widths, kind="stable")
-    place[order] = np.arange(n_ints)
+    # Each width's block holds its series in their order (decode_rows); the xor words follow.
+    block_at: dict[int, int] = {}
+    offset = at + 8 * n_ints
     for width in _WIDTHS:
-        block_at[width] = (offset, before)
+        block_at[width] = offset
         offset += int(counts[width]) * width * (n - 1)
-        before += int(counts[width])
     xor_at = offset
-    out = np.empty((n, len(wanted)), dtype=np.float64)
-    for k, column in enumerate(wanted.tolist()):
-        if not ints[column]:
-            start_at = xor_at + 8 * n * int(xor_rank[column])
-            xors = np.frombuffer(data, dtype=">i8", count=n, offset=start_at).astype(np.int64)
-            out[:, k] = np.bitwise_xor.accumulate(xors).view(np.float64)
+    seen = dict.fromkeys(_WIDTHS, 0)
+    out: _Where = []
+    int_rank = xor_rank = 0
+    for kind, width in zip(kinds.tolist(), widths.tolist(), strict=True):
+        if kind == _XOR:
+            out.append((kind, xor_at + 8 * n * xor_rank, 0, 0))
+            xor_rank += 1
             continue
-        rank = int(int_rank[column])
-        steps = np.zeros(n, dtype=np.uint64)
-        steps[0] = np.frombuffer(data, dtype="<u8", count=1, offset=at + 8 * rank)[0]
-        width = int(widths[column])
+        steps_at = 0
         if width:
-            block, first = block_at[width]
-            where = block + (int(place[rank]) - first) * width * (n - 1)
-            steps[1:] = np.frombuffer(data, dtype=f"<u{width}", count=n - 1, offset=where)
-        scaled = np.cumsum(_unzigzag(steps))
-        out[:, k] = scaled.astype(np.float64) / _SCALES[kinds[column]]
-    return times, out
+            steps_at = block_at[width] + seen[width] * width * (n - 1)
+            seen[width] += 1
+        out.append((kind, at + 8 * int_rank, width, steps_at))
+        int_rank += 1
+    return out
 
 
 def columns_in_range(
