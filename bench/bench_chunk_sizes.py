@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from bench_store_bytes import INTERVAL_MS, simulate_host
-from fleetscope.store.chunks import decode_columns, decode_rows, encode_chunk
+from fleetscope.store.chunks import _kinds, decode_columns, decode_rows, encode_chunk
 from fleetscope.store.frames import decode_frame, encode_frame
 
 
@@ -43,6 +43,14 @@ def main() -> None:
     enc = statistics.median(timed_us(lambda r=r: encode_frame(r)) for r in rows)
     dec = statistics.median(timed_us(lambda b=b: decode_frame(b)) for b in blobs)
     print(f"{len(values[0])} series, {present} present, {args.snapshots} snapshots")
+    absent = np.isnan(values).all(axis=0)
+    constant = ~absent & (values == values[0]).all(axis=0)
+    exact = _kinds(values) < 4  # whole numbers or decimals of up to 3 places over the run
+    print(
+        f"  over the run: {int(absent.sum())} absent, {int(constant.sum())} constant,"
+        f" {int((exact & ~constant).sum())} moving exact decimals,"
+        f" {int((~exact & ~absent & ~constant).sum())} moving full-precision floats"
+    )
     print(
         f"  frame (format 0): {size:6.1f} B a snapshot, {size / present:.2f} B a present value;"
         f" encode {enc:.0f} us, decode {dec:.0f} us a snapshot"
