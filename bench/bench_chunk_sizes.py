@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from bench_store_bytes import INTERVAL_MS, simulate_host
-from fleetscope.store.chunks import _kinds, decode_columns, decode_rows, encode_chunk
+from fleetscope.store.chunks import decode_columns, decode_rows, encode_chunk, series_kinds
 from fleetscope.store.frames import decode_frame, encode_frame
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     print(f"{len(values[0])} series, {present} present, {args.snapshots} snapshots")
     absent = np.isnan(values).all(axis=0)
     constant = ~absent & (values == values[0]).all(axis=0)
-    exact = _kinds(values) < 4  # whole numbers or decimals of up to 3 places over the run
+    exact = series_kinds(values) < 4  # whole numbers or decimals of up to 3 places over the run
     print(
         f"  over the run: {int(absent.sum())} absent, {int(constant.sum())} constant,"
         f" {int((exact & ~constant).sum())} moving exact decimals,"

@@ -23,7 +23,7 @@ A row's `ts_ms` is its first snapshot's time; its `vals` blob is one of:
 
 Why: a frame alone costs 3.7-4.3 B per sample on disk; a chunk shares one row's overhead
 (tuple header, key, index entry) between its snapshots, and a series' steps take far fewer
-bytes than its values (docs/data-model.md, "Measured" and "Chunks"). The layout is
+bytes than its values (docs/data-model.md, "metric_frames" and "Measured"). The layout is
 Gorilla's and Prometheus' (delta timestamps, integer deltas, XOR floats) with byte widths and
 zstd instead of bit packing, so that numpy does every step for a whole chunk at once.
 
@@ -118,7 +118,7 @@ def _unzigzag(values: np.ndarray) -> np.ndarray:
     return (values >> one).view(np.int64) ^ -((values & one).view(np.int64))
 
 
-def _kinds(matrix: np.ndarray) -> np.ndarray:
+def series_kinds(matrix: np.ndarray) -> np.ndarray:
     """Each series' kind: the smallest decimal scale that gives its values back exactly, or
     _XOR. Whole numbers are checked for the whole matrix at once; only the series left (few
     in a real snapshot) are tried at the other scales."""
@@ -166,7 +166,7 @@ def encode_chunk(
         raise ValueError("a chunk needs one timestamp per snapshot, and at least one")
     matrix = np.array(frames, dtype=np.float64).reshape(len(frames), -1)
     n, m = matrix.shape
-    kinds = _kinds(matrix)
+    kinds = series_kinds(matrix)
     ints = kinds < _XOR
     scaled = np.rint(matrix[:, ints] * _SCALES[kinds[ints]]).astype(np.int64)
     steps = _zigzag(np.diff(scaled, axis=0))
