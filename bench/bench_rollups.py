@@ -65,7 +65,7 @@ def fill(engine: sa.Engine, hosts_count: int, snapshots: int) -> tuple[Rollups, 
     # About an hour of one host's uploads per call: fewer, larger transactions.
     chunk = max(1, 60 // hosts_count)
     pending: list[BatchRows] = []
-    for n, batches in enumerate(fleet_minutes(hosts_count, snapshots, "host", seed=1), 1):
+    for n, (_, batches) in enumerate(fleet_minutes(hosts_count, snapshots, "host", seed=1), 1):
         pending.extend(batches)
         if n % chunk == 0:
             frames += writer.write_batches(pending).frames_written

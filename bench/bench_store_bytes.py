@@ -3,10 +3,19 @@ SQLite and PostgreSQL, written through the real StoreWriter; then, on PostgreSQL
 latency with the primary-key btree alone and with a BRIN index on ts_ms added.
 
     .venv/bin/python bench/bench_store_bytes.py [--hosts 50] [--snapshots 8640] [--shape host]
-        [--databases sqlite,postgresql] [--postgres-url URL]
+        [--batch-snapshots 6] [--no-rollups] [--vacuum-minutes 10] [--databases sqlite,postgresql]
+        [--postgres-url URL]
 
-The fleet: --hosts hosts, each sending a snapshot every 10 s (8,640 a day) in batches of 6
-(one upload a minute), every host's minute written in one write_batches call, as digest does.
+The fleet: --hosts hosts, each sending a snapshot every 10 s (8,640 a day) in batches of
+--batch-snapshots (6: one upload a minute; 1: an upload per snapshot, what the agent does by
+default), every host's batch of the round written in one write_batches call, as digest does.
+After every simulated minute the rollup step runs with the clock at that minute, as digest runs
+it, which also compacts settled raw rows into chunks (store/compaction.py); --no-rollups skips
+it (raw rows as the writer left them). Compaction deletes the rows it rewrites; on PostgreSQL
+their space is reused once VACUUM has seen them. Autovacuum does that within about a minute of
+real time (autovacuum_naptime) on a partition with this many dead rows, but the bench runs a
+simulated day in minutes, so it runs VACUUM (not FULL) every --vacuum-minutes simulated minutes
+(10; 0 never) in its place.
 Each snapshot has the series of a real one (bench/data/vm-snapshot-pair.json: two snapshots
 `fleetscope collect` took 12 s apart on the build VM). `--shape host` drops the per-process-group
 series (234 series), `--shape full` keeps them (1,158). Values move the way they do on a host:
@@ -42,14 +51,15 @@ from fleetscope.query.metrics import MetricQueries
 from fleetscope.store import auth
 from fleetscope.store.engine import make_engine, migrate, sqlite_url
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.tables import hosts
+from fleetscope.store.rollups import Rollups
+from fleetscope.store.tables import hosts, metric_frames
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 
 DATA = Path(__file__).with_name("data") / "vm-snapshot-pair.json"
 DAY0 = datetime(2026, 11, 23, tzinfo=UTC)
 DAY0_MS = int(DAY0.timestamp() * 1000)
 INTERVAL_MS = 10_000
-BATCH_SNAPSHOTS = 6
+BATCH_SNAPSHOTS = 6  # the default: one upload a minute
 
 
 def load_shape(shape: str) -> tuple[list[str], list[float | None], list[float | None], float]:
@@ -103,20 +113,20 @@ def simulate_host(
 
 
 def fleet_minutes(
-    hosts_count: int, snapshots: int, shape: str, seed: int
-) -> Iterator[list[BatchRows]]:
-    """One list of batches (every host's minute) per write_batches call."""
+    hosts_count: int, snapshots: int, shape: str, seed: int, batch_snapshots: int = BATCH_SNAPSHOTS
+) -> Iterator[tuple[int, list[BatchRows]]]:
+    """(first snapshot index, every host's batch of the round) per write_batches call."""
     rng = np.random.default_rng(seed)
     fleet = []
     for h in range(hosts_count):
         keys, values = simulate_host(shape, snapshots, rng)
         offset_ms = int(rng.integers(0, INTERVAL_MS))  # agents are not in step
         fleet.append((h, tuple(keys), values, offset_ms))
-    for start in range(0, snapshots, BATCH_SNAPSHOTS):
+    for start in range(0, snapshots, batch_snapshots):
         batch_list = []
         for h, keys, values, offset_ms in fleet:
             frames = []
-            for i in range(start, min(start + BATCH_SNAPSHOTS, snapshots)):
+            for i in range(start, min(start + batch_snapshots, snapshots)):
                 row = values[i].tolist()
                 frames.append(
                     FrameRow(
@@ -135,7 +145,7 @@ def fleet_minutes(
                     frames=tuple(frames),
                 )
             )
-        yield batch_list
+        yield start, batch_list
 
 
 def frames_bytes(engine: sa.Engine) -> tuple[int, str]:
@@ -203,23 +213,50 @@ def query_figures(engine: sa.Engine, snapshots: int) -> dict[str, float]:
     }
 
 
+def load(engine: sa.Engine, args: argparse.Namespace) -> dict[str, float]:
+    """Write the simulated day, running the rollup step (and VACUUM) as the module doc says."""
+    writer = StoreWriter(engine)
+    StoreMaintenance(engine, writer.partitions, clock=lambda: DAY0_MS / 1000 + 43_200).maintain()
+    out = dict.fromkeys(("frames", "slots", "present", "write_s", "rollup_s", "vacuum_s"), 0.0)
+    clock = [DAY0_MS / 1000]
+    vacuum = engine.dialect.name == "postgresql" and args.rollups and args.vacuum_minutes
+
+    def vacuum_now() -> None:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM metric_frames")
+
+    rollups = Rollups(engine, clock=lambda: clock[0])
+    minute = 0
+    for start, batches in fleet_minutes(
+        args.hosts, args.snapshots, args.shape, args.seed, args.batch_snapshots
+    ):
+        for batch in batches:
+            for frame in batch.frames:
+                out["slots"] += len(frame.values)
+                out["present"] += sum(v is not None for v in frame.values)
+        started = time.perf_counter()
+        out["frames"] += writer.write_batches(batches).frames_written
+        out["write_s"] += time.perf_counter() - started
+        now_ms = DAY0_MS + (start + args.batch_snapshots) * INTERVAL_MS
+        if args.rollups and now_ms // 60_000 > minute:
+            minute = now_ms // 60_000
+            clock[0] = now_ms / 1000
+            out["rollup_s"] += timed(rollups.run, 1) / 1000
+            if vacuum and minute % args.vacuum_minutes == 0:
+                out["vacuum_s"] += timed(vacuum_now, 1) / 1000
+    return out
+
+
 def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
     engine = make_engine(url)
     migrate(engine)
     auth.bootstrap(engine, data_dir, "bench")
-    writer = StoreWriter(engine)
-    StoreMaintenance(engine, writer.partitions, clock=lambda: DAY0_MS / 1000 + 43_200).maintain()
-    frames = slots = present = 0
-    write_seconds = 0.0
-    for batches in fleet_minutes(args.hosts, args.snapshots, args.shape, args.seed):
-        for batch in batches:
-            for frame in batch.frames:
-                slots += len(frame.values)
-                present += sum(v is not None for v in frame.values)
-        started = time.perf_counter()
-        result = writer.write_batches(batches)
-        write_seconds += time.perf_counter() - started
-        frames += result.frames_written
+    loaded = load(engine, args)
+    frames, slots, present = int(loaded["frames"]), int(loaded["slots"]), int(loaded["present"])
+    write_seconds, rollup_seconds = loaded["write_s"], loaded["rollup_s"]
+    vacuum = engine.dialect.name == "postgresql" and args.rollups and args.vacuum_minutes
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(metric_frames)).scalar_one()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE metric_frames")
@@ -232,6 +269,20 @@ def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
     name = engine.dialect.name
     print(f"\n{name}: {args.hosts} hosts x {args.snapshots} snapshots, shape {args.shape}")
     print(f"  frames {frames:,}, value slots {slots:,}, present samples {present:,}")
+    print(
+        f"  batches of {args.batch_snapshots} snapshot(s); metric_frames rows {rows:,}"
+        f" ({frames / rows:.1f} snapshots a row)"
+    )
+    if args.rollups:
+        print(
+            f"  rollup step after every minute (1m, 1h, compaction): {rollup_seconds:.1f} s,"
+            f" {rollup_seconds / frames * 1e6:.0f} us per frame"
+        )
+    if vacuum:
+        print(
+            f"  VACUUM every {args.vacuum_minutes} simulated minutes (for autovacuum):"
+            f" {loaded['vacuum_s']:.1f} s"
+        )
     print(
         f"  write: {frames / write_seconds:,.0f} frames/s, {present / write_seconds:,.0f}"
         f" samples/s (writer end to end: encode + {'COPY' if name == 'postgresql' else 'INSERT'})"
@@ -267,6 +318,9 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--snapshots", type=int, default=8640)
     parser.add_argument("--shape", choices=["host", "full"], default="host")
+    parser.add_argument("--batch-snapshots", type=int, default=BATCH_SNAPSHOTS)
+    parser.add_argument("--no-rollups", dest="rollups", action="store_false")
+    parser.add_argument("--vacuum-minutes", type=int, default=10)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -25,6 +25,7 @@ import pytest
 
 from tests.helpers import free_port
 from tests.processes import FLEETSCOPE, credentials, login, running, wait_ready
+from tests.snapshots import snapshot_keys
 
 pytestmark = pytest.mark.slow
 
@@ -80,11 +81,14 @@ def spool_status(data_dir: Path) -> dict[str, Any]:
 def stored(server_dir: Path, hostname: str) -> tuple[int, int, int]:
     """(frames, distinct timestamps, snapshots over all ingested batches) for the host."""
     with sqlite3.connect(server_dir / "fleetscope.db") as store:
-        row = store.execute(
-            "SELECT count(*), count(DISTINCT ts_ms) FROM metric_frames "
-            "WHERE host_id = (SELECT id FROM hosts WHERE name = ?)",
-            (hostname,),
-        ).fetchone()
+        keys = snapshot_keys(
+            store.execute(
+                "SELECT host_id, ts_ms, layout_id, vals FROM metric_frames"
+                " WHERE host_id = (SELECT id FROM hosts WHERE name = ?)",
+                (hostname,),
+            )
+        )
+        row = (len(keys), len({ts for _, ts, _ in keys}))
         batched = store.execute(
             "SELECT coalesce(sum(snapshots), 0) FROM ingested_batches "
             "WHERE host_id = (SELECT id FROM hosts WHERE name = ?)",

@@ -30,6 +30,7 @@ from fleetscope.stream.redis import RedisStream
 from tests.helpers import T0, free_port, payload, payload_json
 from tests.redis_support import REDIS_URL, redis_client, start_private_redis
 from tests.server import LiveServer, start_server
+from tests.snapshots import SNAPSHOT_ROWS_SQL, snapshot_keys
 from tests.system.test_end_to_end import credentials, running, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def _pending_of(client: redis.Redis, prefix: str, consumer: str, shards: int) ->
 def _stored(db: Path) -> tuple[int, int]:
     with sqlite3.connect(db, timeout=30) as conn:
         batches = conn.execute("SELECT count(*) FROM ingested_batches").fetchone()[0]
-        frames = conn.execute("SELECT count(*) FROM metric_frames").fetchone()[0]
+        frames = len(snapshot_keys(conn.execute(SNAPSHOT_ROWS_SQL)))
     return int(batches), int(frames)
 
 

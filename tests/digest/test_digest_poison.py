@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from fleetscope.digest.transform import AGENT_PAYLOAD
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.store.engine import make_engine, migrate
-from fleetscope.store.tables import ingested_batches, metric_frames
+from fleetscope.store.tables import ingested_batches
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import NewMessage, Stream
 from fleetscope.stream.redis import RedisStream
@@ -26,6 +26,7 @@ from fleetscope.stream.sqlite import SQLiteStream
 from tests.conftest import private_database
 from tests.helpers import T0, payload, payload_json
 from tests.redis_support import REDIS_URL
+from tests.snapshots import count_snapshots
 
 # SQLite stores a NUL in text; a trigger makes it refuse one host's row instead, as
 # PostgreSQL refuses the NUL.
@@ -116,5 +117,5 @@ def test_poisoned_message_is_dead_lettered_alone(
             sa.select(ingested_batches.c.batch_id).order_by(ingested_batches.c.batch_id)
         ).scalars()
         assert sorted(str(b) for b in stored) == sorted(str(p.batch_id) for p in good)
-        frames = conn.execute(sa.select(sa.func.count()).select_from(metric_frames)).scalar()
+        frames = count_snapshots(conn)
         assert frames == 2 * len(good)  # each stored exactly once

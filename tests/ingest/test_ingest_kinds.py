@@ -13,9 +13,10 @@ import pytest
 import zstandard
 from sqlalchemy import func, select
 
-from fleetscope.store.tables import collections, hosts, metric_frames
+from fleetscope.store.tables import collections, hosts
 from tests.helpers import T0, payload, payload_json
 from tests.server import LiveServer, start_server
+from tests.snapshots import count_snapshots
 
 AGG = "/api/v1/aggregator/metrics/"
 AGG_BATCH = "/api/v1/aggregator/metrics/batch/"
@@ -85,7 +86,7 @@ def test_batch_joins_an_agent_host_by_name_and_is_idempotent(live: LiveServer) -
     ]
     assert count(live, hosts) == 2  # web-1 (the agent's) and switch-7
     # The agent's frame, web-1's two timestamps, switch-7's one.
-    assert count(live, metric_frames) == 4
+    assert count_snapshots(live.server.engine) == 4
 
 
 @pytest.mark.parametrize(

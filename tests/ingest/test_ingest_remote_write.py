@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 
 from fleetscope.ingest.prompb.remote_pb2 import MetricMetadata, WriteRequest, WriteRequestView
 from fleetscope.ingest.remote_write import host_of, is_stale_marker
-from fleetscope.store.tables import hosts, metric_frames, series_metadata
+from fleetscope.store.tables import hosts, series_metadata
 from tests.helpers import T0
 from tests.server import LiveServer, start_server
+from tests.snapshots import count_snapshots
 
 WRITE = "/prometheus/api/v1/write"
 MS = round(T0.timestamp() * 1000)
@@ -132,7 +133,7 @@ def test_series_land_on_hosts_with_their_labels_once(live: LiveServer) -> None:
         "Requests served.",
     )
     # One frame per (host, time, metric name); the retry added none.
-    assert count(live, metric_frames) == 6
+    assert count_snapshots(live.server.engine) == 6
 
 
 def test_metadata_only_request_is_stored(live: LiveServer) -> None:

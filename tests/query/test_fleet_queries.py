@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete
 
 from fleetscope.query.fleet import FleetQueries
 from fleetscope.query.metrics import AGGREGATES, _stats_value
+from fleetscope.store.chunks import lookback
 from fleetscope.store.frames import NAN, decompress_frame
 from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, encode_stats, frames_stats, value_of
@@ -88,7 +89,9 @@ def test_summary_reads_the_tiers_and_counts_each_snapshot_once(
     # Raw frames older than 10 minutes gone, as after raw retention: what the summary reports
     # for them can only come from the tiers.
     with engine.begin() as conn:
-        conn.execute(delete(metric_frames).where(metric_frames.c.ts_ms < NOW_MS - 10 * MINUTE_MS))
+        # As retention does (store/partitions.py): the rows holding only older snapshots.
+        old = metric_frames.c.ts_ms < lookback(NOW_MS - 10 * MINUTE_MS)
+        conn.execute(delete(metric_frames).where(old))
     again = fleet.summary(1, start_ms, NOW_MS, NOW_MS)
     host_0 = next(h for h in again.worst["cpu_percent"] if h.name == "host-0")
     with_late = [cpu_at(t, 0) for t in every_20s if t >= first] + [1000.0]

@@ -14,8 +14,9 @@ from fleetscope.query.layouts import Layouts
 from fleetscope.query.metrics import Series
 from fleetscope.query.points import SeriesIndex, aligned, combine, mean
 from fleetscope.query.sections import Section, place
-from fleetscope.query.sparkline import SPARK_POINTS, SPARK_SLOT_MS, HostWindow, firsts
+from fleetscope.query.sparkline import SPARK_POINTS, SPARK_SLOT_MS, HostWindow, RowRef, firsts
 from fleetscope.query.status import DEFAULT_INTERVAL_MS, Status, interval_ms
+from fleetscope.store.chunks import encode_chunk
 from fleetscope.store.engine import datetime_of_ms
 from fleetscope.store.frames import encode_frame
 from fleetscope.store.rollup_math import HOUR_MS
@@ -64,15 +65,16 @@ def _layouts() -> Layouts:
     return layouts
 
 
-def _frame(cpu: float) -> bytes:
-    return encode_frame([cpu, 2e9, 8e9, *[None] * 9])
+def _frame(ts_ms: int, cpu: float) -> RowRef:
+    """A row of one snapshot, as written before chunks (store/chunks.py, format 0)."""
+    return RowRef(ts_ms, 1, encode_frame([cpu, 2e9, 8e9, *[None] * 9]))
 
 
 def test_a_window_picks_the_first_frame_of_each_slot_and_always_the_newest() -> None:
     window = HostWindow()
     times = [i * 5_000 for i in range(SPARK_POINTS * 4)]  # 4 frames per 20 s slot
     for ts_ms in times:
-        window.add(ts_ms, 1, _frame(ts_ms / 1000))
+        window.add(ts_ms, 1, _frame(ts_ms, ts_ms / 1000))
     assert window.firsts == firsts(times)
     assert window.picks() == [*times[::4], times[-1]]
     interval, points = window.sparkline(_layouts())
@@ -85,7 +87,7 @@ def test_a_window_picks_the_first_frame_of_each_slot_and_always_the_newest() -> 
 def test_a_late_frame_is_sorted_in_and_old_frames_are_forgotten() -> None:
     window = HostWindow()
     for ts_ms in (0, 40_000, 20_000, 20_000):  # out of order, and a repeat
-        window.add(ts_ms, 1, _frame(1.0))
+        window.add(ts_ms, 1, _frame(ts_ms, 1.0))
     assert window.times == [0, 20_000, 40_000] and window.known_ms == 40_000
     assert window.firsts == [0, 20_000, 40_000]  # one per SPARK_SLOT_MS slot
     assert SPARK_SLOT_MS == 20_000
@@ -160,7 +162,20 @@ def test_points_align_on_one_axis_and_combine_where_present() -> None:
 @pytest.mark.parametrize("cpu", [0.0, 100.0])
 def test_a_window_headline_is_decoded_once(cpu: float) -> None:
     window = HostWindow()
-    window.add(1_000, 1, _frame(cpu))
+    window.add(1_000, 1, _frame(1_000, cpu))
     first = window.headline(1_000, _layouts())
     assert isinstance(window.parts[1_000][1], Headline)  # the blob is gone
     assert window.headline(1_000, _layouts()) is first
+
+
+def test_a_chunk_in_a_window_is_decoded_once_for_all_its_snapshots() -> None:
+    times = [1_000, 11_000, 21_000]
+    row = RowRef(1_000, 1, encode_chunk(times, [[c, 2e9, 8e9, *[None] * 9] for c in (5, 6, 7)]))
+    window = HostWindow()
+    for ts_ms in times:
+        window.add(ts_ms, 1, row)
+    window.forget_before(5_000)  # the first snapshot leaves the window; the row stays
+    assert window.headline(21_000, _layouts()) is not None
+    assert all(isinstance(window.parts[t][1], Headline) for t in times[1:])
+    assert window.headline(11_000, _layouts()) == window.merged[11_000]
+    assert window.headline(11_000, _layouts()) != window.headline(21_000, _layouts())

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from fleetscope.digest.worker import DigestWorker
@@ -16,11 +16,11 @@ from fleetscope.model.kinds import AGENT_PAYLOAD
 from fleetscope.store.maintenance import Pacer, StoreMaintenance
 from fleetscope.store.partitions import FramePartitions, MaintenanceResult
 from fleetscope.store.rollups import RollupResult, Rollups
-from fleetscope.store.tables import metric_frames
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import NewMessage
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import T0, payload, payload_json
+from tests.snapshots import count_snapshots
 
 T0_S = T0.timestamp()
 
@@ -126,8 +126,7 @@ def test_a_failed_rollup_step_waits_for_the_interval(engine: Engine) -> None:
 
 
 def _frames(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(metric_frames)).scalar_one())
+    return count_snapshots(engine)
 
 
 def _message(machine_id: str) -> NewMessage:

@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from fleetscope.digest.transform import AGENT_PAYLOAD
 from fleetscope.digest.worker import DigestWorker
 from fleetscope.store.engine import make_engine, migrate
-from fleetscope.store.tables import ingested_batches, metric_frames
+from fleetscope.store.tables import ingested_batches
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import NewMessage
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import T0, payload, payload_json
+from tests.snapshots import count_snapshots
 from tests.tcp_proxy import TcpProxy
 
 
@@ -74,7 +75,7 @@ def test_postgres_outage_loses_and_doubles_nothing(database_url: str, tmp_path: 
         stream.close()
         proxied.dispose()
     with direct.connect() as conn:
-        frames = conn.execute(sa.select(sa.func.count()).select_from(metric_frames)).scalar_one()
+        frames = count_snapshots(conn)
         batches = conn.execute(
             sa.select(sa.func.count()).select_from(ingested_batches)
         ).scalar_one()

@@ -8,8 +8,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 
 from fleetscope.store.maintenance import StoreMaintenance
-from fleetscope.store.tables import hosts, ingested_batches, metric_frames, process_groups
+from fleetscope.store.tables import hosts, ingested_batches, process_groups
 from fleetscope.store.writer import BatchRows, FrameRow, ProcessGroupRow, StoreWriter
+from tests.snapshots import count_snapshots
 
 T0_MS = 1_795_852_800_000  # 2026-11-22 08:00 UTC
 SERIES = ("cpu_utilization_percent", "memory_used_bytes")
@@ -54,7 +55,7 @@ def test_one_call_aligns_host_ids_and_skips_a_batch_repeated_in_it(engine: Engin
     again = StoreWriter(engine).write_batches(calls)
     assert (again.batches_written, again.batches_skipped) == (0, 4)
     assert again.host_ids == (None,) * 4
-    assert (count(engine, metric_frames), count(engine, ingested_batches)) == (3, 3)
+    assert (count_snapshots(engine), count(engine, ingested_batches)) == (3, 3)
 
 
 def test_known_hosts_take_the_newest_name_and_never_go_back(engine: Engine) -> None:

@@ -10,6 +10,7 @@ test's own; only the processes started here are stopped, by PID."""
 
 from __future__ import annotations
 
+import collections
 import signal
 import threading
 import time
@@ -29,6 +30,7 @@ from tests.conftest import private_database
 from tests.helpers import T0, free_port, payload, payload_json
 from tests.processes import credentials, running, wait_ready
 from tests.redis_support import REDIS_URL
+from tests.snapshots import stored_snapshots
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -168,18 +170,14 @@ def test_database_and_redis_cut_during_load_store_every_accepted_sample_once(
     engine = make_engine(own_database)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT h.name, f.ts_ms, count(*) FROM metric_frames f"
-                    " JOIN hosts h ON h.id = f.host_id GROUP BY h.name, f.ts_ms"
-                )
-            ).all()
+            names = dict(conn.execute(sa.text("SELECT id, name FROM hosts")).all())
+            keys = stored_snapshots(conn)
             batches = conn.execute(
                 sa.text("SELECT batch_id, count(*) FROM ingested_batches GROUP BY batch_id")
             ).all()
     finally:
         engine.dispose()
-    stored = {(name, ts): count for name, ts, count in rows}
+    stored = collections.Counter((names[host], ts) for host, ts, _ in keys)
     assert all(count == 1 for count in stored.values()), "a sample stored twice"
     assert all(count == 1 for _, count in batches), "a batch stored twice"
     accepted = [p for p, code in zip(payloads, status, strict=True) if 200 <= code < 300]

@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers import T0, free_port, payload, payload_json
 from tests.processes import FLEETSCOPE, credentials, login, running, wait_ready
+from tests.snapshots import SNAPSHOT_ROWS_SQL, snapshot_keys
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +109,7 @@ def test_accepted_batch_survives_sigkill_before_digest(tmp_path: Path) -> None:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
     with sqlite3.connect(data_dir / "fleetscope.db") as store:
-        assert store.execute("SELECT count(*) FROM metric_frames").fetchone()[0] == 5
+        assert len(snapshot_keys(store.execute(SNAPSHOT_ROWS_SQL))) == 5
         assert store.execute("SELECT count(*) FROM ingested_batches").fetchone()[0] == 1
 
 

@@ -25,6 +25,7 @@ from tests.conftest import private_database
 from tests.helpers import T0, free_port, payload, payload_json
 from tests.processes import credentials, running, wait_ready
 from tests.redis_support import REDIS_URL
+from tests.snapshots import count_snapshots
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def _stored(database: str) -> tuple[list[str], int]:
     try:
         with engine.connect() as conn:
             ids = [row[0] for row in conn.execute(sa.text("SELECT batch_id FROM ingested_batches"))]
-            frames = conn.execute(sa.text("SELECT count(*) FROM metric_frames")).scalar_one()
+            frames = count_snapshots(conn)
     finally:
         engine.dispose()
     return ids, int(frames)

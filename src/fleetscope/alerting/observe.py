@@ -5,22 +5,30 @@ groups of the latest process snapshot."""
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, text
 
 from fleetscope.alerting.signals import HostView, LayoutPlan, Snapshot
-from fleetscope.store.frames import decode_frame
+from fleetscope.store.chunks import CHUNK_SPAN_MS, chunk_times, decode_chunk, lookback
 from fleetscope.store.tables import hosts, metric_layouts
 
 _MAX_PLANS = 4096
 
+# A row holds the snapshots of up to CHUNK_SPAN_MS from its ts_ms (store/chunks.py): the
+# latest snapshot is in one of the rows that start in the span before it.
 _LATEST = text(
     "SELECT h.id, h.name, h.last_seen_ms, f.ts_ms, f.layout_id, f.vals FROM hosts h"
-    " LEFT JOIN metric_frames f ON f.host_id = h.id AND f.ts_ms = h.last_seen_ms"
-    " WHERE h.tenant_id = :tenant"
+    " LEFT JOIN metric_frames f ON f.host_id = h.id AND f.ts_ms <= h.last_seen_ms"
+    " AND f.ts_ms > h.last_seen_ms - :span"
+    " WHERE h.tenant_id = :tenant ORDER BY h.id, f.ts_ms"
+)
+_OLDER_BEFORE = text(
+    "SELECT ts_ms, layout_id, vals FROM metric_frames WHERE host_id = :host"
+    " AND ts_ms >= :lookback AND ts_ms < :since ORDER BY ts_ms"
 )
 _OLDER = text(
     "SELECT ts_ms, layout_id, vals FROM metric_frames WHERE host_id = :host AND ts_ms >= :since"
@@ -73,25 +81,14 @@ def host_views(
     groups_since_ms: int | None,
     watching_since_ms: int | None = None,
 ) -> list[HostView]:
-    rows = conn.execute(_LATEST, {"tenant": tenant_id}).all()
+    rows = conn.execute(_LATEST, {"tenant": tenant_id, "span": CHUNK_SPAN_MS}).all()
     plans = layouts.plans(conn, {r.layout_id for r in rows if r.layout_id is not None})
     groups: dict[int, set[str]] = {}
     if groups_since_ms is not None:
         for host_id, name in conn.execute(_GROUPS, {"tenant": tenant_id, "since": groups_since_ms}):
             groups.setdefault(host_id, set()).add(name)
-    # A host whose doors (an agent and a pushed exposition, say) stored frames of different
-    # layouts at its last-seen time has a row for each: one view, of all of them.
-    frames: dict[int, list[Snapshot]] = {}
-    firsts: dict[int, Row[Any]] = {}
-    for r in rows:
-        firsts.setdefault(r.id, r)
-        if r.vals is not None and r.layout_id in plans:
-            frames.setdefault(r.id, []).append(
-                Snapshot(r.ts_ms, plans[r.layout_id], decode_frame(r.vals))
-            )
     views = []
-    for r in firsts.values():
-        latest = _merged(frames[r.id]) if r.id in frames else None
+    for r, latest in _latest(rows, plans):
         older = None
         if older_window_ms is not None and latest is not None:
             cached = layouts.older.get(r.id)
@@ -114,8 +111,30 @@ def host_views(
     return views
 
 
+def _latest(
+    rows: Sequence[Row[Any]], plans: dict[int, LayoutPlan]
+) -> list[tuple[Row[Any], Snapshot | None]]:
+    """Per host, its first row and its snapshot at last_seen_ms, or None when no row holds
+    it. A host whose doors (an agent and a pushed exposition, say) stored rows of different
+    layouts at its last-seen time has a snapshot in each: one view, of all of them."""
+    out: list[tuple[Row[Any], Snapshot | None]] = []
+    for _, group in itertools.groupby(rows, key=lambda r: r.id):
+        members = list(group)
+        found = [
+            Snapshot(r.last_seen_ms, plans[r.layout_id], values)
+            for r in members
+            if r.vals is not None
+            and r.layout_id in plans
+            and r.last_seen_ms in chunk_times(r.ts_ms, r.vals)[0]
+            for ts, values in decode_chunk(r.ts_ms, r.vals)
+            if ts == r.last_seen_ms
+        ]
+        out.append((members[0], _merged(found) if found else None))
+    return out
+
+
 def _merged(snapshots: list[Snapshot]) -> Snapshot:
-    """Frames of one instant as one snapshot: the layouts' series side by side."""
+    """Snapshots of one instant as one: the layouts' series side by side."""
     if len(snapshots) == 1:
         return snapshots[0]
     keys = [key for s in snapshots for key in s.plan.keys]
@@ -126,13 +145,28 @@ def _merged(snapshots: list[Snapshot]) -> Snapshot:
 def _older(
     conn: Connection, layouts: Layouts, host_id: int, since_ms: int, latest_ms: int
 ) -> Snapshot | None:
-    """The first frame inside the window; None unless it covers at least half of it, so a
+    """The first snapshot inside the window; None unless it covers at least half of it, so a
     host that has just appeared does not extrapolate from a few seconds of growth."""
-    row = conn.execute(_OLDER, {"host": host_id, "since": since_ms}).first()
-    if row is None or latest_ms - row.ts_ms < (latest_ms - since_ms) // 2:
+    candidates = list(
+        conn.execute(
+            _OLDER_BEFORE, {"host": host_id, "lookback": lookback(since_ms), "since": since_ms}
+        )
+    )
+    first = conn.execute(_OLDER, {"host": host_id, "since": since_ms}).first()
+    if first is not None:
+        candidates.append(first)
+    best: tuple[int, int, Row[Any]] | None = None
+    for row in candidates:
+        ts = next((t for t in chunk_times(row.ts_ms, row.vals)[0] if t >= since_ms), None)
+        if ts is not None and (best is None or ts < best[0]):
+            best = (ts, row.layout_id, row)
+    if best is None or latest_ms - best[0] < (latest_ms - since_ms) // 2:
         return None
-    plan = layouts.plans(conn, [row.layout_id]).get(row.layout_id)
-    return None if plan is None else Snapshot(row.ts_ms, plan, decode_frame(row.vals))
+    ts, layout_id, row = best
+    plan = layouts.plans(conn, [layout_id]).get(layout_id)
+    if plan is None:
+        return None
+    return Snapshot(ts, plan, dict(decode_chunk(row.ts_ms, row.vals))[ts])
 
 
 def tenant_ids(conn: Connection) -> list[int]:

@@ -25,11 +25,12 @@ from fleetscope.query.averages import FleetSummary, HostAverage
 from fleetscope.query.headline import Headline, HeadlinePlan, merge
 from fleetscope.query.layouts import Layouts, chunks
 from fleetscope.query.sections import Section, place
-from fleetscope.query.sparkline import SPARK_WINDOW_MS, HostWindow, Windows
+from fleetscope.query.sparkline import SPARK_WINDOW_MS, HostWindow, RowRef, Windows
 from fleetscope.query.status import DEFAULT_INTERVAL_MS, Status, interval_ms, status_of
 from fleetscope.query.summary import REVALIDATE_MS, Summaries
+from fleetscope.store.chunks import chunk_times, decode_chunk, lookback
 from fleetscope.store.engine import datetime_of_ms
-from fleetscope.store.frames import decode_frame, value_or_none
+from fleetscope.store.frames import value_or_none
 from fleetscope.store.tables import hosts, metric_frames
 
 # Callers import these from here: the fleet's answers and the rules they come from.
@@ -150,19 +151,27 @@ class FleetQueries:
                             metric_frames.c.ts_ms,
                             metric_frames.c.layout_id,
                             metric_frames.c.vals,
-                        ).where(metric_frames.c.host_id.in_(chunk), metric_frames.c.ts_ms >= floor)
+                        ).where(
+                            metric_frames.c.host_id.in_(chunk),
+                            metric_frames.c.ts_ms >= lookback(floor),
+                        )
                     )
                 )
         self.layouts.load(conn, {row.layout_id for row in frames})
-        for host_id, ts_ms, layout_id, blob in frames:
+        floors = {host_id: floor for members in groups.values() for host_id, floor in members}
+        for host_id, row_ts, layout_id, blob in frames:
             window = windows.get(host_id)
             if window is None:
                 window = windows[host_id] = HostWindow()
-            window.add(ts_ms, layout_id, blob)
+            ref = RowRef(row_ts, layout_id, blob)
+            for ts_ms in chunk_times(row_ts, blob)[0]:
+                if ts_ms >= floors[host_id]:
+                    window.add(ts_ms, layout_id, ref)
         for row in behind:
             window = windows.get(row.id)
             if window is not None:
-                window.forget_before(row.newest_ms - SPARK_WINDOW_MS)
+                # newest_ms is its newest row's first snapshot: the window may know later ones.
+                window.forget_before(max(row.newest_ms, window.known_ms) - SPARK_WINDOW_MS)
 
     def _fleet_host(self, row: Row[Any], now_ms: int) -> FleetHost:
         window = self._windows.by_host.get(row.id)
@@ -207,18 +216,21 @@ class FleetQueries:
                 .limit(_RECENT_FRAMES)
             ).all()
             self.layouts.load(conn, {r.layout_id for r in recent})
-        newest = recent[0].ts_ms if recent else None
+        # A row may hold several snapshots (store/chunks.py): the newest may be in any row
+        # that starts within a chunk's span of the newest row's start.
+        times = {(r.ts_ms, r.layout_id): chunk_times(r.ts_ms, r.vals)[0] for r in recent}
+        newest = max((t for ts in times.values() for t in ts), default=None)
         sections: dict[str, Section] = {}
         latest: Headline | None = None
         for ts_ms, layout_id, blob in recent:
-            if ts_ms != newest:
+            if newest is None or newest not in times[(ts_ms, layout_id)]:
                 continue
-            raw = decode_frame(blob)
+            raw = dict(decode_chunk(ts_ms, blob))[newest]
             for key, value in zip(self.layouts.keys[layout_id], raw, strict=True):
                 place(sections, key, value_or_none(value))
             headline = self.layouts.plans[layout_id].headline(raw)
             latest = headline if latest is None else merge(latest, headline)
-        interval = interval_ms(sorted({r.ts_ms for r in recent}))
+        interval = interval_ms(sorted({t for ts in times.values() for t in ts}))
         return HostDetail(
             id=row.id,
             name=row.name,

@@ -28,7 +28,8 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from fleetscope.model.series import split_series_key
 from fleetscope.query.stitch import dirty_buckets, minute_parts, raw_parts
-from fleetscope.store.frames import decode_frame, decompress_frame, value_or_none
+from fleetscope.store.chunks import columns_in_range, frames_in_range, lookback
+from fleetscope.store.frames import decompress_frame, value_or_none
 from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
@@ -168,7 +169,7 @@ class MetricQueries:
                 .where(
                     metric_frames.c.tenant_id == tenant_id,
                     metric_frames.c.host_id == host_id,
-                    metric_frames.c.ts_ms >= start_ms,
+                    metric_frames.c.ts_ms >= lookback(start_ms),
                     metric_frames.c.ts_ms <= end_ms,
                 )
                 .order_by(metric_frames.c.ts_ms)
@@ -177,14 +178,17 @@ class MetricQueries:
         by_key: dict[str, Series] = {}
         # Per layout, which positions to keep and their Series: computed once, not per frame.
         plans: dict[int, list[tuple[int, Series]]] = {}
-        for ts_ms, layout_id, blob in rows:
+
+        def columns_of(layout_id: int) -> list[int]:
             plan = plans.get(layout_id)
             if plan is None:
                 plan = plans[layout_id] = self._plan(self._layouts[layout_id], metrics, by_key)
-            values = decode_frame(blob)
+            return [index for index, _ in plan]
+
+        for ts_ms, layout_id, values in columns_in_range(rows, start_ms, end_ms, columns_of):
             ts = ts_ms / 1000
-            for index, series in plan:
-                series.points.append((ts, value_or_none(values[index])))
+            for value, (_, series) in zip(values, plans[layout_id], strict=True):
+                series.points.append((ts, value_or_none(value)))
         return sorted(by_key.values(), key=lambda s: (s.metric, sorted(s.labels.items())))
 
     def series(
@@ -327,16 +331,16 @@ class MetricQueries:
             with self.engine.connect() as conn:
                 f = metric_frames.c
                 found = conn.execute(
-                    select(f.layout_id, f.vals).where(
+                    select(f.ts_ms, f.layout_id, f.vals).where(
                         f.tenant_id == tenant_id,
                         f.host_id == host_id,
-                        f.ts_ms.between(start_ms, end_ms),
+                        f.ts_ms.between(lookback(start_ms), end_ms),
                     )
                 ).all()
-                self._learn_layouts(conn, {layout_id for layout_id, _ in found})
+                self._learn_layouts(conn, {layout_id for _, layout_id, _ in found})
             frames: dict[int, list[Sequence[float]]] = {}
-            for layout_id, blob in found:
-                frames.setdefault(layout_id, []).append(decode_frame(blob))
+            for _, layout_id, values in frames_in_range(found, start_ms, end_ms):
+                frames.setdefault(layout_id, []).append(values)
             parts = {layout_id: [frames_stats(group)] for layout_id, group in frames.items()}
         else:
             table = TIER_1M.table if tier == TIER_1M.name else TIER_1H.table

@@ -2,9 +2,10 @@
 sparkline drawn from them. No I/O here: query/fleet.py reads the frames and adds them.
 
 Decoding a frame and computing its headline is most of the overview's cost at fleet scale
-(bench/bench_fleet_overview.py), so a window keeps each frame as its blob until a sparkline
-picks it, then as its headline. That is safe because a raw frame is written once (INSERT ...
-ON CONFLICT DO NOTHING): the rows read never change under the same key."""
+(bench/bench_fleet_overview.py), so a window keeps each snapshot as a reference to its row
+until a sparkline picks it, then decodes the row and keeps the headlines of its snapshots.
+That is safe because a row is written once (INSERT ... ON CONFLICT DO NOTHING): the rows read
+never change under the same key."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from fleetscope.query.headline import Headline, merge
 from fleetscope.query.layouts import Layouts
 from fleetscope.query.status import INTERVAL_SAMPLES, interval_ms
-from fleetscope.store.frames import decode_frame
+from fleetscope.store.chunks import decode_chunk
 
 SPARK_WINDOW_MS = 10 * 60_000
 SPARK_POINTS = 30
@@ -31,6 +32,16 @@ def firsts(times: list[int]) -> list[int]:
     return out
 
 
+@dataclass(slots=True, eq=False)
+class RowRef:
+    """A stored row (one or several snapshots, store/chunks.py) whose snapshots are in a
+    window: decoded once, when a sparkline first picks one of them."""
+
+    ts_ms: int
+    layout_id: int
+    blob: bytes
+
+
 @dataclass(slots=True)
 class HostWindow:
     """One host's frames of the last SPARK_WINDOW_MS, per instant and layout, each a blob until
@@ -40,11 +51,11 @@ class HostWindow:
     known_ms: int = 0  # the newest ts_ms read
     times: list[int] = field(default_factory=list)  # sorted
     firsts: list[int] = field(default_factory=list)  # the first instant of each spark slot
-    parts: dict[int, dict[int, Headline | bytes]] = field(default_factory=dict)
+    parts: dict[int, dict[int, Headline | RowRef]] = field(default_factory=dict)
     merged: dict[int, Headline] = field(default_factory=dict)
     spark: tuple[int, list[tuple[float, Headline]]] | None = None  # (interval, points)
 
-    def add(self, ts_ms: int, layout_id: int, blob: bytes) -> None:
+    def add(self, ts_ms: int, layout_id: int, blob: RowRef) -> None:
         layouts = self.parts.get(ts_ms)
         if layouts is None:
             self.parts[ts_ms] = {layout_id: blob}
@@ -92,15 +103,24 @@ class HostWindow:
         headline = self.merged.get(ts_ms)
         if headline is None:
             instant = self.parts[ts_ms]
-            for layout_id, stored in instant.items():
-                value = stored
-                if isinstance(value, bytes):
-                    value = layouts.plans[layout_id].headline(decode_frame(value))
-                    instant[layout_id] = value  # the same key: the dict keeps its size
+            for layout_id, stored in list(instant.items()):
+                if isinstance(stored, RowRef):
+                    self._decode(stored, layouts)
+                value = instant[layout_id]
+                assert not isinstance(value, RowRef)  # _decode replaced it
                 headline = value if headline is None else merge(headline, value)
             if headline is not None:
                 self.merged[ts_ms] = headline
         return headline
+
+    def _decode(self, ref: RowRef, layouts: Layouts) -> None:
+        """Every snapshot of the row that the window still holds becomes its headline (the
+        same keys: the dicts keep their size)."""
+        plan = layouts.plans[ref.layout_id]
+        for ts_ms, values in decode_chunk(ref.ts_ms, ref.blob):
+            instant = self.parts.get(ts_ms)
+            if instant is not None and instant.get(ref.layout_id) is ref:
+                instant[ref.layout_id] = plan.headline(values)
 
     def sparkline(self, layouts: Layouts) -> tuple[int, list[tuple[float, Headline]]]:
         """(interval, points), decoding only the frames the sparkline keeps: decoding and the

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, or_, select
 
-from fleetscope.store.frames import decode_frame
+from fleetscope.store.chunks import frames_in_range, lookback
 from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, Stats, decode_stats, frames_stats
 from fleetscope.store.tables import metric_frames, metric_rollups_1m, rollup_dirty
 
@@ -87,13 +87,12 @@ def raw_parts(
         select(f.ts_ms, f.layout_id, f.vals).where(
             f.tenant_id == tenant_id,
             f.host_id == host_id,
-            or_(*(f.ts_ms.between(lo, hi - 1) for lo, hi in spans(minutes, MINUTE_MS))),
+            or_(*(f.ts_ms.between(lookback(lo), hi - 1) for lo, hi in spans(minutes, MINUTE_MS))),
         )
     ).all()
     frames: dict[tuple[int, int], list[Sequence[float]]] = {}
-    for ts_ms, layout_id, blob in found:
+    in_range = frames_in_range(found, min(minutes), max(minutes) + MINUTE_MS - 1)
+    for ts_ms, layout_id, values in in_range:
         if ts_ms // MINUTE_MS * MINUTE_MS in minutes:
-            frames.setdefault((ts_ms // step_ms * step_ms, layout_id), []).append(
-                decode_frame(blob)
-            )
+            frames.setdefault((ts_ms // step_ms * step_ms, layout_id), []).append(values)
     return [(at, layout_id, frames_stats(group)) for (at, layout_id), group in frames.items()]

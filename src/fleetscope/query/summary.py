@@ -26,7 +26,8 @@ from fleetscope.query.averages import FleetSummary, Host, HostSums, Totals, summ
 from fleetscope.query.headline import Headline, HeadlinePlan
 from fleetscope.query.layouts import Layouts, chunks
 from fleetscope.query.sparkline import SPARK_WINDOW_MS, Windows
-from fleetscope.store.frames import NAN, decode_frame
+from fleetscope.store.chunks import frames_in_range, lookback
+from fleetscope.store.frames import NAN
 from fleetscope.store.rollup_math import HOUR_MS, MINUTE_MS, Stats, decode_stats
 from fleetscope.store.rollups import TIER_1H, TIER_1M
 from fleetscope.store.tables import metric_frames
@@ -53,8 +54,7 @@ class _Averages:
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """A table the summary reads: raw frames (each weighs 1) or a rollup tier (each row
-    weighs the snapshots folded into it)."""
+    """A rollup tier the summary reads (each row weighs the snapshots folded into it)."""
 
     name: str
     table: Table
@@ -63,12 +63,9 @@ class _Source:
     weight: ColumnElement[int] | None
 
     def headline(self, plan: HeadlinePlan, blob: bytes) -> Headline:
-        if self.weight is None:
-            return plan.headline(decode_frame(blob))
         return plan.headline(_Averages(decode_stats(blob)))
 
 
-_RAW = _Source("raw", metric_frames, metric_frames.c.ts_ms, metric_frames.c.vals, None)
 _TIER_SOURCES = {
     tier.name: _Source(
         tier.name, tier.table, tier.table.c.bucket_ms, tier.table.c.stats, tier.table.c.frames
@@ -148,8 +145,8 @@ class Summaries:
                 older = self._add_tail(host_id, sums, covered, end_ms, totals[host_id])
                 if older is not None:
                     raw_ranges.append(older)
-            for host_id, _, weight, values in self._weighted(conn, _RAW, raw_ranges):
-                totals[host_id].add(weight, values)
+            for host_id, values in self._raw(conn, raw_ranges):
+                totals[host_id].add(1, values)
         return summarise(overview, totals, start_ms, end_ms, worst)
 
     def _add_tail(
@@ -226,6 +223,30 @@ class Summaries:
         if full:
             self._hours_read_ms = now_ms
         self._hours_read_from = first_hour if full else max(self._hours_read_from, first_hour)
+
+    def _raw(
+        self, conn: Connection, ranges: Sequence[tuple[int, int, int]]
+    ) -> list[tuple[int, Headline]]:
+        """The headline of every raw snapshot in each (host, start, end) range (end
+        excluded); rare (only while the rollup step lags more than the overview's window), so
+        not cached."""
+        f = metric_frames.c
+        out: list[tuple[int, Headline]] = []
+        for (start, end), ids in _by_range(ranges).items():
+            for chunk in chunks(ids):
+                rows = conn.execute(
+                    select(f.host_id, f.ts_ms, f.layout_id, f.vals).where(
+                        f.host_id.in_(chunk), f.ts_ms >= lookback(start), f.ts_ms < end
+                    )
+                ).all()
+                self.layouts.load(conn, {row[2] for row in rows})
+                by_host: dict[int, list[tuple[int, int, bytes]]] = {}
+                for host_id, ts_ms, layout_id, blob in rows:
+                    by_host.setdefault(host_id, []).append((ts_ms, layout_id, blob))
+                for host_id, found in by_host.items():
+                    for _, layout_id, values in frames_in_range(found, start, end - 1):
+                        out.append((host_id, self.layouts.plans[layout_id].headline(values)))
+        return out
 
     def _weighted(
         self, conn: Connection, source: _Source, ranges: Sequence[tuple[int, int, int]]

@@ -55,6 +55,9 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # 16 kB pages keep a row of up to about 4 kB in its page (4 kB pages: 1 kB), which a chunk
+    # of several snapshots needs (store/chunks.py); a database made before keeps its pages.
+    cursor.execute("PRAGMA page_size=16384")
     # WAL lets the dashboard read while digest writes. synchronous=FULL because the stream
     # forgets a message once digest has committed it here: that commit must survive power loss.
     cursor.execute("PRAGMA journal_mode=WAL")

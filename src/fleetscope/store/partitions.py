@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, select, text
 
+from fleetscope.store.chunks import lookback
 from fleetscope.store.tables import hosts, metric_frames
 from fleetscope.store.tenancy import wall_statements
 
@@ -132,7 +133,7 @@ def delete_per_host_before(
 class MaintenanceResult:
     created: tuple[str, ...]
     dropped: tuple[str, ...]
-    frames_deleted: int
+    frames_deleted: int  # metric_frames rows, each one or several snapshots (store/chunks.py)
     rollup_rows_deleted: int = 0
     process_groups_deleted: int = 0
 
@@ -186,6 +187,8 @@ class FramePartitions:
                 if self.enabled:
                     dropped = drop_partitions_before(conn, cutoff)
                 else:
-                    deleted = delete_per_host_before(conn, metric_frames, cutoff)
+                    # A row holds up to CHUNK_SPAN_MS of snapshots from its ts_ms: only rows
+                    # that start that much earlier hold nothing from the cutoff on.
+                    deleted = delete_per_host_before(conn, metric_frames, lookback(cutoff))
             self._known -= {day for day in map(_day_of_name, dropped) if day is not None}
         return MaintenanceResult(tuple(created), tuple(dropped), deleted)

@@ -30,13 +30,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
-from fleetscope.store.frames import decode_frame
+from fleetscope.store.chunks import DecodedRow, decode_overlapping, frames_of, lookback
+from fleetscope.store.compaction import compact
 from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
@@ -319,17 +320,8 @@ class Rollups:
                 ).scalars()
             )
         source = tier.source
-        time_col = source.c.ts_ms if source is metric_frames else source.c.bucket_ms
-        blob_col = source.c.vals if source is metric_frames else source.c.stats
-        count_col = None if source is metric_frames else source.c.frames
-        columns = [time_col, source.c.layout_id, blob_col]
-        if count_col is not None:
-            columns.append(count_col)
-        rows = conn.execute(
-            select(*columns)
-            .where(source.c.host_id == host_id, time_col >= first, time_col < end)
-            .order_by(time_col)
-        ).all()
+        raw = source is metric_frames
+        stored, rows = _source_rows(conn, source, host_id, first, end)
         groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
         for row in rows:
             bucket = row[0] // tier.step_ms * tier.step_ms
@@ -343,7 +335,7 @@ class Rollups:
         new_rows = []
         for (bucket, layout_id), members in sorted(groups.items()):
             if source is metric_frames:
-                stats = frames_stats([decode_frame(m[2]) for m in members])
+                stats = frames_stats([m[2] for m in members])
                 frames = len(members)
             else:
                 stats = merge_stats([decode_stats(m[2]) for m in members])
@@ -360,6 +352,8 @@ class Rollups:
             )
         if new_rows:
             conn.execute(target.insert(), new_rows)
+        if raw:  # the minutes' rows as few chunks, while they are at hand (store/compaction.py)
+            compact(conn, tenant_id, host_id, stored, start_ms=first, end_ms=end)
         if skip:
             log.info(
                 "rollup %s: host %d: %d buckets got data later than the %s tier keeps; "
@@ -370,3 +364,29 @@ class Rollups:
                 "raw" if source is metric_frames else "1m",
             )
         return len(redo), len(rows), len(skip)
+
+
+def _source_rows(
+    conn: Connection, source: Table, host_id: int, first: int, end: int
+) -> tuple[list[DecodedRow], Sequence[Any]]:
+    """(the raw rows decoded, one member per snapshot or bucket) of a host's [first, end) in a
+    tier's source: raw rows (which may hold several snapshots, store/chunks.py) or rollup
+    rows (then the first is empty)."""
+    raw = source is metric_frames
+    time_col = source.c.ts_ms if raw else source.c.bucket_ms
+    columns = [time_col, source.c.layout_id, source.c.vals if raw else source.c.stats]
+    if not raw:
+        columns.append(source.c.frames)
+    stored = conn.execute(
+        select(*columns)
+        .where(
+            source.c.host_id == host_id,
+            time_col >= (lookback(first) if raw else first),
+            time_col < end,
+        )
+        .order_by(time_col)
+    ).all()
+    if not raw:
+        return [], stored
+    decoded = decode_overlapping(stored, first, end - 1)
+    return decoded, frames_of(decoded, first, end - 1)

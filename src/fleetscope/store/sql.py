@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 FrameTuple = tuple[int, int, int, int, bytes]  # host_id, ts_ms, layout_id, tenant_id, vals
+FrameKey = tuple[int, int, int]  # host_id, ts_ms, layout_id
 # host_id, ts_ms, group_name, tenant_id, num_procs, cpu_seconds_total, memory_bytes,
 # read_bytes_total, write_bytes_total
 GroupTuple = tuple[int, int, str, int, int, float, int, int, int]
@@ -27,7 +28,7 @@ GroupTuple = tuple[int, int, str, int, int, float, int, int, int]
 ROWS_PER_STATEMENT = 500  # multi-row VALUES: 2,500 parameters, far below both limits
 _SQLITE_FRAMES = (
     "INSERT INTO metric_frames (host_id, ts_ms, layout_id, tenant_id, vals)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    " VALUES {values} ON CONFLICT DO NOTHING RETURNING host_id, ts_ms, layout_id"
 )
 _SQLITE_GROUPS = (
     "INSERT INTO process_groups (host_id, ts_ms, group_name, tenant_id, num_procs,"
@@ -108,7 +109,7 @@ _FRAMES_STAGE = _Stage(
     # host's range query reads.
     "INSERT INTO metric_frames (host_id, ts_ms, layout_id, tenant_id, vals)"
     " SELECT host_id, ts_ms, layout_id, tenant_id, vals FROM metric_frames_stage"
-    " ORDER BY host_id, ts_ms ON CONFLICT DO NOTHING",
+    " ORDER BY host_id, ts_ms ON CONFLICT DO NOTHING RETURNING host_id, ts_ms, layout_id",
 )
 _GROUP_COLUMNS = (
     "host_id, ts_ms, group_name, tenant_id, num_procs, cpu_seconds_total, memory_bytes,"
@@ -126,8 +127,11 @@ _GROUPS_STAGE = _Stage(
 )
 
 
-def _copy_merge(conn: Connection, stage: _Stage, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Rows into their table through the staging (PostgreSQL); returns how many were new."""
+def _copy_merge(
+    conn: Connection, stage: _Stage, rows: Sequence[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Rows into their table through the staging (PostgreSQL); returns what the merge
+    returns of the new rows (nothing when it has no RETURNING)."""
     driver = conn.connection.driver_connection  # psycopg.Connection, in this transaction
     if not isinstance(driver, psycopg.Connection):
         raise TypeError(f"COPY needs a psycopg 3 connection, not {type(driver).__name__}")
@@ -139,7 +143,7 @@ def _copy_merge(conn: Connection, stage: _Stage, rows: Sequence[tuple[Any, ...]]
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(stage.merge)
-            return max(int(cursor.rowcount), 0)
+            return cursor.fetchall() if cursor.description is not None else []
     except psycopg.Error as exc:
         # Past SQLAlchemy here, so do what it would: a dead connection leaves the pool,
         # and the error becomes the SQLAlchemyError that callers (digest) retry on.
@@ -167,11 +171,23 @@ def record_batches_sql(conn: Connection, rows: int) -> str:
     return sql(conn, _record_batches_statement(rows))
 
 
-def insert_frames(conn: Connection, rows: list[FrameTuple]) -> int:
-    """Insert frames, skipping those already stored; returns how many were new."""
-    if is_sqlite(conn):
-        return max(conn.exec_driver_sql(_SQLITE_FRAMES, rows).rowcount, 0)
-    return _copy_merge(conn, _FRAMES_STAGE, rows)
+@functools.cache
+def _sqlite_frames_statement(rows: int) -> str:
+    return _SQLITE_FRAMES.replace("{values}", ", ".join(["(?, ?, ?, ?, ?)"] * rows))
+
+
+def insert_frames(conn: Connection, rows: list[FrameTuple]) -> set[FrameKey]:
+    """Insert frame rows, skipping keys already stored; returns the keys that were new."""
+    if not is_sqlite(conn):
+        return {(int(h), int(t), int(la)) for h, t, la in _copy_merge(conn, _FRAMES_STAGE, rows)}
+    new: set[FrameKey] = set()
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        result = conn.exec_driver_sql(
+            _sqlite_frames_statement(len(part)), tuple(v for row in part for v in row)
+        )
+        new.update((int(h), int(t), int(la)) for h, t, la in result)
+    return new
 
 
 def insert_process_groups(conn: Connection, rows: list[GroupTuple]) -> None:

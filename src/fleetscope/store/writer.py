@@ -1,8 +1,9 @@
 """Idempotent writes of digested agent batches.
 
 One call writes many batches in one transaction (SQLite: one writer, batched transactions).
-A batch already recorded in ingested_batches is skipped whole; frames are also keyed by
-(host, timestamp, layout), so a replayed or re-sent sample is stored once either way.
+A batch already recorded in ingested_batches is skipped whole; rows are also keyed by
+(host, timestamp, layout), so a replayed or re-sent sample is stored once either way. A call's
+snapshots of one host and layout share rows (chunks: store/chunks.py, store/chunk_writes.py).
 
 On PostgreSQL the frames of a call go in by binary COPY into a temporary staging table and
 then one INSERT ... SELECT ... ON CONFLICT DO NOTHING (COPY alone cannot skip duplicates).
@@ -21,8 +22,9 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, case, func, select, update
 
+from fleetscope.store.chunk_writes import PendingFrame, insert_chunks
 from fleetscope.store.engine import now_ms
-from fleetscope.store.frames import encode_frame, layout_digest, layout_json
+from fleetscope.store.frames import layout_digest, layout_json
 from fleetscope.store.inventory import upsert_inventory
 from fleetscope.store.metadata import MetadataRows, upsert_metadata
 from fleetscope.store.partitions import FramePartitions
@@ -30,10 +32,8 @@ from fleetscope.store.rollup_math import MINUTE_MS
 from fleetscope.store.rollups import mark_dirty
 from fleetscope.store.sql import (
     ROWS_PER_STATEMENT,
-    FrameTuple,
     GroupTuple,
     insert_for,
-    insert_frames,
     insert_process_groups,
     record_batches_sql,
     touch_hosts_sql,
@@ -157,7 +157,7 @@ class StoreWriter:
                     self._record_collection(conn, batch.tenant_id, host_id, batch.collection)
             fresh = self._record_batches(conn, batches, host_of)
             host_ids: list[int | None] = []
-            rows: list[FrameTuple] = []
+            rows: list[PendingFrame] = []
             groups: list[GroupTuple] = []
             touched: set[tuple[int, int, int]] = set()  # tenant, host, frame time
             for batch, host_id, new in zip(batches, host_of, fresh, strict=True):
@@ -167,12 +167,12 @@ class StoreWriter:
                 host_ids.append(host_id)
                 tenant_id = batch.tenant_id
                 rows.extend(
-                    (
+                    PendingFrame(
                         host_id,
-                        frame.ts_ms,
                         self._layout_id(conn, tenant_id, frame.series),
                         tenant_id,
-                        encode_frame(frame.values),
+                        frame.ts_ms,
+                        frame.values,
                     )
                     for frame in batch.frames
                 )
@@ -204,7 +204,8 @@ class StoreWriter:
                 # A snapshot's tens of groups share its time: one mark each.
                 group_times = {g.ts_ms for g in batch.process_groups}
                 touched.update((tenant_id, host_id, ts_ms) for ts_ms in group_times)
-            frames_written = insert_frames(conn, rows) if rows else 0
+            # A call's snapshots of a host and layout share rows (store/chunks.py).
+            frames_written = insert_chunks(conn, rows) if rows else 0
             if groups:
                 insert_process_groups(conn, groups)
             mark_dirty(conn, MINUTE_MS, touched)

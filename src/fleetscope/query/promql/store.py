@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, select
 
 from fleetscope.model.series import split_series_key
 from fleetscope.query.promql.values import NAME, Labels, Raw
-from fleetscope.store.frames import decompress_frame
+from fleetscope.store.chunks import decode_columns, lookback
 from fleetscope.store.tables import hosts, metric_frames, metric_layouts
 from fleetscope.store.writer import decode_layout
 
@@ -135,7 +135,7 @@ class PromStore:
                 .where(
                     metric_frames.c.tenant_id == tenant_id,
                     metric_frames.c.host_id == host.id,
-                    metric_frames.c.ts_ms >= mint_ms,
+                    metric_frames.c.ts_ms >= lookback(mint_ms),
                     metric_frames.c.ts_ms <= maxt_ms,
                 )
                 .order_by(metric_frames.c.ts_ms)
@@ -152,12 +152,9 @@ class PromStore:
             if not plan:
                 continue
             columns = np.fromiter((i for i, _ in plan), dtype=np.intp, count=len(plan))
-            width = len(self._layouts[layout_id])
-            # One buffer and one numpy call for all the frames: per-frame numpy calls cost
-            # more than the decompression itself.
-            joined = b"".join(map(decompress_frame, blobs))
-            values = np.frombuffer(joined, dtype="<f8").reshape(len(blobs), width)[:, columns]
-            t = np.asarray(times, dtype=np.int64)
+            t, values = _layout_samples(times, blobs, columns, mint_ms, maxt_ms)
+            if not t.size:  # rows that start before mint and hold nothing from it on
+                continue
             for col, (_, labels) in enumerate(plan):
                 pieces.setdefault(labels, []).append((t, values[:, col]))
         out = []
@@ -214,7 +211,7 @@ class PromStore:
                 .distinct()
                 .where(
                     metric_frames.c.tenant_id == tenant_id,
-                    metric_frames.c.ts_ms >= mint_ms,
+                    metric_frames.c.ts_ms >= lookback(mint_ms),
                     metric_frames.c.ts_ms <= maxt_ms,
                     metric_frames.c.host_id.in_(names),
                 )
@@ -237,3 +234,20 @@ class PromStore:
                 )
             ):
                 self._layouts[layout_id] = decode_layout(series_json)
+
+
+def _layout_samples(
+    times: list[int], blobs: list[bytes], columns: np.ndarray, mint_ms: int, maxt_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values[:, columns]) of one layout's rows (store/chunks.py), in time order, within
+    [mint, maxt], a snapshot stored twice kept once."""
+    decoded = [
+        decode_columns(ts_ms, blob, columns) for ts_ms, blob in zip(times, blobs, strict=True)
+    ]
+    t = np.concatenate([np.asarray(d[0], dtype=np.int64) for d in decoded])
+    values = np.concatenate([d[1] for d in decoded])
+    order = np.argsort(t, kind="stable")
+    t, values = t[order], values[order]
+    keep = (t >= mint_ms) & (t <= maxt_ms)
+    keep[1:] &= t[1:] != t[:-1]
+    return t[keep], values[keep]
