@@ -8,19 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import zstandard
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from fleetscope.digest.transform import agent_payload_rows, digest_message
 from fleetscope.digest.worker import MAX_ATTEMPTS, DigestWorker
 from fleetscope.model.codec import decode_payload
 from fleetscope.model.kinds import AGENT_PAYLOAD, AGGREGATOR_METRICS
-from fleetscope.store.frames import decode_frame, value_or_none
+from fleetscope.store.chunks import decode_chunk
+from fleetscope.store.frames import value_or_none
 from fleetscope.store.tables import metric_frames
 from fleetscope.store.writer import StoreWriter
 from fleetscope.stream.base import NewMessage
 from fleetscope.stream.bodies import ZSTD_MAGIC, json_body
 from fleetscope.stream.sqlite import SQLiteStream
 from tests.helpers import payload, payload_json
+from tests.snapshots import count_snapshots
 
 
 def test_a_zstd_body_gives_the_rows_of_its_json() -> None:
@@ -42,7 +44,7 @@ def test_the_worker_stores_zstd_bodies_and_dead_letters_a_broken_one(
             worker.run_once(block_seconds=0)
             stream.visibility_timeout = 0  # the broken one comes back at once
         with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(metric_frames)).scalar() == 3
+            assert count_snapshots(conn) == 3
         (dead,) = stream.dead_letters()
         assert dead.body == broken and "zstd body could not be decoded" in dead.error
         assert stream.depth() == 0
@@ -86,8 +88,9 @@ def test_the_worker_stores_the_same_frames_with_the_handoff(engine: Engine, tmp_
             stored = conn.execute(select(metric_frames.c.ts_ms, metric_frames.c.vals)).all()
         assert (
             sorted(
-                (ts_ms, tuple(value_or_none(v) for v in decode_frame(vals)))
+                (ts, tuple(value_or_none(v) for v in values))
                 for ts_ms, vals in stored
+                for ts, values in decode_chunk(ts_ms, vals)
             )
             == expected
         )
