@@ -458,6 +458,14 @@ PAGES: dict[str, Route] = {
     "GET /": Route(once()),
     "GET /login": Route(once()),
     "GET /analyses": Route(once()),
+    # Static shells too: what a section shows comes from the API routes above.
+    "GET /settings": Route(once()),
+    "GET /settings/{section}": Route(
+        lambda t, own: [
+            Call(path={"section": section})
+            for section in ("account", "users", "keys", "collectors", "tenants", "audit")
+        ]
+    ),
     "GET /docs": Route(once()),
     "GET /redoc": Route(once()),
     "GET /hosts/{host_id}": Route(once(control=False)),  # a static shell, whoever's host
