@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine, text
 
 from fleetscope.cli.settings import ServerSettings
+from fleetscope.cli.startup import uvicorn_server
 from fleetscope.cli.wiring import (
     make_store_engine,
     make_stream,
@@ -101,20 +102,8 @@ def _ping(engine: Engine) -> None:
 def serve_ingest(settings: ServerSettings) -> None:
     """Under uvicorn until SIGINT or SIGTERM, then exit 0 once the answers in flight are
     sent (every 2xx was enqueued before it was sent)."""
-    import uvicorn
-
     built = build_ingest(settings)
-    uv_server = uvicorn.Server(
-        uvicorn.Config(
-            built.app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            lifespan="on",
-            ssl_certfile=settings.tls_cert_file,
-            ssl_keyfile=settings.tls_key_file,
-        )
-    )
+    uv_server = uvicorn_server(built.app, settings)
 
     def handle_exit(sig: int, frame: FrameType | None) -> None:
         # As `fleetscope server` (cli/up.py): the flag set directly, since uvicorn's own

@@ -14,12 +14,15 @@ import ssl
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
 from fleetscope.cli.settings import ServerSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +170,23 @@ def redacted(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def uvicorn_server(app: Any, settings: ServerSettings, **config: Any) -> uvicorn.Server:
+    """The uvicorn server of `fleetscope server`/`up` and `fleetscope ingest`: the settings'
+    address and TLS files, quiet access log, lifespan on; `config` adds to uvicorn's Config.
+    uvicorn is imported here, not at the top: the lean agent imports this module too."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
+            **config,
+        )
+    )

@@ -33,7 +33,14 @@ from fleetscope.cli.options import (
     load_settings,
     setup_logging,
 )
-from fleetscope.cli.startup import check_stream, check_tls, own_data_dir, redacted, start_errors
+from fleetscope.cli.startup import (
+    check_stream,
+    check_tls,
+    own_data_dir,
+    redacted,
+    start_errors,
+    uvicorn_server,
+)
 
 
 def server(
@@ -170,8 +177,6 @@ def _serve(
     stream_url: str | None = None,
     tls: tuple[Path | None, Path | None] = (None, None),
 ) -> None:
-    import uvicorn
-
     from fleetscope.cli.server import build_server
     from fleetscope.cli.settings import ServerSettings
     from fleetscope.store.auth import CREDENTIALS_FILE, local_agent_key
@@ -192,19 +197,12 @@ def _serve(
         check_tls(settings)
         check_stream(settings)  # before anything is written to the database
         built = build_server(settings)
-    uv_server = uvicorn.Server(
-        uvicorn.Config(
-            built.app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            lifespan="on",
-            timeout_keep_alive=server_keep_alive_seconds(
-                None if agent_settings is None else agent_settings.interval_seconds
-            ),
-            ssl_certfile=settings.tls_cert_file,
-            ssl_keyfile=settings.tls_key_file,
-        )
+    uv_server = uvicorn_server(
+        built.app,
+        settings,
+        timeout_keep_alive=server_keep_alive_seconds(
+            None if agent_settings is None else agent_settings.interval_seconds
+        ),
     )
     scheme = "http" if settings.tls_cert_file is None else "https"
     address = f"{scheme}://{settings.host}:{settings.port}"
