@@ -89,8 +89,9 @@ class BatchRows:
     known.
 
     batch_id: the agent's batch id, recorded in ingested_batches so a replay is skipped whole;
-    None for requests without one (aggregator, pushed exposition), whose rows are all keyed so
-    that a replay stores nothing twice anyway.
+    for an aggregator batch or a pushed exposition, a hash of the request's body
+    (digest/transform.py body_batch_id); None for remote_write and OTLP series, which rely on
+    the frame keys.
     attach_by_name: a device named by a third party joins the tenant's host of that name when
     there is one (the most recently seen), else becomes the host `machine_id`.
     collection: recorded once per (tenant, content) even when its batches were all seen."""
