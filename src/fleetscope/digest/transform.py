@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleetscope.exposition.parse import parse_exposition
+from fleetscope.model.aggregator import FastBatch, decode_batch
 from fleetscope.model.codec import decode_payload, encode
 from fleetscope.model.devices import (
     AggregatorBatch,
@@ -85,6 +86,8 @@ def digest_message(
     (StreamMessage.decoded): an agent payload's Payload is not decoded again."""
     if kind == AGENT_PAYLOAD and isinstance(decoded, Payload):
         return Digested([payload_rows(tenant_id, decoded)])
+    if kind == AGGREGATOR_METRICS and isinstance(decoded, FastBatch):
+        return Digested(aggregator_rows(tenant_id, body, decoded))
     if kind == SERIES_SAMPLES:
         return samples_rows(tenant_id, body)
     if kind == PERFCOLLECTOR_UPLOAD:
@@ -181,6 +184,10 @@ def _device_frames(samples: Iterable[tuple[int, str, float | None]]) -> tuple[Fr
     by_ts: dict[int, dict[str, float | None]] = {}
     for ts_ms, key, value in samples:
         by_ts.setdefault(ts_ms, {}).setdefault(key, value)
+    return _frames_by_time(by_ts)
+
+
+def _frames_by_time(by_ts: dict[int, dict[str, float | None]]) -> tuple[FrameRow, ...]:
     frames = []
     for ts_ms in sorted(by_ts):
         values = by_ts[ts_ms]
@@ -214,7 +221,34 @@ def _device_batch(
     )
 
 
-def aggregator_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
+def aggregator_rows(
+    tenant_id: int, body: bytes, decoded: FastBatch | None = None
+) -> list[BatchRows]:
+    """decoded: the batch as ingest decoded it (model/aggregator.py), when handed over;
+    else the body is decoded the same way, or by the pydantic models when the fast decoder
+    does not take it (ingest did accept it)."""
+    fast = decoded if decoded is not None else decode_batch(body)
+    if fast is None:
+        return _aggregator_rows_validated(tenant_id, body)
+    # device -> time -> series key -> value; a series repeated at one time keeps its first.
+    by_device: dict[str, dict[int, dict[str, float | None]]] = {}
+    for metric, ts_ms, key in zip(fast.metrics, fast.ms, fast.keys, strict=True):
+        device = by_device.get(metric.device_name)
+        if device is None:
+            device = by_device[metric.device_name] = {}
+        frame = device.get(ts_ms)
+        if frame is None:
+            frame = device[ts_ms] = {}
+        if key not in frame:
+            frame[key] = metric.value
+    batch_id = body_batch_id(body)
+    return [
+        _device_batch(tenant_id, device, _frames_by_time(by_ts), batch_id)
+        for device, by_ts in by_device.items()
+    ]
+
+
+def _aggregator_rows_validated(tenant_id: int, body: bytes) -> list[BatchRows]:
     batch = AggregatorBatch.model_validate_json(body)
     by_device: dict[str, list[tuple[int, str, float | None]]] = {}
     for metric in batch.metrics:

@@ -1,0 +1,183 @@
+"""The aggregator batch (model/devices.py AggregatorBatch) decoded fast: msgspec Structs and
+the same checks as the pydantic models, each distinct string and time checked once.
+
+pydantic's validation of a TSBS-shaped batch (1,000 samples of 10 labels each) cost most of
+ingest's CPU per sample (docs/deployment.md, "Issue 17: the aggregator batch door"), and
+names, label values and times repeat across the samples of a batch and across batches. So:
+one msgspec decode into plain Structs, then the rules of model/devices.py and model/names.py
+applied once per distinct string (remembered in bounded caches). Anything this decoder does
+not accept, it leaves to the pydantic models: `decode_batch` returns None, and the caller
+validates with AggregatorBatch, which either accepts (a form only pydantic's lax mode reads,
+such as a value sent as a numeric string) or answers with the error and field path it always
+did. The fast path never accepts what the pydantic models refuse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+from pydantic import TypeAdapter, ValidationError
+
+from fleetscope.model.devices import (
+    MAX_LABEL_VALUE,
+    MAX_LABELS,
+    MAX_METRICS_PER_BATCH,
+    Timestamp,
+)
+from fleetscope.model.names import check_label_name, check_metric_name, check_name
+from fleetscope.model.series_keys import series_key
+from fleetscope.model.text import control_error
+
+# Distinct strings remembered as checked, per kind; a cache that grows past this is emptied
+# (a batch still checks, it only costs more).
+MAX_CACHED = 100_000
+MAX_UNIT_LENGTH = 64
+
+
+class Metric(msgspec.Struct, forbid_unknown_fields=True):
+    """AggregatorMetric's fields as sent. timestamp: epoch seconds or text (ISO-8601, or a
+    number as a string), read as AggregatorMetric reads it."""
+
+    device_name: str
+    metric_name: str
+    value: float
+    timestamp: int | float | str
+    labels: dict[str, str] = {}
+    unit: str | None = None
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    metrics: list[Metric]
+
+
+_decoder = msgspec.json.Decoder(_Batch)
+_timestamp = TypeAdapter(Timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class FastBatch:
+    """A decoded and checked batch, aligned with metrics: ms, each metric's time as the store
+    keeps it (epoch milliseconds, rounded: store/engine.py ms_of); keys, its series key
+    (model/series_keys.py). seconds: each distinct time in epoch seconds and the index of the
+    first metric at it, in order of first appearance (what the ingest window check needs)."""
+
+    metrics: list[Metric]
+    ms: list[int]
+    keys: list[str]
+    seconds: dict[float, int]
+
+
+class _Checked:
+    """Strings known to pass one rule. A set lookup per string instead of the rule's regex
+    and length checks; bounded by MAX_CACHED."""
+
+    __slots__ = ("_known", "_rule")
+
+    def __init__(self, rule: Callable[[str], object]) -> None:
+        self._known: set[str] = set()
+        self._rule = rule
+
+    def ok(self, value: str) -> bool:
+        if value in self._known:
+            return True
+        try:
+            self._rule(value)
+        except ValueError:
+            return False
+        if len(self._known) >= MAX_CACHED:
+            self._known.clear()
+        self._known.add(value)
+        return True
+
+
+def _label_value(value: str) -> None:
+    if len(value) > MAX_LABEL_VALUE or control_error(value):
+        raise ValueError(value)
+
+
+def _unit(value: str) -> None:
+    if not 1 <= len(value) <= MAX_UNIT_LENGTH or control_error(value):
+        raise ValueError(value)
+
+
+_device_names = _Checked(check_name)
+_metric_names = _Checked(check_metric_name)
+_label_names = _Checked(check_label_name)
+_label_values = _Checked(_label_value)
+_units = _Checked(_unit)
+# A time as sent -> (epoch seconds, epoch ms), through AggregatorMetric's own validator.
+_times: dict[int | float | str, tuple[float, int]] = {}
+
+
+def _time(raw: int | float | str) -> tuple[float, int] | None:
+    found = _times.get(raw)
+    if found is not None:
+        return found
+    try:
+        at: datetime = _timestamp.validate_python(raw)
+    except ValidationError:
+        return None
+    seconds = at.timestamp()
+    if len(_times) >= MAX_CACHED:
+        _times.clear()
+    found = _times[raw] = (seconds, round(seconds * 1000))
+    return found
+
+
+# (metric name, label items as sent) -> series key, for names and labels that passed.
+_series: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+
+def _labels_ok(labels: dict[str, str]) -> bool:
+    if len(labels) > MAX_LABELS:
+        return False
+    names, values = _label_names.ok, _label_values.ok
+    return all(names(key) and values(text) for key, text in labels.items())
+
+
+def _series_key(name: str, labels: dict[str, str], items: tuple[tuple[str, str], ...]) -> str:
+    """The key of a series not seen before, or "" when its name or a label is refused."""
+    if not (_metric_names.ok(name) and _labels_ok(labels)):
+        return ""
+    if len(_series) >= MAX_CACHED:
+        _series.clear()
+    key = _series[(name, items)] = series_key(name, labels)
+    return key
+
+
+def _rest_ok(m: Metric) -> bool:
+    return (
+        math.isfinite(m.value)
+        and _device_names.ok(m.device_name)
+        and (m.unit is None or _units.ok(m.unit))
+    )
+
+
+def decode_batch(body: bytes) -> FastBatch | None:
+    """The batch, every field checked as AggregatorBatch checks it; None when anything is not
+    accepted here (the caller then asks AggregatorBatch, which names the error)."""
+    try:
+        metrics = _decoder.decode(body).metrics
+    except msgspec.MsgspecError:
+        return None
+    if not 1 <= len(metrics) <= MAX_METRICS_PER_BATCH:
+        return None
+    ms: list[int] = []
+    keys: list[str] = []
+    seconds: dict[float, int] = {}
+    series, times = _series, _times
+    for index, m in enumerate(metrics):
+        labels = m.labels
+        items = tuple(labels.items())
+        key = series.get((m.metric_name, items)) or _series_key(m.metric_name, labels, items)
+        at = times.get(m.timestamp) or _time(m.timestamp)
+        if not key or at is None or not _rest_ok(m):
+            return None
+        seconds.setdefault(at[0], index)
+        ms.append(at[1])
+        keys.append(key)
+    return FastBatch(metrics, ms, keys, seconds)
