@@ -257,3 +257,14 @@ def test_422_says_where(live: LiveServer) -> None:
     assert empty.status_code == 422
     live.wait_digested()
     assert count(live, collections) == 0
+
+
+def test_a_batch_only_the_lax_models_read_is_stored(live: LiveServer) -> None:
+    """A value sent as a numeric string is not the fast decoder's (model/aggregator.py):
+    ingest and digest both fall back to the pydantic models, which read it."""
+    sample = {**metric("ups-2", "ups_load_percent", 0, EPOCH), "value": "41.5"}
+    batch = {"metrics": [sample]}
+    response = live.client.post(AGG_BATCH, json=batch, headers=live.agent_headers())
+    assert response.status_code == 202, response.text
+    (series,) = report(live, "ups-2", "ups_load_percent")
+    assert series["points"] == [[EPOCH, 41.5]]

@@ -221,10 +221,11 @@ class StoreWriter:
         latest: dict[int, tuple[int, str, str | None]] = {}  # host -> seen, name, version
         # Unknown hosts: (tenant, machine) -> first seen, seen, name, version.
         unknown: dict[tuple[int, str], tuple[int, int, str, str | None]] = {}
+        by_name = self._resolve_named(conn, batches)
         for batch in batches:
             seen = max((f.ts_ms for f in batch.frames), default=now_ms())
-            if batch.attach_by_name:  # the host of that name may change: never cached
-                out.append(self._upsert_host(conn, batch, seen))
+            if batch.attach_by_name:
+                out.append(by_name[(batch.tenant_id, batch.hostname, batch.machine_id)])
                 continue
             key = (batch.tenant_id, batch.machine_id)
             host_id = self._host_ids.get(key)
@@ -257,6 +258,30 @@ class StoreWriter:
                 ],
             )
         return cast(list[int], out)  # every None was filled from the upsert above
+
+    def _resolve_named(
+        self, conn: Connection, batches: Sequence[BatchRows]
+    ) -> dict[tuple[int, str, str], int]:
+        """The host of every device named by a third party (attach_by_name), looked up once
+        per call and device, not per batch: an aggregator request holds several devices and a
+        digest call hundreds of requests, and one lookup and update per batch was the largest
+        part of the write (docs/deployment.md, "Issue 17: the aggregator batch door"). Never
+        cached across calls: the host of a name may change (an agent of that name appears)."""
+        spans: dict[tuple[int, str, str], tuple[int, int, BatchRows]] = {}
+        for batch in batches:
+            if not batch.attach_by_name:
+                continue
+            seen = max((f.ts_ms for f in batch.frames), default=now_ms())
+            key = (batch.tenant_id, batch.hostname, batch.machine_id)
+            known = spans.get(key)
+            if known is None:
+                spans[key] = (seen, seen, batch)
+            else:
+                spans[key] = (min(known[0], seen), max(known[1], seen), known[2])
+        return {
+            key: self._upsert_host(conn, batch, first, seen)
+            for key, (first, seen, batch) in sorted(spans.items(), key=lambda kv: kv[0])
+        }
 
     def _upsert_hosts(
         self, conn: Connection, unknown: dict[tuple[int, str], tuple[int, int, str, str | None]]
@@ -331,7 +356,7 @@ class StoreWriter:
         )
 
     @staticmethod
-    def _upsert_host(conn: Connection, batch: BatchRows, seen: int) -> int:
+    def _upsert_host(conn: Connection, batch: BatchRows, first_seen: int, seen: int) -> int:
         if batch.attach_by_name:
             existing = conn.execute(
                 select(hosts.c.id)
@@ -351,7 +376,7 @@ class StoreWriter:
             machine_id=batch.machine_id,
             name=batch.hostname,
             agent_version=batch.agent_version,
-            first_seen_ms=seen,
+            first_seen_ms=first_seen,
             last_seen_ms=seen,
         )
         # A replayed old batch must not move last_seen backwards or rename the host.
