@@ -60,9 +60,8 @@ def test_what_it_accepts_the_models_accept_alike(sample: dict[str, Any]) -> None
     slow = AggregatorBatch.model_validate_json(data).metrics
     assert fast.ms == [ms_of(m.timestamp) for m in slow]
     assert fast.keys == [series_key(m.metric_name, m.labels) for m in slow]
-    assert [(m.device_name, m.value, m.labels, m.unit) for m in fast.metrics] == [
-        (m.device_name, m.value, m.labels, m.unit) for m in slow
-    ]
+    assert fast.devices == [m.device_name for m in slow]
+    assert fast.values == [m.value for m in slow]
     assert fast.seconds == {m.timestamp.timestamp(): i for i, m in enumerate(slow)}
 
 

@@ -14,10 +14,9 @@ from sqlalchemy import Engine, func, select
 from fleetscope.digest.transform import (
     agent_payload_rows,
     aggregator_rows,
-    body_batch_id,
     prometheus_rows,
 )
-from fleetscope.model.devices import AggregatorBatch, PrometheusPush
+from fleetscope.model.devices import AggregatorBatch, PrometheusPush, body_batch_id
 from fleetscope.model.inventory import InventorySection, OsInventory
 from fleetscope.model.payload import Payload, ProcessesSection, ProcessGroup
 from fleetscope.query.processes import ProcessQueries

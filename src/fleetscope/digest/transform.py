@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from fleetscope.model.devices import (
     CollectionHeader,
     PrometheusPush,
     UploadHeader,
+    body_batch_id,
     device_machine_id,
     split_upload,
 )
@@ -196,17 +196,6 @@ def _frames_by_time(by_ts: dict[int, dict[str, float | None]]) -> tuple[FrameRow
     return tuple(frames)
 
 
-def body_batch_id(body: bytes) -> str:
-    """The batch id of a request that carries none (an aggregator batch, a pushed exposition):
-    BLAKE2b-128 of the message body, 32 hex digits (an agent's is a 36-character UUID, so the
-    two never meet). A client's retry sends the same body, so the writer skips it whole
-    (ingested_batches). Frame keys alone do not: a write call stores a device's snapshots of
-    one layout as chunks keyed by their first time (store/chunk_writes.py), and a replay whose
-    first copy went into a chunk behind an earlier request's snapshot has no key to meet
-    (tests/ingest/test_replay_once.py)."""
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
-
-
 def _device_batch(
     tenant_id: int, device_name: str, frames: tuple[FrameRow, ...], batch_id: str | None
 ) -> BatchRows:
@@ -227,23 +216,26 @@ def aggregator_rows(
     """decoded: the batch as ingest decoded it (model/aggregator.py), when handed over;
     else the body is decoded the same way, or by the pydantic models when the fast decoder
     does not take it (ingest did accept it)."""
-    fast = decoded if decoded is not None else decode_batch(body)
-    if fast is None:
-        return _aggregator_rows_validated(tenant_id, body)
+    if decoded is None:
+        body = json_body(body)  # ingest keeps these zstd-compressed in the stream
+        fast = decode_batch(body)
+        if fast is None:
+            return _aggregator_rows_validated(tenant_id, body)
+    else:
+        fast = decoded
     # device -> time -> series key -> value; a series repeated at one time keeps its first.
     by_device: dict[str, dict[int, dict[str, float | None]]] = {}
-    for metric, ts_ms, key in zip(fast.metrics, fast.ms, fast.keys, strict=True):
-        device = by_device.get(metric.device_name)
+    for name, value, ts_ms, key in zip(fast.devices, fast.values, fast.ms, fast.keys, strict=True):
+        device = by_device.get(name)
         if device is None:
-            device = by_device[metric.device_name] = {}
+            device = by_device[name] = {}
         frame = device.get(ts_ms)
         if frame is None:
             frame = device[ts_ms] = {}
         if key not in frame:
-            frame[key] = metric.value
-    batch_id = body_batch_id(body)
+            frame[key] = value
     return [
-        _device_batch(tenant_id, device, _frames_by_time(by_ts), batch_id)
+        _device_batch(tenant_id, device, _frames_by_time(by_ts), fast.batch_id)
         for device, by_ts in by_device.items()
     ]
 

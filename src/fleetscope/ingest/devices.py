@@ -49,6 +49,7 @@ from fleetscope.ingest.intake import (
     invalid,
     media_type,
     read_body,
+    read_received_body,
     validation_details,
 )
 from fleetscope.model.aggregator import FastBatch, decode_batch
@@ -67,6 +68,7 @@ from fleetscope.model.payload import Payload
 from fleetscope.model.process_exporter import ExpositionKind
 from fleetscope.model.text import control_error
 from fleetscope.stream.base import NewMessage
+from fleetscope.stream.bodies import is_zstd, zstd_encoded
 
 JSON = ("application/json",)
 EXPOSITION = ("text/plain", OPENMETRICS_MEDIA_TYPE)
@@ -168,18 +170,22 @@ async def accept_metric(deps: IngestDeps, request: Request) -> dict[str, Any]:
 
 
 async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, Any]:
-    """The body is enqueued as received (digest decodes it as here, model/aggregator.py), and
-    with it what was decoded, for a digest in this process (NewMessage.decoded)."""
+    """The body is enqueued as received, not re-serialised (digest decodes it as here,
+    model/aggregator.py), zstd-compressed, and with it what was decoded, for a digest in this
+    process (NewMessage.decoded)."""
     principal = await authenticate(request, deps.verify_key, deps.known_key)
-    body = await read_body(request, deps.settings.max_body_bytes, JSON)
+    received, body = await read_received_body(
+        request.headers, request.stream(), deps.settings.max_body_bytes, JSON
+    )
+    # zstd in the stream: as received when it came so, else compressed (stream/bodies.py).
+    kept = received if received is not body and is_zstd(received) else zstd_encoded(body)
     fast = decode_batch(body)
     if fast is not None:
         # Distinct times, in order of first appearance: the first out of the window is the
         # first metric's that is.
         check_window(deps, ((f"metrics.{i}.timestamp", at) for at, i in fast.seconds.items()))
-        devices = {m.device_name for m in fast.metrics}
         return await _enqueue_aggregator(
-            deps, principal.tenant_id, devices, len(fast.metrics), body, decoded=fast
+            deps, principal.tenant_id, set(fast.devices), len(fast.ms), kept, decoded=fast
         )
     try:  # what the fast decoder does not take: the models accept it or name the error
         batch = AggregatorBatch.model_validate_json(body)
@@ -190,7 +196,7 @@ async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, A
         ((f"metrics.{i}.timestamp", m.timestamp.timestamp()) for i, m in enumerate(batch.metrics)),
     )
     devices = {m.device_name for m in batch.metrics}
-    return await _enqueue_aggregator(deps, principal.tenant_id, devices, len(batch.metrics), body)
+    return await _enqueue_aggregator(deps, principal.tenant_id, devices, len(batch.metrics), kept)
 
 
 def _check_sample_text(samples: list[ExpositionSample]) -> None:

@@ -27,6 +27,7 @@ from fleetscope.model.devices import (
     MAX_LABELS,
     MAX_METRICS_PER_BATCH,
     Timestamp,
+    body_batch_id,
 )
 from fleetscope.model.names import check_label_name, check_metric_name, check_name
 from fleetscope.model.series_keys import series_key
@@ -60,38 +61,49 @@ _timestamp = TypeAdapter(Timestamp)
 
 @dataclass(frozen=True, slots=True)
 class FastBatch:
-    """A decoded and checked batch, aligned with metrics: ms, each metric's time as the store
-    keeps it (epoch milliseconds, rounded: store/engine.py ms_of); keys, its series key
-    (model/series_keys.py). seconds: each distinct time in epoch seconds and the index of the
-    first metric at it, in order of first appearance (what the ingest window check needs)."""
+    """A decoded and checked batch, one entry per metric in each list: its device, value,
+    time as the store keeps it (epoch milliseconds, rounded: store/engine.py ms_of) and series
+    key (model/series_keys.py). seconds: each distinct time in epoch seconds and the index of
+    the first metric at it, in order of first appearance (what the ingest window check
+    needs). Devices, times and keys are the caches' own objects, shared by every batch: the
+    embedded stream keeps this form in memory until digest claims the message (about 60
+    bytes a metric; the decoded Structs with their label dicts are about 1.5 KB)."""
 
-    metrics: list[Metric]
+    devices: list[str]
+    values: list[float]
     ms: list[int]
     keys: list[str]
     seconds: dict[float, int]
+    batch_id: str  # of the body (model/devices.py body_batch_id)
 
 
 class _Checked:
-    """Strings known to pass one rule. A set lookup per string instead of the rule's regex
+    """Strings known to pass one rule. A dict lookup per string instead of the rule's regex
     and length checks; bounded by MAX_CACHED."""
 
     __slots__ = ("_known", "_rule")
 
     def __init__(self, rule: Callable[[str], object]) -> None:
-        self._known: set[str] = set()
+        self._known: dict[str, str] = {}
         self._rule = rule
 
     def ok(self, value: str) -> bool:
-        if value in self._known:
-            return True
+        return bool(self.known(value))
+
+    def known(self, value: str) -> str:
+        """The remembered copy of value (one object for every batch that sends it), or ""
+        when the rule refuses it."""
+        found = self._known.get(value)
+        if found is not None:
+            return found
         try:
             self._rule(value)
         except ValueError:
-            return False
+            return ""
         if len(self._known) >= MAX_CACHED:
             self._known.clear()
-        self._known.add(value)
-        return True
+        self._known[value] = value
+        return value
 
 
 def _label_value(value: str) -> None:
@@ -149,14 +161,6 @@ def _series_key(name: str, labels: dict[str, str], items: tuple[tuple[str, str],
     return key
 
 
-def _rest_ok(m: Metric) -> bool:
-    return (
-        math.isfinite(m.value)
-        and _device_names.ok(m.device_name)
-        and (m.unit is None or _units.ok(m.unit))
-    )
-
-
 def decode_batch(body: bytes) -> FastBatch | None:
     """The batch, every field checked as AggregatorBatch checks it; None when anything is not
     accepted here (the caller then asks AggregatorBatch, which names the error)."""
@@ -166,18 +170,24 @@ def decode_batch(body: bytes) -> FastBatch | None:
         return None
     if not 1 <= len(metrics) <= MAX_METRICS_PER_BATCH:
         return None
+    devices: list[str] = []
+    values: list[float] = []
     ms: list[int] = []
     keys: list[str] = []
     seconds: dict[float, int] = {}
-    series, times = _series, _times
+    series, times, device_of, isfinite = _series, _times, _device_names.known, math.isfinite
     for index, m in enumerate(metrics):
         labels = m.labels
         items = tuple(labels.items())
         key = series.get((m.metric_name, items)) or _series_key(m.metric_name, labels, items)
         at = times.get(m.timestamp) or _time(m.timestamp)
-        if not key or at is None or not _rest_ok(m):
+        device = device_of(m.device_name)
+        unit_ok = m.unit is None or _units.ok(m.unit)
+        if not (key and at and device and unit_ok and isfinite(m.value)):
             return None
         seconds.setdefault(at[0], index)
+        devices.append(device)
+        values.append(m.value)
         ms.append(at[1])
         keys.append(key)
-    return FastBatch(metrics, ms, keys, seconds)
+    return FastBatch(devices, values, ms, keys, seconds, body_batch_id(body))
