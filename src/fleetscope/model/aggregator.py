@@ -186,18 +186,26 @@ def decode_batch(body: bytes) -> FastBatch | None:
     ms: list[int] = []
     keys: list[str] = []
     seconds: dict[float, int] = {}
-    series, times, device_of, isfinite = _series, _times, _device_names.known, math.isfinite
+    # Bound once: this loop runs for every sample, and most lookups hit the caches.
+    series, times, known_devices = _series, _times, _device_names._known
+    device_of, isfinite = _device_names.known, math.isfinite
+    last: tuple[float, int] | None = None
     for index, m in enumerate(metrics):
+        name = m.metric_name
         raw = bytes(m.labels)
-        key = series.get((m.metric_name, raw)) or _series_key(m.metric_name, raw)
+        key = series.get((name, raw)) or _series_key(name, raw)
         at = times.get(m.timestamp) or _time(m.timestamp)
-        device = device_of(m.device_name)
-        unit_ok = m.unit is None or _units.ok(m.unit)
-        if not (key and at and device and unit_ok and isfinite(m.value)):
+        device = known_devices.get(m.device_name) or device_of(m.device_name)
+        value = m.value
+        if not (key and at and device and isfinite(value)) or (
+            m.unit is not None and not _units.ok(m.unit)
+        ):
             return None
-        seconds.setdefault(at[0], index)
+        if at is not last:  # samples of one time come together
+            seconds.setdefault(at[0], index)
+            last = at
         devices.append(device)
-        values.append(m.value)
+        values.append(value)
         ms.append(at[1])
         keys.append(key)
     return FastBatch(devices, values, ms, keys, seconds, body_batch_id(body))
