@@ -268,3 +268,17 @@ def test_a_batch_only_the_lax_models_read_is_stored(live: LiveServer) -> None:
     assert response.status_code == 202, response.text
     (series,) = report(live, "ups-2", "ups_load_percent")
     assert series["points"] == [[EPOCH, 41.5]]
+
+
+def test_a_zstd_batch_is_kept_as_received_and_stored(live: LiveServer) -> None:
+    """A batch sent zstd-compressed goes into the stream as it came; a plain one is
+    compressed there (stream/bodies.py); digest reads both."""
+    for n, encode in enumerate((zstandard.ZstdCompressor().compress, lambda b: b)):
+        body = json.dumps({"metrics": [metric("ups-3", "load", float(n), EPOCH + n)]}).encode()
+        extra = {"Content-Encoding": "zstd"} if n == 0 else {}
+        response = live.client.post(
+            AGG_BATCH, content=encode(body), headers=live.agent_headers(**extra)
+        )
+        assert response.status_code == 202, response.text
+    (series,) = report(live, "ups-3", "load")
+    assert series["points"] == [[EPOCH, 0.0], [EPOCH + 1, 1.0]]

@@ -177,13 +177,12 @@ async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, A
     received, body = await read_received_body(
         request.headers, request.stream(), deps.settings.max_body_bytes, JSON
     )
-    # zstd in the stream: as received when it came so, else compressed (stream/bodies.py).
-    kept = received if received is not body and is_zstd(received) else zstd_encoded(body)
     fast = decode_batch(body)
     if fast is not None:
         # Distinct times, in order of first appearance: the first out of the window is the
         # first metric's that is.
         check_window(deps, ((f"metrics.{i}.timestamp", at) for at, i in fast.seconds.items()))
+        kept = _stream_body(received, body)
         return await _enqueue_aggregator(
             deps, principal.tenant_id, set(fast.devices), len(fast.ms), kept, decoded=fast
         )
@@ -196,7 +195,13 @@ async def accept_metric_batch(deps: IngestDeps, request: Request) -> dict[str, A
         ((f"metrics.{i}.timestamp", m.timestamp.timestamp()) for i, m in enumerate(batch.metrics)),
     )
     devices = {m.device_name for m in batch.metrics}
+    kept = _stream_body(received, body)
     return await _enqueue_aggregator(deps, principal.tenant_id, devices, len(batch.metrics), kept)
+
+
+def _stream_body(received: bytes, body: bytes) -> bytes:
+    """zstd in the stream: as received when it came so, else compressed (stream/bodies.py)."""
+    return received if received is not body and is_zstd(received) else zstd_encoded(body)
 
 
 def _check_sample_text(samples: list[ExpositionSample]) -> None:
