@@ -26,6 +26,7 @@ from fleetscope.model.devices import (
     MAX_LABEL_VALUE,
     MAX_LABELS,
     MAX_METRICS_PER_BATCH,
+    MAX_UNIT_LENGTH,
     Timestamp,
     body_batch_id,
 )
@@ -36,7 +37,6 @@ from fleetscope.model.text import control_error
 # Distinct strings remembered as checked, per kind; a cache that grows past this is emptied
 # (a batch still checks, it only costs more).
 MAX_CACHED = 100_000
-MAX_UNIT_LENGTH = 64
 
 
 _NO_LABELS = msgspec.Raw(b"{}")

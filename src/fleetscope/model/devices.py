@@ -29,6 +29,7 @@ MAX_MACHINE_ID_LENGTH = 128  # hosts.machine_id, and HostIdentity.machine_id
 MAX_METRICS_PER_BATCH = 10_000
 MAX_LABELS = 32
 MAX_LABEL_VALUE = 1024
+MAX_UNIT_LENGTH = 64
 
 
 class _Strict(BaseModel):
@@ -126,9 +127,10 @@ class AggregatorMetric(_Strict):
     value: Annotated[float, Field(allow_inf_nan=False)]
     timestamp: Timestamp
     labels: Labels = Field(default_factory=dict)
-    unit: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_name_text)] | None = (
-        None
-    )
+    unit: (
+        Annotated[str, Field(min_length=1, max_length=MAX_UNIT_LENGTH), AfterValidator(_name_text)]
+        | None
+    ) = None
 
 
 class AggregatorBatch(_Strict):
