@@ -257,3 +257,29 @@ def test_422_says_where(live: LiveServer) -> None:
     assert empty.status_code == 422
     live.wait_digested()
     assert count(live, collections) == 0
+
+
+def test_a_batch_only_the_lax_models_read_is_stored(live: LiveServer) -> None:
+    """A value sent as a numeric string is not the fast decoder's (model/aggregator.py):
+    ingest and digest both fall back to the pydantic models, which read it."""
+    sample = {**metric("ups-2", "ups_load_percent", 0, EPOCH), "value": "41.5"}
+    batch = {"metrics": [sample]}
+    response = live.client.post(AGG_BATCH, json=batch, headers=live.agent_headers())
+    assert response.status_code == 202, response.text
+    (series,) = report(live, "ups-2", "ups_load_percent")
+    assert series["points"] == [[EPOCH, 41.5]]
+
+
+def test_a_zstd_batch_is_kept_as_received_and_stored(live: LiveServer) -> None:
+    """A batch sent zstd-compressed goes into the stream as it came; a plain one is
+    compressed there (stream/bodies.py); digest reads both."""
+    for n in range(2):
+        body = json.dumps({"metrics": [metric("ups-3", "load", float(n), EPOCH + n)]}).encode()
+        if n == 0:
+            content, extra = zstandard.ZstdCompressor().compress(body), {"Content-Encoding": "zstd"}
+        else:
+            content, extra = body, {}
+        response = live.client.post(AGG_BATCH, content=content, headers=live.agent_headers(**extra))
+        assert response.status_code == 202, response.text
+    (series,) = report(live, "ups-3", "load")
+    assert series["points"] == [[EPOCH, 0.0], [EPOCH + 1, 1.0]]

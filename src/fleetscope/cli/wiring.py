@@ -54,7 +54,8 @@ def make_stream(settings: ServerSettings) -> Stream:
             ),
             # Ingest's decoded payloads handed to digest (stream/sqlite.py): as many as wait
             # under that backpressure, and a batch more; about 33 KB each for the fleet
-            # simulator's payloads (docs/deployment.md, issue 17).
+            # simulator's payloads, 58 KiB for a 1,000-sample aggregator request
+            # (docs/deployment.md, issue 17).
             handoff_max=(
                 (SOFT_BACKLOG_BATCHES + 1) * settings.digest_batch_size
                 if settings.digest_in_process

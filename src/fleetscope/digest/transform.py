@@ -9,12 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fleetscope.exposition.parse import parse_exposition
+from fleetscope.model.aggregator import FastBatch, decode_batch
 from fleetscope.model.codec import decode_payload, encode
 from fleetscope.model.devices import (
     AggregatorBatch,
     CollectionHeader,
     PrometheusPush,
     UploadHeader,
+    body_batch_id,
     device_machine_id,
     split_upload,
 )
@@ -84,6 +86,8 @@ def digest_message(
     (StreamMessage.decoded): an agent payload's Payload is not decoded again."""
     if kind == AGENT_PAYLOAD and isinstance(decoded, Payload):
         return Digested([payload_rows(tenant_id, decoded)])
+    if kind == AGGREGATOR_METRICS and isinstance(decoded, FastBatch):
+        return Digested(aggregator_rows(tenant_id, body, decoded))
     if kind == SERIES_SAMPLES:
         return samples_rows(tenant_id, body)
     if kind == PERFCOLLECTOR_UPLOAD:
@@ -180,6 +184,10 @@ def _device_frames(samples: Iterable[tuple[int, str, float | None]]) -> tuple[Fr
     by_ts: dict[int, dict[str, float | None]] = {}
     for ts_ms, key, value in samples:
         by_ts.setdefault(ts_ms, {}).setdefault(key, value)
+    return _frames_by_time(by_ts)
+
+
+def _frames_by_time(by_ts: dict[int, dict[str, float | None]]) -> tuple[FrameRow, ...]:
     frames = []
     for ts_ms in sorted(by_ts):
         values = by_ts[ts_ms]
@@ -188,29 +196,60 @@ def _device_frames(samples: Iterable[tuple[int, str, float | None]]) -> tuple[Fr
     return tuple(frames)
 
 
-def _device_batch(tenant_id: int, device_name: str, frames: tuple[FrameRow, ...]) -> BatchRows:
-    # No batch id: these requests carry none, and frames are keyed by (host, time, layout), so
-    # a replayed request stores nothing twice anyway.
+def _device_batch(
+    tenant_id: int, device_name: str, frames: tuple[FrameRow, ...], batch_id: str | None
+) -> BatchRows:
     return BatchRows(
         tenant_id=tenant_id,
         machine_id=device_machine_id(device_name),
         hostname=device_name,
         agent_version=None,
-        batch_id=None,
+        batch_id=batch_id,
         frames=frames,
         attach_by_name=True,
     )
 
 
-def aggregator_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
+def aggregator_rows(
+    tenant_id: int, body: bytes, decoded: FastBatch | None = None
+) -> list[BatchRows]:
+    """decoded: the batch as ingest decoded it (model/aggregator.py), when handed over;
+    else the body is decoded the same way, or by the pydantic models when the fast decoder
+    does not take it (ingest did accept it)."""
+    if decoded is None:
+        body = json_body(body)  # ingest keeps these zstd-compressed in the stream
+        fast = decode_batch(body)
+        if fast is None:
+            return _aggregator_rows_validated(tenant_id, body)
+    else:
+        fast = decoded
+    # device -> time -> series key -> value; a series repeated at one time keeps its first.
+    by_device: dict[str, dict[int, dict[str, float | None]]] = {}
+    for name, value, ts_ms, key in zip(fast.devices, fast.values, fast.ms, fast.keys, strict=True):
+        device = by_device.get(name)
+        if device is None:
+            device = by_device[name] = {}
+        frame = device.get(ts_ms)
+        if frame is None:
+            frame = device[ts_ms] = {}
+        if key not in frame:
+            frame[key] = value
+    return [
+        _device_batch(tenant_id, device, _frames_by_time(by_ts), fast.batch_id)
+        for device, by_ts in by_device.items()
+    ]
+
+
+def _aggregator_rows_validated(tenant_id: int, body: bytes) -> list[BatchRows]:
     batch = AggregatorBatch.model_validate_json(body)
     by_device: dict[str, list[tuple[int, str, float | None]]] = {}
     for metric in batch.metrics:
         by_device.setdefault(metric.device_name, []).append(
             (_ms(metric.timestamp), series_key(metric.metric_name, metric.labels), metric.value)
         )
+    batch_id = body_batch_id(body)
     return [
-        _device_batch(tenant_id, device, _device_frames(samples))
+        _device_batch(tenant_id, device, _device_frames(samples), batch_id)
         for device, samples in by_device.items()
     ]
 
@@ -231,7 +270,8 @@ def prometheus_rows(tenant_id: int, body: bytes) -> list[BatchRows]:
     ]
     if not samples:
         return []
-    batch = _device_batch(tenant_id, push.device_name, _device_frames(samples))
+    # A push without ?timestamp= has its time of receipt in the body: a retry is a new batch.
+    batch = _device_batch(tenant_id, push.device_name, _device_frames(samples), body_batch_id(body))
     if push.kind != PROCESS_EXPORTER:
         return [batch]
     # process-exporter stamps no sample, so its groups are at the push's time.
@@ -332,7 +372,7 @@ def samples_rows(tenant_id: int, body: bytes) -> Digested:
             values = frames[(ts_ms, name)]
             keys = tuple(sorted(values))
             rows.append(FrameRow(ts_ms, keys, tuple(values[k] for k in keys)))
-        batches.append(_device_batch(tenant_id, host, tuple(rows)))
+        batches.append(_device_batch(tenant_id, host, tuple(rows), None))
     metadata = None
     if batch.metadata:
         metadata = MetadataRows(

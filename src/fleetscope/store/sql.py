@@ -167,6 +167,30 @@ def upsert_hosts_sql(conn: Connection, rows: int) -> str:
     return sql(conn, _upsert_hosts_statement(statement, rows))
 
 
+# A named device's host seen again (store/writer.py _resolve_named): last_seen never moves
+# backwards.
+_TOUCH_LAST_SEEN = "UPDATE hosts SET last_seen_ms = {greatest}(last_seen_ms, ?) WHERE id = ?"
+
+
+def touch_last_seen_sql(conn: Connection) -> str:
+    greatest = "max" if is_sqlite(conn) else "greatest"
+    return sql(conn, _TOUCH_LAST_SEEN.replace("{greatest}", greatest))
+
+
+@functools.cache
+def _hosts_by_name_statement(names: int) -> str:
+    placeholders = ", ".join(["?"] * names)  # no value is spliced in
+    return (
+        "SELECT id, name, last_seen_ms FROM hosts"  # noqa: S608
+        f" WHERE tenant_id = ? AND name IN ({placeholders})"
+    )
+
+
+def hosts_by_name_sql(conn: Connection, names: int) -> str:
+    """A tenant's hosts of any of `names` names (tenant id, then the names)."""
+    return sql(conn, _hosts_by_name_statement(names))
+
+
 def record_batches_sql(conn: Connection, rows: int) -> str:
     return sql(conn, _record_batches_statement(rows))
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import Connection, Engine, case, func, select, update
+from sqlalchemy import Connection, Engine, select
 
 from fleetscope.store.chunk_writes import PendingFrame, insert_chunks
 from fleetscope.store.engine import now_ms
@@ -33,13 +33,15 @@ from fleetscope.store.rollups import mark_dirty
 from fleetscope.store.sql import (
     ROWS_PER_STATEMENT,
     GroupTuple,
+    hosts_by_name_sql,
     insert_for,
     insert_process_groups,
     record_batches_sql,
     touch_hosts_sql,
+    touch_last_seen_sql,
     upsert_hosts_sql,
 )
-from fleetscope.store.tables import collections, hosts, metric_layouts
+from fleetscope.store.tables import collections, metric_layouts
 
 _MAX_CACHED_DIGESTS = 10_000
 
@@ -89,8 +91,9 @@ class BatchRows:
     known.
 
     batch_id: the agent's batch id, recorded in ingested_batches so a replay is skipped whole;
-    None for requests without one (aggregator, pushed exposition), whose rows are all keyed so
-    that a replay stores nothing twice anyway.
+    for an aggregator batch or a pushed exposition, a hash of the request's body
+    (digest/transform.py body_batch_id); None for remote_write and OTLP series, which rely on
+    the frame keys.
     attach_by_name: a device named by a third party joins the tenant's host of that name when
     there is one (the most recently seen), else becomes the host `machine_id`.
     collection: recorded once per (tenant, content) even when its batches were all seen."""
@@ -220,10 +223,11 @@ class StoreWriter:
         latest: dict[int, tuple[int, str, str | None]] = {}  # host -> seen, name, version
         # Unknown hosts: (tenant, machine) -> first seen, seen, name, version.
         unknown: dict[tuple[int, str], tuple[int, int, str, str | None]] = {}
+        by_name = self._resolve_named(conn, batches)
         for batch in batches:
             seen = max((f.ts_ms for f in batch.frames), default=now_ms())
-            if batch.attach_by_name:  # the host of that name may change: never cached
-                out.append(self._upsert_host(conn, batch, seen))
+            if batch.attach_by_name:
+                out.append(by_name[(batch.tenant_id, batch.hostname, batch.machine_id)])
                 continue
             key = (batch.tenant_id, batch.machine_id)
             host_id = self._host_ids.get(key)
@@ -256,6 +260,74 @@ class StoreWriter:
                 ],
             )
         return cast(list[int], out)  # every None was filled from the upsert above
+
+    def _resolve_named(
+        self, conn: Connection, batches: Sequence[BatchRows]
+    ) -> dict[tuple[int, str, str], int]:
+        """The host of every device named by a third party (attach_by_name): the tenant's
+        host of that name seen last, else the host `machine_id`, upserted. Looked up for all
+        of a call's devices at once (one SELECT per tenant, one UPDATE of last_seen, one
+        upsert of the new ones), not a lookup and an update per batch: an aggregator request
+        holds several devices and a digest call hundreds of requests, and those statements
+        were the largest part of the write (docs/deployment.md, "Issue 17: the aggregator
+        batch door"). Never cached across calls: the host of a name may change (an agent of
+        that name appears)."""
+        spans: dict[tuple[int, str, str], tuple[int, int, str | None]] = {}
+        for batch in batches:
+            if not batch.attach_by_name:
+                continue
+            seen = max((f.ts_ms for f in batch.frames), default=now_ms())
+            key = (batch.tenant_id, batch.hostname, batch.machine_id)
+            known = spans.get(key)
+            if known is None:
+                spans[key] = (seen, seen, batch.agent_version)
+            elif seen > known[1]:  # the newest batch names the version, the first on a tie
+                spans[key] = (min(known[0], seen), seen, batch.agent_version)
+            else:
+                spans[key] = (min(known[0], seen), known[1], known[2])
+        if not spans:
+            return {}
+        by_name = self._hosts_by_name(conn, {(t, name) for t, name, _ in spans})
+        out: dict[tuple[int, str, str], int] = {}
+        touch: dict[int, int] = {}  # host -> seen
+        unknown: dict[tuple[int, str], tuple[int, int, str, str | None]] = {}
+        for (tenant_id, name, machine_id), (first, seen, version) in spans.items():
+            host_id = by_name.get((tenant_id, name))
+            if host_id is None:
+                unknown[(tenant_id, machine_id)] = (first, seen, name, version)
+                continue
+            out[(tenant_id, name, machine_id)] = host_id
+            touch[host_id] = max(seen, touch.get(host_id, seen))
+        if touch:  # in host order: concurrent writers lock host rows in one order
+            conn.exec_driver_sql(
+                touch_last_seen_sql(conn),
+                [(seen, host_id) for host_id, seen in sorted(touch.items())],
+            )
+        if unknown:
+            self._upsert_hosts(conn, unknown)
+            for tenant_id, name, machine_id in spans:
+                if (tenant_id, name, machine_id) not in out:
+                    out[(tenant_id, name, machine_id)] = self._host_ids[(tenant_id, machine_id)]
+        return out
+
+    @staticmethod
+    def _hosts_by_name(conn: Connection, names: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """(tenant, name) -> the id of the tenant's host of that name seen last, for those that
+        have one."""
+        by_tenant: dict[int, list[str]] = {}
+        for tenant_id, name in sorted(names):
+            by_tenant.setdefault(tenant_id, []).append(name)
+        found: dict[tuple[int, str], tuple[int, int]] = {}  # -> (last seen, id)
+        for tenant_id, tenant_names in by_tenant.items():
+            for start in range(0, len(tenant_names), ROWS_PER_STATEMENT):
+                part = tenant_names[start : start + ROWS_PER_STATEMENT]
+                rows = conn.exec_driver_sql(hosts_by_name_sql(conn, len(part)), (tenant_id, *part))
+                for host_id, name, last_seen in rows:
+                    key = (tenant_id, str(name))
+                    best = found.get(key)
+                    if best is None or (int(last_seen), -int(host_id)) > (best[0], -best[1]):
+                        found[key] = (int(last_seen), int(host_id))
+        return {key: host_id for key, (_, host_id) in found.items()}
 
     def _upsert_hosts(
         self, conn: Connection, unknown: dict[tuple[int, str], tuple[int, int, str, str | None]]
@@ -329,42 +401,6 @@ class StoreWriter:
             .on_conflict_do_nothing()
         )
 
-    @staticmethod
-    def _upsert_host(conn: Connection, batch: BatchRows, seen: int) -> int:
-        if batch.attach_by_name:
-            existing = conn.execute(
-                select(hosts.c.id)
-                .where(hosts.c.tenant_id == batch.tenant_id, hosts.c.name == batch.hostname)
-                .order_by(hosts.c.last_seen_ms.desc())
-                .limit(1)
-            ).scalar()
-            if existing is not None:
-                conn.execute(
-                    update(hosts)
-                    .where(hosts.c.id == existing)
-                    .values(last_seen_ms=_greatest(conn, hosts.c.last_seen_ms, seen))
-                )
-                return int(existing)
-        stmt = insert_for(conn, hosts).values(
-            tenant_id=batch.tenant_id,
-            machine_id=batch.machine_id,
-            name=batch.hostname,
-            agent_version=batch.agent_version,
-            first_seen_ms=seen,
-            last_seen_ms=seen,
-        )
-        # A replayed old batch must not move last_seen backwards or rename the host.
-        newer = stmt.excluded.last_seen_ms > hosts.c.last_seen_ms
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "machine_id"],
-            set_={
-                "last_seen_ms": _greatest(conn, hosts.c.last_seen_ms, stmt.excluded.last_seen_ms),
-                "name": _case(newer, stmt.excluded.name, hosts.c.name),
-                "agent_version": _case(newer, stmt.excluded.agent_version, hosts.c.agent_version),
-            },
-        ).returning(hosts.c.id)
-        return int(conn.execute(stmt).scalar_one())
-
     def _layout_id(self, conn: Connection, tenant_id: int, series: tuple[str, ...]) -> int:
         # Hashing the tuple costs about a microsecond (its strings are flatten's cached keys,
         # their hashes kept); joining and SHA-256 of the layout cost tens of them per frame.
@@ -388,15 +424,6 @@ class StoreWriter:
         ).scalar_one()
         self._layout_ids[(tenant_id, digest)] = layout_id
         return int(layout_id)
-
-
-def _greatest(conn: Connection, a: Any, b: Any) -> Any:
-    # SQLite's two-argument max() is its GREATEST.
-    return func.max(a, b) if conn.dialect.name == "sqlite" else func.greatest(a, b)
-
-
-def _case(condition: Any, then: Any, otherwise: Any) -> Any:
-    return case((condition, then), else_=otherwise)
 
 
 def decode_layout(series_json: str) -> list[str]:

@@ -1,5 +1,6 @@
 """A message body as the stream keeps it: an agent payload's JSON, or the zstd body the agent
-sent, kept as it arrived. Ingest decompresses a zstd body to validate it and then enqueues the
+sent, kept as it arrived (an aggregator batch is kept as zstd either way: zstd_encoded).
+Ingest decompresses a zstd body to validate it and then enqueues the
 compressed bytes it received, not the JSON: a quarter of the bytes through the embedded
 stream's INSERT, claim and DELETE (each writes the row's overflow pages) and through Redis.
 Digest decompresses it again (docs/deployment.md, issue 17). Both decompress with
@@ -26,6 +27,9 @@ class _Decompressors(threading.local):
 
     def __init__(self) -> None:
         self.zstd = zstandard.ZstdDecompressor()
+        # Level 1: an aggregator batch's JSON (TSBS-shaped, 326 KiB) to 3.6 % in 0.13 ms;
+        # level 3 made 3.0 % in 0.14 ms (ad hoc timing, docs/deployment.md issue 17).
+        self.zstd_out = zstandard.ZstdCompressor(level=1)
 
 
 _decompressors = _Decompressors()
@@ -47,6 +51,14 @@ def zstd_decoded(body: bytes, limit: int) -> bytes:
                 raise DecodedTooLarge(f"decoded body exceeds {limit} bytes")
             parts.append(chunk)
     return b"".join(parts)
+
+
+def zstd_encoded(body: bytes) -> bytes:
+    """A JSON body compressed for the stream, for bodies that arrive uncompressed and are
+    large (aggregator batches): the embedded stream's INSERT, claim and DELETE each write the
+    row's overflow pages, and for a 326 KiB batch that cost more CPU than compressing it
+    (docs/deployment.md, "Issue 17: the aggregator batch door"). json_body reads it back."""
+    return _decompressors.zstd_out.compress(body)
 
 
 def is_zstd(body: bytes) -> bool:

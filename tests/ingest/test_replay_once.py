@@ -1,0 +1,91 @@
+"""A client that retries a request (its answer lost) sends the same body again: what it holds
+is stored once, whatever else was digested with the first copy. A write call stores a
+device's snapshots of one layout as chunks keyed by their first time (store/chunk_writes.py),
+so the frame keys alone do not catch a replay whose first copy went into a chunk with an
+earlier request's snapshots; the body's own id (ingested_batches) does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import T0
+from tests.server import LiveServer, start_server
+from tests.snapshots import count_snapshots
+
+AGG_BATCH = "/api/v1/aggregator/metrics/batch/"
+PROM = "/api/v1/ingest/prometheus"
+EPOCH = T0.timestamp()
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    # Digest driven by the test, so that two requests are digested in one write call.
+    yield from start_server(tmp_path / "data", database_url=database_url, embedded_digest=False)
+
+
+def digest(live: LiveServer) -> None:
+    while live.server.digest.run_once(block_seconds=0):
+        pass
+    assert live.server.stream.depth() == 0
+
+
+def batch(at: float) -> dict[str, Any]:
+    return {
+        "metrics": [
+            {
+                "device_name": "rack-3",
+                "metric_name": name,
+                "value": value,
+                "timestamp": at,
+                "labels": {"region": "eu-west-1", "rack": "3"},
+            }
+            for name, value in (("cpu_usage_user", 12.5), ("mem_used_percent", 61.0))
+        ]
+    }
+
+
+def post(live: LiveServer, body: dict[str, Any]) -> None:
+    response = live.client.post(AGG_BATCH, json=body, headers=live.agent_headers())
+    assert response.status_code == 202, response.text
+
+
+def test_a_replayed_aggregator_batch_is_stored_once(live: LiveServer) -> None:
+    post(live, batch(EPOCH))
+    post(live, batch(EPOCH + 10))
+    digest(live)  # both in one write call: one chunk from EPOCH holds both times
+    assert count_snapshots(live.server.engine) == 2
+    post(live, batch(EPOCH + 10))  # the client's retry of the second request
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+
+
+def test_a_replay_in_the_same_write_call_is_stored_once(live: LiveServer) -> None:
+    post(live, batch(EPOCH))
+    post(live, batch(EPOCH + 10))
+    post(live, batch(EPOCH + 10))
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+
+
+def push(live: LiveServer, at: float, value: float) -> None:
+    response = live.client.post(
+        PROM,
+        params={"device_name": "edge-1", "timestamp": str(at)},
+        content=f'temp_celsius{{sensor="a"}} {value}\n',
+        headers=live.agent_headers(**{"Content-Type": "text/plain; version=0.0.4"}),
+    )
+    assert response.status_code == 202, response.text
+
+
+def test_a_replayed_exposition_push_with_a_timestamp_is_stored_once(live: LiveServer) -> None:
+    push(live, EPOCH, 21.5)
+    push(live, EPOCH + 10, 21.75)
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+    push(live, EPOCH + 10, 21.75)  # the retry the API's docs tell pushers to make safe
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
