@@ -221,6 +221,8 @@ def test_bad_rules_and_channel_configs_name_the_field() -> None:
         check_rule(
             RuleSpec("x", "filesystem_hours_to_full", "<", 1, params={"window_seconds": "5"})
         )
+    with pytest.raises(BadRule, match="repeat_seconds"):
+        check_rule(RuleSpec("x", "cpu_percent", ">", 1, repeat_seconds=10**17))
     with pytest.raises(BadRule, match="url"):
         parse_channel_config("webhook", '{"url": "ftp://x"}')
     with pytest.raises(BadRule, match="smtp_host"):

@@ -61,3 +61,14 @@ def test_ids_end_where_the_id_columns_do_on_both_databases(server: LiveServer) -
         "/api/v1/collectors", json={"machine": "m", "memory_bytes": 2**40}, headers=user
     )
     assert big.status_code == 201, big.text
+
+
+def test_an_alert_rule_repeat_past_a_year_is_refused_not_a_500(server: LiveServer) -> None:
+    """The API fuzzer sent repeat_seconds = 52458013263496820: the driver's OverflowError."""
+    user = server.user_headers()
+    rule = {"name": "cpu", "signal": "cpu_percent", "op": ">", "threshold": 90}
+    for repeat, status in ((10**17, 422), (366 * 86400 + 1, 422), (366 * 86400, 201)):
+        answer = server.client.post(
+            "/api/v1/alerts/rules", json={**rule, "repeat_seconds": repeat}, headers=user
+        )
+        assert answer.status_code == status, (repeat, answer.text)

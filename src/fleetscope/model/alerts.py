@@ -54,6 +54,11 @@ def compare(value: float, op: Op, threshold: float) -> bool:
     return not math.isnan(value) and _COMPARE[op](value, threshold)
 
 
+# A reminder at most yearly: a longer interval means "never", and the column is a 64-bit
+# integer (an unbounded one was a 500 from the database driver, found by the API fuzzer).
+MAX_REPEAT_SECONDS = 366 * 86400
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
     """What a rule says; the id and tenant come from its row."""
@@ -122,8 +127,10 @@ def check_rule(spec: RuleSpec) -> RuleSpec:
         raise BadRule("signal: a signal name (docs/alerting.md) or a series name")
     if not math.isfinite(spec.threshold):
         raise BadRule("threshold: must be a finite number")
-    if spec.for_seconds < 0 or spec.repeat_seconds < 1:
-        raise BadRule("for_seconds must be >= 0 and repeat_seconds >= 1")
+    if spec.for_seconds < 0 or not 1 <= spec.repeat_seconds <= MAX_REPEAT_SECONDS:
+        raise BadRule(
+            f"for_seconds must be >= 0 and repeat_seconds between 1 and {MAX_REPEAT_SECONDS}"
+        )
     window = spec.params.get("window_seconds")
     if window is not None and not (window.isdigit() and int(window) >= 60):
         raise BadRule(f"params.window_seconds: {window!r} is not a whole number >= 60")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from fleetscope.model.alerts import STATES, BadRule, Rule, RuleSpec
+from fleetscope.model.alerts import MAX_REPEAT_SECONDS, STATES, BadRule, Rule, RuleSpec
 from fleetscope.model.auth import Principal
 from fleetscope.query.alerts import AlertQueries, ChannelRecord, Conflict
 from fleetscope.query.auth import AuthService
@@ -60,7 +60,7 @@ class RuleIn(BaseModel):
     ] = "*"
     params: dict[str, str] = Field(default_factory=dict)
     severity: Annotated[str, Field(min_length=1, max_length=32)] = "warning"
-    repeat_seconds: Annotated[int, Field(ge=1)] = 4 * 3600
+    repeat_seconds: Annotated[int, Field(ge=1, le=MAX_REPEAT_SECONDS)] = 4 * 3600
     enabled: bool = True
 
     def spec(self) -> RuleSpec:
