@@ -29,6 +29,29 @@ def require(condition: bool, why: str) -> None:
     pytest.skip(why)
 
 
+# scripts/check runs the tests on 2 pytest-xdist workers (--dist loadgroup). Tests that start
+# real processes (the slow ones, and these modules that start, kill or time servers and
+# agents) form one group, so they run one at a time on one worker: never two multi-process
+# scenarios, two chromiums or two SIGKILL loops at once on a 2-core machine. The other worker
+# runs the in-process tests beside them.
+PROCESS_MODULES = frozenset(
+    {
+        "tests/agent/test_exporters.py",
+        "tests/agent/test_tls.py",
+        "tests/alerting/test_alerts_scenario.py",
+        "tests/cli/test_data_dir.py",
+    }
+)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # As each test is collected, so that xdist's pytest_collection_modifyitems, which turns the
+    # mark into the @group suffix its scheduler reads, always finds it.
+    module = item.nodeid.split("::", 1)[0]
+    if item.get_closest_marker("slow") is not None or module in PROCESS_MODULES:
+        item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """../shared/fixtures beside the clone, or FLEETSCOPE_FIXTURES."""

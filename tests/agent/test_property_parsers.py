@@ -169,7 +169,7 @@ def _seed(name: str) -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
 
-@pytest.mark.parametrize(("name", "parse"), PARSERS, ids=[f"{n}:{p}" for n, p in PARSERS])
+@pytest.mark.parametrize(("name", "parse"), PARSERS, ids=[f"{n}:{p.__name__}" for n, p in PARSERS])
 def test_proc_parsers_raise_only_parse_error(name: str, parse: TextParser) -> None:
     seeds = [_seed(name) or b"x 1\n"]
 

@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,19 @@ def stored(server_dir: Path, hostname: str) -> tuple[int, int, int]:
     return row[0], row[1], batched
 
 
+def wait_status(
+    data_dir: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> dict[str, Any]:
+    """`agent status` until `done` says so; AssertionError naming the last one after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = spool_status(data_dir)
+        if done(status):
+            return status
+        assert time.monotonic() < deadline, f"not within {timeout} s: {status}"
+        time.sleep(0.2)
+
+
 def wait_stored(server_dir: Path, hostname: str, expected: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while stored(server_dir, hostname)[0] < expected and time.monotonic() < deadline:
@@ -123,13 +137,16 @@ def test_a_server_outage_loses_nothing_and_stores_nothing_twice(tmp_path: Path) 
             time.sleep(0.2)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        time.sleep(3)  # the server is away: the agent keeps collecting into its spool
-        during = spool_status(agent_dir)
+        # The server is away: the agent keeps collecting into its spool (until 5 are waiting,
+        # not a fixed 3 s: the same check, ~1 s at 0.2 s a snapshot).
+        during = wait_status(agent_dir, lambda s: s["depth"] >= 5)
         assert during["depth"] >= 5 and during["dropped_total"] == 0
         assert "Connection" in (during["last_error"] or "")
         server = stack.enter_context(running(server_cmd, server_dir, SERVER_ENV))
         wait_ready(base, server)
-        time.sleep(3)  # the backlog replays while collection goes on
+        # The backlog replays while collection goes on: until it has (and, for the last
+        # assertion, until more than 20 snapshots were made in all), not a fixed 3 s.
+        wait_status(agent_dir, lambda s: s["depth"] <= 1 and s["appended_total"] > 20)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
         after = spool_status(agent_dir)

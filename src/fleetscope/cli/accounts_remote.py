@@ -16,13 +16,15 @@ looked up in the matching list first."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from fleetscope.cli.accounts_common import AdminError, Record, Records
 from fleetscope.model.auth import Role, Scope
-from fleetscope.store.collectors import CollectorChanges, CollectorDetails
+
+if TYPE_CHECKING:  # types only: store.collectors imports SQLAlchemy, a client needs none
+    from fleetscope.store.collectors import CollectorChanges, CollectorDetails
 
 TENANTS = "/api/v1/tenants"
 USERS = "/api/v1/users"

@@ -15,15 +15,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
-import httpx
 import typer
 
 from fleetscope.cli.accounts_common import AdminError, Record, Records, as_json, table
 from fleetscope.cli.options import ADMIN_ENV, load_settings
 from fleetscope.model.auth import Role, Scope
-from fleetscope.store.collectors import CollectorChanges, CollectorDetails
+
+# Types only: store.collectors imports SQLAlchemy, which `fleetscope agent` (this module is
+# imported by every command through cli/main.py -> cli/admin.py) must not pay for on a host.
+if TYPE_CHECKING:
+    import httpx
+
+    from fleetscope.store.collectors import CollectorChanges, CollectorDetails
 
 GENERATED_PASSWORD_BYTES = 18  # as the first start's admin password (store/auth.py)
 # The API's minimum for a new password (web/account_schemas.py NewPassword, NIST SP 800-63B),
@@ -99,7 +104,7 @@ class Accounts(Protocol):
 
 # Tests pass `obj=ClientFactory` to CliRunner.invoke to reach an in-process app (an
 # httpx.Client on it) instead of the network: (base URL, token) -> client.
-ClientFactory = Callable[[str, str], httpx.Client]
+ClientFactory = Callable[[str, str], "httpx.Client"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,8 @@ class Target:
 
 
 def _http_client(base_url: str, token: str) -> httpx.Client:
+    import httpx  # here, not at the top: every command, the agent too, imports this module
+
     return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
@@ -230,7 +237,7 @@ def collector_changes(
     owner: str | None,
 ) -> CollectorChanges:
     """The fields given; an empty text clears a field (site: no site)."""
-    details = CollectorChanges()
+    details: CollectorChanges = {}
     if site is not None:
         details["site"] = site
     texts = {

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 from urllib.parse import quote
 
-import httpx
 import typer
 
 from fleetscope.cli.options import EXPORT_ENV
 from fleetscope.model.codec import PayloadError, decode_payload
 
 if TYPE_CHECKING:
+    import httpx
+
     from fleetscope.query.csvexport import CsvPoint
 
 export_app = typer.Typer(
@@ -76,7 +78,7 @@ def export_server(
 ) -> None:
     """Log in, then stream GET /api/v1/reports/metrics/{device}?format=csv into `out`."""
     login = client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    if login.status_code != httpx.codes.OK:
+    if login.status_code != HTTPStatus.OK:
         raise ExportError(f"login failed ({login.status_code}): {_detail(login)}")
     params = {"start_time": start, "format": "csv"}
     if end is not None:
@@ -87,7 +89,7 @@ def export_server(
     with client.stream(
         "GET", f"/api/v1/reports/metrics/{quote(device, safe='')}", params=params, headers=headers
     ) as response:
-        if response.status_code != httpx.codes.OK:
+        if response.status_code != HTTPStatus.OK:
             response.read()
             raise ExportError(f"export failed ({response.status_code}): {_detail(response)}")
         # The server's CSV already ends lines in CRLF; newline="" on `out` keeps them.
@@ -143,6 +145,8 @@ def export_csv(
             err=True,
         )
         raise typer.Exit(2)
+    import httpx  # here, not at the top: every command, the agent too, imports this module
+
     out = (
         sys.stdout
         if output is None

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
+    import httpx
+    from rich.progress import Progress
+
     from fleetscope.report.analysis import Analysis
     from fleetscope.report.frame import HostFrame
     from fleetscope.report.thresholds import Thresholds
@@ -130,13 +131,13 @@ def report_server(
 ) -> dict[str, object]:
     """Log in, start an analysis, follow its progress, then download its report."""
     login = client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    if login.status_code != httpx.codes.OK:
+    if login.status_code != HTTPStatus.OK:
         raise ReportError(f"login failed ({login.status_code}): {_detail(login)}")
     headers = {"Authorization": f"Bearer {login.json()['token']}"}
     started = client.post(
         "/api/v1/analyses", json={"host": host, "start": start, "end": end}, headers=headers
     )
-    if started.status_code not in {httpx.codes.OK, httpx.codes.ACCEPTED}:
+    if started.status_code not in {HTTPStatus.OK, HTTPStatus.ACCEPTED}:
         raise ReportError(
             f"could not start the analysis ({started.status_code}): {_detail(started)}"
         )
@@ -144,7 +145,7 @@ def report_server(
     task = progress.add_task("analysing on the server", total=100) if progress else None
     while True:
         shown = client.get(f"/api/v1/analyses/{analysis_id}", headers=headers)
-        if shown.status_code != httpx.codes.OK:
+        if shown.status_code != HTTPStatus.OK:
             raise ReportError(f"analysis {analysis_id}: {shown.status_code} {_detail(shown)}")
         body: dict[str, object] = shown.json()
         if progress is not None and task is not None:
@@ -156,7 +157,7 @@ def report_server(
         time.sleep(_POLL_SECONDS)
     kind = "pdf" if output.suffix.lower() == ".pdf" else "html"
     report = client.get(f"/api/v1/analyses/{analysis_id}/report.{kind}", headers=headers)
-    if report.status_code != httpx.codes.OK:
+    if report.status_code != HTTPStatus.OK:
         raise ReportError(f"report download failed ({report.status_code}): {_detail(report)}")
     output.write_bytes(report.content)
     return body
@@ -170,6 +171,9 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _progress() -> Progress:
+    from rich.console import Console  # rich, like httpx, only when a report is made
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -215,6 +219,8 @@ def report_command(
     if (file is None) == (server_url is None):
         typer.echo("fleetscope report: give either FILE or --server", err=True)
         raise typer.Exit(2)
+    import httpx  # here, not at the top: every command, the agent too, imports this module
+
     fit: object
     status: object
     try:
