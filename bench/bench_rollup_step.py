@@ -3,8 +3,8 @@ minutes' raw rows into chunks, store/compaction.py): CPU per stored sample and p
 store filled the way the embedded server fills it, and fingerprints of what it leaves stored.
 
     .venv/bin/python bench/bench_rollup_step.py [--hosts 256] [--minutes 4] [--per-minute 48]
-        [--batch 256] [--database sqlite|postgresql] [--postgres-url URL] [--snapshot FILE]
-        [--profile]
+        [--batch 256] [--database sqlite|postgresql] [--postgres-url URL]
+        [--values fleet|moving] [--snapshot FILE] [--profile]
 
 The frames: a real node's snapshot (by default `fleetscope collect --once` on the fixture trees,
 ../shared/fixtures/live/t0/proc, a real 2-core VM's /proc, with node_exporter's fixture /sys, so
@@ -15,7 +15,11 @@ per payload as the agent uploads, --per-minute payloads a host-minute (48: the d
 transform and written through the real StoreWriter in calls of --batch payloads, round by
 round, as digest does. --batch may not exceed --hosts: a call would then hold several
 snapshots of one host, which the writer stores as a chunk instead of the single-snapshot frames
-that the step compacts in the live system (an earlier bench's mistake).
+that the step compacts in the live system (an earlier bench's mistake). The simulator's
+payloads repeat their counters (only gauges vary), so a host-minute compresses into one chunk;
+`--values moving` writes bench_store_bytes.py's simulated hosts instead (234 series of a real
+host, counters growing at its rates, gauges wandering), whose minutes exceed the chunk cap and
+are split (chunks.encode_capped).
 
 Timed: the 1-minute step, minute by minute with the clock just past each minute's settle time
 (so each transaction claims one minute of up to `rollup_slice_buckets` hosts, as digest's
@@ -34,6 +38,7 @@ import argparse
 import cProfile
 import hashlib
 import json
+import math
 import os
 import pstats
 import random
@@ -49,6 +54,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from bench_store_bytes import simulate_host
 from fleet_simulator import FLEETSCOPE, Fleet, load_snapshot
 from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.store import auth
@@ -58,7 +64,7 @@ from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.rollup_math import MINUTE_MS
 from fleetscope.store.rollups import SETTLE_MS, TIER_1M
 from fleetscope.store.tables import metric_frames, metric_rollups_1m
-from fleetscope.store.writer import BatchRows, StoreWriter
+from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 DAY0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -107,6 +113,38 @@ def build_rounds(fleet: Fleet, hosts: int, minutes: int, per_minute: int) -> lis
     return rounds
 
 
+def moving_rounds(hosts: int, minutes: int, per_minute: int) -> list[list[BatchRows]]:
+    """As build_rounds, with bench_store_bytes.py's simulated hosts (234 series of a real
+    host, counters growing at its rates, gauges wandering) instead of the simulator's payloads,
+    whose counters repeat from one payload to the next."""
+    rng = np.random.default_rng(1)
+    snapshots = minutes * per_minute
+    interval_ms = MINUTE_MS // per_minute
+    day0_ms = int(DAY0.timestamp() * 1000)
+    fleet = []
+    for h in range(hosts):
+        keys, values = simulate_host("host", snapshots, rng)
+        fleet.append((h, tuple(keys), values, int(rng.integers(0, interval_ms))))
+    rounds = []
+    for i in range(snapshots):
+        batch = []
+        for h, keys, values, offset_ms in fleet:
+            row = tuple(None if math.isnan(v) else v for v in values[i].tolist())
+            frame = FrameRow(ts_ms=day0_ms + i * interval_ms + offset_ms, series=keys, values=row)
+            batch.append(
+                BatchRows(
+                    tenant_id=1,
+                    machine_id=f"machine-{h:04d}",
+                    hostname=f"host-{h:04d}",
+                    agent_version="bench",
+                    batch_id=f"{h:08d}-{i:08d}",
+                    frames=(frame,),
+                )
+            )
+        rounds.append(batch)
+    return rounds
+
+
 def fingerprints(engine: sa.Engine) -> dict[str, str]:
     r, f = metric_rollups_1m.c, metric_frames.c
     rollups = hashlib.sha256()
@@ -144,7 +182,7 @@ def count_rows(engine: sa.Engine) -> int:
 
 
 def bench(
-    url: str, kind: str, rounds: list[list[BatchRows]], fleet: Fleet, args: argparse.Namespace
+    url: str, kind: str, rounds: list[list[BatchRows]], per_payload: int, args: argparse.Namespace
 ) -> None:
     engine = make_engine(url)
     migrate(engine)
@@ -187,14 +225,14 @@ def bench(
             steps += 1
             buckets += done.buckets
             rows_read += done.rows_read
-    samples = len(payloads) * fleet.samples_per_payload
+    samples = len(payloads) * per_payload
     print(
         f"[{kind}] 1-minute step: {buckets} buckets in {steps} transactions, {rows_read}"
         f" snapshots read; metric_frames rows {rows_before} -> {count_rows(engine)}"
     )
     print(
         f"[{kind}] cpu {cpu:.2f} s (wall {wall:.2f} s): {cpu * 1e6 / samples:.3f} us per sample"
-        f" ({fleet.samples_per_payload} a payload), {cpu * 1000 / max(buckets, 1):.2f} ms per"
+        f" ({per_payload} a payload), {cpu * 1000 / max(buckets, 1):.2f} ms per"
         f" bucket"
     )
     for name, digest in fingerprints(engine).items():
@@ -214,6 +252,7 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
+    parser.add_argument("--values", choices=("fleet", "moving"), default="fleet")
     parser.add_argument("--snapshot", type=Path, help="a `fleetscope collect --once` output")
     parser.add_argument("--profile", action="store_true", help="cProfile, top 25 by cumtime")
     args = parser.parse_args()
@@ -221,17 +260,23 @@ def main() -> None:
     if args.batch > args.hosts:
         parser.error("--batch may not exceed --hosts (see the module doc)")
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    snap = load_snapshot(args.snapshot) if args.snapshot else fixture_snapshot()
-    fleet = Fleet.build(snap, args.hosts)
     t0 = time.perf_counter()
-    rounds = build_rounds(fleet, args.hosts, args.minutes, args.per_minute)
+    if args.values == "fleet":
+        snap = load_snapshot(args.snapshot) if args.snapshot else fixture_snapshot()
+        fleet = Fleet.build(snap, args.hosts)
+        rounds = build_rounds(fleet, args.hosts, args.minutes, args.per_minute)
+        per_payload = fleet.samples_per_payload
+    else:
+        rounds = moving_rounds(args.hosts, args.minutes, args.per_minute)
+        first = rounds[0][0].frames[0].values
+        per_payload = sum(v is not None for v in first)
     print(
-        f"{args.hosts * args.minutes * args.per_minute} payloads of"
-        f" {fleet.samples_per_payload} samples built in {time.perf_counter() - t0:.1f} s"
+        f"{args.hosts * args.minutes * args.per_minute} payloads of {per_payload} samples"
+        f" ({args.values}) built in {time.perf_counter() - t0:.1f} s"
     )
     if args.database == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            bench(sqlite_url(Path(tmp)), "sqlite", rounds, fleet, args)
+            bench(sqlite_url(Path(tmp)), "sqlite", rounds, per_payload, args)
     else:
         admin = make_engine(args.postgres_url).execution_options(isolation_level="AUTOCOMMIT")
         name = f"fleetscope_bench_{secrets.token_hex(4)}"
@@ -239,7 +284,9 @@ def main() -> None:
             conn.execute(sa.text(f"CREATE DATABASE {name}"))
         try:
             url = sa.make_url(args.postgres_url).set(database=name)
-            bench(url.render_as_string(hide_password=False), "postgresql", rounds, fleet, args)
+            bench(
+                url.render_as_string(hide_password=False), "postgresql", rounds, per_payload, args
+            )
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
