@@ -262,6 +262,40 @@ def test_capped_chunks_fit_their_cap_and_cover_every_snapshot(n: int, cap: int) 
     )
 
 
+def _fewest_chunks(times: list[int], frames: np.ndarray, cap: int) -> int:
+    """The fewest chunks under the cap, by growing each chunk while it fits."""
+    count = start = 0
+    while start < len(times):
+        stop = start + 1
+        while (
+            stop < len(times)
+            and len(encode_chunk(times[start : stop + 1], frames[start : stop + 1])) <= cap
+        ):
+            stop += 1
+        count += 1
+        start = stop
+    return count
+
+
+@pytest.mark.parametrize(("n", "cap"), [(30, 1_900), (48, 1_900), (48, 4_046), (120, 4_046)])
+def test_capped_chunks_of_a_host_are_as_few_as_fit(n: int, cap: int) -> None:
+    """A host's minutes (counters that grow, gauges that wander, as in bench_store_bytes.py)
+    are cut into chunks under the cap, at most one more than a chunk-by-chunk search finds
+    (equal pieces: where a few snapshots more fit in some chunks only, the search gains one).
+    Halving until each piece fit, as encode_capped did before, left up to twice as many."""
+    rng = np.random.default_rng(7)
+    times = [T0_MS + 1_250 * i for i in range(n)]
+    counters = np.cumsum(rng.integers(0, 5_000, (n, 150)), axis=0).astype(np.float64)
+    seconds = np.round(np.cumsum(rng.uniform(0, 2, (n, 40)), axis=0), 2)
+    gauges = 50 + np.cumsum(rng.normal(0, 1, (n, 30)), axis=0)
+    frames = np.hstack([counters, seconds, gauges])
+    pieces = encode_capped(times, frames, cap)
+    assert all(len(blob) <= cap for _, blob in pieces)
+    got = np.vstack([decode_rows(times[first], blob)[1] for first, blob in pieces])
+    assert np.array_equal(got, frames)
+    assert len(pieces) <= _fewest_chunks(times, frames, cap) + 1
+
+
 @settings(max_examples=200, deadline=None)
 @given(chunk_inputs(), st.data())
 def test_reading_some_series_gives_what_reading_all_gives(

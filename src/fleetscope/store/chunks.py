@@ -35,6 +35,7 @@ in range (`frames_in_range`).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -196,17 +197,43 @@ def encode_capped(
     timestamps: Sequence[int], frames: Sequence[Sequence[float | None]] | np.ndarray, cap: int
 ) -> list[tuple[int, bytes]]:
     """The snapshots as (index of the first, blob) chunks of at most `cap` bytes each (a
-    single snapshot may take more), as few as fit."""
-    blob = encode_chunk(timestamps, frames)
-    n = len(timestamps)
-    if len(blob) <= cap or n == 1:
+    single snapshot may take more), as few as fit (give or take one: the pieces are equal).
+
+    A chunk's size is about a fixed part (the header, each series' first value) plus a part
+    per snapshot. Two encodings, the whole and a first piece of a proportional share, give
+    both parts; the rest is cut into equal pieces of as many snapshots as that says fit, and
+    only a piece that still comes out over the cap (compression is not linear) is cut again.
+    Cutting every piece in halves until it fits, as this did before, encoded each snapshot
+    several times and left many small chunks at the ends of the halves."""
+    matrix = np.array(frames, dtype=np.float64).reshape(len(frames), -1)
+    blob = encode_chunk(timestamps, matrix)
+    return _capped(timestamps, matrix, cap, blob)
+
+
+def _capped(
+    timestamps: Sequence[int], matrix: np.ndarray, cap: int, blob: bytes
+) -> list[tuple[int, bytes]]:
+    n, size = len(timestamps), len(blob)
+    if size <= cap or n == 1:
         return [(0, blob)]
-    size = max(1, min(n // 2, n * cap // len(blob)))
+    probe_n = max(1, min(n - 1, n * cap // size))
+    probe = encode_chunk(timestamps[:probe_n], matrix[:probe_n])
+    per_snapshot = max((size - len(probe)) / (n - probe_n), 1.0)
+    fixed = len(probe) - probe_n * per_snapshot
+    fit = max(1, min(n - 1, int((cap - fixed) // per_snapshot)))
     out: list[tuple[int, bytes]] = []
-    for start in range(0, n, size):
-        stop = min(start + size, n)
-        part = encode_capped(timestamps[start:stop], frames[start:stop], cap)
-        out.extend((start + first, piece) for first, piece in part)
+    start = 0
+    if len(probe) <= cap and probe_n >= fit:
+        out.append((0, probe))
+        start = probe_n
+    rest = n - start
+    pieces = -(-rest // fit)
+    bounds = [start + rest * k // pieces for k in range(pieces + 1)]
+    for a, b in itertools.pairwise(bounds):
+        piece = probe if (a, b) == (0, probe_n) else encode_chunk(timestamps[a:b], matrix[a:b])
+        out.extend(
+            (a + first, part) for first, part in _capped(timestamps[a:b], matrix[a:b], cap, piece)
+        )
     return out
 
 
