@@ -22,10 +22,13 @@ from fleetscope.store.chunks import (
     chunk_times,
     decode_chunk,
     decode_columns,
+    decode_overlapping,
     decode_rows,
+    decode_stretch,
     encode_capped,
     encode_chunk,
     frames_in_range,
+    frames_of,
     split_chunks,
 )
 from fleetscope.store.frames import encode_frame
@@ -242,6 +245,66 @@ def test_a_stretch_already_in_chunks_is_not_rewritten(engine: Engine) -> None:
     Rollups(engine, clock=lambda: times[-1] / 1000 + 600).run()
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT vals FROM metric_frames").all() == [(blob,)]
+
+
+@st.composite
+def stored_rows(draw: st.DrawFn) -> list[tuple[int, int, bytes]]:
+    """A host's rows as the store holds them: frames and chunks of two layouts, in time
+    order, some holding the same snapshot as another (a resend grouped differently), some
+    starting before the range (the lookback) or reaching past it."""
+    widths = {1: draw(st.integers(0, 4)), 2: 70}  # 70: frames_stats' numpy path
+    rows: dict[tuple[int, int], bytes] = {}
+    for _ in range(draw(st.integers(0, 12))):
+        layout = draw(st.sampled_from([1, 2]))
+        times = sorted(set(draw(st.lists(st.integers(0, 40), min_size=1, max_size=6))))
+        value = st.one_of(st.none(), ANY_FLOAT)
+        frames = [
+            draw(st.lists(value, min_size=widths[layout], max_size=widths[layout])) for _ in times
+        ]
+        stamps = [T0_MS + 1_000 * t for t in times]
+        single = len(times) == 1 and draw(st.booleans())
+        blob = encode_frame(frames[0]) if single else encode_chunk(stamps, frames)
+        rows.setdefault((stamps[0], layout), blob)
+    return [(ts, layout, blob) for (ts, layout), blob in sorted(rows.items())]
+
+
+@settings(max_examples=300, deadline=None)
+@given(stored_rows(), st.integers(0, 40), st.integers(0, 40))
+def test_decode_stretch_gives_what_decode_overlapping_and_frames_of_give(
+    rows: list[tuple[int, int, bytes]], a: int, b: int
+) -> None:
+    start, end = T0_MS + 1_000 * min(a, b), T0_MS + 1_000 * max(a, b)
+    decoded = decode_overlapping(rows, start, end)
+    expected = [
+        (ts, layout, np.frombuffer(v).tobytes()) for ts, layout, v in frames_of(decoded, start, end)
+    ]
+    stretches = decode_stretch(rows, start, end)
+    got = [
+        (ts, layout, row.tobytes())
+        for layout, stretch in stretches.items()
+        for ts, row in zip(stretch.in_range.times.tolist(), stretch.in_range.values, strict=True)
+    ]
+    assert sorted(got, key=lambda r: r[:2]) == expected
+    for layout, stretch in stretches.items():
+        assert stretch.in_range.values.flags.c_contiguous
+        own = [
+            (ts, times, values)
+            for ts, lay, times, values in decoded
+            if lay == layout and ts >= start
+        ]
+        assert stretch.starts == [ts for ts, _, _ in own]
+        if any(int(times[-1]) > end for _, times, _ in own):
+            assert stretch.own is None
+            continue
+        snapshots: dict[int, bytes] = {}  # what compaction kept before decode_stretch
+        for _, times, values in own:
+            for ts, row in zip(times.tolist(), values, strict=True):
+                snapshots.setdefault(ts, row.tobytes())
+        assert stretch.own is not None
+        assert stretch.own.times.tolist() == sorted(snapshots)
+        assert [row.tobytes() for row in stretch.own.values] == [
+            snapshots[t] for t in sorted(snapshots)
+        ]
 
 
 @settings(max_examples=30, deadline=None)
