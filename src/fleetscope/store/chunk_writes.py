@@ -98,7 +98,17 @@ def chunk_cap(conn: Connection) -> int:
     """The largest chunk blob for this database (store/chunks.py, max_chunk_bytes)."""
     if conn.dialect.name != "sqlite":
         return max_chunk_bytes(conn.dialect.name, 0)
-    return max_chunk_bytes("sqlite", int(conn.exec_driver_sql("PRAGMA page_size").scalar_one()))
+    # Kept with the DB-API connection (conn.info lives as long as it): the rollup step asks
+    # for every minute it compacts. A page size changes only by VACUUM, and a cap from the
+    # old size then costs overflow pages or smaller chunks, not data.
+    cap = conn.info.get(_CAP_KEY)
+    if cap is None:
+        page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+        cap = conn.info[_CAP_KEY] = max_chunk_bytes("sqlite", page_size)
+    return int(cap)
+
+
+_CAP_KEY = "fleetscope.chunk_cap"
 
 
 def _stored_times(conn: Connection, host_id: int, layout_id: int, start: int, end: int) -> set[int]:

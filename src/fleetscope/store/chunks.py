@@ -224,7 +224,9 @@ def _capped(
     fit = max(1, min(n - 1, int((cap - fixed) // per_snapshot)))
     out: list[tuple[int, bytes]] = []
     start = 0
-    if len(probe) <= cap and probe_n >= fit:
+    # The probe is kept as the first chunk when it fits and the rest needs no more chunks
+    # than the whole would.
+    if len(probe) <= cap and 1 + -(-(n - probe_n) // fit) <= -(-n // fit):
         out.append((0, probe))
         start = probe_n
     rest = n - start
