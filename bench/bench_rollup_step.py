@@ -19,7 +19,7 @@ that the step compacts in the live system (an earlier bench's mistake). The simu
 payloads repeat their counters (only gauges vary), so a host-minute compresses into one chunk;
 `--values moving` writes bench_store_bytes.py's simulated hosts instead (234 series of a real
 host, counters growing at its rates, gauges wandering), whose minutes exceed the chunk cap and
-are split (chunks.encode_capped).
+are split (chunk_writes.encode_capped).
 
 Timed: the 1-minute step, minute by minute with the clock just past each minute's settle time
 (so each transaction claims one minute of up to `rollup_slice_buckets` hosts, as digest's

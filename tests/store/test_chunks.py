@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from fleetscope.query.metrics import MetricQueries
+from fleetscope.store.chunk_writes import encode_capped
 from fleetscope.store.chunks import (
     CHUNK_MAX_FRAMES,
     CHUNK_SPAN_MS,
@@ -24,8 +25,6 @@ from fleetscope.store.chunks import (
     decode_columns,
     decode_overlapping,
     decode_rows,
-    decode_stretch,
-    encode_capped,
     encode_chunk,
     frames_in_range,
     frames_of,
@@ -33,6 +32,7 @@ from fleetscope.store.chunks import (
 )
 from fleetscope.store.frames import encode_frame
 from fleetscope.store.rollups import Rollups
+from fleetscope.store.stretch import decode_stretch
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 from tests.snapshots import stored_snapshots
 

@@ -35,11 +35,9 @@ in range (`frames_in_range`).
 
 from __future__ import annotations
 
-import itertools
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import zstandard
@@ -192,52 +190,6 @@ def encode_chunk(
     parts.append(xors.T.astype(">i8").tobytes())
     compressed: bytes = _codecs.compressor.compress(b"".join(parts))
     return bytes((CHUNK_FORMAT,)) + head + compressed
-
-
-def encode_capped(
-    timestamps: Sequence[int], frames: Sequence[Sequence[float | None]] | np.ndarray, cap: int
-) -> list[tuple[int, bytes]]:
-    """The snapshots as (index of the first, blob) chunks of at most `cap` bytes each (a
-    single snapshot may take more), as few as fit (give or take one: the pieces are equal).
-
-    A chunk's size is about a fixed part (the header, each series' first value) plus a part
-    per snapshot. Two encodings, the whole and a first piece of a proportional share, give
-    both parts; the rest is cut into equal pieces of as many snapshots as that says fit, and
-    only a piece that still comes out over the cap (compression is not linear) is cut again.
-    Cutting every piece in halves until it fits, as this did before, encoded each snapshot
-    several times and left many small chunks at the ends of the halves."""
-    matrix = np.array(frames, dtype=np.float64).reshape(len(frames), -1)
-    blob = encode_chunk(timestamps, matrix)
-    return _capped(timestamps, matrix, cap, blob)
-
-
-def _capped(
-    timestamps: Sequence[int], matrix: np.ndarray, cap: int, blob: bytes
-) -> list[tuple[int, bytes]]:
-    n, size = len(timestamps), len(blob)
-    if size <= cap or n == 1:
-        return [(0, blob)]
-    probe_n = max(1, min(n - 1, n * cap // size))
-    probe = encode_chunk(timestamps[:probe_n], matrix[:probe_n])
-    per_snapshot = max((size - len(probe)) / (n - probe_n), 1.0)
-    fixed = len(probe) - probe_n * per_snapshot
-    fit = max(1, min(n - 1, int((cap - fixed) // per_snapshot)))
-    out: list[tuple[int, bytes]] = []
-    start = 0
-    # The probe is kept as the first chunk when it fits and the rest needs no more chunks
-    # than the whole would.
-    if len(probe) <= cap and 1 + -(-(n - probe_n) // fit) <= -(-n // fit):
-        out.append((0, probe))
-        start = probe_n
-    rest = n - start
-    pieces = -(-rest // fit)
-    bounds = [start + rest * k // pieces for k in range(pieces + 1)]
-    for a, b in itertools.pairwise(bounds):
-        piece = probe if (a, b) == (0, probe_n) else encode_chunk(timestamps[a:b], matrix[a:b])
-        out.extend(
-            (a + first, part) for first, part in _capped(timestamps[a:b], matrix[a:b], cap, piece)
-        )
-    return out
 
 
 def chunk_times(ts_ms: int, blob: bytes) -> tuple[list[int], int]:
@@ -430,94 +382,6 @@ def decode_overlapping(
             ts, values = decode_rows(row_ts, blob)
             out.append((row_ts, layout_id, ts, values))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshots:
-    """Distinct snapshots of one layout in time order."""
-
-    times: np.ndarray  # int64
-    values: np.ndarray  # float64 [snapshot, series], C-contiguous (reductions run row by row)
-
-
-@dataclass(frozen=True, slots=True)
-class LayoutStretch:
-    """One layout's rows of a host's stretch [start, end], decoded (decode_stretch)."""
-
-    in_range: Snapshots  # its snapshots in [start, end]; one stored twice: the first row's
-    starts: list[int]  # ts_ms of its rows that start in [start, end]
-    own: Snapshots | None  # those rows' snapshots alone; None if one reaches past end
-
-
-_Part = tuple[int, bytes, list[int] | None]  # row ts_ms, blob, a chunk's times (None: a frame)
-
-
-def decode_stretch(
-    rows: Iterable[tuple[int, int, bytes]], start_ms: int, end_ms: int
-) -> dict[int, LayoutStretch]:
-    """decode_overlapping and frames_of at once, by layout, with numpy: the rows of
-    (ts_ms, layout_id, vals), in time order, that hold a snapshot in [start, end].
-
-    The rollup step reads a host's minute this way: mostly single-snapshot frames, whose
-    values are decompressed and joined into one matrix per layout, instead of a pair of
-    arrays per row and a float array per snapshot (the Python around each row cost more
-    than zstd did, docs/deployment.md, "Issue 17, round 3")."""
-    by_layout: dict[int, list[_Part]] = {}
-    for row_ts, layout_id, blob in rows:
-        if blob[:1] == _CHUNK_BYTE:
-            times, _ = chunk_times(row_ts, blob)
-            if times[-1] < start_ms or row_ts > end_ms:
-                continue  # a row of the lookback that ends before the range
-            by_layout.setdefault(layout_id, []).append((row_ts, blob, times))
-        elif start_ms <= row_ts <= end_ms:
-            by_layout.setdefault(layout_id, []).append((row_ts, blob, None))
-    return {layout_id: _stretch(parts, start_ms, end_ms) for layout_id, parts in by_layout.items()}
-
-
-_CHUNK_BYTE = bytes((CHUNK_FORMAT,))
-
-
-def _stretch(parts: list[_Part], start_ms: int, end_ms: int) -> LayoutStretch:
-    own = [part for part in parts if part[0] >= start_ms]
-    starts = [part[0] for part in own]
-    in_range = _snapshots(parts, start_ms, end_ms)
-    if any(times is not None and times[-1] > end_ms for _, _, times in own):
-        return LayoutStretch(in_range, starts, None)
-    # The rows that start in the range end in it too: their snapshots are all in range, and
-    # are in_range's when no row of the lookback is among the parts.
-    whole = in_range if len(own) == len(parts) else _snapshots(own, start_ms, end_ms)
-    return LayoutStretch(in_range, starts, whole)
-
-
-def _snapshots(parts: list[_Part], start_ms: int, end_ms: int) -> Snapshots:
-    """The parts' snapshots in [start, end], each time once (its first row's), in order."""
-    if not parts:
-        return Snapshots(np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float64))
-    decompress = _codecs.decompressor.decompress
-    if all(times is None for _, _, times in parts):
-        times = np.array([row_ts for row_ts, _, _ in parts], dtype=np.int64)
-        raw = b"".join([decompress(blob) for _, blob, _ in parts])
-        values = np.frombuffer(raw, dtype="<f8").reshape(len(parts), len(raw) // 8 // len(parts))
-        if len(parts) == 1 or (np.diff(times) > 0).all():
-            return Snapshots(times, values.astype(np.float64, copy=False))
-    else:
-        pieces = [
-            decode_rows(row_ts, blob)
-            if chunk is not None
-            else (
-                np.array([row_ts], dtype=np.int64),
-                np.frombuffer(decompress(blob), dtype="<f8").reshape(1, -1),
-            )
-            for row_ts, blob, chunk in parts
-        ]
-        times = np.concatenate([t for t, _ in pieces])
-        values = np.concatenate([v for _, v in pieces])
-    order = np.argsort(times, kind="stable")  # equal times keep their rows' order
-    ordered = times[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    keep = order[first & (ordered >= start_ms) & (ordered <= end_ms)]
-    return Snapshots(times[keep], np.ascontiguousarray(values[keep], dtype=np.float64))
 
 
 def frames_of(

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from fleetscope.store.chunk_writes import chunk_cap
-from fleetscope.store.chunks import LayoutStretch, encode_capped, split_chunks
+from fleetscope.store.chunk_writes import chunk_cap, encode_capped
+from fleetscope.store.chunks import split_chunks
 from fleetscope.store.sql import sql
+from fleetscope.store.stretch import LayoutStretch
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def compact(
     end_ms: int,
 ) -> Compacted:
     """Rewrite the rows of one host that start in [start, end), given the stretch decoded
-    by layout (chunks.decode_stretch over [start, end - 1]: every row that starts in it is
+    by layout (stretch.decode_stretch over [start, end - 1]: every row that starts in it is
     among its rows)."""
     before = after = 0
     cap: int | None = None

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
-from fleetscope.store.chunks import LayoutStretch, decode_stretch, lookback
+from fleetscope.store.chunks import lookback
 from fleetscope.store.compaction import compact
 from fleetscope.store.rollup_math import (
     DAY_MS,
@@ -52,6 +52,7 @@ from fleetscope.store.rollup_math import (
     merge_stats,
 )
 from fleetscope.store.sql import sql
+from fleetscope.store.stretch import LayoutStretch, decode_stretch
 from fleetscope.store.tables import (
     metric_frames,
     metric_rollups_1h,
@@ -388,7 +389,7 @@ _Groups = dict[tuple[int, int], tuple[int, Stats]]  # (bucket, layout) -> (frame
 def _raw_groups(
     conn: Connection, step_ms: int, host_id: int, first: int, end: int
 ) -> tuple[dict[int, LayoutStretch], _Groups, int]:
-    """A host's raw rows of [first, end) decoded by layout (chunks.decode_stretch), each
+    """A host's raw rows of [first, end) decoded by layout (stretch.decode_stretch), each
     bucket's stats, and how many snapshots they hold."""
     stored = conn.exec_driver_sql(sql(conn, _SELECT_RAW), (host_id, lookback(first), end))
     stretches = decode_stretch(stored, first, end - 1)
