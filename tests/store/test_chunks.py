@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from fleetscope.query.metrics import MetricQueries
+from fleetscope.store.chunk_writes import encode_capped
 from fleetscope.store.chunks import (
     CHUNK_MAX_FRAMES,
     CHUNK_SPAN_MS,
@@ -22,14 +23,16 @@ from fleetscope.store.chunks import (
     chunk_times,
     decode_chunk,
     decode_columns,
+    decode_overlapping,
     decode_rows,
-    encode_capped,
     encode_chunk,
     frames_in_range,
+    frames_of,
     split_chunks,
 )
 from fleetscope.store.frames import encode_frame
 from fleetscope.store.rollups import Rollups
+from fleetscope.store.stretch import decode_stretch
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
 from tests.snapshots import stored_snapshots
 
@@ -244,6 +247,66 @@ def test_a_stretch_already_in_chunks_is_not_rewritten(engine: Engine) -> None:
         assert conn.exec_driver_sql("SELECT vals FROM metric_frames").all() == [(blob,)]
 
 
+@st.composite
+def stored_rows(draw: st.DrawFn) -> list[tuple[int, int, bytes]]:
+    """A host's rows as the store holds them: frames and chunks of two layouts, in time
+    order, some holding the same snapshot as another (a resend grouped differently), some
+    starting before the range (the lookback) or reaching past it."""
+    widths = {1: draw(st.integers(0, 4)), 2: 70}  # 70: frames_stats' numpy path
+    rows: dict[tuple[int, int], bytes] = {}
+    for _ in range(draw(st.integers(0, 12))):
+        layout = draw(st.sampled_from([1, 2]))
+        times = sorted(set(draw(st.lists(st.integers(0, 40), min_size=1, max_size=6))))
+        value = st.one_of(st.none(), ANY_FLOAT)
+        frames = [
+            draw(st.lists(value, min_size=widths[layout], max_size=widths[layout])) for _ in times
+        ]
+        stamps = [T0_MS + 1_000 * t for t in times]
+        single = len(times) == 1 and draw(st.booleans())
+        blob = encode_frame(frames[0]) if single else encode_chunk(stamps, frames)
+        rows.setdefault((stamps[0], layout), blob)
+    return [(ts, layout, blob) for (ts, layout), blob in sorted(rows.items())]
+
+
+@settings(max_examples=300, deadline=None)
+@given(stored_rows(), st.integers(0, 40), st.integers(0, 40))
+def test_decode_stretch_gives_what_decode_overlapping_and_frames_of_give(
+    rows: list[tuple[int, int, bytes]], a: int, b: int
+) -> None:
+    start, end = T0_MS + 1_000 * min(a, b), T0_MS + 1_000 * max(a, b)
+    decoded = decode_overlapping(rows, start, end)
+    expected = [
+        (ts, layout, np.frombuffer(v).tobytes()) for ts, layout, v in frames_of(decoded, start, end)
+    ]
+    stretches = decode_stretch(rows, start, end)
+    got = [
+        (ts, layout, row.tobytes())
+        for layout, stretch in stretches.items()
+        for ts, row in zip(stretch.in_range.times.tolist(), stretch.in_range.values, strict=True)
+    ]
+    assert sorted(got, key=lambda r: r[:2]) == expected
+    for layout, stretch in stretches.items():
+        assert stretch.in_range.values.flags.c_contiguous
+        own = [
+            (ts, times, values)
+            for ts, lay, times, values in decoded
+            if lay == layout and ts >= start
+        ]
+        assert stretch.starts == [ts for ts, _, _ in own]
+        if any(int(times[-1]) > end for _, times, _ in own):
+            assert stretch.own is None
+            continue
+        snapshots: dict[int, bytes] = {}  # what compaction kept before decode_stretch
+        for _, times, values in own:
+            for ts, row in zip(times.tolist(), values, strict=True):
+                snapshots.setdefault(ts, row.tobytes())
+        assert stretch.own is not None
+        assert stretch.own.times.tolist() == sorted(snapshots)
+        assert [row.tobytes() for row in stretch.own.values] == [
+            snapshots[t] for t in sorted(snapshots)
+        ]
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 60), st.integers(200, 3000))
 def test_capped_chunks_fit_their_cap_and_cover_every_snapshot(n: int, cap: int) -> None:
@@ -260,6 +323,40 @@ def test_capped_chunks_fit_their_cap_and_cover_every_snapshot(n: int, cap: int) 
         len(blob) <= cap or end - first == 1
         for (first, blob), end in zip(pieces, ends, strict=True)
     )
+
+
+def _fewest_chunks(times: list[int], frames: np.ndarray, cap: int) -> int:
+    """The fewest chunks under the cap, by growing each chunk while it fits."""
+    count = start = 0
+    while start < len(times):
+        stop = start + 1
+        while (
+            stop < len(times)
+            and len(encode_chunk(times[start : stop + 1], frames[start : stop + 1])) <= cap
+        ):
+            stop += 1
+        count += 1
+        start = stop
+    return count
+
+
+@pytest.mark.parametrize(("n", "cap"), [(30, 1_900), (48, 1_900), (48, 4_046), (120, 4_046)])
+def test_capped_chunks_of_a_host_are_as_few_as_fit(n: int, cap: int) -> None:
+    """A host's minutes (counters that grow, gauges that wander, as in bench_store_bytes.py)
+    are cut into chunks under the cap, at most one more than a chunk-by-chunk search finds
+    (equal pieces: where a few snapshots more fit in some chunks only, the search gains one).
+    Halving until each piece fit, as encode_capped did before, left up to twice as many."""
+    rng = np.random.default_rng(7)
+    times = [T0_MS + 1_250 * i for i in range(n)]
+    counters = np.cumsum(rng.integers(0, 5_000, (n, 150)), axis=0).astype(np.float64)
+    seconds = np.round(np.cumsum(rng.uniform(0, 2, (n, 40)), axis=0), 2)
+    gauges = 50 + np.cumsum(rng.normal(0, 1, (n, 30)), axis=0)
+    frames = np.hstack([counters, seconds, gauges])
+    pieces = encode_capped(times, frames, cap)
+    assert all(len(blob) <= cap for _, blob in pieces)
+    got = np.vstack([decode_rows(times[first], blob)[1] for first, blob in pieces])
+    assert np.array_equal(got, frames)
+    assert len(pieces) <= _fewest_chunks(times, frames, cap) + 1
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,6 +10,7 @@ import random
 import struct
 from array import array
 
+import numpy as np
 import pytest
 
 from fleetscope.store.rollup_math import (
@@ -63,6 +64,8 @@ def test_frames_stats_numpy_and_loop_agree(absent: float, rows: int, columns: in
     expected = frames_stats_loop(data)
     assert same_bits(frames_stats(data), expected)
     assert same_bits(frames_stats(as_arrays), expected)
+    assert same_bits(frames_stats(np.array(data)), expected)  # what the rollup step passes
+    assert same_bits(frames_stats(np.asfortranarray(data)), expected)
 
 
 @pytest.mark.parametrize("absent", [0.0, 0.05, 0.6, 1.0])

@@ -13,15 +13,17 @@ is stored again and read once (`chunks.frames_in_range` drops the repeat).
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import Connection, select
 
 from fleetscope.store.chunks import (
     decode_rows,
-    encode_capped,
+    encode_chunk,
     lookback,
     max_chunk_bytes,
     split_chunks,
@@ -94,11 +96,67 @@ def insert_chunks(conn: Connection, frames: Sequence[PendingFrame]) -> int:
     return written
 
 
+def encode_capped(
+    timestamps: Sequence[int], frames: Sequence[Sequence[float | None]] | np.ndarray, cap: int
+) -> list[tuple[int, bytes]]:
+    """The snapshots as (index of the first, blob) chunks of at most `cap` bytes each (a
+    single snapshot may take more), as few as fit (give or take one: the pieces are equal).
+
+    A chunk's size is about a fixed part (the header, each series' first value) plus a part
+    per snapshot. Two encodings, the whole and a first piece of a proportional share, give
+    both parts; the rest is cut into equal pieces of as many snapshots as that says fit, and
+    only a piece that still comes out over the cap (compression is not linear) is cut again.
+    Cutting every piece in halves until it fits, as this did before, encoded each snapshot
+    several times and left many small chunks at the ends of the halves."""
+    matrix = np.array(frames, dtype=np.float64).reshape(len(frames), -1)
+    blob = encode_chunk(timestamps, matrix)
+    return _capped(timestamps, matrix, cap, blob)
+
+
+def _capped(
+    timestamps: Sequence[int], matrix: np.ndarray, cap: int, blob: bytes
+) -> list[tuple[int, bytes]]:
+    n, size = len(timestamps), len(blob)
+    if size <= cap or n == 1:
+        return [(0, blob)]
+    probe_n = max(1, min(n - 1, n * cap // size))
+    probe = encode_chunk(timestamps[:probe_n], matrix[:probe_n])
+    per_snapshot = max((size - len(probe)) / (n - probe_n), 1.0)
+    fixed = len(probe) - probe_n * per_snapshot
+    fit = max(1, min(n - 1, int((cap - fixed) // per_snapshot)))
+    out: list[tuple[int, bytes]] = []
+    start = 0
+    # The probe is kept as the first chunk when it fits and the rest needs no more chunks
+    # than the whole would.
+    if len(probe) <= cap and 1 + -(-(n - probe_n) // fit) <= -(-n // fit):
+        out.append((0, probe))
+        start = probe_n
+    rest = n - start
+    pieces = -(-rest // fit)
+    bounds = [start + rest * k // pieces for k in range(pieces + 1)]
+    for a, b in itertools.pairwise(bounds):
+        piece = probe if (a, b) == (0, probe_n) else encode_chunk(timestamps[a:b], matrix[a:b])
+        out.extend(
+            (a + first, part) for first, part in _capped(timestamps[a:b], matrix[a:b], cap, piece)
+        )
+    return out
+
+
 def chunk_cap(conn: Connection) -> int:
     """The largest chunk blob for this database (store/chunks.py, max_chunk_bytes)."""
     if conn.dialect.name != "sqlite":
         return max_chunk_bytes(conn.dialect.name, 0)
-    return max_chunk_bytes("sqlite", int(conn.exec_driver_sql("PRAGMA page_size").scalar_one()))
+    # Kept with the DB-API connection (conn.info lives as long as it): the rollup step asks
+    # for every minute it compacts. A page size changes only by VACUUM, and a cap from the
+    # old size then costs overflow pages or smaller chunks, not data.
+    cap = conn.info.get(_CAP_KEY)
+    if cap is None:
+        page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+        cap = conn.info[_CAP_KEY] = max_chunk_bytes("sqlite", page_size)
+    return int(cap)
+
+
+_CAP_KEY = "fleetscope.chunk_cap"
 
 
 def _stored_times(conn: Connection, host_id: int, layout_id: int, start: int, end: int) -> set[int]:

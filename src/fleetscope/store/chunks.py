@@ -192,24 +192,6 @@ def encode_chunk(
     return bytes((CHUNK_FORMAT,)) + head + compressed
 
 
-def encode_capped(
-    timestamps: Sequence[int], frames: Sequence[Sequence[float | None]] | np.ndarray, cap: int
-) -> list[tuple[int, bytes]]:
-    """The snapshots as (index of the first, blob) chunks of at most `cap` bytes each (a
-    single snapshot may take more), as few as fit."""
-    blob = encode_chunk(timestamps, frames)
-    n = len(timestamps)
-    if len(blob) <= cap or n == 1:
-        return [(0, blob)]
-    size = max(1, min(n // 2, n * cap // len(blob)))
-    out: list[tuple[int, bytes]] = []
-    for start in range(0, n, size):
-        stop = min(start + size, n)
-        part = encode_capped(timestamps[start:stop], frames[start:stop], cap)
-        out.extend((start + first, piece) for first, piece in part)
-    return out
-
-
 def chunk_times(ts_ms: int, blob: bytes) -> tuple[list[int], int]:
     """The snapshot times of a row (without decompressing its values), and where its zstd
     frame starts (0 for a frame of format 0)."""

@@ -15,16 +15,16 @@ be is left alone, so a minute recomputed again (late data) rewrites only when th
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection
 
-from fleetscope.store.chunk_writes import chunk_cap
-from fleetscope.store.chunks import DecodedRow, encode_capped, split_chunks
-from fleetscope.store.tables import metric_frames
+from fleetscope.store.chunk_writes import chunk_cap, encode_capped
+from fleetscope.store.chunks import split_chunks
+from fleetscope.store.sql import sql
+from fleetscope.store.stretch import LayoutStretch
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,56 +37,59 @@ def compact(
     conn: Connection,
     tenant_id: int,
     host_id: int,
-    rows: Sequence[DecodedRow],
+    stretches: Mapping[int, LayoutStretch],
     *,
     start_ms: int,
     end_ms: int,
 ) -> Compacted:
-    """Rewrite the rows of one host that start in [start, end), given decoded
-    (chunks.decode_overlapping: every row that starts in the stretch is among them)."""
-    groups: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = defaultdict(list)
-    for row_ts, layout_id, times, values in rows:
-        if start_ms <= row_ts < end_ms:
-            groups[layout_id].append((row_ts, times, values))
+    """Rewrite the rows of one host that start in [start, end), given the stretch decoded
+    by layout (stretch.decode_stretch over [start, end - 1]: every row that starts in it is
+    among its rows)."""
     before = after = 0
-    for layout_id, members in sorted(groups.items()):
-        if any(int(times[-1]) >= end_ms for _, times, _ in members):
+    cap: int | None = None
+    for layout_id, stretch in sorted(stretches.items()):
+        if not stretch.starts:
+            continue
+        if stretch.own is None:
             continue  # a row that reaches past the stretch: see the module doc
-        snapshots: dict[int, np.ndarray] = {}
-        for _, times, values in members:
-            for ts, row in zip(times.tolist(), values, strict=True):
-                snapshots.setdefault(ts, row)
-        ordered = sorted(snapshots)
-        cap = chunk_cap(conn)
+        ordered = stretch.own.times.tolist()
+        matrix = stretch.own.values
+        if not ordered or ordered[0] < start_ms or ordered[-1] >= end_ms:
+            raise ValueError("compact: the stretch was decoded over another range")
+        cap = chunk_cap(conn) if cap is None else cap
         chunks = [
             (ordered[a + first], blob)
             for a, b in split_chunks(ordered)
-            for first, blob in encode_capped(
-                ordered[a:b], np.vstack([snapshots[t] for t in ordered[a:b]]), cap
-            )
+            for first, blob in encode_capped(ordered[a:b], matrix[a:b], cap)
         ]
-        if len(chunks) >= len(members):
+        if len(chunks) >= len(stretch.starts):
             continue
-        conn.execute(
-            delete(metric_frames).where(
-                metric_frames.c.host_id == host_id,
-                metric_frames.c.layout_id == layout_id,
-                metric_frames.c.ts_ms.in_([row_ts for row_ts, _, _ in members]),
-            )
+        conn.exec_driver_sql(
+            _delete_rows_sql(conn, len(stretch.starts)), (host_id, layout_id, *stretch.starts)
         )
-        conn.execute(
-            insert(metric_frames),
-            [
-                {
-                    "host_id": host_id,
-                    "ts_ms": first_ts,
-                    "layout_id": layout_id,
-                    "tenant_id": tenant_id,
-                    "vals": blob,
-                }
-                for first_ts, blob in chunks
-            ],
+        conn.exec_driver_sql(
+            sql(conn, _INSERT_ROW),
+            [(host_id, first_ts, layout_id, tenant_id, blob) for first_ts, blob in chunks],
         )
-        before += len(members)
+        before += len(stretch.starts)
         after += len(chunks)
     return Compacted(before, after)
+
+
+# Plain SQL (store/sql.py): run for every minute the step compacts.
+_INSERT_ROW = (
+    "INSERT INTO metric_frames (host_id, ts_ms, layout_id, tenant_id, vals) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+@functools.cache
+def _delete_rows_statement(rows: int) -> str:
+    marks = ", ".join(["?"] * rows)
+    return (
+        "DELETE FROM metric_frames WHERE host_id = ? AND layout_id = ?"  # noqa: S608
+        f" AND ts_ms IN ({marks})"
+    )
+
+
+def _delete_rows_sql(conn: Connection, rows: int) -> str:
+    return sql(conn, _delete_rows_statement(rows))

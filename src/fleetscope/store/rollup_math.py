@@ -45,11 +45,18 @@ class Stats:
 NUMPY_MIN_SERIES = 64
 
 
-def frames_stats(frames: Sequence[Sequence[float]]) -> Stats:
-    """The stats of snapshots that share one layout; NaN is an absent value.
+def frames_stats(frames: Sequence[Sequence[float]] | np.ndarray) -> Stats:
+    """The stats of snapshots that share one layout (a matrix [snapshot, series] or rows);
+    NaN is an absent value.
 
     A bucket of a whole layout is reduced by numpy, column-wise, in the order the loop adds
     (docs/deployment.md, issue 17); a small one by the loop."""
+    if isinstance(frames, np.ndarray):
+        if frames.shape[1] < NUMPY_MIN_SERIES:
+            return frames_stats_loop(frames.tolist())
+        with np.errstate(over="ignore", invalid="ignore"):
+            # C order: numpy then reduces row after row, the loop's order.
+            return _matrix_stats(np.ascontiguousarray(frames, dtype=np.float64))
     if frames and len(frames[0]) >= NUMPY_MIN_SERIES:
         # Overflow to ±inf and inf - inf = NaN, silently, as float arithmetic in Python.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -72,7 +79,10 @@ def _array(values: Any) -> array[float]:
 
 
 def _frames_stats_numpy(frames: Sequence[Sequence[float]]) -> Stats:
-    matrix = np.vstack([np.asarray(frame, dtype=np.float64) for frame in frames])
+    return _matrix_stats(np.vstack([np.asarray(frame, dtype=np.float64) for frame in frames]))
+
+
+def _matrix_stats(matrix: np.ndarray) -> Stats:
     present = ~np.isnan(matrix)
     counts = present.sum(axis=0, dtype=np.float64)
     if present.all():

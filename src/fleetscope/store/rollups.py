@@ -27,27 +27,32 @@ the thin I/O loop around it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text, tuple_
 
-from fleetscope.store.chunks import DecodedRow, decode_overlapping, frames_of, lookback
+from fleetscope.store.chunks import lookback
 from fleetscope.store.compaction import compact
 from fleetscope.store.rollup_math import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
+    Stats,
     decode_stats,
     encode_stats,
     frames_stats,
     group_hours,
     merge_stats,
 )
+from fleetscope.store.sql import sql
+from fleetscope.store.stretch import LayoutStretch, decode_stretch
 from fleetscope.store.tables import (
     metric_frames,
     metric_rollups_1h,
@@ -319,41 +324,26 @@ class Rollups:
                     )
                 ).scalars()
             )
-        source = tier.source
-        raw = source is metric_frames
-        stored, rows = _source_rows(conn, source, host_id, first, end)
-        groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
-        for row in rows:
-            bucket = row[0] // tier.step_ms * tier.step_ms
-            if bucket in wanted and bucket not in skip:
-                groups[(bucket, row[1])].append(row)
+        raw = tier.source is metric_frames
+        if raw:
+            stretches, groups, read = _raw_groups(conn, tier.step_ms, host_id, first, end)
+        else:
+            stretches = {}
+            groups, read = _rollup_groups(conn, tier, host_id, first, end)
         redo = sorted(wanted - skip)
         if redo:
-            conn.execute(
-                delete(target).where(target.c.host_id == host_id, target.c.bucket_ms.in_(redo))
+            conn.exec_driver_sql(
+                _delete_buckets_sql(conn, target.name, len(redo)), (host_id, *redo)
             )
-        new_rows = []
-        for (bucket, layout_id), members in sorted(groups.items()):
-            if source is metric_frames:
-                stats = frames_stats([m[2] for m in members])
-                frames = len(members)
-            else:
-                stats = merge_stats([decode_stats(m[2]) for m in members])
-                frames = sum(m[3] for m in members)
-            new_rows.append(
-                {
-                    "host_id": host_id,
-                    "bucket_ms": bucket,
-                    "layout_id": layout_id,
-                    "tenant_id": tenant_id,
-                    "frames": frames,
-                    "stats": encode_stats(stats),
-                }
-            )
+        new_rows = [
+            (host_id, bucket, layout_id, tenant_id, frames, encode_stats(stats))
+            for (bucket, layout_id), (frames, stats) in sorted(groups.items())
+            if bucket in wanted and bucket not in skip
+        ]
         if new_rows:
-            conn.execute(target.insert(), new_rows)
+            conn.exec_driver_sql(sql(conn, _INSERT_ROLLUP.format(table=target.name)), new_rows)
         if raw:  # the minutes' rows as few chunks, while they are at hand (store/compaction.py)
-            compact(conn, tenant_id, host_id, stored, start_ms=first, end_ms=end)
+            compact(conn, tenant_id, host_id, stretches, start_ms=first, end_ms=end)
         if skip:
             log.info(
                 "rollup %s: host %d: %d buckets got data later than the %s tier keeps; "
@@ -361,32 +351,73 @@ class Rollups:
                 tier.name,
                 host_id,
                 len(skip),
-                "raw" if source is metric_frames else "1m",
+                "raw" if raw else "1m",
             )
-        return len(redo), len(rows), len(skip)
+        return len(redo), read, len(skip)
 
 
-def _source_rows(
-    conn: Connection, source: Table, host_id: int, first: int, end: int
-) -> tuple[list[DecodedRow], Sequence[Any]]:
-    """(the raw rows decoded, one member per snapshot or bucket) of a host's [first, end) in a
-    tier's source: raw rows (which may hold several snapshots, store/chunks.py) or rollup
-    rows (then the first is empty)."""
-    raw = source is metric_frames
-    time_col = source.c.ts_ms if raw else source.c.bucket_ms
-    columns = [time_col, source.c.layout_id, source.c.vals if raw else source.c.stats]
-    if not raw:
-        columns.append(source.c.frames)
-    stored = conn.execute(
-        select(*columns)
-        .where(
-            source.c.host_id == host_id,
-            time_col >= (lookback(first) if raw else first),
-            time_col < end,
-        )
-        .order_by(time_col)
+# Plain SQL run with exec_driver_sql (store/sql.py): the step runs these for every bucket, and
+# as Core statements their compilation cost about as much as running them. "?" for sqlite3;
+# sql() gives psycopg its "%s". Table names come from tables.py, never from input.
+_SELECT_RAW = (
+    "SELECT ts_ms, layout_id, vals FROM metric_frames"
+    " WHERE host_id = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms"
+)
+_SELECT_ROLLUPS = (
+    "SELECT bucket_ms, layout_id, stats, frames FROM {table}"
+    " WHERE host_id = ? AND bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms"
+)
+_INSERT_ROLLUP = (
+    "INSERT INTO {table} (host_id, bucket_ms, layout_id, tenant_id, frames, stats)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@functools.cache
+def _delete_buckets_statement(table: str, buckets: int) -> str:
+    marks = ", ".join(["?"] * buckets)
+    return f"DELETE FROM {table} WHERE host_id = ? AND bucket_ms IN ({marks})"  # noqa: S608
+
+
+def _delete_buckets_sql(conn: Connection, table: str, buckets: int) -> str:
+    return sql(conn, _delete_buckets_statement(table, buckets))
+
+
+_Groups = dict[tuple[int, int], tuple[int, Stats]]  # (bucket, layout) -> (frames, stats)
+
+
+def _raw_groups(
+    conn: Connection, step_ms: int, host_id: int, first: int, end: int
+) -> tuple[dict[int, LayoutStretch], _Groups, int]:
+    """A host's raw rows of [first, end) decoded by layout (stretch.decode_stretch), each
+    bucket's stats, and how many snapshots they hold."""
+    stored = conn.exec_driver_sql(sql(conn, _SELECT_RAW), (host_id, lookback(first), end))
+    stretches = decode_stretch(stored, first, end - 1)
+    groups: _Groups = {}
+    read = 0
+    for layout_id, stretch in stretches.items():
+        times, values = stretch.in_range.times, stretch.in_range.values
+        read += len(times)
+        buckets = times // step_ms * step_ms
+        cuts = np.flatnonzero(np.diff(buckets)) + 1
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(times)], strict=True):
+            groups[(int(buckets[lo]), layout_id)] = (hi - lo, frames_stats(values[lo:hi]))
+    return stretches, groups, read
+
+
+def _rollup_groups(
+    conn: Connection, tier: Tier, host_id: int, first: int, end: int
+) -> tuple[_Groups, int]:
+    """Each bucket's stats merged from a host's rows of the finer tier in [first, end), and
+    how many rows that was."""
+    rows = conn.exec_driver_sql(
+        sql(conn, _SELECT_ROLLUPS.format(table=tier.source.name)), (host_id, first, end)
     ).all()
-    if not raw:
-        return [], stored
-    decoded = decode_overlapping(stored, first, end - 1)
-    return decoded, frames_of(decoded, first, end - 1)
+    members: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for row in rows:
+        members[(row[0] // tier.step_ms * tier.step_ms, row[1])].append(row)
+    groups = {
+        key: (sum(m[3] for m in group), merge_stats([decode_stats(m[2]) for m in group]))
+        for key, group in members.items()
+    }
+    return groups, len(rows)
