@@ -26,21 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
-import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-import httpx
+from embedded_server import embedded_server, load, process_cpu_seconds, prometheus_rate, send_all
 
-from fleetscope.store.chunks import chunk_times
-
-REPO = Path(__file__).resolve().parent.parent
-MEASURED = REPO.parent / "shared" / "MEASURED.md"
 INTERVAL_S = 10
 PATH = "/api/v1/aggregator/metrics/batch/"
 
@@ -105,11 +94,6 @@ TEAMS = ("SF", "NYC", "LON", "CHI")
 ENVIRONMENTS = ("production", "staging", "test")
 
 
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
-
-
 def host_tags(host: int) -> dict[str, str]:
     """A devops host's 10 tags, chosen from TSBS' value lists by the host's number (TSBS draws
     them at random with a fixed seed; any fixed choice makes the same shape)."""
@@ -162,90 +146,6 @@ def requests(args: argparse.Namespace, start_s: int) -> list[bytes]:
     return bodies
 
 
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def send_all(base: str, key: str, bodies: list[bytes], concurrency: int) -> int:
-    """Post every body; the samples the server said it accepted."""
-    queue = list(reversed(bodies))
-    accepted = 0
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-
-        async def sender() -> None:
-            nonlocal accepted
-            while queue:
-                body = queue.pop()
-                while True:
-                    response = await client.post(PATH, content=body)
-                    if response.status_code == 202:
-                        accepted += int(response.json()["samples"])
-                        break
-                    if response.status_code not in (429, 503):
-                        raise RuntimeError(f"{response.status_code}: {response.text}")
-                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
-    return accepted
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of the process, all its threads (proc(5), fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def stored_samples(db: Path) -> int:
-    """Values stored: for every row, its snapshots (a chunk row holds several) times the
-    series of its layout. A snapshot stored twice counts twice."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        widths = dict(conn.execute("SELECT id, json_array_length(series) FROM metric_layouts"))
-        total = 0
-        for ts_ms, layout_id, blob in conn.execute(
-            "SELECT ts_ms, layout_id, vals FROM metric_frames"
-        ):
-            total += len(chunk_times(int(ts_ms), bytes(blob))[0]) * int(widths[layout_id])
-    return total
-
-
-def prometheus_rate() -> str:
-    if not MEASURED.is_file():
-        return f"(not found: {MEASURED})"
-    for line in MEASURED.read_text().splitlines():
-        if "remote-write receive" in line:
-            return re.sub(r"\s*\|\s*", " | ", line.strip(" |"))
-    return "(no remote-write line in MEASURED.md)"
-
-
-def wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready in 120 s")
-
-
-def wait_digested(base: str) -> None:
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        depth = re.search(
-            r"^fleetscope_stream_depth (\S+)$", httpx.get(f"{base}/metrics").text, re.M
-        )
-        if depth is not None and float(depth.group(1)) == 0:
-            return
-        time.sleep(0.1)
-    raise SystemExit("the stream was not empty after 1800 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=1_000_000)
@@ -262,38 +162,25 @@ def main() -> None:
         f"({len(bodies)} requests, {sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB JSON "
         f"each), {args.concurrency} senders"
     )
-    with tempfile.TemporaryDirectory(prefix="fleetscope-bench-agg-") as tmp:
-        data_dir = Path(tmp) / "data"
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 (closed below)
-        env = {**os.environ, "FLEETSCOPE_ADMIN_PASSWORD": "bench"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "fleetscope.cli", "server", "--data-dir", str(data_dir),
-             "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+    with embedded_server("fleetscope-bench-agg-") as server:
+        headers = {
+            "Authorization": f"Bearer {server.agent_key}",
+            "Content-Type": "application/json",
+        }
+        print(f"before: {load()}")
+        cpu_before = process_cpu_seconds(server.pid)
+        started = time.perf_counter()
+        accepted = asyncio.run(
+            send_all(server.base, PATH, headers, bodies, args.concurrency, ok=202,
+                     counted=lambda response: int(response.json()["samples"]))
         )  # fmt: skip
-        try:
-            wait_ready(base)
-            key = dict(
-                line.split("=", 1)
-                for line in (data_dir / "initial-credentials").read_text().splitlines()
-            )["agent_api_key"]
-            print(f"before: {load()}")
-            cpu_before = process_cpu_seconds(server.pid)
-            started = time.perf_counter()
-            accepted = asyncio.run(send_all(base, key, bodies, args.concurrency))
-            accepted_s = time.perf_counter() - started
-            cpu_accepted = process_cpu_seconds(server.pid) - cpu_before
-            wait_digested(base)
-            stored_s = time.perf_counter() - started
-            cpu_total = process_cpu_seconds(server.pid) - cpu_before
-            print(f"after: {load()}")
-            stored = stored_samples(data_dir / "fleetscope.db")
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-            log.close()
+        accepted_s = time.perf_counter() - started
+        cpu_accepted = process_cpu_seconds(server.pid) - cpu_before
+        server.wait_digested()
+        stored_s = time.perf_counter() - started
+        cpu_total = process_cpu_seconds(server.pid) - cpu_before
+        print(f"after: {load()}")
+        stored = server.stored_samples()
     print(f"accepted (202)       {accepted / accepted_s:>12,.0f} samples/s  ({accepted_s:.1f} s)")
     print(f"stored end to end    {stored / stored_s:>12,.0f} samples/s  ({stored_s:.1f} s)")
     print(

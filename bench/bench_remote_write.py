@@ -17,23 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import cramjam
-import httpx
-import psutil
 
+from embedded_server import embedded_server, load, process_cpu_seconds, prometheus_rate, send_all
 from fleetscope.ingest.prompb.remote_pb2 import WriteRequest
 
-REPO = Path(__file__).resolve().parent.parent
-MEASURED = REPO.parent / "shared" / "MEASURED.md"
 SCRAPE_MS = 15_000
 # node_exporter-like families: (name, label, values of the label)
 FAMILIES = (
@@ -42,11 +32,6 @@ FAMILIES = (
     ("node_disk_read_bytes_total", "device", ("sda", "sdb", "nvme0n1")),
     ("node_filesystem_avail_bytes", "mountpoint", ("/", "/var", "/home", "/boot")),
 )
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def series_labels(hosts: int, per_host: int) -> list[list[tuple[str, str]]]:
@@ -91,54 +76,11 @@ def requests(args: argparse.Namespace, start_ms: int) -> list[bytes]:
     return bodies
 
 
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def send_all(base: str, key: str, bodies: list[bytes], concurrency: int) -> None:
-    queue = list(reversed(bodies))
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/x-protobuf",
-        "Content-Encoding": "snappy",
-        "X-Prometheus-Remote-Write-Version": "0.1.0",
-    }
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-
-        async def sender() -> None:
-            while queue:
-                body = queue.pop()
-                while True:
-                    response = await client.post("/prometheus/api/v1/write", content=body)
-                    if response.status_code == 204:
-                        break
-                    if response.status_code not in (429, 503):
-                        raise RuntimeError(f"{response.status_code}: {response.text}")
-                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
-
-
-def stored_samples(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(json_array_length(l.series)), 0) FROM metric_frames f"
-            " JOIN metric_layouts l ON l.id = f.layout_id"
-        ).fetchone()
-    return int(row[0])
-
-
-def prometheus_rate() -> str:
-    if not MEASURED.is_file():
-        return f"(not found: {MEASURED})"
-    for line in MEASURED.read_text().splitlines():
-        if "remote-write receive" in line:
-            return re.sub(r"\s*\|\s*", " | ", line.strip(" |"))
-    return "(no remote-write line in MEASURED.md)"
+HEADERS = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
 
 
 def main() -> None:
@@ -158,53 +100,22 @@ def main() -> None:
         f"{sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB snappy each), "
         f"{args.concurrency} senders"
     )
-    with tempfile.TemporaryDirectory(prefix="fleetscope-bench-rw-") as tmp:
-        data_dir = Path(tmp) / "data"
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 (closed below)
-        env = {**os.environ, "FLEETSCOPE_ADMIN_PASSWORD": "bench"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "fleetscope.cli", "server", "--data-dir", str(data_dir),
-             "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+    with embedded_server("fleetscope-bench-rw-") as server:
+        headers = {"Authorization": f"Bearer {server.agent_key}", **HEADERS}
+        print(f"before: {load()}")
+        cpu_before = process_cpu_seconds(server.pid)
+        started = time.perf_counter()
+        asyncio.run(
+            send_all(server.base, "/prometheus/api/v1/write", headers, bodies, args.concurrency,
+                     ok=204)
         )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            key = dict(
-                line.split("=", 1)
-                for line in (data_dir / "initial-credentials").read_text().splitlines()
-            )["agent_api_key"]
-            proc = psutil.Process(server.pid)
-            print(f"before: {load()}")
-            cpu_before = sum(proc.cpu_times()[:2])
-            started = time.perf_counter()
-            asyncio.run(send_all(base, key, bodies, args.concurrency))
-            received_s = time.perf_counter() - started
-            cpu_received = sum(proc.cpu_times()[:2]) - cpu_before
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline:
-                depth = re.search(
-                    r"^fleetscope_stream_depth (\S+)$", httpx.get(f"{base}/metrics").text, re.M
-                )
-                if depth is not None and float(depth.group(1)) == 0:
-                    break
-                time.sleep(0.1)
-            stored_s = time.perf_counter() - started
-            cpu_total = sum(proc.cpu_times()[:2]) - cpu_before
-            stored = stored_samples(data_dir / "fleetscope.db")
-            print(f"after: {load()}")
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-            log.close()
+        received_s = time.perf_counter() - started
+        cpu_received = process_cpu_seconds(server.pid) - cpu_before
+        server.wait_digested()
+        stored_s = time.perf_counter() - started
+        cpu_total = process_cpu_seconds(server.pid) - cpu_before
+        print(f"after: {load()}")
+        stored = server.stored_samples()
     print(
         f"received (204)       {args.samples / received_s:>12,.0f} samples/s  ({received_s:.1f} s)"
     )
