@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cramjam
 import pytest
 
+from fleetscope.ingest.prompb.remote_pb2 import WriteRequest
 from tests.helpers import T0
 from tests.server import LiveServer, start_server
 from tests.snapshots import count_snapshots
@@ -87,5 +89,78 @@ def test_a_replayed_exposition_push_with_a_timestamp_is_stored_once(live: LiveSe
     digest(live)
     assert count_snapshots(live.server.engine) == 2
     push(live, EPOCH + 10, 21.75)  # the retry the API's docs tell pushers to make safe
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+
+
+WRITE = "/prometheus/api/v1/write"
+OTLP = "/v1/metrics"
+
+
+def remote_write(live: LiveServer, at: float, value: float) -> None:
+    request = WriteRequest(
+        timeseries=[
+            {
+                "labels": [
+                    {"name": "__name__", "value": "node_load1"},
+                    {"name": "instance", "value": "web-1:9100"},
+                    {"name": "job", "value": "node"},
+                ],
+                "samples": [{"timestamp": round(at * 1000), "value": value}],
+            }
+        ]
+    )
+    response = live.client.post(
+        WRITE,
+        content=bytes(cramjam.snappy.compress_raw(request.SerializeToString())),
+        headers=live.agent_headers(
+            **{
+                "Content-Type": "application/x-protobuf",
+                "Content-Encoding": "snappy",
+                "X-Prometheus-Remote-Write-Version": "0.1.0",
+            }
+        ),
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_a_replayed_remote_write_request_is_stored_once(live: LiveServer) -> None:
+    """Prometheus resends the same request when it got no answer (its queue's retry)."""
+    remote_write(live, EPOCH, 0.5)
+    remote_write(live, EPOCH + 15, 0.75)
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+    remote_write(live, EPOCH + 15, 0.75)
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+
+
+def otlp(live: LiveServer, at: float, value: float) -> None:
+    point = {"timeUnixNano": str(round(at * 1e9)), "asDouble": value}
+    body = {
+        "resourceMetrics": [
+            {
+                "resource": {
+                    "attributes": [{"key": "host.name", "value": {"stringValue": "otel-1"}}]
+                },
+                "scopeMetrics": [
+                    {"metrics": [{"name": "room.temperature", "gauge": {"dataPoints": [point]}}]}
+                ],
+            }
+        ]
+    }
+    response = live.client.post(
+        OTLP, json=body, headers=live.agent_headers(**{"Content-Type": "application/json"})
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_replayed_otlp_export_is_stored_once(live: LiveServer) -> None:
+    """The OpenTelemetry exporters retry an export whose answer they did not get."""
+    otlp(live, EPOCH, 21.5)
+    otlp(live, EPOCH + 10, 21.75)
+    digest(live)
+    assert count_snapshots(live.server.engine) == 2
+    otlp(live, EPOCH + 10, 21.75)
     digest(live)
     assert count_snapshots(live.server.engine) == 2

@@ -372,7 +372,7 @@ def samples_rows(tenant_id: int, body: bytes) -> Digested:
             values = frames[(ts_ms, name)]
             keys = tuple(sorted(values))
             rows.append(FrameRow(ts_ms, keys, tuple(values[k] for k in keys)))
-        batches.append(_device_batch(tenant_id, host, tuple(rows), None))
+        batches.append(_device_batch(tenant_id, host, tuple(rows), batch.batch_id))
     metadata = None
     if batch.metadata:
         metadata = MetadataRows(

@@ -14,6 +14,7 @@ Error bodies are a google.rpc.Status in the request's encoding, as the spec asks
 
 from __future__ import annotations
 
+import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from google.protobuf.json_format import MessageToJson, Parse, ParseError
@@ -34,6 +35,7 @@ from fleetscope.ingest.intake import (
     read_headers_body,
 )
 from fleetscope.ingest.otlp_translate import Translation, translate
+from fleetscope.model.devices import body_batch_id
 from fleetscope.model.kinds import SERIES_SAMPLES
 from fleetscope.model.samples import encode_samples
 from fleetscope.stream.base import NewMessage
@@ -80,7 +82,10 @@ async def accept_metrics(deps: IngestDeps, request: Request) -> Translation:
     )
     result = await run_in_threadpool(_parse, body, content_type)
     if result.series or result.metadata:
-        batch = result.batch(round(deps.clock() * 1000))
+        # The request's own id: an exporter resends the same export when an answer is lost.
+        batch = msgspec.structs.replace(
+            result.batch(round(deps.clock() * 1000)), batch_id=body_batch_id(body)
+        )
         await enqueue(deps, NewMessage(SERIES_SAMPLES, principal.tenant_id, encode_samples(batch)))
     return result
 

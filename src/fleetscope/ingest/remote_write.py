@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import cramjam
+import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from google.protobuf.message import DecodeError
@@ -43,6 +44,7 @@ from fleetscope.ingest.intake import (
     header_media_type,
 )
 from fleetscope.ingest.prompb.remote_pb2 import Label, MetricMetadata, WriteRequestView
+from fleetscope.model.devices import body_batch_id
 from fleetscope.model.kinds import SERIES_SAMPLES
 from fleetscope.model.samples import (
     LABEL_NAME,
@@ -247,7 +249,9 @@ async def accept_write(deps: IngestDeps, request: Request) -> Translated:
     received_ms = round(deps.clock() * 1000)
     translated = await run_in_threadpool(_parse, body, limit, deps.settings.host_label, received_ms)
     if translated.batch.series or translated.batch.metadata:
-        message = NewMessage(SERIES_SAMPLES, principal.tenant_id, encode_samples(translated.batch))
+        # The request's own id: Prometheus resends the same bytes when an answer is lost.
+        batch = msgspec.structs.replace(translated.batch, batch_id=body_batch_id(body))
+        message = NewMessage(SERIES_SAMPLES, principal.tenant_id, encode_samples(batch))
         try:
             await enqueue(deps, message)
         except Rejected as rejected:

@@ -62,6 +62,10 @@ class SamplesBatch(msgspec.Struct, frozen=True):
     received_ms: int  # when ingest accepted it: the newest metadata of a family wins
     series: list[SeriesSamples]
     metadata: list[SeriesMetadata] = []
+    # body_batch_id (model/devices.py) of the request as received: a sender's retry of a
+    # request whose answer it lost is skipped whole (ingested_batches). None in messages
+    # enqueued before it was added.
+    batch_id: str | None = None
 
 
 _encoder = msgspec.msgpack.Encoder()
