@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 from prometheus_client.parser import text_fd_to_metric_families as _text_families
 
@@ -318,6 +319,7 @@ def _fast_lines(
     helped: set[str] = set()
     sampled: set[str] = set()
     raw: list[_RawSample] = []
+    last_name = ""
     sample_match = _FAST_SAMPLE.fullmatch
     for line in lines:
         if check_length and len(line) > max_line_length:
@@ -328,9 +330,11 @@ def _fast_lines(
             match = sample_match(line)
             if match is None:
                 return None
-            name = match.group(1)
-            raw.append((name, match.group(2), match.group(3), match.group(4)))
-            sampled.add(name)
+            sample = cast(_RawSample, match.groups())
+            raw.append(sample)
+            if sample[0] != last_name:  # consecutive lines mostly share the name
+                last_name = sample[0]
+                sampled.add(last_name)
             continue
         if line.startswith("# TYPE "):
             match = _FAST_TYPE.fullmatch(line)
@@ -374,13 +378,13 @@ def _parse_text_fast(
                 resolved = families[name] = (family, shown, typ)
             family, shown, typ = resolved
             labels: tuple[tuple[str, str], ...] = ()
-            label_map: dict[str, str] = {}
             if labels_text is not None:
                 pairs = pairs_of(labels_text)
-                label_map = dict(pairs)
-                if len(label_map) != len(pairs):
-                    return None  # a duplicate label name
-                labels = tuple(sorted(pairs))
+                if len(pairs) > 1:
+                    if len(dict(pairs)) != len(pairs):
+                        return None  # a duplicate label name
+                    pairs.sort()
+                labels = tuple(pairs)
             value = float(value_text)
             if (value == 0.0 or math.isinf(value)) and value_text.lstrip("+-").isdigit():
                 # prometheus_client reads an integer with int() before float(): "-0" is 0.0,
@@ -389,7 +393,7 @@ def _parse_text_fast(
                     return None
                 value = 0.0
             if typ in _FAST_CHECKED:
-                _check_text_sample(family, typ, name, label_map, value)
+                _check_text_sample(family, typ, name, dict(labels), value)
             timestamp = None if timestamp_text is None else int(timestamp_text) / 1000
             append(ExpositionSample(shown, name, typ, labels, value, timestamp))
     except (ExpositionError, ValueError, OverflowError):
