@@ -290,3 +290,35 @@ def _document(draw: st.DrawFn) -> str:
 def test_generated_inputs_agree(text: str, max_samples: int) -> None:
     taken = _assert_same(text, max_samples=max_samples)
     event("fast path" if taken else "full path")
+
+
+def _scrape_lines(name: str, limit: int) -> list[str]:
+    path = _fixtures_root() / name
+    return path.read_text().split("\n")[:limit] if path.is_file() else []
+
+
+# Real exporters' lines (a slice of node_exporter's, for time), moved about: a TYPE line after
+# its samples, a second HELP, a sample in another family's run, a line gone.
+_SCRAPES = [
+    lines
+    for lines in (
+        _scrape_lines("node_exporter/expected_metrics.txt", 400),
+        _scrape_lines("process_exporter/expected_metrics_upstream_fixture.txt", 200),
+    )
+    if lines
+]
+
+
+@pytest.mark.skipif(not _SCRAPES, reason="../shared/fixtures not found")
+@settings(max_examples=300, deadline=timedelta(seconds=5), database=None)
+@given(st.data())
+def test_shuffled_scrape_lines_agree(data: st.DataObject) -> None:
+    lines = [line for line in data.draw(st.sampled_from(_SCRAPES)) if line]
+    for _ in range(data.draw(st.integers(0, 5))):
+        where = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["move", "copy", "drop"]))
+        line = lines[where] if action == "copy" else lines.pop(where)
+        if action != "drop":
+            lines.insert(data.draw(st.integers(0, len(lines))), line)
+    taken = _assert_same("\n".join(lines) + "\n")
+    event("fast path" if taken else "full path")
