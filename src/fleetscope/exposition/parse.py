@@ -12,6 +12,8 @@ parser is lenient: it accepted 29 inputs that prometheus/common's ``TextParser``
 (``_check_text_family``) add exactly the rules those cases need; each rule cites the
 reference behaviour it copies. The 0.0.4 parser also rewrites counter sample names (it adds
 ``_total``), which ``_TextLint`` lets us undo, and it does not know ``gauge_histogram``.
+Plain 0.0.4 input (the usual exporter output) takes a regex fast path in exposition/text.py
+that gives the same samples without prometheus_client; anything else takes the path above.
 
 Exemplars are dropped. OpenMetrics native-histogram samples are rejected, since a sample here
 carries one float.
