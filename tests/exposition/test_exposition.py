@@ -231,3 +231,15 @@ def test_too_long_line() -> None:
     assert str(info.value).endswith("...'") or len(info.value.text) <= 200
     with pytest.raises(ExpositionError, match="more than the limit of 50"):
         parse_exposition("# HELP m " + "y" * 60 + "\n# EOF\n", OPENMETRICS, max_line_length=50)
+
+
+@pytest.mark.parametrize(
+    "text", ["a 1" + "0" * 400 + "\n", "a 1 1" + "0" * 400 + "\n"], ids=["value", "timestamp"]
+)
+def test_a_number_too_large_for_a_float_is_an_exposition_error(text: str) -> None:
+    """prometheus_client's 0.0.4 parser raised OverflowError for an integer of 401 digits,
+    which escaped as a 500 at the push door and as a crashed scrape in the agent.
+    (OpenMetrics reads such a value as +Inf, as a float does.)"""
+    with pytest.raises(ExpositionError) as caught:
+        parse_exposition(text, "text/plain; version=0.0.4")
+    assert caught.value.line_no == 1

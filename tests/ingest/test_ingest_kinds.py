@@ -240,6 +240,13 @@ def test_422_says_where(live: LiveServer) -> None:
         PROM, params={"device_name": "d"}, content=b"ok 1\nbad{ 2\n", headers=text_headers
     )
     assert bad_text.status_code == 422 and bad_text.json()["line"] == 2
+    huge = live.client.post(  # an integer too large for a float was a 500 (OverflowError)
+        PROM,
+        params={"device_name": "d"},
+        content=b"ok 1" + b"0" * 400 + b"\n",
+        headers=text_headers,
+    )
+    assert huge.status_code == 422 and huge.json()["line"] == 1
     no_device = live.client.post(PROM, content=b"ok 1\n", headers=text_headers)
     assert no_device.status_code == 422
     assert no_device.json()["errors"][0]["field"] == "query.device_name"

@@ -17,8 +17,9 @@ DEFAULT_MAX_SAMPLES = 500_000
 DEFAULT_MAX_LINE_LENGTH = 64 * 1024
 
 # Exceptions prometheus_client's parsers raise on malformed input besides ValueError
-# (e.g. IndexError from `parts[1]` on a lone "#"), all turned into ExpositionError.
-LIBRARY_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError)
+# (e.g. IndexError from `parts[1]` on a lone "#"; OverflowError from an integer value or
+# timestamp of hundreds of digits, too large for a float), all turned into ExpositionError.
+LIBRARY_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError)
 
 _SHOWN_TEXT = 200
 
