@@ -24,11 +24,10 @@ recorded in ../shared/MEASURED.md. The senders run on the same 2 cores.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 
-from embedded_server import embedded_server, load, process_cpu_seconds, prometheus_rate, send_all
+from embedded_server import embedded_server, prometheus_rate, send_all
 
 INTERVAL_S = 10
 PATH = "/api/v1/aggregator/metrics/batch/"
@@ -167,25 +166,17 @@ def main() -> None:
             "Authorization": f"Bearer {server.agent_key}",
             "Content-Type": "application/json",
         }
-        print(f"before: {load()}")
-        cpu_before = process_cpu_seconds(server.pid)
-        started = time.perf_counter()
-        accepted = asyncio.run(
-            send_all(server.base, PATH, headers, bodies, args.concurrency, ok=202,
-                     counted=lambda response: int(response.json()["samples"]))
+        posts = [(PATH, body) for body in bodies]
+        run = server.measure(
+            lambda: send_all(server.base, posts, headers, args.concurrency, ok=202,
+                             counted=lambda response: int(response.json()["samples"]))
         )  # fmt: skip
-        accepted_s = time.perf_counter() - started
-        cpu_accepted = process_cpu_seconds(server.pid) - cpu_before
-        server.wait_digested()
-        stored_s = time.perf_counter() - started
-        cpu_total = process_cpu_seconds(server.pid) - cpu_before
-        print(f"after: {load()}")
-        stored = server.stored_samples()
-    print(f"accepted (202)       {accepted / accepted_s:>12,.0f} samples/s  ({accepted_s:.1f} s)")
-    print(f"stored end to end    {stored / stored_s:>12,.0f} samples/s  ({stored_s:.1f} s)")
+    accepted, stored = run.counted, run.stored
+    print(f"accepted (202)       {accepted / run.sent_s:>12,.0f} samples/s  ({run.sent_s:.1f} s)")
+    print(f"stored end to end    {stored / run.stored_s:>12,.0f} samples/s  ({run.stored_s:.1f} s)")
     print(
-        f"fleetscope CPU       {cpu_accepted / args.samples * 1e6:>12.1f} µs/sample to accept, "
-        f"{cpu_total / args.samples * 1e6:.1f} µs/sample accepted and stored"
+        f"fleetscope CPU       {run.cpu_sent / args.samples * 1e6:>12.1f} µs/sample to accept, "
+        f"{run.cpu_total / args.samples * 1e6:.1f} µs/sample accepted and stored"
     )
     print(f"stored / accepted / sent  {stored:,} / {accepted:,} / {args.samples:,}")
     print(f"Prometheus (MEASURED.md): {prometheus_rate()}")

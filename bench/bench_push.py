@@ -16,20 +16,11 @@ sample (its process, all threads), and Prometheus' remote-write receive rate fro
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
-import httpx
-
-from embedded_server import (
-    REPO,
-    RunningServer,
-    embedded_server,
-    load,
-    process_cpu_seconds,
-    prometheus_rate,
-)
+from embedded_server import REPO, embedded_server, prometheus_rate, send_all
 
 STEP_S = 15
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -45,35 +36,6 @@ def scrape_text(fixtures: Path) -> bytes:
     return b"".join(line for line in lines if not any(c < 0x20 for c in line.rstrip(b"\n")))
 
 
-async def push_all(
-    server: RunningServer, text: bytes, pushes: list[tuple[str, int]], concurrency: int
-) -> int:
-    """Every (device, time) push; the samples the server said it accepted. 429/503 retried."""
-    queue = list(reversed(pushes))
-    accepted = 0
-    headers = {"Authorization": f"Bearer {server.agent_key}", "Content-Type": CONTENT_TYPE}
-    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=60) as client:
-
-        async def sender() -> None:
-            nonlocal accepted
-            while queue:
-                device, at = queue.pop()
-                params = {"device_name": device, "timestamp": str(at)}
-                while True:
-                    response = await client.post(
-                        "/api/v1/ingest/prometheus", params=params, content=text
-                    )
-                    if response.status_code == 202:
-                        accepted += int(response.json()["samples"])
-                        break
-                    if response.status_code not in (429, 503):
-                        raise RuntimeError(f"{response.status_code}: {response.text}")
-                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
-    return accepted
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pushes", type=int, default=400)
@@ -86,31 +48,32 @@ def main() -> None:
 
     text = scrape_text(args.fixtures)
     start_s = (int(time.time()) - 3 * 3600) // STEP_S * STEP_S
+    # ?timestamp= advances, so that no push repeats another (a repeat is skipped whole).
     pushes = [
-        (f"push-{n % args.devices:03d}", start_s + n // args.devices * STEP_S)
+        (
+            "/api/v1/ingest/prometheus?"
+            + urlencode({"device_name": f"push-{n % args.devices:03d}",
+                         "timestamp": start_s + n // args.devices * STEP_S}),
+            text,
+        )
         for n in range(args.pushes)
-    ]
+    ]  # fmt: skip
     print(
         f"{args.pushes} pushes of node_exporter's scrape ({len(text) / 1024:.0f} KiB) from "
         f"{args.devices} devices, {args.concurrency} senders"
     )
     with embedded_server("fleetscope-bench-push-") as server:
-        print(f"before: {load()}")
-        cpu_before = process_cpu_seconds(server.pid)
-        started = time.perf_counter()
-        accepted = asyncio.run(push_all(server, text, pushes, args.concurrency))
-        accepted_s = time.perf_counter() - started
-        cpu_accepted = process_cpu_seconds(server.pid) - cpu_before
-        server.wait_digested()
-        stored_s = time.perf_counter() - started
-        cpu_total = process_cpu_seconds(server.pid) - cpu_before
-        print(f"after: {load()}")
-        stored = server.stored_samples()
-    print(f"accepted (202)       {accepted / accepted_s:>12,.0f} samples/s  ({accepted_s:.1f} s)")
-    print(f"stored end to end    {stored / stored_s:>12,.0f} samples/s  ({stored_s:.1f} s)")
+        headers = {"Authorization": f"Bearer {server.agent_key}", "Content-Type": CONTENT_TYPE}
+        run = server.measure(
+            lambda: send_all(server.base, pushes, headers, args.concurrency, ok=202,
+                             counted=lambda response: int(response.json()["samples"]))
+        )  # fmt: skip
+    accepted, stored = run.counted, run.stored
+    print(f"accepted (202)       {accepted / run.sent_s:>12,.0f} samples/s  ({run.sent_s:.1f} s)")
+    print(f"stored end to end    {stored / run.stored_s:>12,.0f} samples/s  ({run.stored_s:.1f} s)")
     print(
-        f"fleetscope CPU       {cpu_accepted / accepted * 1e6:>12.1f} µs/sample to accept, "
-        f"{cpu_total / accepted * 1e6:.1f} µs/sample accepted and stored"
+        f"fleetscope CPU       {run.cpu_sent / accepted * 1e6:>12.1f} µs/sample to accept, "
+        f"{run.cpu_total / accepted * 1e6:.1f} µs/sample accepted and stored"
     )
     print(f"stored / accepted    {stored:,} / {accepted:,}")
     print(f"Prometheus (MEASURED.md): {prometheus_rate()}")

@@ -16,12 +16,11 @@ are encoded before the clock starts.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 
 import cramjam
 
-from embedded_server import embedded_server, load, process_cpu_seconds, prometheus_rate, send_all
+from embedded_server import embedded_server, prometheus_rate, send_all
 from fleetscope.ingest.prompb.remote_pb2 import WriteRequest
 
 SCRAPE_MS = 15_000
@@ -102,27 +101,18 @@ def main() -> None:
     )
     with embedded_server("fleetscope-bench-rw-") as server:
         headers = {"Authorization": f"Bearer {server.agent_key}", **HEADERS}
-        print(f"before: {load()}")
-        cpu_before = process_cpu_seconds(server.pid)
-        started = time.perf_counter()
-        asyncio.run(
-            send_all(server.base, "/prometheus/api/v1/write", headers, bodies, args.concurrency,
-                     ok=204)
-        )  # fmt: skip
-        received_s = time.perf_counter() - started
-        cpu_received = process_cpu_seconds(server.pid) - cpu_before
-        server.wait_digested()
-        stored_s = time.perf_counter() - started
-        cpu_total = process_cpu_seconds(server.pid) - cpu_before
-        print(f"after: {load()}")
-        stored = server.stored_samples()
+        posts = [("/prometheus/api/v1/write", body) for body in bodies]
+        run = server.measure(
+            lambda: send_all(server.base, posts, headers, args.concurrency, ok=204)
+        )
+    stored = run.stored
     print(
-        f"received (204)       {args.samples / received_s:>12,.0f} samples/s  ({received_s:.1f} s)"
+        f"received (204)       {args.samples / run.sent_s:>12,.0f} samples/s  ({run.sent_s:.1f} s)"
     )
-    print(f"stored end to end    {stored / stored_s:>12,.0f} samples/s  ({stored_s:.1f} s)")
+    print(f"stored end to end    {stored / run.stored_s:>12,.0f} samples/s  ({run.stored_s:.1f} s)")
     print(
-        f"server CPU           {cpu_received / args.samples * 1e6:>12.1f} µs/sample to receive, "
-        f"{cpu_total / args.samples * 1e6:.1f} µs/sample received and stored"
+        f"server CPU           {run.cpu_sent / args.samples * 1e6:>12.1f} µs/sample to receive, "
+        f"{run.cpu_total / args.samples * 1e6:.1f} µs/sample received and stored"
     )
     print(f"stored / sent        {stored:,} / {args.samples:,}")
     print(f"Prometheus (MEASURED.md): {prometheus_rate()}")

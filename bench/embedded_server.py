@@ -14,10 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,11 +55,36 @@ def prometheus_rate() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Measured:
+    counted: int  # what the senders counted from the answers
+    sent_s: float  # first request to last answer
+    stored_s: float  # first request to the stream empty
+    cpu_sent: float  # the server's CPU seconds while sending
+    cpu_total: float  # ... until the stream was empty
+    stored: int  # samples in the store afterwards
+
+
+@dataclass(frozen=True, slots=True)
 class RunningServer:
     base: str
     pid: int
     agent_key: str
     database: Path
+
+    def measure(self, send: Callable[[], Coroutine[Any, Any, int]]) -> Measured:
+        """Run the senders, then wait until all is digested, timing both and the server's
+        CPU, and count what the store holds. Prints the load before and after."""
+        print(f"before: {load()}")
+        cpu_before = process_cpu_seconds(self.pid)
+        started = time.perf_counter()
+        counted = asyncio.run(send())
+        sent_s = time.perf_counter() - started
+        cpu_sent = process_cpu_seconds(self.pid) - cpu_before
+        self.wait_digested()
+        stored_s = time.perf_counter() - started
+        cpu_total = process_cpu_seconds(self.pid) - cpu_before
+        print(f"after: {load()}")
+        return Measured(counted, sent_s, stored_s, cpu_sent, cpu_total, self.stored_samples())
 
     def wait_digested(self, timeout_s: float = 1800) -> None:
         """Until the stream is empty (fleetscope_stream_depth on /metrics)."""
@@ -124,25 +150,24 @@ def embedded_server(prefix: str) -> Iterator[RunningServer]:
 
 async def send_all(
     base: str,
-    path: str,
+    requests: list[tuple[str, bytes]],
     headers: dict[str, str],
-    bodies: list[bytes],
     concurrency: int,
     *,
     ok: int,
     counted: Callable[[httpx.Response], int] = lambda _: 0,
 ) -> int:
-    """Post every body from `concurrency` senders; a 429 or 503 is retried after its
-    Retry-After, any other answer but `ok` stops the run. The sum of `counted` over the
-    answers (e.g. the samples the server said it accepted)."""
-    queue = list(reversed(bodies))
+    """Post every (path with its query, body) from `concurrency` senders; a 429 or 503 is
+    retried after its Retry-After, any other answer but `ok` stops the run. The sum of
+    `counted` over the answers (e.g. the samples the server said it accepted)."""
+    queue = list(reversed(requests))
     total = 0
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
 
         async def sender() -> None:
             nonlocal total
             while queue:
-                body = queue.pop()
+                path, body = queue.pop()
                 while True:
                     response = await client.post(path, content=body)
                     if response.status_code == ok:
