@@ -2,11 +2,13 @@
 is stored once, whatever else was digested with the first copy. A write call stores a
 device's snapshots of one layout as chunks keyed by their first time (store/chunk_writes.py),
 so the frame keys alone do not catch a replay whose first copy went into a chunk with an
-earlier request's snapshots; the body's own id (ingested_batches) does."""
+earlier request's snapshots; the body's own id (ingested_batches) does. Every door whose
+requests carry no batch id of their own: aggregator batches, exposition pushes with
+?timestamp=, Prometheus remote_write (its queue resends the same bytes) and OTLP exports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,6 @@ from tests.helpers import T0
 from tests.server import LiveServer, start_server
 from tests.snapshots import count_snapshots
 
-AGG_BATCH = "/api/v1/aggregator/metrics/batch/"
-PROM = "/api/v1/ingest/prometheus"
 EPOCH = T0.timestamp()
 
 
@@ -35,8 +35,8 @@ def digest(live: LiveServer) -> None:
     assert live.server.stream.depth() == 0
 
 
-def batch(at: float) -> dict[str, Any]:
-    return {
+def aggregator_batch(live: LiveServer, at: float) -> None:
+    body: dict[str, Any] = {
         "metrics": [
             {
                 "device_name": "rack-3",
@@ -48,56 +48,24 @@ def batch(at: float) -> dict[str, Any]:
             for name, value in (("cpu_usage_user", 12.5), ("mem_used_percent", 61.0))
         ]
     }
-
-
-def post(live: LiveServer, body: dict[str, Any]) -> None:
-    response = live.client.post(AGG_BATCH, json=body, headers=live.agent_headers())
+    response = live.client.post(
+        "/api/v1/aggregator/metrics/batch/", json=body, headers=live.agent_headers()
+    )
     assert response.status_code == 202, response.text
 
 
-def test_a_replayed_aggregator_batch_is_stored_once(live: LiveServer) -> None:
-    post(live, batch(EPOCH))
-    post(live, batch(EPOCH + 10))
-    digest(live)  # both in one write call: one chunk from EPOCH holds both times
-    assert count_snapshots(live.server.engine) == 2
-    post(live, batch(EPOCH + 10))  # the client's retry of the second request
-    digest(live)
-    assert count_snapshots(live.server.engine) == 2
-
-
-def test_a_replay_in_the_same_write_call_is_stored_once(live: LiveServer) -> None:
-    post(live, batch(EPOCH))
-    post(live, batch(EPOCH + 10))
-    post(live, batch(EPOCH + 10))
-    digest(live)
-    assert count_snapshots(live.server.engine) == 2
-
-
-def push(live: LiveServer, at: float, value: float) -> None:
+def exposition_push(live: LiveServer, at: float) -> None:
+    """With ?timestamp=, the retry the API's docs tell pushers to make safe."""
     response = live.client.post(
-        PROM,
+        "/api/v1/ingest/prometheus",
         params={"device_name": "edge-1", "timestamp": str(at)},
-        content=f'temp_celsius{{sensor="a"}} {value}\n',
+        content=f'temp_celsius{{sensor="a"}} {at % 100}\n',
         headers=live.agent_headers(**{"Content-Type": "text/plain; version=0.0.4"}),
     )
     assert response.status_code == 202, response.text
 
 
-def test_a_replayed_exposition_push_with_a_timestamp_is_stored_once(live: LiveServer) -> None:
-    push(live, EPOCH, 21.5)
-    push(live, EPOCH + 10, 21.75)
-    digest(live)
-    assert count_snapshots(live.server.engine) == 2
-    push(live, EPOCH + 10, 21.75)  # the retry the API's docs tell pushers to make safe
-    digest(live)
-    assert count_snapshots(live.server.engine) == 2
-
-
-WRITE = "/prometheus/api/v1/write"
-OTLP = "/v1/metrics"
-
-
-def remote_write(live: LiveServer, at: float, value: float) -> None:
+def remote_write(live: LiveServer, at: float) -> None:
     request = WriteRequest(
         timeseries=[
             {
@@ -106,12 +74,12 @@ def remote_write(live: LiveServer, at: float, value: float) -> None:
                     {"name": "instance", "value": "web-1:9100"},
                     {"name": "job", "value": "node"},
                 ],
-                "samples": [{"timestamp": round(at * 1000), "value": value}],
+                "samples": [{"timestamp": round(at * 1000), "value": at % 100}],
             }
         ]
     )
     response = live.client.post(
-        WRITE,
+        "/prometheus/api/v1/write",
         content=bytes(cramjam.snappy.compress_raw(request.SerializeToString())),
         headers=live.agent_headers(
             **{
@@ -124,19 +92,8 @@ def remote_write(live: LiveServer, at: float, value: float) -> None:
     assert response.status_code == 204, response.text
 
 
-def test_a_replayed_remote_write_request_is_stored_once(live: LiveServer) -> None:
-    """Prometheus resends the same request when it got no answer (its queue's retry)."""
-    remote_write(live, EPOCH, 0.5)
-    remote_write(live, EPOCH + 15, 0.75)
-    digest(live)
-    assert count_snapshots(live.server.engine) == 2
-    remote_write(live, EPOCH + 15, 0.75)
-    digest(live)
-    assert count_snapshots(live.server.engine) == 2
-
-
-def otlp(live: LiveServer, at: float, value: float) -> None:
-    point = {"timeUnixNano": str(round(at * 1e9)), "asDouble": value}
+def otlp_export(live: LiveServer, at: float) -> None:
+    point = {"timeUnixNano": str(round(at * 1e9)), "asDouble": at % 100}
     body = {
         "resourceMetrics": [
             {
@@ -150,17 +107,36 @@ def otlp(live: LiveServer, at: float, value: float) -> None:
         ]
     }
     response = live.client.post(
-        OTLP, json=body, headers=live.agent_headers(**{"Content-Type": "application/json"})
+        "/v1/metrics", json=body, headers=live.agent_headers(**{"Content-Type": "application/json"})
     )
     assert response.status_code == 200, response.text
 
 
-def test_a_replayed_otlp_export_is_stored_once(live: LiveServer) -> None:
-    """The OpenTelemetry exporters retry an export whose answer they did not get."""
-    otlp(live, EPOCH, 21.5)
-    otlp(live, EPOCH + 10, 21.75)
+SENDERS: dict[str, Callable[[LiveServer, float], None]] = {
+    "aggregator": aggregator_batch,
+    "exposition_push": exposition_push,
+    "remote_write": remote_write,
+    "otlp": otlp_export,
+}
+
+
+@pytest.mark.parametrize("door", sorted(SENDERS))
+def test_a_replayed_request_is_stored_once(live: LiveServer, door: str) -> None:
+    send = SENDERS[door]
+    send(live, EPOCH)
+    send(live, EPOCH + 10)
+    digest(live)  # both in one write call: one chunk from EPOCH holds both times
+    assert count_snapshots(live.server.engine) == 2
+    send(live, EPOCH + 10)  # the client's retry of the second request
     digest(live)
     assert count_snapshots(live.server.engine) == 2
-    otlp(live, EPOCH + 10, 21.75)
+
+
+@pytest.mark.parametrize("door", sorted(SENDERS))
+def test_a_replay_in_the_same_write_call_is_stored_once(live: LiveServer, door: str) -> None:
+    send = SENDERS[door]
+    send(live, EPOCH)
+    send(live, EPOCH + 10)
+    send(live, EPOCH + 10)
     digest(live)
     assert count_snapshots(live.server.engine) == 2

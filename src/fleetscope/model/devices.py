@@ -48,13 +48,13 @@ def device_machine_id(device_name: str) -> str:
 
 
 def body_batch_id(body: bytes) -> str:
-    """The batch id of a request that carries none (an aggregator batch, a pushed exposition):
-    BLAKE2b-128 of its JSON, 32 hex digits (an agent's is a 36-character UUID, so the two
-    never meet). A client's retry sends the same body, so the store skips it whole
-    (ingested_batches). Frame keys alone do not: a write call stores a device's snapshots of
-    one layout as chunks keyed by their first time (store/chunk_writes.py), and a replay whose
-    first copy went into a chunk behind an earlier request's snapshot has no key to meet
-    (tests/ingest/test_replay_once.py)."""
+    """The batch id of a request that carries none (an aggregator batch, a pushed exposition,
+    a remote_write request, an OTLP export): BLAKE2b-128 of its body, 32 hex digits (an
+    agent's is a 36-character UUID, so the two never meet). A client's retry sends the same
+    body, so the store skips it whole (ingested_batches). Frame keys alone do not: a write
+    call stores a device's snapshots of one layout as chunks keyed by their first time
+    (store/chunk_writes.py), and a replay whose first copy went into a chunk behind an
+    earlier request's snapshot has no key to meet (tests/ingest/test_replay_once.py)."""
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 

@@ -91,9 +91,9 @@ class BatchRows:
     known.
 
     batch_id: the agent's batch id, recorded in ingested_batches so a replay is skipped whole;
-    for an aggregator batch or a pushed exposition, a hash of the request's body
-    (digest/transform.py body_batch_id); None for remote_write and OTLP series, which rely on
-    the frame keys.
+    for the doors whose requests carry none (aggregator, pushed exposition, remote_write,
+    OTLP), a hash of the request's body (model/devices.py body_batch_id); None only for
+    stream messages enqueued before those ids existed.
     attach_by_name: a device named by a third party joins the tenant's host of that name when
     there is one (the most recently seen), else becomes the host `machine_id`.
     collection: recorded once per (tenant, content) even when its batches were all seen."""
