@@ -21,22 +21,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from fleet_simulator import Fleet, load_snapshot
 from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.store import auth
-from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.rollups import TIER_1H, TIER_1M
 from fleetscope.store.writer import BatchRows, StoreWriter
+from scratch_database import scratch_database
 
 INTERVAL = timedelta(seconds=10)
 
@@ -145,21 +143,8 @@ def main() -> None:
         f"transform {(time.perf_counter() - t0) * 1000 / n:.2f} ms/payload (not timed below)"
     )
     for kind in args.databases.split(","):
-        if kind == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                bench_database(kind, sqlite_url(Path(tmp)), rounds, args.batch)
-            continue
-        admin = make_engine(args.postgres_url).execution_options(isolation_level="AUTOCOMMIT")
-        name = f"fleetscope_bench_{secrets.token_hex(4)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-        try:
-            url = sa.make_url(args.postgres_url).set(database=name)
-            bench_database(kind, url.render_as_string(hide_password=False), rounds, args.batch)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()
+        with scratch_database(kind, args.postgres_url) as url:
+            bench_database(kind, url, rounds, args.batch)
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

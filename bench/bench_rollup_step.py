@@ -42,7 +42,6 @@ import math
 import os
 import pstats
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -59,12 +58,13 @@ from fleet_simulator import FLEETSCOPE, Fleet, load_snapshot
 from fleetscope.digest.transform import agent_payload_rows
 from fleetscope.store import auth
 from fleetscope.store.chunks import decode_rows
-from fleetscope.store.engine import make_engine, migrate, sqlite_url
+from fleetscope.store.engine import make_engine, migrate
 from fleetscope.store.maintenance import StoreMaintenance
 from fleetscope.store.rollup_math import MINUTE_MS
 from fleetscope.store.rollups import SETTLE_MS, TIER_1M
 from fleetscope.store.tables import metric_frames, metric_rollups_1m
 from fleetscope.store.writer import BatchRows, FrameRow, StoreWriter
+from scratch_database import scratch_database
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 DAY0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -280,23 +280,8 @@ def main() -> None:
         f"{args.hosts * args.minutes * args.per_minute} payloads of {per_payload} samples"
         f" ({args.values}) built in {time.perf_counter() - t0:.1f} s"
     )
-    if args.database == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            bench(sqlite_url(Path(tmp)), "sqlite", rounds, per_payload, args)
-    else:
-        admin = make_engine(args.postgres_url).execution_options(isolation_level="AUTOCOMMIT")
-        name = f"fleetscope_bench_{secrets.token_hex(4)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-        try:
-            url = sa.make_url(args.postgres_url).set(database=name)
-            bench(
-                url.render_as_string(hide_password=False), "postgresql", rounds, per_payload, args
-            )
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            admin.dispose()
+    with scratch_database(args.database, args.postgres_url) as url:
+        bench(url, args.database, rounds, per_payload, args)
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
