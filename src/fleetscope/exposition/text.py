@@ -286,8 +286,8 @@ def _parse_text_full(text: str, max_samples: int, max_line_length: int) -> list[
 
 # The fast path. prometheus_client's parser scans every label character by character in
 # Python; most real inputs are made only of lines of the canonical shapes below, which
-# compiled regexes take whole (node_exporter's scrape: 17.1 µs a sample through the full
-# path, 3.3 through this one, `bench/bench_exposition.py`, docs/deployment.md). An input with
+# compiled regexes take whole, about five times faster (`bench/bench_exposition.py`; the
+# figures in docs/deployment.md, "The faster parser"). An input with
 # any other line (escapes, extra blanks, quoted names, `__` labels, comments other than
 # HELP/TYPE, gauge histograms...) or anything the full path would reject goes to
 # _parse_text_full entire, so every error, and every odd case, still comes from the code
